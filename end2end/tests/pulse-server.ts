@@ -1,0 +1,65 @@
+// Runs the real `pulse` release binary for a test, on a port the OS picks,
+// and can stop it (SIGTERM) and start it again on the same port, as a deploy
+// would.
+import { spawn, ChildProcess } from 'node:child_process';
+import * as path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+const binary = process.env.PULSE_BIN ?? path.join(root, 'target', 'release', 'pulse');
+const siteRoot = process.env.PULSE_SITE_ROOT ?? path.join(root, 'target', 'site');
+
+export class PulseServer {
+  private child: ChildProcess | null = null;
+  port = 0;
+
+  private constructor(private readonly args: string[]) {}
+
+  static async start(args: string[] = []): Promise<PulseServer> {
+    const server = new PulseServer(args);
+    await server.launch('127.0.0.1:0');
+    return server;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** SIGTERM, then wait for the process to exit. */
+  async stop(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+    this.child = null;
+  }
+
+  /** Starts again on the same port, so open pages can find it. */
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.launch(`127.0.0.1:${this.port}`);
+  }
+
+  private launch(addr: string): Promise<void> {
+    const child = spawn(binary, ['--addr', addr, ...this.args], {
+      env: { ...process.env, LEPTOS_SITE_ROOT: siteRoot, RUST_LOG: 'warn' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    this.child = child;
+    return new Promise((resolve, reject) => {
+      let seen = '';
+      const timer = setTimeout(() => reject(new Error(`pulse did not start: ${seen}`)), 30_000);
+      child.once('error', reject);
+      child.once('exit', (code) => reject(new Error(`pulse exited with ${code} at start: ${seen}`)));
+      child.stdout!.on('data', (chunk: Buffer) => {
+        seen += chunk.toString();
+        const match = seen.match(/pulse listening on http:\/\/[\d.]+:(\d+)/);
+        if (match) {
+          clearTimeout(timer);
+          this.port = Number(match[1]);
+          resolve();
+        }
+      });
+    });
+  }
+}

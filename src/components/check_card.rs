@@ -1,0 +1,41 @@
+//! One check's card. Every text reads the check's own signal, so an event
+//! for this check updates these nodes in place and touches no other card.
+
+use crate::live::ago;
+use crate::status::{CheckStatus, utc_clock};
+use leptos::prelude::*;
+
+#[component]
+pub fn CheckCard(status: RwSignal<CheckStatus>, now_ms: RwSignal<Option<u64>>) -> impl IntoView {
+    let id = status.with_untracked(|s| s.id.to_string());
+    let health = move || status.with(|s| s.health.label());
+    let latency = move || {
+        status.with(|s| match s.latency_ms {
+            Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
+            Some(ms) => format!("{ms:.0} ms"),
+            None => "–".to_string(),
+        })
+    };
+    let checked = move || {
+        let at = status.with(|s| s.checked_at_ms);
+        match (at, now_ms.get()) {
+            (0, _) => "not yet".to_string(),
+            (at, Some(now)) => ago(at, now),
+            (at, None) => utc_clock(at),
+        }
+    };
+    view! {
+        <article class=move || format!("card {}", health()) data-check-id=id data-health=health>
+            <div class="card-head">
+                <h3>{move || status.with(|s| s.name.clone())}</h3>
+                <span class="pill">{health}</span>
+            </div>
+            <p class="detail">{move || status.with(|s| s.detail.clone())}</p>
+            <div class="card-foot">
+                <span class="kind">{move || status.with(|s| s.kind.label())}</span>
+                <span class="latency" title="how long the check took">{latency}</span>
+                <span class="checked" title="when the check ran">{checked}</span>
+            </div>
+        </article>
+    }
+}

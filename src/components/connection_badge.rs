@@ -1,0 +1,22 @@
+//! Whether the page is receiving events, and when the last one came.
+
+use crate::live::{Board, ago};
+use leptos::prelude::*;
+
+#[component]
+pub fn ConnectionBadge(board: Board) -> impl IntoView {
+    let state = move || board.connection.get().label();
+    let last_event = move || match (board.last_event_at_ms.get(), board.now_ms.get()) {
+        (Some(at), Some(now)) => format!("last event {}", ago(at, now)),
+        _ => "waiting for events".to_string(),
+    };
+    view! {
+        <div class="connection" role="status" aria-live="polite">
+            <span class=move || format!("badge {}", state()) data-state=state>
+                <span class="dot" aria-hidden="true"></span>
+                {state}
+            </span>
+            <span class="last-event">{last_event}</span>
+        </div>
+    }
+}

@@ -1,0 +1,340 @@
+//! The hub: the one owner of what the checks have said. It keeps the current
+//! status of every check, a bounded ring of recent events for replay, and a
+//! broadcast channel that fans each event out to every connected stream.
+//!
+//! Each event is serialised and framed once, in `publish`; every client gets
+//! the same reference-counted bytes. Publishing therefore costs the same with
+//! no listener or a hundred thousand, and the broadcast buffer is shared, so a
+//! client that stops reading holds a position in it, not a copy of it.
+
+use crate::sse::frame;
+use crate::status::{CheckId, CheckStatus, Snapshot};
+use bytes::Bytes;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast;
+
+/// One published event, ready to write to any client.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub id: u64,
+    pub frame: Bytes,
+}
+
+/// How a new stream starts: with the events it missed, or with a snapshot.
+#[derive(Debug)]
+pub enum Start {
+    /// The client's last id is in the ring: exactly the events after it.
+    Replay(Vec<Bytes>),
+    /// No usable id: one `snapshot` event with every current status.
+    Snapshot(Bytes),
+}
+
+/// A client's place in the fan-out. Dropping it releases everything the hub
+/// holds for that client and lowers the connected-clients count.
+pub struct Subscription {
+    pub start: Start,
+    pub live: broadcast::Receiver<Delivery>,
+    pub client: ClientSlot,
+}
+
+/// Why a subscription was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub struct AtCapacity {
+    pub max_clients: usize,
+}
+
+pub struct Hub {
+    state: Mutex<HubState>,
+    live: broadcast::Sender<Delivery>,
+    clients: Arc<AtomicUsize>,
+    max_clients: usize,
+}
+
+struct HubState {
+    /// Current statuses in the order checks were registered.
+    statuses: Vec<CheckStatus>,
+    index: HashMap<CheckId, usize>,
+    /// The id the next event gets. Starts at the start-up time in
+    /// microseconds, so ids grow across restarts and an id from an earlier
+    /// run is always older than anything in this run's ring.
+    next_id: u64,
+    ring: VecDeque<Delivery>,
+    ring_size: usize,
+    /// The framed snapshot, built on the first connect after a change; a
+    /// burst of reconnects then costs one serialisation, not one each.
+    snapshot_frame: Option<Bytes>,
+}
+
+impl Hub {
+    pub fn new(ring_size: usize, max_clients: usize) -> Arc<Hub> {
+        let ring_size = ring_size.max(1);
+        // The broadcast buffer is the ring's twin: a client that falls further
+        // behind than the ring could replay is resynchronised with a snapshot.
+        let (live, _) = broadcast::channel(ring_size);
+        Arc::new(Hub {
+            state: Mutex::new(HubState {
+                statuses: Vec::new(),
+                index: HashMap::new(),
+                next_id: first_event_id(),
+                ring: VecDeque::with_capacity(ring_size),
+                ring_size,
+                snapshot_frame: None,
+            }),
+            live,
+            clients: Arc::new(AtomicUsize::new(0)),
+            max_clients,
+        })
+    }
+
+    /// Makes a check known before its first result, so that snapshots list
+    /// it (as `unknown`) from the start. Publishes nothing.
+    pub fn register(&self, status: CheckStatus) {
+        let mut state = self.lock();
+        state.upsert(status);
+        state.snapshot_frame = None;
+    }
+
+    /// Records a result and sends it to every subscriber. Returns its id.
+    pub fn publish(&self, status: CheckStatus) -> u64 {
+        // Serialising cannot fail for these types; doing it outside the lock
+        // keeps the critical section to bookkeeping.
+        let json = serde_json::to_string(&status).expect("CheckStatus serialises");
+        let mut state = self.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        let delivery = Delivery {
+            id,
+            frame: frame::message(id, &json),
+        };
+        state.upsert(status);
+        state.snapshot_frame = None;
+        if state.ring.len() == state.ring_size {
+            state.ring.pop_front();
+        }
+        state.ring.push_back(delivery.clone());
+        // Sent under the lock so that a subscriber, which also takes it, sees
+        // every event exactly once: either in its start or on its receiver.
+        // An error only means nobody listens, which is fine.
+        let _ = self.live.send(delivery);
+        id
+    }
+
+    /// Subscribes a client that last saw `last_event_id` (if any).
+    pub fn subscribe_from(&self, last_event_id: Option<u64>) -> Result<Subscription, AtCapacity> {
+        let slot = ClientSlot::claim(&self.clients, self.max_clients).ok_or(AtCapacity {
+            max_clients: self.max_clients,
+        })?;
+        let mut state = self.lock();
+        let start = match last_event_id.and_then(|id| state.replay_after(id)) {
+            Some(missed) => Start::Replay(missed),
+            None => Start::Snapshot(state.snapshot_frame()),
+        };
+        Ok(Subscription {
+            start,
+            live: self.live.subscribe(),
+            client: slot,
+        })
+    }
+
+    /// For a client that fell behind the broadcast buffer: a fresh snapshot
+    /// and a new receiver positioned right after it.
+    pub fn resync(&self) -> (Bytes, broadcast::Receiver<Delivery>) {
+        let mut state = self.lock();
+        (state.snapshot_frame(), self.live.subscribe())
+    }
+
+    /// Every current status, and the id of the newest event they include.
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().snapshot()
+    }
+
+    /// Streams open right now.
+    pub fn connected_clients(&self) -> usize {
+        self.clients.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HubState> {
+        // A panic while holding the lock cannot leave the state half-written
+        // in a way that matters more than stopping the whole server would.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl HubState {
+    fn upsert(&mut self, status: CheckStatus) {
+        match self.index.get(&status.id) {
+            Some(&at) => self.statuses[at] = status,
+            None => {
+                self.index.insert(status.id.clone(), self.statuses.len());
+                self.statuses.push(status);
+            }
+        }
+    }
+
+    fn last_event_id(&self) -> u64 {
+        self.next_id - 1
+    }
+
+    /// The events after `last_seen`, if the ring still holds all of them.
+    fn replay_after(&self, last_seen: u64) -> Option<Vec<Bytes>> {
+        let oldest_replayable = self.ring.front().map_or(self.next_id, |d| d.id);
+        if last_seen + 1 < oldest_replayable || last_seen > self.last_event_id() {
+            return None;
+        }
+        let skip = (last_seen + 1 - oldest_replayable) as usize;
+        Some(
+            self.ring
+                .iter()
+                .skip(skip)
+                .map(|d| d.frame.clone())
+                .collect(),
+        )
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            last_event_id: self.last_event_id(),
+            checks: self.statuses.clone(),
+        }
+    }
+
+    fn snapshot_frame(&mut self) -> Bytes {
+        if let Some(frame) = &self.snapshot_frame {
+            return frame.clone();
+        }
+        let snapshot = self.snapshot();
+        let json = serde_json::to_string(&snapshot).expect("Snapshot serialises");
+        let frame = frame::snapshot(snapshot.last_event_id, &json);
+        self.snapshot_frame = Some(frame.clone());
+        frame
+    }
+}
+
+/// One counted place among the connected clients, given back on drop.
+pub struct ClientSlot(Arc<AtomicUsize>);
+
+impl ClientSlot {
+    fn claim(clients: &Arc<AtomicUsize>, max: usize) -> Option<ClientSlot> {
+        clients
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| ClientSlot(clients.clone()))
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+fn first_event_id() -> u64 {
+    let micros = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0);
+    micros.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{CheckKind, Health};
+
+    fn status(id: &str, detail: &str) -> CheckStatus {
+        CheckStatus {
+            id: CheckId(id.into()),
+            name: id.into(),
+            group: "g".into(),
+            kind: CheckKind::Host,
+            health: Health::Up,
+            latency_ms: Some(1.0),
+            detail: detail.into(),
+            checked_at_ms: 1,
+        }
+    }
+
+    fn replayed(start: Start) -> Vec<Bytes> {
+        match start {
+            Start::Replay(frames) => frames,
+            Start::Snapshot(_) => panic!("expected a replay"),
+        }
+    }
+
+    #[test]
+    fn replays_exactly_the_missed_events() {
+        let hub = Hub::new(8, 10);
+        let first = hub.publish(status("a", "1"));
+        let second = hub.publish(status("a", "2"));
+        let third = hub.publish(status("b", "3"));
+        assert_eq!((second, third), (first + 1, first + 2));
+
+        let frames = replayed(hub.subscribe_from(Some(first)).unwrap().start);
+        assert_eq!(frames.len(), 2);
+        assert!(frames[0].starts_with(format!("id: {second}\n").as_bytes()));
+        assert!(frames[1].starts_with(format!("id: {third}\n").as_bytes()));
+        assert!(replayed(hub.subscribe_from(Some(third)).unwrap().start).is_empty());
+    }
+
+    #[test]
+    fn ids_outside_the_ring_get_a_snapshot() {
+        let hub = Hub::new(2, 10);
+        let first = hub.publish(status("a", "1"));
+        hub.publish(status("a", "2"));
+        let last = hub.publish(status("a", "3"));
+        for id in [first, last + 1, 0, u64::MAX] {
+            let start = hub.subscribe_from(Some(id)).unwrap().start;
+            assert!(
+                matches!(start, Start::Snapshot(_)),
+                "id {id} must not replay"
+            );
+        }
+        // The oldest id still in the ring is replayable from just before it.
+        assert_eq!(
+            replayed(hub.subscribe_from(Some(first)).unwrap().start).len(),
+            2
+        );
+    }
+
+    #[test]
+    fn snapshot_keeps_registration_order_and_latest_values() {
+        let hub = Hub::new(4, 10);
+        hub.register(status("b", "pending"));
+        hub.register(status("a", "pending"));
+        let id = hub.publish(status("b", "fresh"));
+        let snapshot = hub.snapshot();
+        assert_eq!(snapshot.last_event_id, id);
+        let details: Vec<_> = snapshot.checks.iter().map(|s| s.detail.as_str()).collect();
+        assert_eq!(details, ["fresh", "pending"]);
+    }
+
+    #[test]
+    fn client_slots_are_capped_and_released_on_drop() {
+        let hub = Hub::new(4, 2);
+        let one = hub.subscribe_from(None).unwrap();
+        let _two = hub.subscribe_from(None).unwrap();
+        assert_eq!(
+            hub.subscribe_from(None).err(),
+            Some(AtCapacity { max_clients: 2 })
+        );
+        drop(one);
+        assert_eq!(hub.connected_clients(), 1);
+        assert!(hub.subscribe_from(None).is_ok());
+    }
+
+    #[test]
+    fn ids_of_a_later_hub_are_larger() {
+        let earlier = Hub::new(4, 1);
+        let last_of_earlier = earlier.publish(status("a", "x"));
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later = Hub::new(4, 1);
+        assert!(later.snapshot().last_event_id > last_of_earlier);
+    }
+}

@@ -1,0 +1,34 @@
+//! Pulse: a live status dashboard. Checks publish to a hub, the hub fans each
+//! result out over Server-Sent Events, and a hydrated Leptos page applies every
+//! event to one card. See DESIGN.md for the flow; the modules follow it.
+
+// Shared: compiled for the server and the browser.
+pub mod app;
+pub mod components;
+pub mod live;
+pub mod pages;
+pub mod status;
+
+// Server only: config → checks → hub → sse handler, plus the plain API.
+#[cfg(feature = "ssr")]
+pub mod api;
+#[cfg(feature = "ssr")]
+pub mod checks;
+#[cfg(feature = "ssr")]
+pub mod hub;
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod settings;
+#[cfg(feature = "ssr")]
+pub mod shutdown;
+#[cfg(feature = "ssr")]
+pub mod sse;
+
+/// The browser's entry point: attach to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,243 @@
+//! The browser's end of the stream: one EventSource that feeds the board.
+//!
+//! The browser reconnects an EventSource by itself after a network error,
+//! sending `Last-Event-ID` so the server replays what was missed. It gives up
+//! for good after any non-200 answer (a 503 during a deploy, say) and leaves
+//! the source CLOSED; from then on this module reconnects with jittered,
+//! doubling backoff, passing the last id as `?lastEventId=`.
+
+use super::{Board, Connection};
+use crate::status::{CheckStatus, Snapshot};
+use leptos::prelude::*;
+use send_wrapper::SendWrapper;
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::closure::Closure;
+use web_sys::{EventSource, MessageEvent};
+
+/// Retrying this long without an open stream turns "reconnecting" into "offline".
+const OFFLINE_AFTER_MS: u64 = 30_000;
+const BACKOFF_FIRST_MS: f64 = 1_000.0;
+const BACKOFF_MAX_MS: f64 = 30_000.0;
+
+pub fn follow(board: Board) {
+    // Effects run only in the browser and only after hydration, so the first
+    // client render equals the server's HTML before any event changes it.
+    Effect::new(move |_| {
+        let follower = Rc::new(Follower {
+            board,
+            open: RefCell::new(None),
+            failures: Cell::new(0),
+            last_event_id: RefCell::new(None),
+            lost_since_ms: Cell::new(None),
+            stopped: Cell::new(false),
+        });
+        follower.connect();
+        let clock = start_clock(Rc::downgrade(&follower));
+        let handle = SendWrapper::new((follower, clock));
+        on_cleanup(move || {
+            let (follower, clock) = handle.take();
+            clock.clear();
+            follower.stop();
+        });
+    });
+}
+
+struct Follower {
+    board: Board,
+    open: RefCell<Option<OpenSource>>,
+    /// Consecutive times the source was closed for good; sets the backoff.
+    failures: Cell<u32>,
+    last_event_id: RefCell<Option<String>>,
+    lost_since_ms: Cell<Option<u64>>,
+    stopped: Cell<bool>,
+}
+
+/// An EventSource with the listeners that must live as long as it does.
+struct OpenSource {
+    source: EventSource,
+    _listeners: Vec<Closure<dyn FnMut(web_sys::Event)>>,
+}
+
+impl Drop for OpenSource {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}
+
+impl Follower {
+    fn connect(self: &Rc<Self>) {
+        if self.stopped.get() {
+            return;
+        }
+        let url = match self.last_event_id.borrow().as_deref() {
+            Some(id) => format!("/api/events?lastEventId={id}"),
+            None => "/api/events".to_string(),
+        };
+        let Ok(source) = EventSource::new(&url) else {
+            self.retry_later();
+            return;
+        };
+        let listeners = vec![
+            self.listen(&source, "open", |this, _| this.opened()),
+            self.listen(&source, "error", |this, _| this.errored()),
+            self.listen(&source, "message", |this, event| this.message(event)),
+            self.listen(&source, "snapshot", |this, event| this.snapshot(event)),
+            self.listen(&source, "status", |this, event| this.status(event)),
+        ];
+        *self.open.borrow_mut() = Some(OpenSource {
+            source,
+            _listeners: listeners,
+        });
+    }
+
+    /// Registers a listener that holds the follower weakly: the follower owns
+    /// the source, the source owns the listener, so a strong reference would
+    /// be a cycle that outlives the page's cleanup.
+    fn listen(
+        self: &Rc<Self>,
+        source: &EventSource,
+        name: &str,
+        on_event: fn(&Rc<Follower>, &web_sys::Event),
+    ) -> Closure<dyn FnMut(web_sys::Event)> {
+        let weak = Rc::downgrade(self);
+        let listener = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+            if let Some(this) = weak.upgrade() {
+                on_event(&this, &event);
+            }
+        });
+        let _ = source.add_event_listener_with_callback(name, listener.as_ref().unchecked_ref());
+        listener
+    }
+
+    fn opened(&self) {
+        self.failures.set(0);
+        self.lost_since_ms.set(None);
+        self.board.connection.set(Connection::Live);
+    }
+
+    fn errored(self: &Rc<Self>) {
+        self.mark_lost();
+        let closed = self
+            .open
+            .borrow()
+            .as_ref()
+            .is_some_and(|open| open.source.ready_state() == EventSource::CLOSED);
+        if closed {
+            // The browser will not retry this one: drop it and retry ourselves.
+            self.open.borrow_mut().take();
+            self.retry_later();
+        }
+    }
+
+    fn message(&self, event: &web_sys::Event) {
+        let Some((event, status)) = parse::<CheckStatus>(event) else {
+            return;
+        };
+        self.note_event(event);
+        self.board.apply(status);
+    }
+
+    fn snapshot(&self, event: &web_sys::Event) {
+        let Some((event, snapshot)) = parse::<Snapshot>(event) else {
+            return;
+        };
+        self.note_event(event);
+        self.board.replace(snapshot);
+    }
+
+    /// `Done`: the server is going away. The browser reconnects by itself
+    /// after the `retry:` delay; until then the page says so.
+    fn status(&self, event: &web_sys::Event) {
+        let data = event
+            .dyn_ref::<MessageEvent>()
+            .and_then(|m| m.data().as_string());
+        if data.as_deref() == Some("Done") {
+            self.mark_lost();
+        }
+    }
+
+    fn note_event(&self, event: &MessageEvent) {
+        let id = event.last_event_id();
+        if !id.is_empty() {
+            *self.last_event_id.borrow_mut() = Some(id);
+        }
+        self.board.last_event_at_ms.set(Some(now_ms()));
+        if self.board.connection.get_untracked() != Connection::Live {
+            self.opened();
+        }
+    }
+
+    fn mark_lost(&self) {
+        if self.lost_since_ms.get().is_none() {
+            self.lost_since_ms.set(Some(now_ms()));
+        }
+        self.board.connection.set(Connection::Reconnecting);
+    }
+
+    fn retry_later(self: &Rc<Self>) {
+        let failures = self.failures.get();
+        self.failures.set(failures.saturating_add(1));
+        let doubled = BACKOFF_FIRST_MS * 2f64.powi(failures.min(16) as i32);
+        // Full jitter over the upper half, so browsers refused together do
+        // not come back together.
+        let delay = doubled.min(BACKOFF_MAX_MS) * (0.5 + js_sys::Math::random() * 0.5);
+        let weak = Rc::downgrade(self);
+        set_timeout(
+            move || {
+                if let Some(this) = weak.upgrade() {
+                    this.connect();
+                }
+            },
+            Duration::from_millis(delay as u64),
+        );
+    }
+
+    /// Once a second: the clock for "… ago", and "offline" after a long loss.
+    fn tick(&self) {
+        let now = now_ms();
+        self.board.now_ms.set(Some(now));
+        let long_lost = self
+            .lost_since_ms
+            .get()
+            .is_some_and(|since| now.saturating_sub(since) >= OFFLINE_AFTER_MS);
+        if long_lost && self.board.connection.get_untracked() == Connection::Reconnecting {
+            self.board.connection.set(Connection::Offline);
+        }
+    }
+
+    fn stop(&self) {
+        self.stopped.set(true);
+        self.open.borrow_mut().take();
+    }
+}
+
+fn start_clock(follower: Weak<Follower>) -> IntervalHandle {
+    let tick = move || {
+        if let Some(follower) = follower.upgrade() {
+            follower.tick();
+        }
+    };
+    tick();
+    set_interval_with_handle(tick, Duration::from_secs(1)).expect("setInterval is available")
+}
+
+/// The event as a message with its JSON payload, or `None` (logged) if it
+/// is not one.
+fn parse<T: serde::de::DeserializeOwned>(event: &web_sys::Event) -> Option<(&MessageEvent, T)> {
+    let message = event.dyn_ref::<MessageEvent>()?;
+    let data = message.data().as_string()?;
+    match serde_json::from_str(&data) {
+        Ok(value) => Some((message, value)),
+        Err(error) => {
+            leptos::logging::warn!("ignoring an event that does not parse: {error}");
+            None
+        }
+    }
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}

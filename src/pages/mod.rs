@@ -1,0 +1,5 @@
+//! Pages, one per route.
+
+mod dashboard;
+
+pub use dashboard::{Dashboard, current_snapshot};

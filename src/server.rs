@@ -1,0 +1,88 @@
+//! Assembles the server: settings → hub → checks → router → listener, and
+//! the shutdown that ends it all. Nothing here does the work itself.
+
+use crate::app::{App, shell};
+use crate::hub::Hub;
+use crate::settings::Settings;
+use crate::shutdown::Shutdown;
+use crate::sse::Streams;
+use crate::{api, checks, sse};
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::{Router, middleware};
+use leptos::prelude::*;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::sync::Arc;
+use tower_http::compression::CompressionLayer;
+
+/// How many checks may run at the same moment.
+const CHECK_CONCURRENCY: usize = 64;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub hub: Arc<Hub>,
+    pub streams: Streams,
+}
+
+/// Every route. API routes come first and never share a path with a page.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route(
+            "/api/events",
+            get(sse::events).layer(middleware::from_fn(sse::sse_headers)),
+        )
+        .route("/api/status", get(api::status))
+        .route("/healthz", get(api::healthz));
+    let leptos_options = state.leptos_options.clone();
+    let pages = Router::new()
+        .leptos_routes(&state, generate_route_list(App), move || {
+            shell(leptos_options.clone())
+        })
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        // Pages and assets only: the event stream must never be compressed.
+        .layer(CompressionLayer::new());
+    api.merge(pages).with_state(state)
+}
+
+/// Runs Pulse until a shutdown signal.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let mut leptos_options = get_configuration(None)
+        .map_err(|e| format!("reading the Leptos configuration: {e}"))?
+        .leptos_options;
+    let addr = settings.addr.unwrap_or(leptos_options.site_addr);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    leptos_options.site_addr = bound;
+    if leptos_options.output_name.is_empty() {
+        // Built by plain cargo rather than cargo-leptos: the bundle is still
+        // named after the crate.
+        leptos_options.output_name = env!("CARGO_PKG_NAME").into();
+    }
+
+    let shutdown = Shutdown::new();
+    let hub = Hub::new(settings.ring_size as usize, settings.max_clients);
+    let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
+    checks::start(defaults, hub.clone(), shutdown.clone(), CHECK_CONCURRENCY);
+
+    let state = AppState {
+        leptos_options,
+        hub: hub.clone(),
+        streams: Streams {
+            hub,
+            shutdown: shutdown.clone(),
+            heartbeat: settings.heartbeat,
+            retry_ms: settings.retry_ms,
+        },
+    };
+    tokio::spawn(shutdown.clone().on_signal());
+    // Tests and scripts wait for this exact line to learn the port.
+    println!("pulse listening on http://{bound}");
+    tracing::info!(%bound, interval = ?settings.interval, "serving");
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown.triggered())
+        .await
+        .map_err(|e| format!("server error: {e}"))
+}

@@ -1,0 +1,76 @@
+//! Command-line flags and their environment variables: everything a user can
+//! change without a config file. Each flag has a default that makes
+//! `pulse` with no arguments a working dashboard.
+
+use clap::Parser;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "pulse",
+    version,
+    about = "A live status dashboard over Server-Sent Events"
+)]
+pub struct Settings {
+    /// Address to listen on; `127.0.0.1:0` picks a free port (printed at start).
+    /// Defaults to Leptos' site address (LEPTOS_SITE_ADDR, else 127.0.0.1:3000).
+    #[arg(long, env = "PULSE_ADDR")]
+    pub addr: Option<SocketAddr>,
+
+    /// How often every check runs, e.g. `10s`, `2s`, `1m`.
+    #[arg(long, env = "PULSE_INTERVAL", default_value = "10s", value_parser = positive_duration)]
+    pub interval: Duration,
+
+    /// How long one check may take before it is reported down.
+    #[arg(long, env = "PULSE_CHECK_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
+    pub check_timeout: Duration,
+
+    /// Idle time after which a stream gets a heartbeat comment.
+    #[arg(long, env = "PULSE_HEARTBEAT", default_value = "15s", value_parser = positive_duration)]
+    pub heartbeat: Duration,
+
+    /// Recent events kept for replay to clients that reconnect.
+    #[arg(long, env = "PULSE_RING_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub ring_size: u32,
+
+    /// Concurrent SSE streams accepted; beyond it, 503 with Retry-After.
+    #[arg(long, env = "PULSE_MAX_CLIENTS", default_value_t = 50_000)]
+    pub max_clients: usize,
+
+    /// Base of the `retry:` hint sent to browsers, in milliseconds; each
+    /// stream gets a value jittered up to twice this.
+    #[arg(long, env = "PULSE_RETRY_MS", default_value_t = 2000)]
+    pub retry_ms: u64,
+}
+
+fn positive_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text)
+        .map_err(|e| format!("{e} (try e.g. `10s`, `500ms`, `1m`)"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".to_string());
+    }
+    Ok(duration)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_arguments() {
+        let settings = Settings::try_parse_from(["pulse"]).unwrap();
+        assert_eq!(settings.interval, Duration::from_secs(10));
+        assert_eq!(settings.heartbeat, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn intervals_are_human_and_positive() {
+        let settings = Settings::try_parse_from(["pulse", "--interval", "2s"]).unwrap();
+        assert_eq!(settings.interval, Duration::from_secs(2));
+        let zero = Settings::try_parse_from(["pulse", "--interval", "0s"]).unwrap_err();
+        assert!(zero.to_string().contains("greater than zero"), "{zero}");
+        let garbage = Settings::try_parse_from(["pulse", "--interval", "often"]).unwrap_err();
+        assert!(garbage.to_string().contains("often"), "{garbage}");
+    }
+}

@@ -1,0 +1,74 @@
+//! Shutdown, in one place. A signal (SIGTERM, SIGINT/Ctrl-C) cancels one token;
+//! every open SSE stream watches it, writes its final `Done` event and ends,
+//! so the HTTP server's graceful shutdown has nothing left to wait for. A
+//! deadline guarantees the process is gone within a second even if some
+//! connection will not drain (a client that stopped reading, say).
+
+use std::time::Duration;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+/// How long after the signal the process exits whatever is still open.
+pub const EXIT_DEADLINE: Duration = Duration::from_millis(900);
+
+#[derive(Clone, Default)]
+pub struct Shutdown {
+    token: CancellationToken,
+}
+
+impl Shutdown {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Starts shutting down; idempotent.
+    pub fn trigger(&self) {
+        self.token.cancel();
+    }
+
+    pub fn is_triggered(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes once shutdown has started. Owned, so a stream can pin it
+    /// once instead of re-registering on every loop turn.
+    pub fn triggered(&self) -> WaitForCancellationFutureOwned {
+        self.token.clone().cancelled_owned()
+    }
+
+    /// Waits for SIGTERM or SIGINT, then triggers shutdown and arms the exit
+    /// deadline.
+    pub async fn on_signal(self) {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received; ending every stream");
+        self.trigger();
+        tokio::spawn(async {
+            tokio::time::sleep(EXIT_DEADLINE).await;
+            tracing::warn!("connections still open at the exit deadline; exiting anyway");
+            std::process::exit(0);
+        });
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,203 @@
+//! `GET /api/events`: one client's subscription to the hub, written as an SSE
+//! body. A stream starts with a jittered `retry:` and either the events the
+//! client missed (by `Last-Event-ID`) or one `snapshot`; then live events,
+//! a heartbeat comment whenever it has been idle, and `Done` when the server
+//! shuts down. Dropping the body (the client left) drops the subscription.
+
+pub mod frame;
+mod headers;
+
+pub use headers::sse_headers;
+
+use crate::hub::{Hub, Start, Subscription};
+use crate::shutdown::Shutdown;
+use axum::body::Body;
+use axum::extract::{Query, State, rejection::QueryRejection};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures::Stream;
+use serde::Deserialize;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::time::Instant;
+
+/// What the SSE handler needs from the application.
+#[derive(Clone)]
+pub struct Streams {
+    pub hub: Arc<Hub>,
+    pub shutdown: Shutdown,
+    pub heartbeat: Duration,
+    pub retry_ms: u64,
+}
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    #[serde(rename = "lastEventId")]
+    last_event_id: Option<String>,
+}
+
+/// Seconds a refused client should wait; its own backoff takes over after.
+const RETRY_AFTER_SECS: &str = "5";
+
+pub async fn events(
+    State(streams): State<Streams>,
+    headers: HeaderMap,
+    query: Result<Query<EventsQuery>, QueryRejection>,
+) -> Response {
+    if streams.shutdown.is_triggered() {
+        return unavailable("shutting down");
+    }
+    let query_id = query.ok().and_then(|Query(q)| q.last_event_id);
+    let last_event_id = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .or(query_id.as_deref())
+        .and_then(parse_event_id);
+    match streams.hub.subscribe_from(last_event_id) {
+        Ok(subscription) => (
+            [(header::CONTENT_TYPE, "text/event-stream")],
+            Body::from_stream(client_stream(subscription, streams)),
+        )
+            .into_response(),
+        Err(full) => {
+            tracing::warn!(
+                max_clients = full.max_clients,
+                "stream refused: at capacity"
+            );
+            unavailable("too many open streams")
+        }
+    }
+}
+
+fn unavailable(reason: &'static str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, RETRY_AFTER_SECS)],
+        reason,
+    )
+        .into_response()
+}
+
+/// An id is only ever digits we issued; anything else (empty, signed, huge,
+/// with control bytes) is treated as "no id" and earns a snapshot.
+fn parse_event_id(text: &str) -> Option<u64> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// What the stream does next, decided inside `select!` and acted on outside
+/// it (a `yield` inside another macro is not something to rely on).
+enum Step {
+    Write(Bytes),
+    WriteAndEnd(Bytes),
+    Idle,
+    End,
+}
+
+fn client_stream(
+    subscription: Subscription,
+    streams: Streams,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    let Subscription {
+        start,
+        mut live,
+        client: _client,
+    } = subscription;
+    async_stream::stream! {
+        // `_client` lives as long as this stream: it is the connected count.
+        let _client = _client;
+        yield Ok(opening(start, streams.retry_ms));
+
+        let period = streams.heartbeat;
+        let mut last_write = Instant::now();
+        let heartbeat = tokio::time::sleep(period);
+        let shutdown = streams.shutdown.triggered();
+        tokio::pin!(heartbeat, shutdown);
+        loop {
+            let step = tokio::select! {
+                biased;
+                _ = &mut shutdown => Step::WriteAndEnd(frame::done()),
+                received = live.recv() => match received {
+                    Ok(delivery) => Step::Write(delivery.frame),
+                    Err(RecvError::Lagged(_)) => {
+                        // Too far behind to catch up event by event: start
+                        // over from the present rather than skip silently.
+                        let (snapshot, receiver) = streams.hub.resync();
+                        live = receiver;
+                        Step::Write(snapshot)
+                    }
+                    Err(RecvError::Closed) => Step::End,
+                },
+                _ = &mut heartbeat => {
+                    // The timer is re-armed lazily from the last write rather
+                    // than reset on every event: one clock read per event.
+                    let due = last_write + period;
+                    if Instant::now() >= due {
+                        heartbeat.as_mut().reset(Instant::now() + period);
+                        Step::Write(frame::heartbeat())
+                    } else {
+                        heartbeat.as_mut().reset(due);
+                        Step::Idle
+                    }
+                }
+            };
+            match step {
+                Step::Write(bytes) => {
+                    last_write = Instant::now();
+                    yield Ok(bytes);
+                }
+                Step::WriteAndEnd(bytes) => {
+                    yield Ok(bytes);
+                    break;
+                }
+                Step::Idle => {}
+                Step::End => break,
+            }
+        }
+    }
+}
+
+/// The first write of a stream, in one chunk: the jittered `retry:` (so a
+/// restart does not bring every browser back in the same millisecond), then
+/// the replay or the snapshot.
+fn opening(start: Start, retry_ms: u64) -> Bytes {
+    let retry = frame::retry(retry_ms + fastrand::u64(0..=retry_ms));
+    let frames = match start {
+        Start::Replay(frames) => frames,
+        Start::Snapshot(snapshot) => vec![snapshot],
+    };
+    let mut out =
+        BytesMut::with_capacity(retry.len() + frames.iter().map(Bytes::len).sum::<usize>());
+    out.extend_from_slice(&retry);
+    for frame in frames {
+        out.extend_from_slice(&frame);
+    }
+    out.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_event_id;
+
+    #[test]
+    fn only_plain_decimal_ids_parse() {
+        assert_eq!(parse_event_id("42"), Some(42));
+        for bad in [
+            "",
+            "-1",
+            "+1",
+            "4 2",
+            "abc",
+            "1\0",
+            "1\n",
+            "99999999999999999999999",
+        ] {
+            assert_eq!(parse_event_id(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! Test support: a real Pulse process on a free loopback port, and a small
+//! SSE reader that keeps every field (ids, event types, comments, retry).
+
+#![allow(dead_code)] // each test binary uses a different part
+
+use futures::StreamExt;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A Pulse server process; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+impl Server {
+    /// Starts the `pulse` binary with `args` on a port the OS picks, and waits
+    /// for it to say where it listens.
+    pub async fn start(args: &[&str]) -> Server {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args(["--addr", "127.0.0.1:0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the pulse binary starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut lines = BufReader::new(stdout).lines();
+        let announce = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("pulse announces its address within 30 s")
+            .expect("stdout is readable")
+            .expect("pulse printed a line");
+        let base = announce
+            .strip_prefix("pulse listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {announce}"))
+            .to_string();
+        Server { child, base }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the process is running")
+    }
+
+    /// Sends SIGTERM, as a service manager would.
+    pub fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to end; `None` if it is still running after `limit`.
+    pub async fn exited_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .ok()
+            .map(|r| r.expect("wait works"))
+    }
+
+    pub async fn connected_clients(&self) -> u64 {
+        let body: serde_json::Value = reqwest::get(self.url("/healthz"))
+            .await
+            .expect("healthz answers")
+            .json()
+            .await
+            .expect("healthz is JSON");
+        body["connected_clients"]
+            .as_u64()
+            .expect("healthz reports connected_clients")
+    }
+}
+
+/// One thing read from an SSE stream.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Item {
+    Event {
+        kind: String,
+        id: Option<String>,
+        data: String,
+    },
+    Comment(String),
+    Retry(u64),
+}
+
+/// Reads an SSE body incrementally, following the EventSource parsing rules
+/// closely enough for tests (fields, multi-line data, comments).
+pub struct SseReader {
+    body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
+    buffer: String,
+    pending: std::collections::VecDeque<Item>,
+    pub response_headers: reqwest::header::HeaderMap,
+}
+
+impl SseReader {
+    pub async fn open(url: &str, last_event_id: Option<&str>) -> SseReader {
+        let mut request = reqwest::Client::new().get(url);
+        if let Some(id) = last_event_id {
+            request = request.header("Last-Event-ID", id);
+        }
+        let response = request.send().await.expect("the stream opens");
+        assert_eq!(response.status(), 200, "stream status");
+        SseReader {
+            response_headers: response.headers().clone(),
+            body: response.bytes_stream().boxed(),
+            buffer: String::new(),
+            pending: Default::default(),
+        }
+    }
+
+    /// The next item, or `None` when the stream ended; panics after `limit`.
+    pub async fn next_within(&mut self, limit: Duration) -> Option<Item> {
+        tokio::time::timeout(limit, self.next())
+            .await
+            .unwrap_or_else(|_| panic!("nothing arrived within {limit:?}"))
+    }
+
+    pub async fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            match self.body.next().await {
+                Some(Ok(chunk)) => {
+                    self.buffer
+                        .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+                    self.parse_complete_blocks();
+                }
+                Some(Err(error)) => panic!("stream error: {error}"),
+                None => return None,
+            }
+        }
+    }
+
+    /// The next dispatched event (skipping comments and retry), as (type, id, data).
+    pub async fn next_event_within(
+        &mut self,
+        limit: Duration,
+    ) -> Option<(String, Option<String>, String)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await? {
+                Item::Event { kind, id, data } => return Some((kind, id, data)),
+                _ => continue,
+            }
+        }
+    }
+
+    fn parse_complete_blocks(&mut self) {
+        while let Some(end) = self.buffer.find("\n\n") {
+            let block: String = self.buffer.drain(..end + 2).collect();
+            let (mut kind, mut id, mut data, mut has_data) =
+                (String::from("message"), None, Vec::new(), false);
+            for line in block.trim_end_matches('\n').split('\n') {
+                if let Some(comment) = line.strip_prefix(':') {
+                    self.pending
+                        .push_back(Item::Comment(comment.trim().to_string()));
+                    continue;
+                }
+                let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                let value = value.strip_prefix(' ').unwrap_or(value);
+                match field {
+                    "event" => kind = value.to_string(),
+                    "id" => id = Some(value.to_string()),
+                    "data" => {
+                        has_data = true;
+                        data.push(value.to_string());
+                    }
+                    "retry" => self
+                        .pending
+                        .push_back(Item::Retry(value.parse().expect("numeric retry"))),
+                    other => panic!("unknown SSE field {other:?}"),
+                }
+            }
+            if has_data {
+                self.pending.push_back(Item::Event {
+                    kind,
+                    id,
+                    data: data.join("\n"),
+                });
+            }
+        }
+    }
+}
