@@ -7,11 +7,13 @@
 //! no listener or a hundred thousand, and the broadcast buffer is shared, so a
 //! client that stops reading holds a position in it, not a copy of it.
 
+use crate::metrics::Metrics;
 use crate::sse::frame;
 use crate::status::{CheckId, CheckStatus, Snapshot};
 use bytes::Bytes;
+use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
@@ -49,7 +51,7 @@ pub struct AtCapacity {
 pub struct Hub {
     state: Mutex<HubState>,
     live: broadcast::Sender<Delivery>,
-    clients: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
     max_clients: usize,
 }
 
@@ -69,7 +71,7 @@ struct HubState {
 }
 
 impl Hub {
-    pub fn new(ring_size: usize, max_clients: usize) -> Arc<Hub> {
+    pub fn new(ring_size: usize, max_clients: usize, metrics: Arc<Metrics>) -> Arc<Hub> {
         let ring_size = ring_size.max(1);
         // The broadcast buffer is the ring's twin: a client that falls further
         // behind than the ring could replay is resynchronised with a snapshot.
@@ -84,7 +86,7 @@ impl Hub {
                 snapshot_frame: None,
             }),
             live,
-            clients: Arc::new(AtomicUsize::new(0)),
+            metrics,
             max_clients,
         })
     }
@@ -119,18 +121,29 @@ impl Hub {
         // every event exactly once: either in its start or on its receiver.
         // An error only means nobody listens, which is fine.
         let _ = self.live.send(delivery);
+        self.metrics.events_published.inc();
         id
     }
 
     /// Subscribes a client that last saw `last_event_id` (if any).
     pub fn subscribe_from(&self, last_event_id: Option<u64>) -> Result<Subscription, AtCapacity> {
-        let slot = ClientSlot::claim(&self.clients, self.max_clients).ok_or(AtCapacity {
-            max_clients: self.max_clients,
-        })?;
+        let Some(slot) = ClientSlot::claim(&self.metrics.connected_clients, self.max_clients)
+        else {
+            self.metrics.streams_refused.inc();
+            return Err(AtCapacity {
+                max_clients: self.max_clients,
+            });
+        };
         let mut state = self.lock();
         let start = match last_event_id.and_then(|id| state.replay_after(id)) {
-            Some(missed) => Start::Replay(missed),
-            None => Start::Snapshot(state.snapshot_frame()),
+            Some(missed) => {
+                self.metrics.replays.inc();
+                Start::Replay(missed)
+            }
+            None => {
+                self.metrics.snapshots_on_connect.inc();
+                Start::Snapshot(state.snapshot_frame())
+            }
         };
         Ok(Subscription {
             start,
@@ -142,6 +155,7 @@ impl Hub {
     /// For a client that fell behind the broadcast buffer: a fresh snapshot
     /// and a new receiver positioned right after it.
     pub fn resync(&self) -> (Bytes, broadcast::Receiver<Delivery>) {
+        self.metrics.slow_client_resyncs.inc();
         let mut state = self.lock();
         (state.snapshot_frame(), self.live.subscribe())
     }
@@ -153,7 +167,12 @@ impl Hub {
 
     /// Streams open right now.
     pub fn connected_clients(&self) -> usize {
-        self.clients.load(Ordering::Relaxed)
+        self.metrics.connected_clients.get().max(0) as usize
+    }
+
+    /// Where the parts around the hub record what they do.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     fn lock(&self) -> MutexGuard<'_, HubState> {
@@ -219,12 +238,15 @@ impl HubState {
     }
 }
 
-/// One counted place among the connected clients, given back on drop.
-pub struct ClientSlot(Arc<AtomicUsize>);
+/// One counted place among the connected clients, given back on drop. The
+/// exported gauge is the counter, so the cap and the metric cannot disagree.
+pub struct ClientSlot(Gauge);
 
 impl ClientSlot {
-    fn claim(clients: &Arc<AtomicUsize>, max: usize) -> Option<ClientSlot> {
+    fn claim(clients: &Gauge, max: usize) -> Option<ClientSlot> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
         clients
+            .inner()
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < max).then_some(n + 1)
             })
@@ -235,7 +257,7 @@ impl ClientSlot {
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.dec();
     }
 }
 
@@ -274,7 +296,7 @@ mod tests {
 
     #[test]
     fn replays_exactly_the_missed_events() {
-        let hub = Hub::new(8, 10);
+        let hub = Hub::new(8, 10, Metrics::new());
         let first = hub.publish(status("a", "1"));
         let second = hub.publish(status("a", "2"));
         let third = hub.publish(status("b", "3"));
@@ -289,7 +311,7 @@ mod tests {
 
     #[test]
     fn ids_outside_the_ring_get_a_snapshot() {
-        let hub = Hub::new(2, 10);
+        let hub = Hub::new(2, 10, Metrics::new());
         let before_first = hub.publish(status("a", "0"));
         let first = hub.publish(status("a", "1"));
         hub.publish(status("a", "2"));
@@ -311,7 +333,7 @@ mod tests {
 
     #[test]
     fn snapshot_keeps_registration_order_and_latest_values() {
-        let hub = Hub::new(4, 10);
+        let hub = Hub::new(4, 10, Metrics::new());
         hub.register(status("b", "pending"));
         hub.register(status("a", "pending"));
         let id = hub.publish(status("b", "fresh"));
@@ -323,7 +345,7 @@ mod tests {
 
     #[test]
     fn client_slots_are_capped_and_released_on_drop() {
-        let hub = Hub::new(4, 2);
+        let hub = Hub::new(4, 2, Metrics::new());
         let one = hub.subscribe_from(None).unwrap();
         let _two = hub.subscribe_from(None).unwrap();
         assert_eq!(
@@ -337,10 +359,10 @@ mod tests {
 
     #[test]
     fn ids_of_a_later_hub_are_larger() {
-        let earlier = Hub::new(4, 1);
+        let earlier = Hub::new(4, 1, Metrics::new());
         let last_of_earlier = earlier.publish(status("a", "x"));
         std::thread::sleep(std::time::Duration::from_millis(2));
-        let later = Hub::new(4, 1);
+        let later = Hub::new(4, 1, Metrics::new());
         assert!(later.snapshot().last_event_id > last_of_earlier);
     }
 }

@@ -3,6 +3,7 @@
 
 use crate::app::{App, shell};
 use crate::hub::Hub;
+use crate::metrics::{self, Metrics};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::sse::Streams;
@@ -22,6 +23,7 @@ const CHECK_CONCURRENCY: usize = 64;
 pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub hub: Arc<Hub>,
+    pub metrics: Arc<Metrics>,
     pub streams: Streams,
 }
 
@@ -33,7 +35,8 @@ pub fn router(state: AppState) -> Router {
             get(sse::events).layer(middleware::from_fn(sse::sse_headers)),
         )
         .route("/api/status", get(api::status))
-        .route("/healthz", get(api::healthz));
+        .route("/healthz", get(api::healthz))
+        .route("/metrics", get(metrics::export));
     let leptos_options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes(&state, generate_route_list(App), move || {
@@ -63,13 +66,22 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
 
     let shutdown = Shutdown::new();
-    let hub = Hub::new(settings.ring_size as usize, settings.max_clients);
+    let metrics = Metrics::new();
+    let hub = Hub::new(
+        settings.ring_size as usize,
+        settings.max_clients,
+        metrics.clone(),
+    );
     let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
     checks::start(defaults, hub.clone(), shutdown.clone(), CHECK_CONCURRENCY);
+    if let Some(rate) = settings.demo_rate {
+        checks::demo::start(rate, hub.clone(), shutdown.clone());
+    }
 
     let state = AppState {
         leptos_options,
         hub: hub.clone(),
+        metrics,
         streams: Streams {
             hub,
             shutdown: shutdown.clone(),

@@ -42,6 +42,11 @@ pub struct Settings {
     /// stream gets a value jittered up to twice this.
     #[arg(long, env = "PULSE_RETRY_MS", default_value_t = 2000)]
     pub retry_ms: u64,
+
+    /// Also publish synthetic results at this rate (`10/s`, `600/m`), for
+    /// demos and benchmarks. Off by default.
+    #[arg(long, env = "PULSE_DEMO_RATE")]
+    pub demo_rate: Option<crate::checks::demo::DemoRate>,
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {

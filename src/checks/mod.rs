@@ -5,6 +5,7 @@
 //! stops its own loop or anyone else's. Checks do not know who listens.
 
 mod defaults;
+pub mod demo;
 mod host;
 mod http;
 
@@ -13,6 +14,7 @@ pub use host::{HostMetric, HostProbe, Thresholds};
 pub use http::HttpProbe;
 
 use crate::hub::Hub;
+use crate::metrics::CheckLabel;
 use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckKind, CheckStatus, Health};
 use futures::FutureExt;
@@ -146,8 +148,25 @@ async fn run_forever(check: Check, hub: Arc<Hub>, limiter: Arc<Semaphore>, shutd
         let Ok(_permit) = limiter.acquire().await else {
             return;
         };
-        hub.publish(check.run_once().await);
+        let status = check.run_once().await;
+        record(&hub, &status);
+        hub.publish(status);
     }
+}
+
+fn record(hub: &Hub, status: &CheckStatus) {
+    let label = CheckLabel {
+        check: status.id.0.clone(),
+    };
+    let metrics = hub.metrics();
+    if let Some(ms) = status.latency_ms {
+        metrics
+            .check_duration
+            .get_or_create(&label)
+            .observe(ms / 1000.0);
+    }
+    let up = matches!(status.health, Health::Up | Health::Degraded);
+    metrics.check_up.get_or_create(&label).set(i64::from(up));
 }
 
 pub fn unix_millis() -> u64 {

@@ -113,6 +113,7 @@ fn client_stream(
         let _client = _client;
         yield Ok(opening(start, streams.retry_ms));
 
+        let delivered = streams.hub.metrics().events_delivered.clone();
         let period = streams.heartbeat;
         let mut last_write = Instant::now();
         let heartbeat = tokio::time::sleep(period);
@@ -123,7 +124,10 @@ fn client_stream(
                 biased;
                 _ = &mut shutdown => Step::WriteAndEnd(frame::done()),
                 received = live.recv() => match received {
-                    Ok(delivery) => Step::Write(delivery.frame),
+                    Ok(delivery) => {
+                        delivered.inc();
+                        Step::Write(delivery.frame)
+                    }
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to catch up event by event: start
                         // over from the present rather than skip silently.

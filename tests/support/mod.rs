@@ -23,6 +23,7 @@ impl Server {
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
             .env("RUST_LOG", "warn")
+            .env("LEPTOS_OUTPUT_NAME", "pulse")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

@@ -1,0 +1,713 @@
+//! `pulse-loadgen`: opens many SSE streams against any SSE URL (Pulse, or the
+//! Gin peer) and reports what a benchmark needs: time to connect, deliveries
+//! per second, fan-out latency from publish to receipt, missed and duplicated
+//! events per client, and the server's RSS and CPU.
+//!
+//! Each event must carry its publish time in its JSON data: Pulse's
+//! `checked_at_ms` (run Pulse with `--demo-rate`) or the peer's `ts_us`.
+//! Clients are raw TCP connections with a minimal HTTP/1.1 + chunked + SSE
+//! reader on one thread, so that on a small machine the server, not the load
+//! generator, gets the CPU. More clients than one process may hold (open-file
+//! limit) are split over child processes, each on its own loopback source
+//! address; the parent starts and stops their measurement together.
+
+use clap::Parser;
+use std::io::{BufRead, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpSocket;
+use tokio::sync::{Semaphore, watch};
+
+#[derive(Parser, Debug, Clone)]
+#[command(
+    name = "pulse-loadgen",
+    about = "Opens many SSE streams and measures their delivery"
+)]
+struct Args {
+    /// The SSE URL, e.g. http://127.0.0.1:3000/api/events (http only).
+    #[arg(long)]
+    url: String,
+    /// Streams to open in total.
+    #[arg(long, default_value_t = 100)]
+    clients: usize,
+    /// How long to measure once every stream is open.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Processes to split the clients over (each can hold ~19,900 sockets).
+    #[arg(long, default_value_t = 1)]
+    processes: usize,
+    /// The server's PID, to report its RSS per stream and its CPU.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// The JSON field holding the publish time; `_ms` or `_us` in its name gives the unit.
+    #[arg(long, default_value = "checked_at_ms")]
+    ts_field: String,
+    /// Connections being opened at the same time.
+    #[arg(long, default_value_t = 256)]
+    connect_concurrency: usize,
+    /// Print the report as one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Exit non-zero if any client missed or duplicated an event, or failed to connect.
+    #[arg(long)]
+    strict: bool,
+    /// Internal: run as a child of a multi-process run, bound to this source address.
+    #[arg(long, hide = true)]
+    child_source: Option<Ipv4Addr>,
+}
+
+/// Latency histogram: 1 ms buckets up to 60 s (the timestamps have 1 ms
+/// resolution at best), merged across clients and processes.
+const BUCKETS: usize = 60_001;
+
+struct Shared {
+    connected: AtomicUsize,
+    failed: AtomicUsize,
+    measuring: watch::Receiver<Phase>,
+    delivered: AtomicU64,
+    missed: AtomicU64,
+    duplicated: AtomicU64,
+    clients_with_gaps: AtomicUsize,
+    latency_ms: Vec<AtomicU64>,
+    max_latency_us: AtomicU64,
+    first_error: std::sync::Mutex<Option<String>>,
+}
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Phase {
+    Connecting,
+    Measuring,
+    Done,
+}
+
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
+struct Report {
+    clients: usize,
+    connected: usize,
+    failed: usize,
+    first_error: Option<String>,
+    connect_seconds: f64,
+    measured_seconds: f64,
+    delivered: u64,
+    missed: u64,
+    duplicated: u64,
+    clients_with_gaps: usize,
+    max_latency_us: u64,
+    latency_ms_histogram: Vec<u64>,
+    server_rss_before_kib: Option<u64>,
+    server_rss_connected_kib: Option<u64>,
+    server_cpu_cores: Option<f64>,
+}
+
+fn main() {
+    let args = Args::parse();
+    let report = if args.child_source.is_none() && args.processes > 1 {
+        run_parent(&args)
+    } else {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(run_clients(&args))
+    };
+    if args.child_source.is_some() {
+        println!(
+            "{}",
+            serde_json::to_string(&report).expect("report serialises")
+        );
+        return;
+    }
+    let failed = report.failed > 0 || report.missed > 0 || report.duplicated > 0;
+    if args.json {
+        let mut value = serde_json::to_value(summary(&report)).expect("summary serialises");
+        value["command"] = std::env::args().collect::<Vec<_>>().join(" ").into();
+        println!("{value}");
+    } else {
+        print_text(&report);
+    }
+    if args.strict && failed {
+        std::process::exit(1);
+    }
+}
+
+/// Opens this process's share of clients, measures, returns the report.
+/// A child waits for `go` on stdin before measuring and for its stdin to
+/// close before stopping, so the parent measures every process together.
+async fn run_clients(args: &Args) -> Report {
+    let (phase_tx, phase_rx) = watch::channel(Phase::Connecting);
+    let shared = Arc::new(Shared {
+        connected: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        measuring: phase_rx,
+        delivered: AtomicU64::new(0),
+        missed: AtomicU64::new(0),
+        duplicated: AtomicU64::new(0),
+        clients_with_gaps: AtomicUsize::new(0),
+        latency_ms: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        max_latency_us: AtomicU64::new(0),
+        first_error: std::sync::Mutex::new(None),
+    });
+    let target = Target::parse(&args.url, &args.ts_field).unwrap_or_else(|e| {
+        eprintln!("pulse-loadgen: {e}");
+        std::process::exit(2)
+    });
+    let source = args.child_source.unwrap_or(Ipv4Addr::LOCALHOST);
+    let rss_before = args.server_pid.and_then(rss_kib);
+
+    let started = Instant::now();
+    let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
+    let mut tasks = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        let (shared, target, gate) = (shared.clone(), target.clone(), gate.clone());
+        tasks.push(tokio::spawn(async move {
+            client(target, source, shared, gate).await
+        }));
+    }
+    while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed)
+        < args.clients
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let connect_seconds = started.elapsed().as_secs_f64();
+    let rss_connected = args.server_pid.and_then(rss_kib);
+
+    if args.child_source.is_some() {
+        println!("connected");
+        wait_for_parent_line().await; // "go"
+    }
+    let cpu_before = args.server_pid.and_then(cpu_ticks);
+    let window = Instant::now();
+    phase_tx.send_replace(Phase::Measuring);
+    if args.child_source.is_some() {
+        wait_for_parent_line().await; // stdin closed: stop
+    } else {
+        tokio::time::sleep(args.duration).await;
+    }
+    phase_tx.send_replace(Phase::Done);
+    let measured_seconds = window.elapsed().as_secs_f64();
+    let cpu_cores = match (cpu_before, args.server_pid.and_then(cpu_ticks)) {
+        (Some(a), Some(b)) => Some((b - a) as f64 / clock_ticks_per_second() / measured_seconds),
+        _ => None,
+    };
+    for task in tasks {
+        let _ = task.await;
+    }
+    Report {
+        clients: args.clients,
+        connected: shared.connected.load(Ordering::Relaxed),
+        failed: shared.failed.load(Ordering::Relaxed),
+        first_error: shared.first_error.lock().unwrap().clone(),
+        connect_seconds,
+        measured_seconds,
+        delivered: shared.delivered.load(Ordering::Relaxed),
+        missed: shared.missed.load(Ordering::Relaxed),
+        duplicated: shared.duplicated.load(Ordering::Relaxed),
+        clients_with_gaps: shared.clients_with_gaps.load(Ordering::Relaxed),
+        max_latency_us: shared.max_latency_us.load(Ordering::Relaxed),
+        latency_ms_histogram: shared
+            .latency_ms
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect(),
+        server_rss_before_kib: rss_before,
+        server_rss_connected_kib: rss_connected,
+        server_cpu_cores: cpu_cores,
+    }
+}
+
+async fn wait_for_parent_line() {
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut line);
+    })
+    .await
+    .expect("stdin reader");
+}
+
+/// Splits the clients over child processes on source addresses 127.0.0.2,
+/// 127.0.0.3, …, lets them connect, measures them together, merges reports.
+fn run_parent(args: &Args) -> Report {
+    let exe = std::env::current_exe().expect("own path");
+    let share = args.clients.div_ceil(args.processes);
+    let mut children = Vec::new();
+    let mut remaining = args.clients;
+    for i in 0..args.processes {
+        let count = share.min(remaining);
+        remaining -= count;
+        let source = Ipv4Addr::new(127, 0, 0, 2 + i as u8);
+        let child = std::process::Command::new(&exe)
+            .args(["--url", &args.url, "--ts-field", &args.ts_field])
+            .args([
+                "--clients",
+                &count.to_string(),
+                "--child-source",
+                &source.to_string(),
+            ])
+            .args([
+                "--connect-concurrency",
+                &args.connect_concurrency.to_string(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("a child load generator starts");
+        children.push(child);
+    }
+    let rss_before = args.server_pid.and_then(rss_kib);
+    let started = Instant::now();
+    let mut outputs: Vec<_> = children
+        .iter_mut()
+        .map(|c| std::io::BufReader::new(c.stdout.take().expect("piped")))
+        .collect();
+    for out in &mut outputs {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("child reports");
+        assert_eq!(line.trim(), "connected", "child said {line:?}");
+    }
+    let connect_seconds = started.elapsed().as_secs_f64();
+    let rss_connected = args.server_pid.and_then(rss_kib);
+    let cpu_before = args.server_pid.and_then(cpu_ticks);
+    for child in &mut children {
+        writeln!(child.stdin.as_mut().expect("piped"), "go").expect("child listens");
+    }
+    let window = Instant::now();
+    std::thread::sleep(args.duration);
+    for child in &mut children {
+        drop(child.stdin.take()); // stop
+    }
+    let measured_seconds = window.elapsed().as_secs_f64();
+    let cpu_after = args.server_pid.and_then(cpu_ticks);
+    let mut total = Report {
+        clients: args.clients,
+        latency_ms_histogram: vec![0; BUCKETS],
+        connect_seconds,
+        measured_seconds,
+        server_rss_before_kib: rss_before,
+        server_rss_connected_kib: rss_connected,
+        server_cpu_cores: match (cpu_before, cpu_after) {
+            (Some(a), Some(b)) => {
+                Some((b - a) as f64 / clock_ticks_per_second() / measured_seconds)
+            }
+            _ => None,
+        },
+        ..Report::default()
+    };
+    for (mut child, mut out) in children.into_iter().zip(outputs) {
+        let mut line = String::new();
+        out.read_line(&mut line).expect("child reports");
+        let part: Report = serde_json::from_str(&line).expect("child report is JSON");
+        let _ = child.wait();
+        total.connected += part.connected;
+        total.failed += part.failed;
+        total.first_error = total.first_error.or(part.first_error);
+        total.delivered += part.delivered;
+        total.missed += part.missed;
+        total.duplicated += part.duplicated;
+        total.clients_with_gaps += part.clients_with_gaps;
+        total.max_latency_us = total.max_latency_us.max(part.max_latency_us);
+        for (sum, n) in total
+            .latency_ms_histogram
+            .iter_mut()
+            .zip(part.latency_ms_histogram)
+        {
+            *sum += n;
+        }
+    }
+    total
+}
+
+#[derive(Clone)]
+struct Target {
+    addr: SocketAddr,
+    request: Arc<Vec<u8>>,
+    /// `"<field>":` as it appears in the JSON data.
+    ts_key: Arc<Vec<u8>>,
+    /// Multiplier from the field's unit to microseconds.
+    ts_to_us: u64,
+}
+
+impl Target {
+    fn parse(url: &str, ts_field: &str) -> Result<Target, String> {
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or("only http:// URLs are supported")?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let path = if path.is_empty() { "/" } else { path };
+        let addr: SocketAddr = authority
+            .parse()
+            .map_err(|_| format!("`{authority}` must be an IP:port (no DNS in a benchmark)"))?;
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+        );
+        let ts_to_us = if ts_field.ends_with("_us") {
+            1
+        } else if ts_field.ends_with("_ms") {
+            1000
+        } else {
+            return Err(format!("`{ts_field}` must end in _ms or _us"));
+        };
+        Ok(Target {
+            addr,
+            request: Arc::new(request.into_bytes()),
+            ts_key: Arc::new(format!("\"{ts_field}\":").into_bytes()),
+            ts_to_us,
+        })
+    }
+}
+
+async fn client(target: Target, source: Ipv4Addr, shared: Arc<Shared>, gate: Arc<Semaphore>) {
+    let permit = gate.acquire().await.expect("gate open");
+    let opened = open_stream(&target, source).await;
+    drop(permit);
+    let (mut socket, leftover) = match opened {
+        Ok(ok) => ok,
+        Err(error) => {
+            shared.failed.fetch_add(1, Ordering::Relaxed);
+            shared.first_error.lock().unwrap().get_or_insert(error);
+            return;
+        }
+    };
+    shared.connected.fetch_add(1, Ordering::Relaxed);
+    let mut reader = StreamReader::new(target.ts_key.clone(), target.ts_to_us);
+    reader.feed(&leftover, &shared);
+    let mut phase = shared.measuring.clone();
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            read = socket.read(&mut buf) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(n) => reader.feed(&buf[..n], &shared),
+            },
+            changed = phase.changed() => {
+                if changed.is_err() || *phase.borrow() == Phase::Done {
+                    break;
+                }
+            }
+        }
+    }
+    if reader.missed > 0 || reader.duplicated > 0 {
+        shared.clients_with_gaps.fetch_add(1, Ordering::Relaxed);
+    }
+    shared.missed.fetch_add(reader.missed, Ordering::Relaxed);
+    shared
+        .duplicated
+        .fetch_add(reader.duplicated, Ordering::Relaxed);
+}
+
+/// Connects from `source`, sends the request, and reads the response head.
+/// Returns the socket and any body bytes read with the head.
+async fn open_stream(
+    target: &Target,
+    source: Ipv4Addr,
+) -> Result<(tokio::net::TcpStream, Vec<u8>), String> {
+    let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    socket
+        .bind(SocketAddr::new(IpAddr::V4(source), 0))
+        .map_err(|e| format!("bind {source}: {e}"))?;
+    let mut stream = tokio::time::timeout(Duration::from_secs(30), socket.connect(target.addr))
+        .await
+        .map_err(|_| "connect timed out".to_string())?
+        .map_err(|e| format!("connect: {e}"))?;
+    stream
+        .write_all(&target.request)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
+    let mut head = Vec::with_capacity(1024);
+    let mut buf = [0u8; 2048];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .map_err(|_| "no response head within 30 s".to_string())?
+            .map_err(|e| format!("read: {e}"))?;
+        if n == 0 {
+            return Err("closed before the response head".into());
+        }
+        head.extend_from_slice(&buf[..n]);
+        if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+            let status_line = String::from_utf8_lossy(
+                &head[..head.iter().position(|&b| b == b'\r').unwrap_or(0)],
+            )
+            .to_string();
+            if !status_line.contains(" 200 ") {
+                return Err(format!("answered `{status_line}`"));
+            }
+            let head_text = String::from_utf8_lossy(&head[..end]).to_ascii_lowercase();
+            if !head_text.contains("transfer-encoding: chunked") {
+                return Err("expected a chunked response".into());
+            }
+            return Ok((stream, head[end + 4..].to_vec()));
+        }
+    }
+}
+
+/// Chunked transfer decoding, then SSE lines, then per-event bookkeeping.
+struct StreamReader {
+    chunk_left: usize,
+    in_size_line: bool,
+    size_line: Vec<u8>,
+    skip_crlf: usize,
+    line: Vec<u8>,
+    event_id: Option<u64>,
+    event_is_message: bool,
+    event_ts_us: Option<u64>,
+    expected_id: Option<u64>,
+    missed: u64,
+    duplicated: u64,
+    ts_key: Arc<Vec<u8>>,
+    ts_to_us: u64,
+}
+
+impl StreamReader {
+    fn new(ts_key: Arc<Vec<u8>>, ts_to_us: u64) -> Self {
+        StreamReader {
+            chunk_left: 0,
+            in_size_line: true,
+            size_line: Vec::new(),
+            skip_crlf: 0,
+            line: Vec::new(),
+            event_id: None,
+            event_is_message: true,
+            event_ts_us: None,
+            expected_id: None,
+            missed: 0,
+            duplicated: 0,
+            ts_key,
+            ts_to_us,
+        }
+    }
+
+    fn feed(&mut self, mut input: &[u8], shared: &Shared) {
+        while !input.is_empty() {
+            if self.skip_crlf > 0 {
+                self.skip_crlf -= 1;
+                input = &input[1..];
+            } else if self.in_size_line {
+                let b = input[0];
+                input = &input[1..];
+                if b == b'\n' {
+                    let text = String::from_utf8_lossy(&self.size_line);
+                    let hex = text.trim().split(';').next().unwrap_or("");
+                    self.chunk_left = usize::from_str_radix(hex, 16).unwrap_or(0);
+                    self.size_line.clear();
+                    self.in_size_line = false;
+                    if self.chunk_left == 0 {
+                        return; // last chunk: the stream ended
+                    }
+                } else {
+                    self.size_line.push(b);
+                }
+            } else {
+                let take = self.chunk_left.min(input.len());
+                self.body(&input[..take], shared);
+                input = &input[take..];
+                self.chunk_left -= take;
+                if self.chunk_left == 0 {
+                    self.in_size_line = true;
+                    self.skip_crlf = 2;
+                }
+            }
+        }
+    }
+
+    fn body(&mut self, bytes: &[u8], shared: &Shared) {
+        for &b in bytes {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                self.line_done(&line, shared);
+                self.line = line;
+                self.line.clear();
+            } else {
+                self.line.push(b);
+            }
+        }
+    }
+
+    fn line_done(&mut self, line: &[u8], shared: &Shared) {
+        if line.is_empty() {
+            self.dispatch(shared);
+        } else if let Some(id) = line.strip_prefix(b"id: ") {
+            self.event_id = std::str::from_utf8(id)
+                .ok()
+                .and_then(|s| s.trim().parse().ok());
+        } else if let Some(kind) = line.strip_prefix(b"event: ") {
+            self.event_is_message = kind == b"message";
+        } else if let Some(data) = line.strip_prefix(b"data: ")
+            && self.event_is_message
+        {
+            self.event_ts_us = find_number(data, &self.ts_key).map(|v| v * self.ts_to_us);
+        }
+    }
+
+    fn dispatch(&mut self, shared: &Shared) {
+        let (id, is_message, ts) = (
+            self.event_id.take(),
+            self.event_is_message,
+            self.event_ts_us.take(),
+        );
+        self.event_is_message = true;
+        let Some(id) = id else { return };
+        if !is_message {
+            // A snapshot (or resync): the stream continues after its id.
+            self.expected_id = Some(id + 1);
+            return;
+        }
+        match self.expected_id {
+            Some(expected) if id > expected => self.missed += id - expected,
+            Some(expected) if id < expected => self.duplicated += 1,
+            _ => {}
+        }
+        self.expected_id = Some(id.max(self.expected_id.unwrap_or(0)) + 1);
+        if *shared.measuring.borrow() != Phase::Measuring {
+            return;
+        }
+        shared.delivered.fetch_add(1, Ordering::Relaxed);
+        if let Some(ts) = ts {
+            let latency_us = now_us().saturating_sub(ts);
+            shared
+                .max_latency_us
+                .fetch_max(latency_us, Ordering::Relaxed);
+            let bucket = ((latency_us / 1000) as usize).min(BUCKETS - 1);
+            shared.latency_ms[bucket].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+fn find_number(data: &[u8], key: &[u8]) -> Option<u64> {
+    let at = data.windows(key.len()).position(|w| w == key)? + key.len();
+    let digits: &[u8] = &data[at..];
+    let end = digits
+        .iter()
+        .position(|b| !b.is_ascii_digit())
+        .unwrap_or(digits.len());
+    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// User plus system CPU time of a process, in clock ticks.
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may contain spaces) start at ')'.
+    let fields: Vec<&str> = stat[stat.rfind(')')? + 2..].split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // USER_HZ is 100 on every Linux this runs on; /proc/<pid>/stat uses it.
+    100.0
+}
+
+#[derive(serde::Serialize)]
+struct Summary {
+    clients: usize,
+    connected: usize,
+    failed: usize,
+    first_error: Option<String>,
+    connect_seconds: f64,
+    measured_seconds: f64,
+    deliveries_per_second: f64,
+    latency_p50_ms: Option<u64>,
+    latency_p99_ms: Option<u64>,
+    latency_max_ms: f64,
+    missed: u64,
+    duplicated: u64,
+    clients_with_gaps: usize,
+    server_rss_per_stream_kib: Option<f64>,
+    server_rss_connected_mib: Option<f64>,
+    server_cpu_cores: Option<f64>,
+}
+
+fn summary(r: &Report) -> Summary {
+    let percentile = |q: f64| {
+        let total: u64 = r.latency_ms_histogram.iter().sum();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        r.latency_ms_histogram
+            .iter()
+            .position(|&n| {
+                seen += n;
+                seen >= rank
+            })
+            .map(|ms| ms as u64)
+    };
+    Summary {
+        clients: r.clients,
+        connected: r.connected,
+        failed: r.failed,
+        first_error: r.first_error.clone(),
+        connect_seconds: r.connect_seconds,
+        measured_seconds: r.measured_seconds,
+        deliveries_per_second: r.delivered as f64 / r.measured_seconds.max(1e-9),
+        latency_p50_ms: percentile(0.50),
+        latency_p99_ms: percentile(0.99),
+        latency_max_ms: r.max_latency_us as f64 / 1000.0,
+        missed: r.missed,
+        duplicated: r.duplicated,
+        clients_with_gaps: r.clients_with_gaps,
+        server_rss_per_stream_kib: match (r.server_rss_before_kib, r.server_rss_connected_kib) {
+            (Some(a), Some(b)) if r.connected > 0 => {
+                Some((b.saturating_sub(a)) as f64 / r.connected as f64)
+            }
+            _ => None,
+        },
+        server_rss_connected_mib: r.server_rss_connected_kib.map(|k| k as f64 / 1024.0),
+        server_cpu_cores: r.server_cpu_cores,
+    }
+}
+
+fn print_text(r: &Report) {
+    let s = summary(r);
+    println!(
+        "clients        {} connected of {} in {:.2} s ({} failed{})",
+        s.connected,
+        s.clients,
+        s.connect_seconds,
+        s.failed,
+        s.first_error
+            .as_deref()
+            .map(|e| format!(", first: {e}"))
+            .unwrap_or_default()
+    );
+    println!(
+        "deliveries     {:.0}/s over {:.1} s",
+        s.deliveries_per_second, s.measured_seconds
+    );
+    let ms = |v: Option<u64>| v.map_or("–".to_string(), |v| format!("{v} ms"));
+    println!(
+        "latency        p50 {}  p99 {}  max {:.1} ms (1 ms resolution)",
+        ms(s.latency_p50_ms),
+        ms(s.latency_p99_ms),
+        s.latency_max_ms
+    );
+    println!(
+        "gaps           {} missed, {} duplicated, {} clients affected",
+        s.missed, s.duplicated, s.clients_with_gaps
+    );
+    if let Some(per) = s.server_rss_per_stream_kib {
+        println!(
+            "server memory  {:.1} KiB RSS per stream ({:.0} MiB with all connected)",
+            per,
+            s.server_rss_connected_mib.unwrap_or(0.0)
+        );
+    }
+    if let Some(cpu) = s.server_cpu_cores {
+        println!("server cpu     {cpu:.2} cores while measuring");
+    }
+}

@@ -1,0 +1,124 @@
+//! What Pulse counts, in Prometheus' text format at `GET /metrics`. One
+//! `Metrics` value is shared by the parts that record into it (hub, streams,
+//! check engine); none of them knows how it is exported.
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CheckLabel {
+    pub check: String,
+}
+
+type CheckHistograms = Family<CheckLabel, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    /// Its atomic is also the hub's admission counter for the stream cap.
+    pub connected_clients: Gauge,
+    pub events_published: Counter,
+    pub events_delivered: Counter,
+    pub replays: Counter,
+    pub snapshots_on_connect: Counter,
+    pub slow_client_resyncs: Counter,
+    pub streams_refused: Counter,
+    pub check_duration: CheckHistograms,
+    pub check_up: Family<CheckLabel, Gauge>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("pulse");
+        let metrics = Metrics {
+            connected_clients: Gauge::default(),
+            events_published: Counter::default(),
+            events_delivered: Counter::default(),
+            replays: Counter::default(),
+            snapshots_on_connect: Counter::default(),
+            slow_client_resyncs: Counter::default(),
+            streams_refused: Counter::default(),
+            // 0.5 ms .. ~16 s: local health checks to slow remote ones.
+            check_duration: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+            }),
+            check_up: Family::default(),
+            registry: Registry::default(),
+        };
+        let m = &metrics;
+        registry.register(
+            "connected_clients",
+            "Open SSE streams",
+            m.connected_clients.clone(),
+        );
+        registry.register(
+            "events_published",
+            "Check results published to the hub",
+            m.events_published.clone(),
+        );
+        registry.register(
+            "events_delivered",
+            "Events written to SSE streams",
+            m.events_delivered.clone(),
+        );
+        registry.register(
+            "replays",
+            "Streams started by replaying missed events",
+            m.replays.clone(),
+        );
+        registry.register(
+            "snapshots_on_connect",
+            "Streams started with a snapshot (no usable Last-Event-ID)",
+            m.snapshots_on_connect.clone(),
+        );
+        registry.register(
+            "slow_client_resyncs",
+            "Snapshots sent to streams that fell behind the broadcast buffer",
+            m.slow_client_resyncs.clone(),
+        );
+        registry.register(
+            "streams_refused",
+            "Streams refused at the cap (503)",
+            m.streams_refused.clone(),
+        );
+        registry.register(
+            "check_duration_seconds",
+            "How long each check took",
+            m.check_duration.clone(),
+        );
+        registry.register(
+            "check_up",
+            "1 if the check's last result was up or degraded, else 0",
+            m.check_up.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            ..metrics
+        })
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// `GET /metrics`.
+pub async fn export(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        metrics.render(),
+    )
+}
