@@ -68,6 +68,21 @@ impl Server {
             .map(|r| r.expect("wait works"))
     }
 
+    /// The value of one un-labelled metric from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+            .parse()
+            .unwrap()
+    }
+
     pub async fn connected_clients(&self) -> u64 {
         let body: serde_json::Value = reqwest::get(self.url("/healthz"))
             .await
@@ -97,14 +112,17 @@ pub enum Item {
 /// closely enough for tests (fields, multi-line data, comments).
 pub struct SseReader {
     body: futures::stream::BoxStream<'static, reqwest::Result<bytes::Bytes>>,
-    buffer: String,
+    buffer: Vec<u8>,
     pending: std::collections::VecDeque<Item>,
     pub response_headers: reqwest::header::HeaderMap,
 }
 
 impl SseReader {
     pub async fn open(url: &str, last_event_id: Option<&str>) -> SseReader {
-        let mut request = reqwest::Client::new().get(url);
+        // One client for all streams of a test: thousands of streams then
+        // share one connection pool and DNS-free setup.
+        static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+        let mut request = CLIENT.get_or_init(reqwest::Client::new).get(url);
         if let Some(id) = last_event_id {
             request = request.header("Last-Event-ID", id);
         }
@@ -113,7 +131,7 @@ impl SseReader {
         SseReader {
             response_headers: response.headers().clone(),
             body: response.bytes_stream().boxed(),
-            buffer: String::new(),
+            buffer: Vec::new(),
             pending: Default::default(),
         }
     }
@@ -132,8 +150,8 @@ impl SseReader {
             }
             match self.body.next().await {
                 Some(Ok(chunk)) => {
-                    self.buffer
-                        .push_str(std::str::from_utf8(&chunk).expect("UTF-8 stream"));
+                    // Bytes, not text: a chunk may end inside a character.
+                    self.buffer.extend_from_slice(&chunk);
                     self.parse_complete_blocks();
                 }
                 Some(Err(error)) => panic!("stream error: {error}"),
@@ -158,8 +176,9 @@ impl SseReader {
     }
 
     fn parse_complete_blocks(&mut self) {
-        while let Some(end) = self.buffer.find("\n\n") {
-            let block: String = self.buffer.drain(..end + 2).collect();
+        while let Some(end) = self.buffer.windows(2).position(|w| w == b"\n\n") {
+            let bytes: Vec<u8> = self.buffer.drain(..end + 2).collect();
+            let block = String::from_utf8(bytes).expect("each SSE block is UTF-8");
             let (mut kind, mut id, mut data, mut has_data) =
                 (String::from("message"), None, Vec::new(), false);
             for line in block.trim_end_matches('\n').split('\n') {

@@ -1,0 +1,192 @@
+//! The SSE path under pressure: clients that stop reading, more clients than
+//! the cap, thousands of streams at shutdown. A real server, real sockets.
+
+mod support;
+
+use pulse::status::CheckStatus;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::{Item, Server, SseReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// A client that sends its request and then does not read at all.
+async fn stalled_client(server: &Server) -> tokio::net::TcpStream {
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    stream
+        .write_all(format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    stream
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
+    // Loopback send buffers grow to 4 MiB here, so the stalled client must
+    // be sent more than that before the server has to hold anything for it:
+    // 30,000 events of ~250 bytes. The small ring makes it fall behind fast.
+    const EVENTS: usize = 30_000;
+    let server = Server::start(&["--demo-rate", "4000/s", "--ring-size", "64"]).await;
+    let mut stalled = stalled_client(&server).await;
+
+    let mut healthy = SseReader::open(&server.url("/api/events"), None).await;
+    let (kind, id, _) = healthy.next_event_within(5 * SECOND).await.unwrap();
+    assert_eq!(kind, "snapshot");
+    let first: u64 = id.unwrap().parse::<u64>().unwrap() + 1;
+    let mut worst_lag_ms = 0;
+    for expected in first..first + EVENTS as u64 {
+        let (kind, id, data) = healthy.next_event_within(2 * SECOND).await.unwrap();
+        assert_eq!(
+            kind, "message",
+            "the healthy client is never resynchronised"
+        );
+        let id: u64 = id.unwrap().parse().unwrap();
+        assert_eq!(
+            id, expected,
+            "the healthy client receives every event, in order"
+        );
+        expected += 1;
+        let status: CheckStatus = serde_json::from_str(&data).unwrap();
+        worst_lag_ms = worst_lag_ms.max(now_ms().saturating_sub(status.checked_at_ms));
+    }
+    // A publisher blocked by the stalled client would show as seconds of lag.
+    assert!(
+        worst_lag_ms < 1000,
+        "healthy client lagged {worst_lag_ms} ms behind publish"
+    );
+
+    // Now the stalled client reads: after what fit in the socket buffers, it
+    // finds a fresh snapshot instead of a silent gap. (The server can only
+    // notice the lag when the stream is polled again, i.e. now.)
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + 10 * SECOND;
+    let mut buf = vec![0u8; 64 * 1024];
+    while Instant::now() < deadline {
+        let n = tokio::time::timeout(2 * SECOND, stalled.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        if seen
+            .windows(16)
+            .filter(|w| w == b"event: snapshot\n")
+            .count()
+            >= 2
+        {
+            assert!(server.metric("pulse_slow_client_resyncs_total").await >= 1.0);
+            return;
+        }
+    }
+    panic!("the stalled client never received a resynchronising snapshot");
+}
+
+#[tokio::test]
+async fn streams_beyond_the_cap_get_503_with_retry_after() {
+    let server = Server::start(&["--max-clients", "2"]).await;
+    let first = SseReader::open(&server.url("/api/events"), None).await;
+    let _second = SseReader::open(&server.url("/api/events"), None).await;
+    let refused = reqwest::get(server.url("/api/events")).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().get("retry-after").is_some());
+    assert_eq!(server.metric("pulse_streams_refused_total").await, 1.0);
+
+    drop(first);
+    let deadline = Instant::now() + 2 * SECOND;
+    while server.connected_clients().await != 1 {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut again = SseReader::open(&server.url("/api/events"), None).await;
+    assert_eq!(
+        again.next_event_within(5 * SECOND).await.unwrap().0,
+        "snapshot"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_with_thousands_of_streams_sends_done_to_all_and_exits_within_a_second() {
+    const STREAMS: usize = 3000;
+    let mut server = Server::start(&["--demo-rate", "20/s"]).await;
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        streams.push(SseReader::open(&server.url("/api/events"), None).await);
+    }
+    assert_eq!(server.connected_clients().await, STREAMS as u64);
+
+    let signalled = Instant::now();
+    server.terminate();
+    let status = server
+        .exited_within(3 * SECOND)
+        .await
+        .expect("the process exits");
+    let took = signalled.elapsed();
+    assert!(status.success(), "{status}");
+    assert!(
+        took < SECOND,
+        "exited {took:?} after SIGTERM with {STREAMS} streams"
+    );
+
+    let mut done = 0;
+    for stream in &mut streams {
+        let mut last = None;
+        while let Some(item) = stream.next_within(5 * SECOND).await {
+            if let Item::Event { kind, data, .. } = item {
+                last = Some((kind, data));
+            }
+        }
+        if last == Some(("status".into(), "Done".into())) {
+            done += 1;
+        }
+    }
+    assert_eq!(done, STREAMS, "every stream ends with Done");
+}
+
+#[tokio::test]
+async fn metrics_count_streams_events_and_checks() {
+    let server = Server::start(&["--demo-rate", "50/s"]).await;
+    let mut stream = SseReader::open(&server.url("/api/events"), None).await;
+    for _ in 0..10 {
+        stream.next_event_within(5 * SECOND).await.unwrap();
+    }
+    let response = reqwest::get(server.url("/metrics")).await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
+    assert_eq!(server.metric("pulse_connected_clients").await, 1.0);
+    assert!(server.metric("pulse_events_published_total").await >= 9.0);
+    assert!(server.metric("pulse_events_delivered_total").await >= 9.0);
+    assert_eq!(server.metric("pulse_snapshots_on_connect_total").await, 1.0);
+    // Per-check series appear once each check has run.
+    let deadline = Instant::now() + 5 * SECOND;
+    loop {
+        let text = reqwest::get(server.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let healthz_up = text.contains("pulse_check_up{check=\"pulse-healthz\"} 1");
+        let cpu_timed = text.contains("pulse_check_duration_seconds_count{check=\"host-cpu\"}");
+        if healthz_up && cpu_timed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "per-check metrics missing:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
