@@ -48,6 +48,10 @@ struct Args {
     /// Connections being opened at the same time.
     #[arg(long, default_value_t = 256)]
     connect_concurrency: usize,
+    /// Share of clients (0..1) that keep leaving and coming back, each
+    /// resuming with its Last-Event-ID, so replay is measured too.
+    #[arg(long, default_value_t = 0.0)]
+    churn: f64,
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -68,6 +72,7 @@ struct Shared {
     failed: AtomicUsize,
     measuring: watch::Receiver<Phase>,
     delivered: AtomicU64,
+    reconnects: AtomicU64,
     missed: AtomicU64,
     duplicated: AtomicU64,
     clients_with_gaps: AtomicUsize,
@@ -100,6 +105,8 @@ struct Report {
     server_rss_before_kib: Option<u64>,
     server_rss_connected_kib: Option<u64>,
     server_cpu_cores: Option<f64>,
+    reconnects: u64,
+    server_rss_after_kib: Option<u64>,
 }
 
 fn main() {
@@ -143,6 +150,7 @@ async fn run_clients(args: &Args) -> Report {
         failed: AtomicUsize::new(0),
         measuring: phase_rx,
         delivered: AtomicU64::new(0),
+        reconnects: AtomicU64::new(0),
         missed: AtomicU64::new(0),
         duplicated: AtomicU64::new(0),
         clients_with_gaps: AtomicUsize::new(0),
@@ -160,10 +168,12 @@ async fn run_clients(args: &Args) -> Report {
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
     let mut tasks = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
+    let churners = (args.clients as f64 * args.churn.clamp(0.0, 1.0)).round() as usize;
+    for i in 0..args.clients {
         let (shared, target, gate) = (shared.clone(), target.clone(), gate.clone());
+        let churns = i < churners;
         tasks.push(tokio::spawn(async move {
-            client(target, source, shared, gate).await
+            client(target, source, shared, gate, churns).await
         }));
     }
     while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed)
@@ -188,13 +198,15 @@ async fn run_clients(args: &Args) -> Report {
     }
     phase_tx.send_replace(Phase::Done);
     let measured_seconds = window.elapsed().as_secs_f64();
-    let cpu_cores = match (cpu_before, args.server_pid.and_then(cpu_ticks)) {
-        (Some(a), Some(b)) => Some((b - a) as f64 / clock_ticks_per_second() / measured_seconds),
-        _ => None,
-    };
+    let cpu_cores = cpu_cores(
+        cpu_before,
+        args.server_pid.and_then(cpu_ticks),
+        measured_seconds,
+    );
     for task in tasks {
         let _ = task.await;
     }
+    let rss_after = rss_after_everyone_left(args.server_pid).await;
     Report {
         clients: args.clients,
         connected: shared.connected.load(Ordering::Relaxed),
@@ -215,7 +227,21 @@ async fn run_clients(args: &Args) -> Report {
         server_rss_before_kib: rss_before,
         server_rss_connected_kib: rss_connected,
         server_cpu_cores: cpu_cores,
+        reconnects: shared.reconnects.load(Ordering::Relaxed),
+        server_rss_after_kib: rss_after,
     }
+}
+
+fn cpu_cores(before: Option<u64>, after: Option<u64>, seconds: f64) -> Option<f64> {
+    Some(after?.saturating_sub(before?) as f64 / clock_ticks_per_second() / seconds)
+}
+
+/// The server's RSS once every stream is closed and it has had a moment to
+/// release them: compared with the RSS before, it shows what leaked.
+async fn rss_after_everyone_left(pid: Option<u32>) -> Option<u64> {
+    let pid = pid?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    rss_kib(pid)
 }
 
 async fn wait_for_parent_line() {
@@ -287,12 +313,7 @@ fn run_parent(args: &Args) -> Report {
         measured_seconds,
         server_rss_before_kib: rss_before,
         server_rss_connected_kib: rss_connected,
-        server_cpu_cores: match (cpu_before, cpu_after) {
-            (Some(a), Some(b)) => {
-                Some((b - a) as f64 / clock_ticks_per_second() / measured_seconds)
-            }
-            _ => None,
-        },
+        server_cpu_cores: cpu_cores(cpu_before, cpu_after, measured_seconds),
         ..Report::default()
     };
     for (mut child, mut out) in children.into_iter().zip(outputs) {
@@ -304,6 +325,7 @@ fn run_parent(args: &Args) -> Report {
         total.failed += part.failed;
         total.first_error = total.first_error.or(part.first_error);
         total.delivered += part.delivered;
+        total.reconnects += part.reconnects;
         total.missed += part.missed;
         total.duplicated += part.duplicated;
         total.clients_with_gaps += part.clients_with_gaps;
@@ -316,13 +338,18 @@ fn run_parent(args: &Args) -> Report {
             *sum += n;
         }
     }
+    total.server_rss_after_kib = args.server_pid.and_then(|pid| {
+        std::thread::sleep(Duration::from_secs(2));
+        rss_kib(pid)
+    });
     total
 }
 
 #[derive(Clone)]
 struct Target {
     addr: SocketAddr,
-    request: Arc<Vec<u8>>,
+    authority: Arc<str>,
+    path: Arc<str>,
     /// `"<field>":` as it appears in the JSON data.
     ts_key: Arc<Vec<u8>>,
     /// Multiplier from the field's unit to microseconds.
@@ -330,6 +357,17 @@ struct Target {
 }
 
 impl Target {
+    fn request(&self, last_event_id: Option<u64>) -> Vec<u8> {
+        let resume = last_event_id
+            .map(|id| format!("Last-Event-ID: {id}\r\n"))
+            .unwrap_or_default();
+        format!(
+            "GET {} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n{resume}\r\n",
+            self.path, self.authority
+        )
+        .into_bytes()
+    }
+
     fn parse(url: &str, ts_field: &str) -> Result<Target, String> {
         let rest = url
             .strip_prefix("http://")
@@ -339,9 +377,6 @@ impl Target {
         let addr: SocketAddr = authority
             .parse()
             .map_err(|_| format!("`{authority}` must be an IP:port (no DNS in a benchmark)"))?;
-        let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
-        );
         let ts_to_us = if ts_field.ends_with("_us") {
             1
         } else if ts_field.ends_with("_ms") {
@@ -351,41 +386,65 @@ impl Target {
         };
         Ok(Target {
             addr,
-            request: Arc::new(request.into_bytes()),
+            authority: authority.into(),
+            path: path.into(),
             ts_key: Arc::new(format!("\"{ts_field}\":").into_bytes()),
             ts_to_us,
         })
     }
 }
 
-async fn client(target: Target, source: Ipv4Addr, shared: Arc<Shared>, gate: Arc<Semaphore>) {
-    let permit = gate.acquire().await.expect("gate open");
-    let opened = open_stream(&target, source).await;
-    drop(permit);
-    let (mut socket, leftover) = match opened {
-        Ok(ok) => ok,
-        Err(error) => {
-            shared.failed.fetch_add(1, Ordering::Relaxed);
-            shared.first_error.lock().unwrap().get_or_insert(error);
-            return;
-        }
-    };
-    shared.connected.fetch_add(1, Ordering::Relaxed);
+async fn client(
+    target: Target,
+    source: Ipv4Addr,
+    shared: Arc<Shared>,
+    gate: Arc<Semaphore>,
+    churns: bool,
+) {
     let mut reader = StreamReader::new(target.ts_key.clone(), target.ts_to_us);
-    reader.feed(&leftover, &shared);
     let mut phase = shared.measuring.clone();
     let mut buf = vec![0u8; 16 * 1024];
+    let mut first = true;
     loop {
-        tokio::select! {
-            read = socket.read(&mut buf) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => reader.feed(&buf[..n], &shared),
-            },
-            changed = phase.changed() => {
-                if changed.is_err() || *phase.borrow() == Phase::Done {
-                    break;
-                }
+        let permit = gate.acquire().await.expect("gate open");
+        let opened = open_stream(&target, source, reader.resume_from()).await;
+        drop(permit);
+        let (mut socket, leftover) = match opened {
+            Ok(ok) => ok,
+            Err(error) => {
+                shared.failed.fetch_add(1, Ordering::Relaxed);
+                shared.first_error.lock().unwrap().get_or_insert(error);
+                break;
             }
+        };
+        if first {
+            shared.connected.fetch_add(1, Ordering::Relaxed);
+            first = false;
+        } else {
+            shared.reconnects.fetch_add(1, Ordering::Relaxed);
+        }
+        reader.new_connection();
+        reader.feed(&leftover, &shared);
+        // A churning client leaves after a random 0.2–2 s while measuring.
+        let stay = Duration::from_millis(200 + fastrand::u64(0..1800));
+        let leave_at = tokio::time::sleep(if churns { stay } else { Duration::MAX / 4 });
+        tokio::pin!(leave_at);
+        let ended = loop {
+            tokio::select! {
+                read = socket.read(&mut buf) => match read {
+                    Ok(0) | Err(_) => break true,
+                    Ok(n) => reader.feed(&buf[..n], &shared),
+                },
+                changed = phase.changed() => {
+                    if changed.is_err() || *phase.borrow() == Phase::Done {
+                        break true;
+                    }
+                }
+                _ = &mut leave_at, if *phase.borrow() == Phase::Measuring => break false,
+            }
+        };
+        if ended {
+            break;
         }
     }
     if reader.missed > 0 || reader.duplicated > 0 {
@@ -402,6 +461,7 @@ async fn client(target: Target, source: Ipv4Addr, shared: Arc<Shared>, gate: Arc
 async fn open_stream(
     target: &Target,
     source: Ipv4Addr,
+    last_event_id: Option<u64>,
 ) -> Result<(tokio::net::TcpStream, Vec<u8>), String> {
     let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
     socket
@@ -412,7 +472,7 @@ async fn open_stream(
         .map_err(|_| "connect timed out".to_string())?
         .map_err(|e| format!("connect: {e}"))?;
     stream
-        .write_all(&target.request)
+        .write_all(&target.request(last_event_id))
         .await
         .map_err(|e| format!("write: {e}"))?;
     let mut head = Vec::with_capacity(1024);
@@ -477,6 +537,24 @@ impl StreamReader {
             ts_key,
             ts_to_us,
         }
+    }
+
+    /// The id to resume from on reconnecting: the last event seen.
+    fn resume_from(&self) -> Option<u64> {
+        self.expected_id.map(|next| next - 1)
+    }
+
+    /// A new connection starts a new chunked body and SSE parse; the ids
+    /// (and so the gap accounting) carry over.
+    fn new_connection(&mut self) {
+        self.chunk_left = 0;
+        self.in_size_line = true;
+        self.size_line.clear();
+        self.skip_crlf = 0;
+        self.line.clear();
+        self.event_id = None;
+        self.event_is_message = true;
+        self.event_ts_us = None;
     }
 
     fn feed(&mut self, mut input: &[u8], shared: &Shared) {
@@ -629,6 +707,9 @@ struct Summary {
     server_rss_per_stream_kib: Option<f64>,
     server_rss_connected_mib: Option<f64>,
     server_cpu_cores: Option<f64>,
+    reconnects: u64,
+    server_rss_before_mib: Option<f64>,
+    server_rss_after_mib: Option<f64>,
 }
 
 fn summary(r: &Report) -> Summary {
@@ -669,6 +750,9 @@ fn summary(r: &Report) -> Summary {
         },
         server_rss_connected_mib: r.server_rss_connected_kib.map(|k| k as f64 / 1024.0),
         server_cpu_cores: r.server_cpu_cores,
+        reconnects: r.reconnects,
+        server_rss_before_mib: r.server_rss_before_kib.map(|k| k as f64 / 1024.0),
+        server_rss_after_mib: r.server_rss_after_kib.map(|k| k as f64 / 1024.0),
     }
 }
 
@@ -706,6 +790,15 @@ fn print_text(r: &Report) {
             per,
             s.server_rss_connected_mib.unwrap_or(0.0)
         );
+    }
+    if s.reconnects > 0 {
+        println!(
+            "churn          {} reconnects, each resuming with Last-Event-ID",
+            s.reconnects
+        );
+    }
+    if let (Some(before), Some(after)) = (s.server_rss_before_mib, s.server_rss_after_mib) {
+        println!("server RSS     {before:.0} MiB before, {after:.0} MiB after every stream closed");
     }
     if let Some(cpu) = s.server_cpu_cores {
         println!("server cpu     {cpu:.2} cores while measuring");
