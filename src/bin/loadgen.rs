@@ -276,6 +276,7 @@ fn run_parent(args: &Args) -> Report {
                 "--connect-concurrency",
                 &args.connect_concurrency.to_string(),
             ])
+            .args(["--churn", &args.churn.to_string()])
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .spawn()
