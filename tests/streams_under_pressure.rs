@@ -34,9 +34,10 @@ async fn stalled_client(server: &Server) -> tokio::net::TcpStream {
 async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
     // Loopback send buffers grow to 4 MiB here, so the stalled client must
     // be sent more than that before the server has to hold anything for it:
-    // 30,000 events of ~250 bytes. The small ring makes it fall behind fast.
+    // 30,000 events of ~250 bytes. A ring of 1,024 (256 ms at this rate) is
+    // slack for the healthy reader on a busy machine, and nothing to the stalled one.
     const EVENTS: usize = 30_000;
-    let server = Server::start(&["--demo-rate", "4000/s", "--ring-size", "64"]).await;
+    let server = Server::start(&["--demo-rate", "4000/s", "--ring-size", "1024"]).await;
     let mut stalled = stalled_client(&server).await;
 
     let mut healthy = SseReader::open(&server.url("/api/events"), None).await;
