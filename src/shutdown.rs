@@ -35,6 +35,16 @@ impl Shutdown {
         self.token.clone().cancelled_owned()
     }
 
+    /// The next tick of a periodic task (a check, the demo source), or
+    /// `false` once shutdown has started: `while shutdown.tick(&mut t).await`.
+    pub async fn tick(&self, ticker: &mut tokio::time::Interval) -> bool {
+        tokio::select! {
+            biased;
+            _ = self.token.cancelled() => false,
+            _ = ticker.tick() => true,
+        }
+    }
+
     /// Waits for SIGTERM or SIGINT, then triggers shutdown and arms the exit
     /// deadline.
     pub async fn on_signal(self) {

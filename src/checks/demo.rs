@@ -75,14 +75,7 @@ pub fn start(rate: DemoRate, hub: Arc<Hub>, shutdown: Shutdown) {
         ticker.set_missed_tick_behavior(MissedTickBehavior::Skip);
         let started = Instant::now();
         let mut published = 0u64;
-        let stopping = shutdown.triggered();
-        tokio::pin!(stopping);
-        loop {
-            tokio::select! {
-                biased;
-                _ = &mut stopping => return,
-                _ = ticker.tick() => {}
-            }
+        while shutdown.tick(&mut ticker).await {
             let due = (started.elapsed().as_secs_f64() * rate.0) as u64;
             while published < due {
                 hub.publish(status(published, super::unix_millis()));

@@ -137,14 +137,7 @@ async fn run_forever(check: Check, hub: Arc<Hub>, limiter: Arc<Semaphore>, shutd
     // A run that overran its interval pushes the next one back instead of
     // firing a burst to catch up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let stopping = shutdown.triggered();
-    tokio::pin!(stopping);
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut stopping => return,
-            _ = ticker.tick() => {}
-        }
+    while shutdown.tick(&mut ticker).await {
         let Ok(_permit) = limiter.acquire().await else {
             return;
         };
