@@ -101,11 +101,7 @@ async fn streams_beyond_the_cap_get_503_with_retry_after() {
     assert_eq!(server.metric("pulse_streams_refused_total").await, 1.0);
 
     drop(first);
-    let deadline = Instant::now() + 2 * SECOND;
-    while server.connected_clients().await != 1 {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    server.wait_for_clients(1).await;
     let mut again = SseReader::open(&server.url("/api/events"), None).await;
     assert_eq!(
         again.next_event_within(5 * SECOND).await.unwrap().0,
@@ -123,14 +119,7 @@ async fn shutdown_with_thousands_of_streams_sends_done_to_all_and_exits_within_a
     }
     assert_eq!(server.connected_clients().await, STREAMS as u64);
 
-    let signalled = Instant::now();
-    server.terminate();
-    let status = server
-        .exited_within(3 * SECOND)
-        .await
-        .expect("the process exits");
-    let took = signalled.elapsed();
-    assert!(status.success(), "{status}");
+    let took = server.terminate_and_wait(3 * SECOND).await;
     assert!(
         took < SECOND,
         "exited {took:?} after SIGTERM with {STREAMS} streams"
@@ -172,12 +161,7 @@ async fn metrics_count_streams_events_and_checks() {
     // Per-check series appear once each check has run.
     let deadline = Instant::now() + 5 * SECOND;
     loop {
-        let text = reqwest::get(server.url("/metrics"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = server.metrics_text().await;
         let healthz_up = text.contains("pulse_check_up{check=\"pulse-healthz\"} 1");
         let cpu_timed = text.contains("pulse_check_duration_seconds_count{check=\"host-cpu\"}");
         if healthz_up && cpu_timed {

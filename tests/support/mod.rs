@@ -68,19 +68,50 @@ impl Server {
             .map(|r| r.expect("wait works"))
     }
 
-    /// The value of one un-labelled metric from `/metrics`.
-    pub async fn metric(&self, name: &str) -> f64 {
-        let text = reqwest::get(self.url("/metrics"))
+    /// The whole `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(self.url("/metrics"))
             .await
-            .unwrap()
+            .expect("metrics answer")
             .text()
             .await
-            .unwrap();
+            .expect("metrics are text")
+    }
+
+    /// The value of one un-labelled metric from `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.metrics_text().await;
         text.lines()
             .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
             .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    /// Polls until the server counts exactly `n` open streams; panics after 2 s.
+    pub async fn wait_for_clients(&self, n: u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let now = self.connected_clients().await;
+            if now == n {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server still counts {now} streams, expected {n}, after 2 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends SIGTERM, asserts a clean exit within `limit`, and returns how
+    /// long the exit took.
+    pub async fn terminate_and_wait(&mut self, limit: Duration) -> Duration {
+        let signalled = std::time::Instant::now();
+        self.terminate();
+        let status = self.exited_within(limit).await.expect("the process exits");
+        assert!(status.success(), "clean exit: {status}");
+        signalled.elapsed()
     }
 
     pub async fn connected_clients(&self) -> u64 {
