@@ -15,6 +15,8 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod checks;
 #[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]
 pub mod metrics;

@@ -1,0 +1,148 @@
+//! What each `[[check]]` table may say, per kind. `deny_unknown_fields`
+//! everywhere: a misspelt key is an error with a list of the right ones,
+//! never a silently ignored setting.
+
+use super::fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
+use serde::{Deserialize, Deserializer, de};
+use std::path::PathBuf;
+use toml::Spanned;
+
+/// `[defaults]`: what every check uses unless it says otherwise.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub interval: Option<Period>,
+    pub timeout: Option<Period>,
+    /// How many checks may run at the same moment.
+    pub concurrency: Option<Concurrency>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Concurrency(pub usize);
+
+impl<'de> Deserialize<'de> for Concurrency {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(deserializer)?;
+        match usize::try_from(value) {
+            Ok(n) if (1..=100_000).contains(&n) => Ok(Concurrency(n)),
+            _ => Err(de::Error::custom(format!(
+                "concurrency must be a whole number from 1 to 100000, not {value}"
+            ))),
+        }
+    }
+}
+
+/// The keys every kind shares; split off before the kind's own keys are read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct Common {
+    pub name: Spanned<String>,
+    pub group: Option<String>,
+    pub interval: Option<Period>,
+    pub timeout: Option<Period>,
+}
+
+impl Common {
+    pub const KEYS: [&'static str; 4] = ["name", "group", "interval", "timeout"];
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSpec {
+    pub url: HttpUrl,
+    #[serde(default)]
+    pub method: Method,
+    #[serde(default)]
+    pub headers: Headers,
+    #[serde(default)]
+    pub expect_status: StatusSet,
+    pub body_contains: Option<String>,
+    pub body_regex: Option<Pattern>,
+    pub json: Option<JsonExpectation>,
+    /// A successful answer slower than this is `degraded`.
+    pub degraded_above: Option<Period>,
+    #[serde(default = "yes")]
+    pub follow_redirects: bool,
+}
+
+/// The value at a JSON pointer of the response body must equal `equals`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonExpectation {
+    pub pointer: JsonPointer,
+    pub equals: serde_json::Value,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TcpSpec {
+    pub address: Address,
+    pub degraded_above: Option<Period>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    pub host: NonEmpty,
+    #[serde(default = "https_port")]
+    pub port: u16,
+    /// The name to verify, when it differs from `host` (an IP address, say).
+    pub server_name: Option<NonEmpty>,
+    /// Fewer days than this before expiry is `degraded`.
+    #[serde(default = "two_weeks")]
+    pub warn_days: u32,
+    /// A PEM file of extra trusted roots (a private CA, a self-signed
+    /// certificate), on top of the usual public ones. Relative to the
+    /// config file.
+    pub ca_file: Option<Spanned<PathBuf>>,
+    /// Read from `ca_file` when the config loads.
+    #[serde(skip)]
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    pub metric: HostMetricName,
+    /// For `disk`: a path on the filesystem to watch; `/` if unset.
+    pub path: Option<PathBuf>,
+    /// Percent (per-core load for `load`) at which the check turns degraded.
+    pub degraded: Option<f64>,
+    /// … and down.
+    pub down: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HostMetricName {
+    Cpu,
+    Memory,
+    Disk,
+    Load,
+}
+
+/// A string that must not be empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NonEmpty(pub String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim().is_empty() {
+            return Err(de::Error::custom("must not be empty"));
+        }
+        Ok(NonEmpty(text))
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn https_port() -> u16 {
+    443
+}
+
+fn two_weeks() -> u32 {
+    14
+}

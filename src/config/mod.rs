@@ -1,0 +1,337 @@
+//! The config file: what Pulse watches, as code. `pulse.toml` is read into
+//! typed structs; anything wrong in it is refused with the file, line,
+//! column and a plain message, and nothing of a bad file is ever applied.
+//! `watch` re-reads the file when it changes. The config knows nothing of
+//! how checks run: `checks` turns a `Config` into running probes.
+
+mod env;
+mod error;
+mod fields;
+mod kinds;
+mod watch;
+
+pub use error::ConfigError;
+pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
+pub use kinds::{
+    Concurrency, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation, NonEmpty, TcpSpec,
+    TlsSpec,
+};
+pub use watch::watch;
+
+use crate::status::CheckId;
+use kinds::Common;
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
+
+/// A whole, valid config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub defaults: Defaults,
+    pub checks: Vec<CheckSpec>,
+    /// Every value `${…}` substituted: never to be published.
+    pub secrets: Vec<String>,
+}
+
+/// One `[[check]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CheckSpec {
+    /// From the name: lower case, runs of other characters as `-`. Stable
+    /// while the name is, so a reload keeps a renamed-nothing check's card.
+    pub id: CheckId,
+    pub name: String,
+    pub group: String,
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub probe: ProbeSpec,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ProbeSpec {
+    Http(HttpSpec),
+    Tcp(TcpSpec),
+    Tls(TlsSpec),
+    Host(HostSpec),
+}
+
+/// The group of a check that names none.
+pub const DEFAULT_GROUP: &str = "checks";
+
+/// Reads and validates the file at `path`, substituting `${…}` from the
+/// process environment.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    parse_file(path, &read(path)?)
+}
+
+fn read(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::whole_file(
+            &path.display().to_string(),
+            format!("cannot read the config: {e}"),
+        )
+    })
+}
+
+fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&path.display().to_string(), text, base, &|name| {
+        std::env::var(name).ok()
+    })
+}
+
+/// Validates a config text. `file` names it in errors; relative paths in it
+/// are relative to `base`; `lookup` answers `${NAME}`.
+pub fn parse(
+    file: &str,
+    text: &str,
+    base: &Path,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let fail = |span: Range<usize>, message: String| ConfigError::at(file, text, span, message);
+    let from_toml = |e: toml::de::Error| ConfigError::from_toml(file, text, &e);
+
+    let root = DeTable::parse(text).map_err(from_toml)?;
+    let root_span = root.span();
+    let mut root = Spanned::new(root_span.clone(), DeValue::Table(root.into_inner()));
+    let secrets = env::expand_all(&mut root, lookup).map_err(|e| fail(e.span, e.message))?;
+    let DeValue::Table(table) = root.into_inner() else {
+        unreachable!("a document is a table")
+    };
+
+    let mut config = Config {
+        defaults: Defaults::default(),
+        checks: Vec::new(),
+        secrets,
+    };
+    let mut first_line_of: HashMap<CheckId, (String, Range<usize>)> = HashMap::new();
+    for (key, value) in table {
+        match key.get_ref().as_ref() {
+            "defaults" => {
+                config.defaults =
+                    Defaults::deserialize(ValueDeserializer::from(value)).map_err(from_toml)?;
+            }
+            "check" => {
+                let span = value.span();
+                let DeValue::Array(items) = value.into_inner() else {
+                    return Err(fail(
+                        span,
+                        "`check` must be a list of tables: write each one as [[check]]".into(),
+                    ));
+                };
+                for item in items {
+                    let check = parse_check(item, base, &fail).map_err(|e| match e {
+                        Failure::Toml(e) => from_toml(e),
+                        Failure::Config(e) => e,
+                    })?;
+                    if let Some((earlier, at)) = first_line_of.get(&check.spec.id) {
+                        let (line, _) = position(file, text, at.clone());
+                        let message = if *earlier == check.spec.name {
+                            format!(
+                                "a check named `{earlier}` is already defined at line {line}; names must be unique"
+                            )
+                        } else {
+                            format!(
+                                "the name `{}` is too close to `{earlier}` (line {line}): both make the id `{}`",
+                                check.spec.name, check.spec.id
+                            )
+                        };
+                        return Err(fail(check.name_span, message));
+                    }
+                    first_line_of.insert(
+                        check.spec.id.clone(),
+                        (check.spec.name.clone(), check.name_span),
+                    );
+                    config.checks.push(check.spec);
+                }
+            }
+            other => {
+                return Err(fail(
+                    key.span(),
+                    format!(
+                        "unknown key `{other}`; a config has `[defaults]` and `[[check]]` tables"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+struct Parsed {
+    spec: CheckSpec,
+    name_span: Range<usize>,
+}
+
+enum Failure {
+    Toml(toml::de::Error),
+    Config(ConfigError),
+}
+
+impl From<toml::de::Error> for Failure {
+    fn from(e: toml::de::Error) -> Self {
+        Failure::Toml(e)
+    }
+}
+
+fn parse_check(
+    item: Spanned<DeValue<'_>>,
+    base: &Path,
+    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<Parsed, Failure> {
+    let span = item.span();
+    let DeValue::Table(mut table) = item.into_inner() else {
+        return Err(Failure::Config(fail(
+            span,
+            "each check must be a table: write it as [[check]]".into(),
+        )));
+    };
+    let Some(kind) = table.remove("kind") else {
+        return Err(Failure::Config(fail(
+            span,
+            "this check has no `kind`; add kind = \"http\", \"tcp\", \"tls\" or \"host\"".into(),
+        )));
+    };
+    let mut common = DeTable::new();
+    for key in Common::KEYS {
+        if let Some((key, value)) = table.remove_entry(key) {
+            common.insert(key, value);
+        }
+    }
+    let common = Common::deserialize(as_value(span.clone(), common))?;
+    let rest = as_value(span.clone(), table);
+    let probe = match kind.get_ref().as_str() {
+        Some("http") => ProbeSpec::Http(HttpSpec::deserialize(rest)?),
+        Some("tcp") => ProbeSpec::Tcp(TcpSpec::deserialize(rest)?),
+        Some("tls") => {
+            let mut spec = TlsSpec::deserialize(rest)?;
+            load_extra_roots(&mut spec, base, fail).map_err(Failure::Config)?;
+            ProbeSpec::Tls(spec)
+        }
+        Some("host") => {
+            let spec = HostSpec::deserialize(rest)?;
+            validate_host(&spec).map_err(|message| Failure::Config(fail(span.clone(), message)))?;
+            ProbeSpec::Host(spec)
+        }
+        _ => {
+            return Err(Failure::Config(fail(
+                kind.span(),
+                "`kind` must be \"http\", \"tcp\", \"tls\" or \"host\"".into(),
+            )));
+        }
+    };
+    let name_span = common.name.span();
+    let name = common.name.into_inner();
+    let id = id_from_name(&name).ok_or_else(|| {
+        Failure::Config(fail(
+            name_span.clone(),
+            "a check name needs at least one letter or digit".into(),
+        ))
+    })?;
+    Ok(Parsed {
+        spec: CheckSpec {
+            id,
+            name,
+            group: common
+                .group
+                .filter(|g| !g.trim().is_empty())
+                .unwrap_or_else(|| DEFAULT_GROUP.to_string()),
+            interval: common.interval.map(|p| p.0),
+            timeout: common.timeout.map(|p| p.0),
+            probe,
+        },
+        name_span,
+    })
+}
+
+fn as_value(span: Range<usize>, table: DeTable<'_>) -> ValueDeserializer<'_> {
+    ValueDeserializer::from(Spanned::new(span, DeValue::Table(table)))
+}
+
+fn load_extra_roots(
+    spec: &mut TlsSpec,
+    base: &Path,
+    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(file) = &spec.ca_file else {
+        return Ok(());
+    };
+    let path: PathBuf = base.join(file.get_ref());
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(&path)
+        .map_err(|e| {
+            fail(
+                file.span(),
+                format!("cannot read ca_file {}: {e}", path.display()),
+            )
+        })?
+        .collect();
+    let certs = certs.map_err(|e| {
+        fail(
+            file.span(),
+            format!("ca_file {} is not PEM: {e}", path.display()),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(fail(
+            file.span(),
+            format!("ca_file {} holds no certificate", path.display()),
+        ));
+    }
+    spec.extra_roots = certs;
+    Ok(())
+}
+
+fn validate_host(spec: &HostSpec) -> Result<(), String> {
+    if spec.path.is_some() && spec.metric != HostMetricName::Disk {
+        return Err("`path` is only for metric = \"disk\"".into());
+    }
+    let percent = spec.metric != HostMetricName::Load;
+    for (key, value) in [("degraded", spec.degraded), ("down", spec.down)] {
+        match value {
+            Some(v) if !v.is_finite() || v < 0.0 || (percent && v > 100.0) => {
+                let range = if percent {
+                    "0 to 100 (percent)"
+                } else {
+                    "0 or more (load per core)"
+                };
+                return Err(format!("`{key}` must be {range}, not {v}"));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(degraded), Some(down)) = (spec.degraded, spec.down) {
+        if degraded > down {
+            return Err(format!(
+                "`degraded` ({degraded}) must not be above `down` ({down})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `Shop API (EU)` → `shop-api-eu`.
+pub fn id_from_name(name: &str) -> Option<CheckId> {
+    let mut id = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            id.extend(c.to_lowercase());
+        } else if !id.is_empty() && !id.ends_with('-') {
+            id.push('-');
+        }
+    }
+    let id = id.trim_end_matches('-');
+    (!id.is_empty()).then(|| CheckId(id.to_string()))
+}
+
+fn position(file: &str, text: &str, span: Range<usize>) -> (usize, usize) {
+    let error = ConfigError::at(file, text, span, "");
+    (error.line.unwrap_or(1), error.column.unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests;

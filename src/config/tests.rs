@@ -1,0 +1,262 @@
+//! Parsing and every way a config can be wrong. Errors are asserted as the
+//! full `file:line:column: message` a person would read.
+
+use super::*;
+
+fn env(name: &str) -> Option<String> {
+    (name == "SHOP_TOKEN").then(|| "tok-123".to_string())
+}
+
+fn parse_text(text: &str) -> Result<Config, ConfigError> {
+    parse("pulse.toml", text, Path::new("."), &env)
+}
+
+/// The error's `line:column: message`, after the file name.
+fn error_of(text: &str) -> String {
+    let error = parse_text(text).expect_err("the config should be refused");
+    assert_eq!(error.file, "pulse.toml");
+    error
+        .to_string()
+        .trim_start_matches("pulse.toml:")
+        .to_string()
+}
+
+const HTTP: &str = "[[check]]\nname = \"API\"\nkind = \"http\"\nurl = \"http://127.0.0.1:9/\"\n";
+
+#[test]
+fn the_example_config_is_valid() {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/pulse.example.toml"))
+        .unwrap();
+    let config = parse_text(&text).unwrap();
+    assert_eq!(
+        config.defaults.interval,
+        Some(Period(Duration::from_secs(10)))
+    );
+    assert_eq!(config.defaults.concurrency, Some(Concurrency(64)));
+    let ids: Vec<&str> = config.checks.iter().map(|c| c.id.0.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "example-home-page",
+            "shop-api-health",
+            "postgres",
+            "example-com-certificate",
+            "cpu",
+            "disk"
+        ]
+    );
+    let ProbeSpec::Http(api) = &config.checks[1].probe else {
+        panic!("http")
+    };
+    assert_eq!(api.headers.0[0].1, "Bearer tok-123");
+    assert!(!api.follow_redirects);
+    assert_eq!(config.checks[1].interval, Some(Duration::from_secs(30)));
+    assert_eq!(config.secrets, vec!["tok-123".to_string()]);
+    assert_eq!(config.checks[2].group, "shop");
+}
+
+#[test]
+fn a_check_without_group_or_overrides_gets_the_defaults() {
+    let config = parse_text(HTTP).unwrap();
+    let check = &config.checks[0];
+    assert_eq!(
+        (check.group.as_str(), check.interval, check.timeout),
+        (DEFAULT_GROUP, None, None)
+    );
+    let ProbeSpec::Http(http) = &check.probe else {
+        panic!("http")
+    };
+    assert_eq!(http.method.0, reqwest::Method::GET);
+    assert!(http.expect_status.contains(204) && !http.expect_status.contains(301));
+    assert!(http.follow_redirects);
+}
+
+#[test]
+fn an_unknown_key_is_named_where_it_is() {
+    let text = format!("{HTTP}urll = \"x\"\n");
+    let error = error_of(&text);
+    assert!(
+        error.starts_with("5:1: unknown field `urll`, expected one of `url`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_wrong_type_points_at_the_value() {
+    let error = error_of(&format!("{HTTP}interval = 10\n"));
+    assert!(
+        error.starts_with("5:12: expected a duration as a string"),
+        "{error}"
+    );
+    let error = error_of(&format!("{HTTP}follow_redirects = \"no\"\n"));
+    assert!(
+        error.starts_with("5:20: invalid type: string \"no\", expected a boolean"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_zero_interval_is_refused() {
+    let error = error_of("[defaults]\ninterval = \"0s\"\n");
+    assert_eq!(error, "2:12: must be greater than zero");
+}
+
+#[test]
+fn a_bad_url_says_what_is_wrong() {
+    let error = error_of("[[check]]\nname = \"A\"\nkind = \"http\"\nurl = \"ftp://example.com\"\n");
+    assert_eq!(
+        error,
+        "4:7: the URL must start with http:// or https://, not ftp://"
+    );
+    let error = error_of("[[check]]\nname = \"A\"\nkind = \"http\"\nurl = \"not a url\"\n");
+    assert!(
+        error.starts_with("4:7: `not a url` is not a valid URL"),
+        "{error}"
+    );
+}
+
+#[test]
+fn duplicate_names_point_at_the_second_and_name_the_first() {
+    let error = error_of(&format!("{HTTP}\n{HTTP}"));
+    assert_eq!(
+        error,
+        "7:8: a check named `API` is already defined at line 2; names must be unique"
+    );
+    let close = format!("{HTTP}\n{}", HTTP.replace("\"API\"", "\"api!\""));
+    let error = error_of(&close);
+    assert!(
+        error.starts_with("7:8: the name `api!` is too close to `API` (line 2)"),
+        "{error}"
+    );
+}
+
+#[test]
+fn kind_must_be_there_and_known() {
+    let error = error_of("[[check]]\nname = \"A\"\nurl = \"http://x/\"\n");
+    assert!(
+        error.starts_with("1:1: this check has no `kind`"),
+        "{error}"
+    );
+    let error = error_of("[[check]]\nname = \"A\"\nkind = \"ping\"\n");
+    assert!(error.starts_with("3:8: `kind` must be"), "{error}");
+}
+
+#[test]
+fn a_missing_field_points_at_its_check() {
+    let error = error_of("[defaults]\n\n[[check]]\nname = \"A\"\nkind = \"tcp\"\n");
+    assert!(error.starts_with("3:1: missing field `address`"), "{error}");
+    let error = error_of("[[check]]\nkind = \"tcp\"\naddress = \"db:5432\"\n");
+    assert!(error.starts_with("1:1: missing field `name`"), "{error}");
+}
+
+#[test]
+fn field_values_are_validated() {
+    let tcp = |address: &str| {
+        error_of(&format!(
+            "[[check]]\nname = \"A\"\nkind = \"tcp\"\naddress = \"{address}\"\n"
+        ))
+    };
+    assert!(tcp("db").starts_with("4:11: `db` is not host:port: no port"));
+    assert!(tcp("db:0").contains("1 to 65535"));
+    let regex = error_of(&format!("{HTTP}body_regex = \"(unclosed\"\n"));
+    assert!(
+        regex.starts_with("5:14: not a valid regular expression"),
+        "{regex}"
+    );
+    let pointer = error_of(&format!(
+        "{HTTP}json = {{ pointer = \"status\", equals = 1 }}\n"
+    ));
+    assert!(
+        pointer.starts_with("5:20: `status` is not a JSON pointer"),
+        "{pointer}"
+    );
+    let method = error_of(&format!("{HTTP}method = \"get\"\n"));
+    assert!(
+        method.starts_with("5:10: `get` is not an HTTP method"),
+        "{method}"
+    );
+    let status = error_of(&format!("{HTTP}expect_status = [200, 999]\n"));
+    assert!(
+        status.starts_with("5:23: 999 is not an HTTP status code"),
+        "{status}"
+    );
+    let header = error_of(&format!("{HTTP}headers = {{ \"bad name\" = \"x\" }}\n"));
+    assert!(
+        header.contains("`bad name` is not a valid header name"),
+        "{header}"
+    );
+    let concurrency = error_of("[defaults]\nconcurrency = 0\n");
+    assert!(
+        concurrency.starts_with("2:15: concurrency must be"),
+        "{concurrency}"
+    );
+}
+
+#[test]
+fn host_thresholds_must_make_sense() {
+    let host = |extra: &str| {
+        error_of(&format!(
+            "[[check]]\nname = \"C\"\nkind = \"host\"\nmetric = \"cpu\"\n{extra}"
+        ))
+    };
+    assert!(
+        host("degraded = 90\ndown = 80\n")
+            .starts_with("1:1: `degraded` (90) must not be above `down` (80)")
+    );
+    assert!(host("down = 120\n").contains("0 to 100"));
+    assert!(host("path = \"/\"\n").contains("only for metric = \"disk\""));
+    let metric = error_of("[[check]]\nname = \"C\"\nkind = \"host\"\nmetric = \"gpu\"\n");
+    assert!(
+        metric.starts_with("4:10: unknown variant `gpu`"),
+        "{metric}"
+    );
+}
+
+#[test]
+fn environment_variables_fill_in_and_missing_ones_are_errors() {
+    let error = error_of(&format!(
+        "{HTTP}headers = {{ Authorization = \"Bearer ${{NOPE}}\" }}\n"
+    ));
+    assert_eq!(error, "5:29: environment variable `NOPE` is not set");
+}
+
+#[test]
+fn syntax_errors_and_stray_keys_have_positions_too() {
+    let error = error_of("[defaults\ninterval = \"1s\"\n");
+    assert!(error.starts_with("1:"), "{error}");
+    let error = error_of("title = \"mine\"\n");
+    assert!(error.starts_with("1:1: unknown key `title`"), "{error}");
+    let error = error_of("check = \"x\"\n");
+    assert!(
+        error.starts_with("1:9: `check` must be a list of tables"),
+        "{error}"
+    );
+}
+
+#[test]
+fn tls_ca_file_must_be_readable_pem() {
+    let text = "[[check]]\nname = \"T\"\nkind = \"tls\"\nhost = \"localhost\"\nca_file = \"no-such.pem\"\n";
+    let error = error_of(text);
+    assert!(
+        error.starts_with("5:11: cannot read ca_file ./no-such.pem"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let error = load(Path::new("/nonexistent/pulse.toml")).unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/pulse.toml: cannot read the config"),
+        "{error}"
+    );
+}
+
+#[test]
+fn ids_come_from_names() {
+    assert_eq!(id_from_name("Shop API (EU)").unwrap().0, "shop-api-eu");
+    assert_eq!(id_from_name("  Größe  ").unwrap().0, "größe");
+    assert!(id_from_name("!!!").is_none());
+}
