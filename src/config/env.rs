@@ -31,12 +31,10 @@ fn expand_into(
 ) -> Result<(), EnvError> {
     let span = value.span();
     match value.get_mut() {
-        DeValue::String(text) => {
-            if text.contains('$') {
-                let expanded =
-                    expand(text, lookup, secrets).map_err(|message| EnvError { span, message })?;
-                *text = expanded.into();
-            }
+        DeValue::String(text) if text.contains('$') => {
+            let expanded =
+                expand(text, lookup, secrets).map_err(|message| EnvError { span, message })?;
+            *text = expanded.into();
         }
         DeValue::Array(items) => {
             for item in items.iter_mut() {

@@ -304,12 +304,12 @@ fn validate_host(spec: &HostSpec) -> Result<(), String> {
             _ => {}
         }
     }
-    if let (Some(degraded), Some(down)) = (spec.degraded, spec.down) {
-        if degraded > down {
-            return Err(format!(
-                "`degraded` ({degraded}) must not be above `down` ({down})"
-            ));
-        }
+    if let (Some(degraded), Some(down)) = (spec.degraded, spec.down)
+        && degraded > down
+    {
+        return Err(format!(
+            "`degraded` ({degraded}) must not be above `down` ({down})"
+        ));
     }
     Ok(())
 }
