@@ -9,7 +9,7 @@
 
 use crate::metrics::Metrics;
 use crate::sse::frame;
-use crate::status::{CheckId, CheckStatus, Snapshot};
+use crate::status::{CheckId, CheckStatus, ConfigNotice, Removed, Snapshot};
 use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, VecDeque};
@@ -65,6 +65,7 @@ struct HubState {
     next_id: u64,
     ring: VecDeque<Delivery>,
     ring_size: usize,
+    config: ConfigNotice,
     /// The framed snapshot, built on the first connect after a change; a
     /// burst of reconnects then costs one serialisation, not one each.
     snapshot_frame: Option<Bytes>,
@@ -83,6 +84,7 @@ impl Hub {
                 next_id: first_event_id(),
                 ring: VecDeque::with_capacity(ring_size),
                 ring_size,
+                config: ConfigNotice::default(),
                 snapshot_frame: None,
             }),
             live,
@@ -99,19 +101,51 @@ impl Hub {
         state.snapshot_frame = None;
     }
 
-    /// Records a result and sends it to every subscriber. Returns its id.
-    pub fn publish(&self, status: CheckStatus) -> u64 {
+    /// Records a result and sends it to every subscriber. Returns its id,
+    /// or `None` for a check that is not registered (any more): a run that
+    /// finishes just after its check was removed must not bring it back.
+    pub fn publish(&self, status: CheckStatus) -> Option<u64> {
         // Serialising cannot fail for these types; doing it outside the lock
         // keeps the critical section to bookkeeping.
         let json = serde_json::to_string(&status).expect("CheckStatus serialises");
         let mut state = self.lock();
+        if !state.index.contains_key(&status.id) {
+            return None;
+        }
+        state.upsert(status);
+        Some(self.send(&mut state, |id| frame::message(id, &json)))
+    }
+
+    /// Forgets a check and tells every client to drop its card.
+    pub fn remove(&self, id: &CheckId) {
+        let json = serde_json::to_string(&Removed { id: id.clone() }).expect("Removed serialises");
+        let mut state = self.lock();
+        if state.forget(id) {
+            self.send(&mut state, |event_id| {
+                frame::event(Some("removed"), Some(event_id), &json)
+            });
+        }
+    }
+
+    /// Where the checks come from and whether the last reload failed; sent
+    /// to every client and part of every snapshot.
+    pub fn set_config(&self, notice: ConfigNotice) {
+        let json = serde_json::to_string(&notice).expect("ConfigNotice serialises");
+        let mut state = self.lock();
+        state.config = notice;
+        self.send(&mut state, |id| {
+            frame::event(Some("config"), Some(id), &json)
+        });
+    }
+
+    /// Gives the next id to an event, keeps it in the ring and fans it out.
+    fn send(&self, state: &mut HubState, framed: impl FnOnce(u64) -> Bytes) -> u64 {
         let id = state.next_id;
         state.next_id += 1;
         let delivery = Delivery {
             id,
-            frame: frame::message(id, &json),
+            frame: framed(id),
         };
-        state.upsert(status);
         state.snapshot_frame = None;
         if state.ring.len() == state.ring_size {
             state.ring.pop_front();
@@ -195,6 +229,20 @@ impl HubState {
         }
     }
 
+    /// Drops a check from the statuses; `false` if it was not there.
+    fn forget(&mut self, id: &CheckId) -> bool {
+        let Some(at) = self.index.remove(id) else {
+            return false;
+        };
+        self.statuses.remove(at);
+        for later in &self.statuses[at..] {
+            if let Some(position) = self.index.get_mut(&later.id) {
+                *position -= 1;
+            }
+        }
+        true
+    }
+
     fn last_event_id(&self) -> u64 {
         self.next_id - 1
     }
@@ -223,6 +271,7 @@ impl HubState {
         Snapshot {
             last_event_id: self.last_event_id(),
             checks: self.statuses.clone(),
+            config: self.config.clone(),
         }
     }
 
@@ -287,6 +336,12 @@ mod tests {
         }
     }
 
+    /// A result of a registered check, as the engine publishes it.
+    fn published(hub: &Hub, status: CheckStatus) -> u64 {
+        hub.register(status.clone());
+        hub.publish(status).expect("registered")
+    }
+
     fn replayed(start: Start) -> Vec<Bytes> {
         match start {
             Start::Replay(frames) => frames,
@@ -297,9 +352,9 @@ mod tests {
     #[test]
     fn replays_exactly_the_missed_events() {
         let hub = Hub::new(8, 10, Metrics::new());
-        let first = hub.publish(status("a", "1"));
-        let second = hub.publish(status("a", "2"));
-        let third = hub.publish(status("b", "3"));
+        let first = published(&hub, status("a", "1"));
+        let second = published(&hub, status("a", "2"));
+        let third = published(&hub, status("b", "3"));
         assert_eq!((second, third), (first + 1, first + 2));
 
         let frames = replayed(hub.subscribe_from(Some(first)).unwrap().start);
@@ -312,10 +367,10 @@ mod tests {
     #[test]
     fn ids_outside_the_ring_get_a_snapshot() {
         let hub = Hub::new(2, 10, Metrics::new());
-        let before_first = hub.publish(status("a", "0"));
-        let first = hub.publish(status("a", "1"));
-        hub.publish(status("a", "2"));
-        let last = hub.publish(status("a", "3"));
+        let before_first = published(&hub, status("a", "0"));
+        let first = published(&hub, status("a", "1"));
+        published(&hub, status("a", "2"));
+        let last = published(&hub, status("a", "3"));
         // The ring (size 2) holds the last two events: a client that saw
         // `first` missed only those and is replayed; an older id is not.
         assert_eq!(
@@ -336,11 +391,58 @@ mod tests {
         let hub = Hub::new(4, 10, Metrics::new());
         hub.register(status("b", "pending"));
         hub.register(status("a", "pending"));
-        let id = hub.publish(status("b", "fresh"));
+        let id = published(&hub, status("b", "fresh"));
         let snapshot = hub.snapshot();
         assert_eq!(snapshot.last_event_id, id);
         let details: Vec<_> = snapshot.checks.iter().map(|s| s.detail.as_str()).collect();
         assert_eq!(details, ["fresh", "pending"]);
+    }
+
+    #[test]
+    fn removing_a_check_is_an_event_and_late_results_are_dropped() {
+        let hub = Hub::new(8, 10, Metrics::new());
+        for id in ["a", "b", "c"] {
+            hub.register(status(id, "pending"));
+        }
+        let before = published(&hub, status("b", "x"));
+        hub.remove(&CheckId("a".into()));
+        hub.remove(&CheckId("a".into()));
+        let frames = replayed(hub.subscribe_from(Some(before)).unwrap().start);
+        assert_eq!(frames.len(), 1, "a second removal sends nothing");
+        let text = String::from_utf8(frames[0].to_vec()).unwrap();
+        assert!(text.starts_with("event: removed\n"), "{text}");
+        assert!(text.contains("data: {\"id\":\"a\"}"), "{text}");
+        assert_eq!(hub.publish(status("a", "late")), None);
+        // The index still finds the checks after the removed one.
+        published(&hub, status("c", "fresh"));
+        let details: Vec<_> = hub
+            .snapshot()
+            .checks
+            .iter()
+            .map(|s| (s.id.0.clone(), s.detail.clone()))
+            .collect();
+        assert_eq!(
+            details,
+            [("b".into(), "x".into()), ("c".into(), "fresh".into())]
+        );
+    }
+
+    #[test]
+    fn the_config_notice_is_an_event_and_in_every_snapshot() {
+        let hub = Hub::new(8, 10, Metrics::new());
+        let notice = ConfigNotice {
+            source: "pulse.toml".into(),
+            error: Some("pulse.toml:3:1: bad".into()),
+            checked_at_ms: 5,
+        };
+        hub.set_config(notice.clone());
+        assert_eq!(hub.snapshot().config, notice);
+        let frames = replayed(
+            hub.subscribe_from(Some(hub.snapshot().last_event_id - 1))
+                .unwrap()
+                .start,
+        );
+        assert!(frames[0].starts_with(b"event: config\n"));
     }
 
     #[test]
@@ -360,7 +462,7 @@ mod tests {
     #[test]
     fn ids_of_a_later_hub_are_larger() {
         let earlier = Hub::new(4, 1, Metrics::new());
-        let last_of_earlier = earlier.publish(status("a", "x"));
+        let last_of_earlier = published(&earlier, status("a", "x"));
         std::thread::sleep(std::time::Duration::from_millis(2));
         let later = Hub::new(4, 1, Metrics::new());
         assert!(later.snapshot().last_event_id > last_of_earlier);

@@ -2,17 +2,20 @@
 //! the shutdown that ends it all. Nothing here does the work itself.
 
 use crate::app::{App, shell};
+use crate::checks::{Engine, Fallbacks};
 use crate::hub::Hub;
 use crate::metrics::{self, Metrics};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::sse::Streams;
-use crate::{api, checks, sse};
+use crate::status::ConfigNotice;
+use crate::{api, checks, config, sse};
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Router, middleware};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tower_http::compression::CompressionLayer;
 
@@ -48,6 +51,46 @@ pub fn router(state: AppState) -> Router {
     api.merge(pages).with_state(state)
 }
 
+/// Starts the checks of the config file, watching it for changes, or the
+/// embedded default when there is none. A bad file at start-up is an error
+/// (the process exits non-zero); later, a bad edit is shown and skipped.
+fn start_checks(
+    settings: &Settings,
+    bound: SocketAddr,
+    hub: &Arc<Hub>,
+    shutdown: &Shutdown,
+) -> Result<(), String> {
+    let fallbacks = Fallbacks {
+        interval: settings.interval,
+        timeout: settings.check_timeout,
+        concurrency: CHECK_CONCURRENCY,
+    };
+    let mut engine = Engine::new(hub.clone(), shutdown.clone());
+    let Some(path) = &settings.config else {
+        let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
+        engine.apply(defaults, CHECK_CONCURRENCY);
+        hub.set_config(ConfigNotice {
+            source: "embedded default".into(),
+            error: None,
+            checked_at_ms: checks::unix_millis(),
+        });
+        return Ok(());
+    };
+    let (config, text) = config::load_for_watching(path).map_err(|e| e.to_string())?;
+    let (checks, concurrency) = checks::from_config(&config, fallbacks)?;
+    let applied = engine.apply(checks, concurrency);
+    let source = path.display().to_string();
+    tracing::info!(config = %source, checks = applied.added, "config loaded");
+    hub.set_config(ConfigNotice {
+        source: source.clone(),
+        error: None,
+        checked_at_ms: checks::unix_millis(),
+    });
+    let changes = config::watch(path, text)?;
+    tokio::spawn(engine.follow(source, changes, fallbacks));
+    Ok(())
+}
+
 /// Runs Pulse until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<(), String> {
     let mut leptos_options = get_configuration(None)
@@ -72,8 +115,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         settings.max_clients,
         metrics.clone(),
     );
-    let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
-    checks::start(defaults, hub.clone(), shutdown.clone(), CHECK_CONCURRENCY);
+    start_checks(&settings, bound, &hub, &shutdown)?;
     if let Some(rate) = settings.demo_rate {
         checks::demo::start(rate, hub.clone(), shutdown.clone());
     }

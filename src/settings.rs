@@ -18,6 +18,11 @@ pub struct Settings {
     #[arg(long, env = "PULSE_ADDR")]
     pub addr: Option<SocketAddr>,
 
+    /// The config file (TOML) listing the checks; watched and reloaded on
+    /// change. Without it Pulse watches its own host (the embedded default).
+    #[arg(long, short = 'c', env = "PULSE_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
     /// How often every check runs, e.g. `10s`, `2s`, `1m`.
     #[arg(long, env = "PULSE_INTERVAL", default_value = "10s", value_parser = positive_duration)]
     pub interval: Duration,

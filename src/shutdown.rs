@@ -20,6 +20,14 @@ impl Shutdown {
         Self::default()
     }
 
+    /// A shutdown of its own that also follows this one: stopping one check
+    /// on reload, say, without stopping the others.
+    pub fn child(&self) -> Shutdown {
+        Shutdown {
+            token: self.token.child_token(),
+        }
+    }
+
     /// Starts shutting down; idempotent.
     pub fn trigger(&self) {
         self.token.cancel();

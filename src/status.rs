@@ -114,6 +114,29 @@ pub struct Snapshot {
     /// reconnects with it gets only what came after.
     pub last_event_id: u64,
     pub checks: Vec<CheckStatus>,
+    /// Where the checks come from, and whether the last reload failed.
+    #[serde(default)]
+    pub config: ConfigNotice,
+}
+
+/// What the dashboard says about the configuration: the payload of the
+/// `config` event, sent whenever the file is (re)loaded or refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigNotice {
+    /// The file the checks come from, or `embedded default`.
+    pub source: String,
+    /// Why the newest version of the file was refused, as
+    /// `file:line:column: message`; Pulse keeps running the last good one.
+    pub error: Option<String>,
+    /// When the file was last read, in milliseconds since the Unix epoch.
+    pub checked_at_ms: u64,
+}
+
+/// The payload of the `removed` event: a check left the configuration, and
+/// its card leaves the page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub id: CheckId,
 }
 
 /// Formats a Unix time in milliseconds as `HH:MM:SS UTC`. Deliberately not the

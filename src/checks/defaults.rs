@@ -2,21 +2,12 @@
 //! The host it runs on, and its own `/healthz` over real HTTP, so a fresh
 //! start shows live, changing data with nothing to set up.
 
-use super::{Check, HostMetric, HostProbe, HttpProbe, Probe, Thresholds};
+use super::host::{LOAD_PER_CORE, USAGE};
+use super::{Check, HostMetric, HostProbe, HttpProbe, Probe};
 use crate::status::CheckId;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// Busy CPU and used memory/disk, in percent.
-const USAGE: Thresholds = Thresholds {
-    degraded: 85.0,
-    down: 95.0,
-};
-/// One-minute load per core: queueing starts at 1; at 4 the host is swamped.
-const LOAD_PER_CORE: Thresholds = Thresholds {
-    degraded: 1.5,
-    down: 4.0,
-};
 /// The healthz answer is local; anything this slow means the server is starved.
 const SELF_DEGRADED_ABOVE: Duration = Duration::from_millis(500);
 
@@ -32,6 +23,8 @@ pub fn embedded_default(
         interval,
         timeout,
         probe,
+        fingerprint: id.to_string(),
+        redactor: Default::default(),
     };
     let healthz = format!("http://{}/healthz", loopback_for(listening_on))
         .parse()
@@ -65,11 +58,7 @@ pub fn embedded_default(
             "pulse-healthz",
             "Pulse /healthz",
             "pulse",
-            Probe::Http(HttpProbe::new(
-                HttpProbe::client(),
-                healthz,
-                SELF_DEGRADED_ABOVE,
-            )),
+            Probe::Http(Box::new(HttpProbe::get(healthz, SELF_DEGRADED_ABOVE))),
         ),
     ]
 }

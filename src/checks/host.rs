@@ -4,6 +4,7 @@
 //! thread, never the engine, and the engine's timeout reports it.
 
 use super::{Outcome, human_bytes};
+use crate::config::{HostMetricName, HostSpec};
 use crate::status::Health;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -17,7 +18,26 @@ pub struct Thresholds {
     pub down: f64,
 }
 
+/// Busy CPU and used memory/disk, in percent.
+pub const USAGE: Thresholds = Thresholds {
+    degraded: 85.0,
+    down: 95.0,
+};
+/// One-minute load per core: queueing starts at 1; at 4 the host is swamped.
+pub const LOAD_PER_CORE: Thresholds = Thresholds {
+    degraded: 1.5,
+    down: 4.0,
+};
+
 impl Thresholds {
+    /// What a check that sets no thresholds uses.
+    pub fn default_for(metric: &HostMetric) -> Thresholds {
+        match metric {
+            HostMetric::Load => LOAD_PER_CORE,
+            _ => USAGE,
+        }
+    }
+
     pub fn judge(self, value: f64) -> Health {
         if value >= self.down {
             Health::Down
@@ -55,6 +75,23 @@ impl HostProbe {
             thresholds,
             system: Arc::new(Mutex::new(None)),
         }
+    }
+
+    pub fn from_spec(spec: &HostSpec) -> Self {
+        let metric = match spec.metric {
+            HostMetricName::Cpu => HostMetric::Cpu,
+            HostMetricName::Memory => HostMetric::Memory,
+            HostMetricName::Disk => {
+                HostMetric::Disk(spec.path.clone().unwrap_or_else(|| PathBuf::from("/")))
+            }
+            HostMetricName::Load => HostMetric::Load,
+        };
+        let fallback = Thresholds::default_for(&metric);
+        let thresholds = Thresholds {
+            degraded: spec.degraded.unwrap_or(fallback.degraded),
+            down: spec.down.unwrap_or(fallback.down),
+        };
+        HostProbe::new(metric, thresholds)
     }
 
     pub async fn run(&self) -> Outcome {

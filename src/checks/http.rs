@@ -1,62 +1,205 @@
-//! HTTP checks: one request, judged by its status code and how long it took.
-//! Every failure names its cause (refused, reset, timed out, bad status), since
-//! "error sending request" helps nobody at three in the morning.
+//! HTTP checks: one request, judged by its status code, optionally its body
+//! (a substring, a regular expression, a value at a JSON pointer) and how
+//! long it took. Every failure names its cause (refused, reset, timed out,
+//! bad status, which expectation failed), since "error sending request"
+//! helps nobody at three in the morning.
 
 use super::Outcome;
+use crate::config::{Headers, HttpSpec, JsonExpectation, Pattern, StatusSet};
 use crate::status::Health;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// Bodies are read up to this much: enough for any health answer, and a
+/// target that streams forever cannot fill the server's memory.
+const BODY_LIMIT: usize = 1024 * 1024;
+/// A check that sets no threshold is never degraded for being slow.
+const NEVER: Duration = Duration::MAX;
 
 pub struct HttpProbe {
     client: reqwest::Client,
+    method: reqwest::Method,
     url: reqwest::Url,
+    headers: Headers,
+    expect_status: StatusSet,
+    body_contains: Option<String>,
+    body_regex: Option<Pattern>,
+    json: Option<JsonExpectation>,
     /// Slower than this and a successful answer counts as degraded.
     degraded_above: Duration,
 }
 
+/// What was measured of one answer.
+struct Answer {
+    status: reqwest::StatusCode,
+    first_byte: Duration,
+    total: Duration,
+    body: Vec<u8>,
+}
+
 impl HttpProbe {
-    pub fn new(client: reqwest::Client, url: reqwest::Url, degraded_above: Duration) -> Self {
+    /// A plain `GET` expecting 2xx.
+    pub fn get(url: reqwest::Url, degraded_above: Duration) -> Self {
         HttpProbe {
-            client,
+            client: client(true),
+            method: reqwest::Method::GET,
             url,
+            headers: Headers::default(),
+            expect_status: StatusSet::default(),
+            body_contains: None,
+            body_regex: None,
+            json: None,
             degraded_above,
         }
     }
 
-    /// A client suited to checks: bounded redirects, a connect timeout, and
-    /// its own user agent so targets can tell checks from people.
-    pub fn client() -> reqwest::Client {
-        reqwest::Client::builder()
-            .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .expect("an HTTP client with static settings builds")
+    pub fn from_spec(spec: &HttpSpec) -> Self {
+        HttpProbe {
+            client: client(spec.follow_redirects),
+            method: spec.method.0.clone(),
+            url: spec.url.0.clone(),
+            headers: spec.headers.clone(),
+            expect_status: spec.expect_status.clone(),
+            body_contains: spec.body_contains.clone(),
+            body_regex: spec.body_regex.clone(),
+            json: spec.json.clone(),
+            degraded_above: spec.degraded_above.map_or(NEVER, |p| p.0),
+        }
     }
 
     pub async fn run(&self) -> Outcome {
-        let started = Instant::now();
-        match self.client.get(self.url.clone()).send().await {
-            Ok(response) => self.judge(response.status(), started.elapsed()),
+        match self.fetch().await {
+            Ok(answer) => self.judge(&answer),
             Err(error) => Outcome::down(describe(&error)),
         }
     }
 
-    fn judge(&self, status: reqwest::StatusCode, took: Duration) -> Outcome {
-        let millis = took.as_secs_f64() * 1000.0;
-        let code = describe_status(status);
-        if !status.is_success() {
-            return Outcome::down(format!("answered {code}, expected 2xx"));
+    async fn fetch(&self) -> Result<Answer, reqwest::Error> {
+        let started = Instant::now();
+        let mut request = self.client.request(self.method.clone(), self.url.clone());
+        for (name, value) in &self.headers.0 {
+            request = request.header(name, value);
         }
-        if took > self.degraded_above {
+        let mut response = request.send().await?;
+        let first_byte = started.elapsed();
+        let status = response.status();
+        let mut body = Vec::new();
+        while body.len() < BODY_LIMIT {
+            match response.chunk().await? {
+                Some(chunk) => body.extend_from_slice(&chunk),
+                None => break,
+            }
+        }
+        body.truncate(BODY_LIMIT);
+        Ok(Answer {
+            status,
+            first_byte,
+            total: started.elapsed(),
+            body,
+        })
+    }
+
+    fn judge(&self, answer: &Answer) -> Outcome {
+        let code = describe_status(answer.status);
+        if !self.expect_status.contains(answer.status.as_u16()) {
+            return Outcome::down(format!(
+                "answered {code}, expected {}",
+                self.expect_status.describe()
+            ));
+        }
+        if let Err(why) = self.check_body(&answer.body) {
+            return Outcome::down(format!("answered {code}, but {why}"));
+        }
+        let timing = format!(
+            "{code} in {} (first byte {})",
+            millis(answer.total),
+            millis(answer.first_byte)
+        );
+        if answer.total > self.degraded_above {
             return Outcome::new(
                 Health::Degraded,
-                format!(
-                    "{code} in {millis:.0} ms, slower than {} ms",
-                    self.degraded_above.as_millis()
-                ),
+                format!("{timing}, slower than {}", millis(self.degraded_above)),
             );
         }
-        Outcome::new(Health::Up, format!("{code} in {millis:.0} ms"))
+        Outcome::new(Health::Up, timing)
+    }
+
+    /// Every body expectation, in the order a reader of the config would
+    /// check them.
+    fn check_body(&self, body: &[u8]) -> Result<(), String> {
+        let needs_text = self.body_contains.is_some() || self.body_regex.is_some();
+        let text = if needs_text {
+            std::str::from_utf8(body).map_err(|_| "the body is not UTF-8 text".to_string())?
+        } else {
+            ""
+        };
+        if let Some(needle) = &self.body_contains
+            && !text.contains(needle.as_str())
+        {
+            return Err(format!("the body does not contain {needle:?}"));
+        }
+        if let Some(pattern) = &self.body_regex
+            && !pattern.0.is_match(text)
+        {
+            return Err(format!("the body does not match /{}/", pattern.0.as_str()));
+        }
+        if let Some(json) = &self.json {
+            check_json(body, json)?;
+        }
+        Ok(())
+    }
+}
+
+fn check_json(body: &[u8], expected: &JsonExpectation) -> Result<(), String> {
+    let document: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("the body is not JSON ({e})"))?;
+    let pointer = &expected.pointer.0;
+    let found = document
+        .pointer(pointer)
+        .ok_or_else(|| format!("the JSON has nothing at {pointer:?}"))?;
+    if *found != expected.equals {
+        return Err(format!(
+            "the JSON at {pointer:?} is {}, expected {}",
+            shorten(&found.to_string()),
+            expected.equals
+        ));
+    }
+    Ok(())
+}
+
+/// Clients suited to checks, one per redirect policy, shared by every HTTP
+/// check so that connections to the same target are reused: bounded
+/// redirects, a connect timeout, and Pulse's own user agent so targets can
+/// tell checks from people.
+fn client(follow_redirects: bool) -> reqwest::Client {
+    static FOLLOWING: OnceLock<reqwest::Client> = OnceLock::new();
+    static NOT_FOLLOWING: OnceLock<reqwest::Client> = OnceLock::new();
+    let (cell, policy) = if follow_redirects {
+        (&FOLLOWING, reqwest::redirect::Policy::limited(10))
+    } else {
+        (&NOT_FOLLOWING, reqwest::redirect::Policy::none())
+    };
+    cell.get_or_init(|| {
+        reqwest::Client::builder()
+            .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
+            .redirect(policy)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("an HTTP client with static settings builds")
+    })
+    .clone()
+}
+
+fn millis(duration: Duration) -> String {
+    format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// A value from a target's body, cut so that a reason stays a sentence.
+fn shorten(text: &str) -> String {
+    const MAX: usize = 80;
+    match text.char_indices().nth(MAX) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_string(),
     }
 }
 
@@ -113,7 +256,7 @@ mod tests {
     }
 
     fn probe(url: reqwest::Url) -> HttpProbe {
-        HttpProbe::new(HttpProbe::client(), url, Duration::from_secs(5))
+        HttpProbe::get(url, Duration::from_secs(5))
     }
 
     #[tokio::test]

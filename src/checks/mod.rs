@@ -4,25 +4,31 @@
 //! hangs, fails or panics yields a `down` status with a reason; it never
 //! stops its own loop or anyone else's. Checks do not know who listens.
 
+mod build;
 mod defaults;
 pub mod demo;
+mod engine;
 mod host;
 mod http;
+mod redact;
+mod tcp;
+mod tls;
 
+pub use build::{Fallbacks, from_config};
 pub use defaults::embedded_default;
+pub use engine::{Applied, Engine};
 pub use host::{HostMetric, HostProbe, Thresholds};
 pub use http::HttpProbe;
+pub use redact::Redactor;
+pub use tcp::TcpProbe;
+pub use tls::TlsProbe;
 
-use crate::hub::Hub;
-use crate::metrics::CheckLabel;
-use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckKind, CheckStatus, Health};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::Semaphore;
-use tokio::time::{Instant, MissedTickBehavior};
+use tokio::time::Instant;
 
 /// One thing to watch, and how often.
 pub struct Check {
@@ -32,12 +38,18 @@ pub struct Check {
     pub interval: Duration,
     pub timeout: Duration,
     pub probe: Probe,
+    /// Everything that defines the check; a reload restarts a check only
+    /// when this changes.
+    pub fingerprint: String,
+    pub redactor: Arc<Redactor>,
 }
 
 /// How a check looks at its target. An enum rather than a trait object:
 /// the set of kinds is closed and each is plain async code.
 pub enum Probe {
-    Http(HttpProbe),
+    Http(Box<HttpProbe>),
+    Tcp(TcpProbe),
+    Tls(TlsProbe),
     Host(HostProbe),
 }
 
@@ -65,6 +77,8 @@ impl Probe {
     fn kind(&self) -> CheckKind {
         match self {
             Probe::Http(_) => CheckKind::Http,
+            Probe::Tcp(_) => CheckKind::Tcp,
+            Probe::Tls(_) => CheckKind::Tls,
             Probe::Host(_) => CheckKind::Host,
         }
     }
@@ -72,6 +86,8 @@ impl Probe {
     async fn run(&self) -> Outcome {
         match self {
             Probe::Http(probe) => probe.run().await,
+            Probe::Tcp(probe) => probe.run().await,
+            Probe::Tls(probe) => probe.run().await,
             Probe::Host(probe) => probe.run().await,
         }
     }
@@ -79,12 +95,12 @@ impl Probe {
 
 impl Check {
     pub fn pending_status(&self) -> CheckStatus {
-        CheckStatus::pending(
+        self.redactor.apply(CheckStatus::pending(
             self.id.clone(),
             self.name.clone(),
             self.group.clone(),
             self.probe.kind(),
-        )
+        ))
     }
 
     /// Runs the probe once, whatever it does: a timeout or a panic becomes a
@@ -102,64 +118,14 @@ impl Check {
                 humantime::format_duration(self.timeout)
             )),
         };
-        CheckStatus {
+        self.redactor.apply(CheckStatus {
             latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
             health: outcome.health,
             detail: outcome.detail,
             checked_at_ms: unix_millis(),
             ..self.pending_status()
-        }
+        })
     }
-}
-
-/// Registers every check with the hub (so the first snapshot lists them) and
-/// starts running them. Returns at once; the checks stop on shutdown.
-pub fn start(checks: Vec<Check>, hub: Arc<Hub>, shutdown: Shutdown, concurrency: usize) {
-    let limiter = Arc::new(Semaphore::new(concurrency.max(1)));
-    for check in checks {
-        hub.register(check.pending_status());
-        tokio::spawn(run_forever(
-            check,
-            hub.clone(),
-            limiter.clone(),
-            shutdown.clone(),
-        ));
-    }
-}
-
-async fn run_forever(check: Check, hub: Arc<Hub>, limiter: Arc<Semaphore>, shutdown: Shutdown) {
-    // A small random offset so that checks sharing an interval do not all
-    // fire in the same millisecond, yet the first results come at once.
-    let offset = Duration::from_millis(fastrand::u64(
-        0..=(check.interval.as_millis() as u64 / 10).min(250),
-    ));
-    let mut ticker = tokio::time::interval_at(Instant::now() + offset, check.interval);
-    // A run that overran its interval pushes the next one back instead of
-    // firing a burst to catch up.
-    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    while shutdown.tick(&mut ticker).await {
-        let Ok(_permit) = limiter.acquire().await else {
-            return;
-        };
-        let status = check.run_once().await;
-        record(&hub, &status);
-        hub.publish(status);
-    }
-}
-
-fn record(hub: &Hub, status: &CheckStatus) {
-    let label = CheckLabel {
-        check: status.id.0.clone(),
-    };
-    let metrics = hub.metrics();
-    if let Some(ms) = status.latency_ms {
-        metrics
-            .check_duration
-            .get_or_create(&label)
-            .observe(ms / 1000.0);
-    }
-    let up = matches!(status.health, Health::Up | Health::Degraded);
-    metrics.check_up.get_or_create(&label).set(i64::from(up));
 }
 
 pub fn unix_millis() -> u64 {

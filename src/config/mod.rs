@@ -67,6 +67,13 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
     parse_file(path, &read(path)?)
 }
 
+/// Like `load`, and also the text it read, to hand to `watch` so that a
+/// change made in between is not missed.
+pub fn load_for_watching(path: &Path) -> Result<(Config, String), ConfigError> {
+    let text = read(path)?;
+    Ok((parse_file(path, &text)?, text))
+}
+
 fn read(path: &Path) -> Result<String, ConfigError> {
     std::fs::read_to_string(path).map_err(|e| {
         ConfigError::whole_file(
@@ -208,6 +215,8 @@ fn parse_check(
         Some("tcp") => ProbeSpec::Tcp(TcpSpec::deserialize(rest)?),
         Some("tls") => {
             let mut spec = TlsSpec::deserialize(rest)?;
+            validate_server_name(&spec)
+                .map_err(|message| Failure::Config(fail(span.clone(), message)))?;
             load_extra_roots(&mut spec, base, fail).map_err(Failure::Config)?;
             ProbeSpec::Tls(spec)
         }
@@ -284,6 +293,17 @@ fn load_extra_roots(
     }
     spec.extra_roots = certs;
     Ok(())
+}
+
+fn validate_server_name(spec: &TlsSpec) -> Result<(), String> {
+    let name = &spec.server_name.as_ref().unwrap_or(&spec.host).0;
+    rustls::pki_types::ServerName::try_from(name.as_str())
+        .map(|_| ())
+        .map_err(|_| {
+            format!(
+                "`{name}` is neither a host name nor an IP address, so no certificate can match it"
+            )
+        })
 }
 
 fn validate_host(spec: &HostSpec) -> Result<(), String> {

@@ -1,0 +1,247 @@
+//! The engine: runs every check on its own interval, under one concurrency
+//! limit, and publishes each result to the hub. `apply` moves it to a new
+//! set of checks (a reload): new checks start and appear on every open
+//! dashboard, removed ones stop and disappear, changed ones restart, and
+//! unchanged ones are not touched at all, so they keep their state.
+
+use super::{Check, Fallbacks, from_config};
+use crate::config::{Config, ConfigError};
+use crate::hub::Hub;
+use crate::metrics::CheckLabel;
+use crate::shutdown::Shutdown;
+use crate::status::{CheckId, CheckStatus, ConfigNotice, Health};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Semaphore, mpsc};
+use tokio::time::{Instant, MissedTickBehavior};
+
+/// A new check's first run comes within this, so its card fills in at once
+/// while a thousand new checks still do not fire in the same millisecond.
+const FIRST_RUN_SPREAD: Duration = Duration::from_millis(250);
+
+pub struct Engine {
+    hub: Arc<Hub>,
+    shutdown: Shutdown,
+    limiter: Arc<Semaphore>,
+    permits: usize,
+    running: HashMap<CheckId, Running>,
+}
+
+struct Running {
+    fingerprint: String,
+    stop: Shutdown,
+}
+
+/// What a reload did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    pub added: usize,
+    pub changed: usize,
+    pub removed: usize,
+    pub unchanged: usize,
+}
+
+impl Engine {
+    pub fn new(hub: Arc<Hub>, shutdown: Shutdown) -> Self {
+        Engine {
+            hub,
+            shutdown,
+            limiter: Arc::new(Semaphore::new(0)),
+            permits: 0,
+            running: HashMap::new(),
+        }
+    }
+
+    /// Makes `checks` the running set.
+    pub fn apply(&mut self, checks: Vec<Check>, concurrency: usize) -> Applied {
+        self.resize(concurrency.max(1));
+        let mut applied = Applied::default();
+        let wanted: HashSet<&CheckId> = checks.iter().map(|c| &c.id).collect();
+        let gone: Vec<CheckId> = self
+            .running
+            .keys()
+            .filter(|id| !wanted.contains(id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.stop(&id);
+            self.hub.remove(&id);
+            applied.removed += 1;
+        }
+        for check in checks {
+            match self.running.get(&check.id) {
+                Some(running) if running.fingerprint == check.fingerprint => {
+                    applied.unchanged += 1;
+                    continue;
+                }
+                Some(_) => {
+                    self.stop(&check.id);
+                    applied.changed += 1;
+                }
+                None => applied.added += 1,
+            }
+            self.start(check);
+        }
+        applied
+    }
+
+    /// Follows the config file: each valid change is applied, each invalid
+    /// one is logged and shown on the dashboard while the last good config
+    /// keeps running. Ends at shutdown.
+    pub async fn follow(
+        mut self,
+        source: String,
+        mut changes: mpsc::Receiver<Result<Config, ConfigError>>,
+        fallbacks: Fallbacks,
+    ) {
+        let shutdown = self.shutdown.clone();
+        loop {
+            let change = tokio::select! {
+                _ = shutdown.triggered() => return,
+                change = changes.recv() => match change {
+                    Some(change) => change,
+                    None => return,
+                },
+            };
+            let built = change
+                .map_err(|e| e.to_string())
+                .and_then(|config| from_config(&config, fallbacks));
+            let error = match built {
+                Ok((checks, concurrency)) => {
+                    let applied = self.apply(checks, concurrency);
+                    tracing::info!(
+                        config = %source,
+                        added = applied.added,
+                        changed = applied.changed,
+                        removed = applied.removed,
+                        unchanged = applied.unchanged,
+                        "config reloaded"
+                    );
+                    None
+                }
+                Err(error) => {
+                    tracing::error!(%error, "config refused; still running the last good one");
+                    Some(error)
+                }
+            };
+            self.hub.set_config(ConfigNotice {
+                source: source.clone(),
+                error,
+                checked_at_ms: super::unix_millis(),
+            });
+        }
+    }
+
+    fn start(&mut self, check: Check) {
+        let stop = self.shutdown.child();
+        self.running.insert(
+            check.id.clone(),
+            Running {
+                fingerprint: check.fingerprint.clone(),
+                stop: stop.clone(),
+            },
+        );
+        let pending = check.pending_status();
+        self.hub.register(pending.clone());
+        // An event, so that dashboards already open show the new card.
+        self.hub.publish(pending);
+        tokio::spawn(run_forever(
+            check,
+            self.hub.clone(),
+            self.limiter.clone(),
+            stop,
+        ));
+    }
+
+    fn stop(&mut self, id: &CheckId) {
+        if let Some(running) = self.running.remove(id) {
+            running.stop.trigger();
+        }
+        let label = CheckLabel {
+            check: id.0.clone(),
+        };
+        let metrics = self.hub.metrics();
+        metrics.check_up.remove(&label);
+        metrics.check_duration.remove(&label);
+    }
+
+    /// Changes how many checks may run at once. Lowering it takes permits
+    /// as running checks give them back, so the new limit is exact.
+    fn resize(&mut self, permits: usize) {
+        if permits > self.permits {
+            self.limiter.add_permits(permits - self.permits);
+        } else if permits < self.permits {
+            let surplus = (self.permits - permits) as u32;
+            let limiter = self.limiter.clone();
+            tokio::spawn(async move {
+                if let Ok(taken) = limiter.acquire_many_owned(surplus).await {
+                    taken.forget();
+                }
+            });
+        }
+        self.permits = permits;
+    }
+}
+
+async fn run_forever(check: Check, hub: Arc<Hub>, limiter: Arc<Semaphore>, stop: Shutdown) {
+    let interval_ms = check.interval.as_millis().max(1) as u64;
+    let first = Duration::from_millis(fastrand::u64(
+        0..=(FIRST_RUN_SPREAD.as_millis() as u64).min(interval_ms),
+    ));
+    // After the first run, each check keeps its own phase within the
+    // interval, so a thousand checks at 10 s are spread over the 10 s
+    // instead of firing together every 10 s.
+    let phase = Duration::from_millis(fastrand::u64(0..interval_ms));
+    let mut first_run = tokio::time::interval_at(Instant::now() + first, check.interval);
+    if !stop.tick(&mut first_run).await || !run_and_publish(&check, &hub, &limiter, &stop).await {
+        return;
+    }
+    let mut ticker = tokio::time::interval_at(Instant::now() + phase, check.interval);
+    // A run that overran its interval pushes the next one back instead of
+    // firing a burst to catch up.
+    ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    while stop.tick(&mut ticker).await {
+        if !run_and_publish(&check, &hub, &limiter, &stop).await {
+            return;
+        }
+    }
+}
+
+/// One run under the concurrency limit; `false` once the check is stopped.
+async fn run_and_publish(check: &Check, hub: &Hub, limiter: &Semaphore, stop: &Shutdown) -> bool {
+    let permit = tokio::select! {
+        _ = stop.triggered() => return false,
+        permit = limiter.acquire() => permit,
+    };
+    let Ok(_permit) = permit else {
+        return false;
+    };
+    let status = tokio::select! {
+        _ = stop.triggered() => return false,
+        status = check.run_once() => status,
+    };
+    // A check stopped while its probe ran publishes nothing: it may have
+    // been removed, and its card must not come back.
+    if stop.is_triggered() {
+        return false;
+    }
+    record(hub, &status);
+    hub.publish(status);
+    true
+}
+
+fn record(hub: &Hub, status: &CheckStatus) {
+    let label = CheckLabel {
+        check: status.id.0.clone(),
+    };
+    let metrics = hub.metrics();
+    if let Some(ms) = status.latency_ms {
+        metrics
+            .check_duration
+            .get_or_create(&label)
+            .observe(ms / 1000.0);
+    }
+    let up = matches!(status.health, Health::Up | Health::Degraded);
+    metrics.check_up.get_or_create(&label).set(i64::from(up));
+}

@@ -1,0 +1,229 @@
+//! TLS checks: how long until the certificate a server presents expires.
+//! The handshake verifies it as a browser would (public roots, plus the
+//! check's own `ca_file`); the certificate is read even when verification
+//! fails, so an expired one is reported with its date, not just "invalid".
+
+use super::Outcome;
+use crate::config::TlsSpec;
+use crate::status::Health;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const DAY_SECS: i64 = 86_400;
+
+pub struct TlsProbe {
+    address: String,
+    server_name: ServerName<'static>,
+    warn_days: u32,
+    connector: TlsConnector,
+    presented: Arc<Presented>,
+}
+
+/// The end-entity certificate of the newest handshake, kept by the verifier.
+#[derive(Debug, Default)]
+struct Presented(Mutex<Option<CertificateDer<'static>>>);
+
+impl Presented {
+    fn take(&self) -> Option<CertificateDer<'static>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
+impl TlsProbe {
+    pub fn from_spec(spec: &TlsSpec) -> Result<Self, String> {
+        let name = spec.server_name.as_ref().unwrap_or(&spec.host).0.clone();
+        let server_name = ServerName::try_from(name.clone())
+            .map_err(|_| format!("`{name}` is neither a host name nor an IP address"))?;
+        let presented = Arc::new(Presented::default());
+        let config = client_config(&spec.extra_roots, presented.clone())?;
+        Ok(TlsProbe {
+            address: format!("{}:{}", spec.host.0, spec.port),
+            server_name,
+            warn_days: spec.warn_days,
+            connector: TlsConnector::from(Arc::new(config)),
+            presented,
+        })
+    }
+
+    pub async fn run(&self) -> Outcome {
+        let tcp = match TcpStream::connect(&self.address).await {
+            Ok(tcp) => tcp,
+            Err(e) => return Outcome::down(format!("could not connect to {}: {e}", self.address)),
+        };
+        self.presented.take();
+        let handshake = self.connector.connect(self.server_name.clone(), tcp).await;
+        let expiry = self.presented.take().and_then(|der| not_after(&der));
+        match handshake {
+            Ok(_) => match expiry {
+                Some(not_after) => self.judge_valid(not_after),
+                None => Outcome::down("the certificate's expiry date cannot be read"),
+            },
+            Err(error) => describe_failure(&error, expiry),
+        }
+    }
+
+    fn judge_valid(&self, not_after: i64) -> Outcome {
+        let days = days_until(not_after);
+        let date = date_of(not_after);
+        if days < i64::from(self.warn_days) {
+            Outcome::new(
+                Health::Degraded,
+                format!(
+                    "certificate expires in {days} days ({date}), under {} days",
+                    self.warn_days
+                ),
+            )
+        } else {
+            Outcome::new(
+                Health::Up,
+                format!("certificate valid for {days} more days (until {date})"),
+            )
+        }
+    }
+}
+
+fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Outcome {
+    let tls_error = error
+        .get_ref()
+        .and_then(|e| e.downcast_ref::<rustls::Error>());
+    match (tls_error, expiry) {
+        (Some(rustls::Error::InvalidCertificate(CertificateError::Expired)), Some(not_after))
+        | (
+            Some(rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. })),
+            Some(not_after),
+        ) => Outcome::down(format!(
+            "certificate expired {} days ago ({})",
+            -days_until(not_after),
+            date_of(not_after)
+        )),
+        (Some(rustls::Error::InvalidCertificate(why)), _) => {
+            Outcome::down(format!("certificate not valid: {}", plain(why)))
+        }
+        (Some(other), _) => Outcome::down(format!("TLS handshake failed: {other}")),
+        (None, _) => Outcome::down(format!("TLS handshake failed: {error}")),
+    }
+}
+
+/// rustls' words for the common cases, in the terms people use.
+fn plain(why: &CertificateError) -> String {
+    match why {
+        CertificateError::UnknownIssuer => "issued by an untrusted authority (self-signed?)".into(),
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
+            "issued for another name".into()
+        }
+        CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+            "not valid yet".into()
+        }
+        CertificateError::Revoked => "revoked".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+fn client_config(
+    extra_roots: &[CertificateDer<'static>],
+    presented: Arc<Presented>,
+) -> Result<rustls::ClientConfig, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    for root in extra_roots {
+        roots
+            .add(root.clone())
+            .map_err(|e| format!("a certificate in ca_file cannot be a root: {e}"))?;
+    }
+    let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| format!("cannot build the certificate verifier: {e}"))?;
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Keeping {
+            inner: verifier,
+            presented,
+        }))
+        .with_no_client_auth();
+    Ok(config)
+}
+
+/// The standard verifier, which also keeps the certificate it was shown.
+/// It decides nothing itself: every verdict is WebPKI's.
+#[derive(Debug)]
+struct Keeping {
+    inner: Arc<WebPkiServerVerifier>,
+    presented: Arc<Presented>,
+}
+
+impl ServerCertVerifier for Keeping {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        *self.presented.0.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some(end_entity.clone().into_owned());
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// The certificate's `notAfter`, in seconds since the Unix epoch.
+fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
+fn days_until(unix_secs: i64) -> i64 {
+    let now = super::unix_millis() as i64 / 1000;
+    (unix_secs - now).div_euclid(DAY_SECS)
+}
+
+/// `2027-03-01`, in UTC.
+fn date_of(unix_secs: i64) -> String {
+    x509_parser::time::ASN1Time::from_timestamp(unix_secs).map_or_else(
+        |_| format!("{unix_secs} s after 1970"),
+        |t| t.to_datetime().date().to_string(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_calendar_dates() {
+        assert_eq!(date_of(0), "1970-01-01");
+        assert_eq!(date_of(951_782_400), "2000-02-29");
+        assert_eq!(date_of(1_798_675_200), "2026-12-31");
+    }
+}
