@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod targets;
+
 use futures::StreamExt;
 use std::process::Stdio;
 use std::time::Duration;
@@ -19,9 +21,15 @@ impl Server {
     /// Starts the `pulse` binary with `args` on a port the OS picks, and waits
     /// for it to say where it listens.
     pub async fn start(args: &[&str]) -> Server {
+        Server::start_with_env(args, &[]).await
+    }
+
+    /// `start`, with extra environment variables for the process.
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
             .args(["--addr", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .env("LEPTOS_OUTPUT_NAME", "pulse")
             .stdout(Stdio::piped())
@@ -112,6 +120,40 @@ impl Server {
         let status = self.exited_within(limit).await.expect("the process exits");
         assert!(status.success(), "clean exit: {status}");
         signalled.elapsed()
+    }
+
+    /// `/api/status` as JSON.
+    pub async fn status(&self) -> serde_json::Value {
+        reqwest::get(self.url("/api/status"))
+            .await
+            .expect("status answers")
+            .json()
+            .await
+            .expect("status is JSON")
+    }
+
+    /// Polls `/api/status` until every check has a result, then returns each
+    /// check's status by id. Panics after `limit`.
+    pub async fn results_within(
+        &self,
+        limit: Duration,
+    ) -> std::collections::HashMap<String, serde_json::Value> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let status = self.status().await;
+            let checks = status["checks"].as_array().expect("checks").clone();
+            if checks.iter().all(|c| c["checked_at_ms"].as_u64() > Some(0)) {
+                return checks
+                    .into_iter()
+                    .map(|c| (c["id"].as_str().unwrap().to_string(), c))
+                    .collect();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "not every check had a result after {limit:?}: {status:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn connected_clients(&self) -> u64 {

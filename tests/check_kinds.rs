@@ -1,0 +1,304 @@
+//! Every check kind against real local targets, through the real binary: a
+//! config file names them, Pulse runs them, and `/api/status` must show the
+//! verdict and a reason a person can act on. Misbehaving targets (hanging,
+//! garbage, resets, redirect loops, bad certificates) are down with a reason
+//! and never hold up the other checks.
+
+mod support;
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+use support::Server;
+use support::targets::{self, TestCa};
+
+/// Runs Pulse on `config` (checks every 1 s, 1 s timeout) and returns each
+/// check's first verdict by id.
+async fn verdicts(
+    config: &str,
+    env: &[(&str, &str)],
+) -> (Server, HashMap<String, Value>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    let text = format!("[defaults]\ninterval = \"1s\"\ntimeout = \"1s\"\n\n{config}");
+    std::fs::write(&path, text).unwrap();
+    let server = Server::start_with_env(&["--config", path.to_str().unwrap()], env).await;
+    let results = server.results_within(Duration::from_secs(10)).await;
+    (server, results, dir)
+}
+
+fn assert_verdict(results: &HashMap<String, Value>, id: &str, health: &str, detail_has: &str) {
+    let status = results.get(id).unwrap_or_else(|| panic!("no check {id}"));
+    let detail = status["detail"].as_str().unwrap();
+    assert_eq!(status["health"], health, "{id}: {detail}");
+    assert!(
+        detail.contains(detail_has),
+        "{id}: {detail:?} should say {detail_has:?}"
+    );
+}
+
+fn http_check(name: &str, url: &str, extra: &str) -> String {
+    format!("[[check]]\nname = \"{name}\"\nkind = \"http\"\nurl = \"{url}\"\n{extra}\n")
+}
+
+#[tokio::test]
+async fn http_checks_judge_status_body_json_redirects_and_latency() {
+    let web = targets::http_target().await;
+    let at = |path: &str| format!("http://{web}{path}");
+    let config = [
+        http_check("ok", &at("/ok"), "body_contains = \"good\""),
+        http_check("unavailable", &at("/unavailable"), ""),
+        http_check(
+            "expected unavailable",
+            &at("/unavailable"),
+            "expect_status = [503]",
+        ),
+        http_check("missing text", &at("/ok"), "body_contains = \"welcome\""),
+        http_check("regex", &at("/ok"), "body_regex = \"^all\\\\s+go+d$\""),
+        http_check(
+            "json equal",
+            &at("/json"),
+            "json = { pointer = \"/db/replicas/1\", equals = 2 }",
+        ),
+        http_check(
+            "json differs",
+            &at("/json"),
+            "json = { pointer = \"/db/up\", equals = true }",
+        ),
+        http_check(
+            "json absent",
+            &at("/json"),
+            "json = { pointer = \"/cache\", equals = 1 }",
+        ),
+        http_check("loop", &at("/loop"), ""),
+        http_check(
+            "moved kept",
+            &at("/moved"),
+            "follow_redirects = false\nexpect_status = 301",
+        ),
+        http_check(
+            "moved followed",
+            &at("/moved"),
+            "body_contains = \"all good\"",
+        ),
+        http_check("slow", &at("/slow"), "degraded_above = \"100ms\""),
+        http_check("head", &at("/ok"), "method = \"HEAD\""),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "ok", "up", "200 OK in ");
+    assert_verdict(&results, "ok", "up", "(first byte ");
+    assert_verdict(
+        &results,
+        "unavailable",
+        "down",
+        "answered 503 Service Unavailable, expected 2xx",
+    );
+    assert_verdict(
+        &results,
+        "expected-unavailable",
+        "up",
+        "503 Service Unavailable in",
+    );
+    assert_verdict(
+        &results,
+        "missing-text",
+        "down",
+        "the body does not contain \"welcome\"",
+    );
+    assert_verdict(&results, "regex", "up", "200 OK");
+    assert_verdict(&results, "json-equal", "up", "200 OK");
+    assert_verdict(
+        &results,
+        "json-differs",
+        "down",
+        "the JSON at \"/db/up\" is false, expected true",
+    );
+    assert_verdict(
+        &results,
+        "json-absent",
+        "down",
+        "the JSON has nothing at \"/cache\"",
+    );
+    assert_verdict(&results, "loop", "down", "too many redirects");
+    assert_verdict(&results, "moved-kept", "up", "301 Moved Permanently");
+    assert_verdict(&results, "moved-followed", "up", "200 OK");
+    assert_verdict(&results, "slow", "degraded", "slower than 100 ms");
+    assert_verdict(&results, "head", "up", "200 OK");
+}
+
+#[tokio::test]
+async fn misbehaving_targets_are_down_with_a_reason_and_stall_nothing() {
+    let web = targets::http_target().await;
+    let hanging = targets::hanging_target().await;
+    let garbage = targets::garbage_target().await;
+    let reset = targets::resetting_target().await;
+    let closed = targets::closed_port().await;
+    let config = [
+        http_check("hanging", &format!("http://{hanging}/"), ""),
+        http_check("garbage", &format!("http://{garbage}/"), ""),
+        http_check("reset", &format!("http://{reset}/"), ""),
+        http_check("closed", &format!("http://{closed}/"), ""),
+        http_check("healthy", &format!("http://{web}/ok"), ""),
+        format!("[[check]]\nname = \"tcp open\"\nkind = \"tcp\"\naddress = \"{web}\"\n"),
+        format!("[[check]]\nname = \"tcp closed\"\nkind = \"tcp\"\naddress = \"{closed}\"\n"),
+        format!("[[check]]\nname = \"disk\"\nkind = \"host\"\nmetric = \"disk\"\npath = \"/\"\ndown = 100\ndegraded = 100\n"),
+        format!("[[check]]\nname = \"memory\"\nkind = \"host\"\nmetric = \"memory\"\ndegraded = 0\n"),
+    ]
+    .concat();
+    let (server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "hanging", "down", "no answer within 1s");
+    assert_verdict(&results, "garbage", "down", "request failed: invalid HTTP");
+    assert_verdict(&results, "reset", "down", "Connection reset by peer");
+    assert_verdict(&results, "closed", "down", "could not connect");
+    assert_verdict(&results, "healthy", "up", "200 OK");
+    assert_verdict(
+        &results,
+        "tcp-open",
+        "up",
+        &format!("connected to {web} in"),
+    );
+    assert_verdict(&results, "tcp-closed", "down", "Connection refused");
+    assert_verdict(&results, "disk", "up", "used");
+    assert_verdict(&results, "memory", "degraded", "used");
+
+    // The healthy check keeps its 1 s rhythm while the hanging one times
+    // out every second beside it.
+    let first = results["healthy"]["checked_at_ms"].as_u64().unwrap();
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let status = server.status().await;
+    let healthy = status["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "healthy")
+        .unwrap()
+        .clone();
+    let later = healthy["checked_at_ms"].as_u64().unwrap();
+    assert!(
+        later >= first + 1500,
+        "healthy checked at {first}, then only at {later}"
+    );
+}
+
+#[tokio::test]
+async fn tls_checks_count_days_to_expiry_and_refuse_bad_certificates() {
+    let ca = TestCa::new();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let (fresh, soon, expired) = (
+        ca.tls_target(90).await,
+        ca.tls_target(5).await,
+        ca.tls_target(-3).await,
+    );
+    let hanging = targets::hanging_target().await;
+    let tls = |name: &str, addr: std::net::SocketAddr, trust: bool| {
+        let ca_line = if trust {
+            format!("ca_file = \"{}\"\n", ca_file.display())
+        } else {
+            String::new()
+        };
+        format!(
+            "[[check]]\nname = \"{name}\"\nkind = \"tls\"\nhost = \"127.0.0.1\"\nserver_name = \"localhost\"\nport = {}\nwarn_days = 14\n{ca_line}\n",
+            addr.port()
+        )
+    };
+    let config = [
+        tls("fresh", fresh, true),
+        tls("soon", soon, true),
+        tls("expired", expired, true),
+        tls("untrusted", fresh, false),
+        tls("hanging", hanging, true),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(
+        &results,
+        "fresh",
+        "up",
+        "certificate valid for 90 more days",
+    );
+    assert_verdict(
+        &results,
+        "soon",
+        "degraded",
+        "certificate expires in 5 days",
+    );
+    assert_verdict(&results, "soon", "degraded", "under 14 days");
+    assert_verdict(
+        &results,
+        "expired",
+        "down",
+        "certificate expired 3 days ago",
+    );
+    assert_verdict(&results, "untrusted", "down", "untrusted authority");
+    assert_verdict(&results, "hanging", "down", "no answer within 1s");
+}
+
+#[tokio::test]
+async fn credentials_never_reach_the_browser() {
+    let web = targets::http_target().await;
+    let secret = "tok-s3cr3t-4242";
+    let password = "hunter2-pw";
+    let config = [
+        // A failing body check quotes its expectation, which holds the token.
+        http_check(
+            "private",
+            &format!("http://admin:{password}@{web}/private"),
+            "headers = { Authorization = \"Bearer ${API_TOKEN}\" }\nbody_contains = \"${API_TOKEN}\"",
+        ),
+        http_check("unreachable", &format!("http://admin:{password}@127.0.0.1:1/"), ""),
+    ]
+    .concat();
+    let (server, results, _dir) = verdicts(&config, &[("API_TOKEN", secret)]).await;
+    assert_verdict(
+        &results,
+        "private",
+        "down",
+        "the body does not contain \"[redacted]\"",
+    );
+    let mut published = vec![
+        server.status().await.to_string(),
+        reqwest::get(server.url("/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        server.metrics_text().await,
+    ];
+    let mut stream = support::SseReader::open(&server.url("/api/events"), None).await;
+    let (_, _, snapshot) = stream
+        .next_event_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+    published.push(snapshot);
+    for text in published {
+        assert!(!text.contains(secret), "the token leaked: {text}");
+        assert!(!text.contains(password), "the URL password leaked: {text}");
+    }
+}
+
+#[tokio::test]
+async fn a_bad_config_at_start_up_is_refused_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(
+        &path,
+        "[[check]]\nname = \"x\"\nkind = \"tcp\"\naddress = \"nowhere\"\n",
+    )
+    .unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(["--addr", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let expected = format!(
+        "{}:4:11: `nowhere` is not host:port: no port",
+        path.display()
+    );
+    assert!(stderr.contains(&expected), "stderr: {stderr}");
+}

@@ -1,0 +1,175 @@
+//! Things for checks to look at, all on loopback and started by the test:
+//! a well-behaved HTTP server with routes for each expectation, and the
+//! misbehaving ones (a server that never answers, one that sends garbage,
+//! one that resets), and TLS servers with certificates of a chosen age.
+
+#![allow(dead_code)]
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// An HTTP server with one route per behaviour a check may meet.
+pub async fn http_target() -> SocketAddr {
+    let app = Router::new()
+        .route("/ok", get(|| async { "all good" }))
+        .route(
+            "/unavailable",
+            get(|| async { (StatusCode::SERVICE_UNAVAILABLE, "down") }),
+        )
+        .route(
+            "/json",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"status":"ok","db":{"up":false,"replicas":[1,2]}}"#,
+                )
+            }),
+        )
+        .route(
+            "/loop",
+            get(|| async { (StatusCode::FOUND, [(header::LOCATION, "/loop")]) }),
+        )
+        .route(
+            "/moved",
+            get(|| async { (StatusCode::MOVED_PERMANENTLY, [(header::LOCATION, "/ok")]) }),
+        )
+        .route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                "late"
+            }),
+        )
+        .route(
+            "/private",
+            get(|headers: axum::http::HeaderMap| async move {
+                match headers.get(header::AUTHORIZATION) {
+                    Some(_) => (StatusCode::OK, "welcome").into_response(),
+                    None => StatusCode::UNAUTHORIZED.into_response(),
+                }
+            }),
+        );
+    serve(app).await
+}
+
+async fn serve(app: Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Accepts connections and never says a word.
+pub async fn hanging_target() -> SocketAddr {
+    raw_target(|mut socket| async move {
+        let mut buf = [0u8; 1024];
+        while socket.read(&mut buf).await.is_ok_and(|n| n > 0) {}
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+    })
+    .await
+}
+
+/// Answers every connection with bytes that are not HTTP.
+pub async fn garbage_target() -> SocketAddr {
+    raw_target(|mut socket| async move {
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket
+            .write_all(b"\x00\xffSSH-2.0-garbage\r\n\r\n\x07")
+            .await;
+    })
+    .await
+}
+
+/// Resets every connection as soon as the request arrives.
+pub async fn resetting_target() -> SocketAddr {
+    raw_target(|mut socket| async move {
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket.set_linger(Some(Duration::ZERO));
+        drop(socket);
+    })
+    .await
+}
+
+async fn raw_target<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(handle(socket));
+        }
+    });
+    addr
+}
+
+/// A port nothing listens on.
+pub async fn closed_port() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    listener.local_addr().unwrap()
+}
+
+/// A private certificate authority whose PEM a check can trust via `ca_file`.
+pub struct TestCa {
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+    pub pem: String,
+}
+
+impl TestCa {
+    pub fn new() -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Pulse test CA");
+        let cert = params.self_signed(&key).unwrap();
+        TestCa {
+            pem: cert.pem(),
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A TLS server for `localhost` whose certificate expires `days` from
+    /// now (negative: expired that long ago).
+    pub async fn tls_target(&self, days: i64) -> SocketAddr {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(400);
+        // Half a day past the mark, so "days left" is exactly `days`.
+        params.not_after = now + time::Duration::days(days) + time::Duration::hours(12);
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+            )
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        raw_target(move |socket| {
+            let acceptor = acceptor.clone();
+            async move {
+                if let Ok(mut tls) = acceptor.accept(socket).await {
+                    let _ = tls.shutdown().await;
+                }
+            }
+        })
+        .await
+    }
+}
