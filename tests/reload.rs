@@ -1,0 +1,139 @@
+//! Hot reload through the real binary: editing the config file changes
+//! what runs within seconds, open streams see checks appear and disappear
+//! without being disconnected, and a broken edit is reported (on the
+//! stream, so the dashboard can show it) while the last good config runs on.
+
+mod support;
+
+use serde_json::Value;
+use std::path::Path;
+use std::time::Duration;
+use support::{Server, SseReader, targets};
+
+const RELOAD_WITHIN: Duration = Duration::from_secs(8);
+
+fn tcp(name: &str, address: &str) -> String {
+    format!("[[check]]\nname = \"{name}\"\nkind = \"tcp\"\naddress = \"{address}\"\n\n")
+}
+
+/// As most editors save: a new file renamed over the old one.
+fn save_by_rename(path: &Path, text: &str) {
+    let temporary = path.with_extension("toml.swp");
+    std::fs::write(&temporary, text).unwrap();
+    std::fs::rename(&temporary, path).unwrap();
+}
+
+/// Reads events until one of type `kind` satisfies `wanted`; returns every
+/// event seen up to and including it. Panics if the stream ends.
+async fn read_until(
+    stream: &mut SseReader,
+    kind: &str,
+    wanted: impl Fn(&Value) -> bool,
+) -> Vec<(String, Value)> {
+    let mut seen = Vec::new();
+    let deadline = tokio::time::Instant::now() + RELOAD_WITHIN;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let Some((event, _, data)) = stream.next_event_within(left).await else {
+            panic!("the stream ended; events so far: {seen:?}");
+        };
+        let value: Value = serde_json::from_str(&data).unwrap();
+        let found = event == kind && wanted(&value);
+        seen.push((event, value));
+        if found {
+            return seen;
+        }
+    }
+}
+
+fn ids(status: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = status["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn edits_apply_live_without_dropping_streams() {
+    let web = targets::http_target().await.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    let header = "[defaults]\ninterval = \"1s\"\n\n";
+    std::fs::write(
+        &path,
+        format!("{header}{}{}", tcp("alpha", &web), tcp("beta", &web)),
+    )
+    .unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]).await;
+    let mut stream = SseReader::open(&server.url("/api/events"), None).await;
+    let (kind, _, data) = stream
+        .next_event_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(kind, "snapshot");
+    let snapshot: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!(ids(&snapshot), ["alpha", "beta"]);
+    assert_eq!(snapshot["config"]["source"], path.display().to_string());
+    assert_eq!(snapshot["config"]["error"], Value::Null);
+
+    // Remove beta, add gamma, leave alpha as it was.
+    save_by_rename(
+        &path,
+        &format!("{header}{}{}", tcp("alpha", &web), tcp("gamma", &web)),
+    );
+    let seen = read_until(&mut stream, "config", |c| c["error"].is_null()).await;
+    let removed: Vec<&Value> = seen
+        .iter()
+        .filter(|(k, _)| k == "removed")
+        .map(|(_, v)| v)
+        .collect();
+    assert_eq!(removed, [&serde_json::json!({"id": "beta"})]);
+    assert!(
+        seen.iter()
+            .any(|(k, v)| k == "message" && v["id"] == "gamma"),
+        "gamma appears: {seen:?}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|(k, v)| k == "message" && v["id"] == "alpha" && v["health"] == "unknown"),
+        "alpha is untouched, not restarted: {seen:?}"
+    );
+    read_until(&mut stream, "message", |v| {
+        v["id"] == "gamma" && v["health"] == "up"
+    })
+    .await;
+    assert_eq!(ids(&server.status().await), ["alpha", "gamma"]);
+
+    // A broken edit, written in place: refused with its position, shown on
+    // the stream, and the last good checks keep running.
+    std::fs::write(
+        &path,
+        format!("{header}[[check]]\nname = \"delta\"\nkind = \"tcp\"\n"),
+    )
+    .unwrap();
+    let seen = read_until(&mut stream, "config", |c| !c["error"].is_null()).await;
+    let error = seen.last().unwrap().1["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let position = format!("{}:4:1: missing field `address`", path.display());
+    assert_eq!(error, position);
+    let status = server.status().await;
+    assert_eq!(ids(&status), ["alpha", "gamma"]);
+    assert_eq!(status["config"]["error"], error.as_str());
+    read_until(&mut stream, "message", |v| v["id"] == "alpha").await;
+
+    // Fixed again: the error clears.
+    save_by_rename(&path, &format!("{header}{}", tcp("alpha", &web)));
+    read_until(&mut stream, "config", |c| c["error"].is_null()).await;
+    assert_eq!(ids(&server.status().await), ["alpha"]);
+
+    // One stream from start to end: never dropped, never reconnected.
+    assert_eq!(server.connected_clients().await, 1);
+    assert_eq!(server.metric("pulse_snapshots_on_connect_total").await, 1.0);
+}
