@@ -142,8 +142,8 @@ async fn misbehaving_targets_are_down_with_a_reason_and_stall_nothing() {
         http_check("healthy", &format!("http://{web}/ok"), ""),
         format!("[[check]]\nname = \"tcp open\"\nkind = \"tcp\"\naddress = \"{web}\"\n"),
         format!("[[check]]\nname = \"tcp closed\"\nkind = \"tcp\"\naddress = \"{closed}\"\n"),
-        format!("[[check]]\nname = \"disk\"\nkind = \"host\"\nmetric = \"disk\"\npath = \"/\"\ndown = 100\ndegraded = 100\n"),
-        format!("[[check]]\nname = \"memory\"\nkind = \"host\"\nmetric = \"memory\"\ndegraded = 0\n"),
+        "[[check]]\nname = \"disk\"\nkind = \"host\"\nmetric = \"disk\"\npath = \"/\"\ndown = 100\ndegraded = 100\n".to_string(),
+        "[[check]]\nname = \"memory\"\nkind = \"host\"\nmetric = \"memory\"\ndegraded = 0\n".to_string(),
     ]
     .concat();
     let (server, results, _dir) = verdicts(&config, &[]).await;

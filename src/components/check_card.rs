@@ -6,7 +6,12 @@ use crate::status::{CheckStatus, utc_clock};
 use leptos::prelude::*;
 
 #[component]
-pub fn CheckCard(status: RwSignal<CheckStatus>, now_ms: RwSignal<Option<u64>>) -> impl IntoView {
+pub fn CheckCard(
+    status: RwSignal<CheckStatus>,
+    now_ms: RwSignal<Option<u64>>,
+    /// Filtered out by the viewer's search or "failing only".
+    hidden: Signal<bool>,
+) -> impl IntoView {
     let id = status.with_untracked(|s| s.id.to_string());
     let health = move || status.with(|s| s.health.label());
     let latency = move || {
@@ -25,7 +30,12 @@ pub fn CheckCard(status: RwSignal<CheckStatus>, now_ms: RwSignal<Option<u64>>) -
         }
     };
     view! {
-        <article class=move || format!("card {}", health()) data-check-id=id data-health=health>
+        <article
+            class=move || format!("card {}", health())
+            data-check-id=id
+            data-health=health
+            hidden=move || hidden.get()
+        >
             <div class="card-head">
                 <h3>{move || status.with(|s| s.name.clone())}</h3>
                 <span class="pill">{health}</span>

@@ -1,9 +1,13 @@
 //! Pieces of the dashboard used by the pages.
 
 mod check_card;
+mod config_banner;
 mod connection_badge;
 mod summary_bar;
+mod toolbar;
 
 pub use check_card::CheckCard;
+pub use config_banner::ConfigBanner;
 pub use connection_badge::ConnectionBadge;
 pub use summary_bar::SummaryBar;
+pub use toolbar::Toolbar;

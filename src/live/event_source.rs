@@ -7,7 +7,7 @@
 //! doubling backoff, passing the last id as `?lastEventId=`.
 
 use super::{Board, Connection};
-use crate::status::{CheckStatus, Snapshot};
+use crate::status::{CheckStatus, ConfigNotice, Removed, Snapshot};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -86,6 +86,8 @@ impl Follower {
             self.listen(&source, "message", |this, event| this.message(event)),
             self.listen(&source, "snapshot", |this, event| this.snapshot(event)),
             self.listen(&source, "status", |this, event| this.status(event)),
+            self.listen(&source, "removed", |this, event| this.removed(event)),
+            self.listen(&source, "config", |this, event| this.config(event)),
         ];
         *self.open.borrow_mut() = Some(OpenSource {
             source,
@@ -146,6 +148,22 @@ impl Follower {
         };
         self.note_event(event);
         self.board.replace(snapshot);
+    }
+
+    fn removed(&self, event: &web_sys::Event) {
+        let Some((event, removed)) = parse::<Removed>(event) else {
+            return;
+        };
+        self.note_event(event);
+        self.board.remove(&removed.id);
+    }
+
+    fn config(&self, event: &web_sys::Event) {
+        let Some((event, notice)) = parse::<ConfigNotice>(event) else {
+            return;
+        };
+        self.note_event(event);
+        self.board.config.set(notice);
     }
 
     /// `Done`: the server is going away. The browser reconnects by itself

@@ -6,9 +6,9 @@
 #[cfg(feature = "hydrate")]
 mod event_source;
 
-use crate::status::{CheckId, CheckStatus, Health, Snapshot};
+use crate::status::{CheckId, CheckStatus, ConfigNotice, Health, Snapshot};
 use leptos::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// What the page knows about its stream, as shown in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,16 +42,59 @@ pub struct Tally {
     pub unknown: usize,
 }
 
+impl Tally {
+    fn slot(&mut self, health: Health) -> &mut usize {
+        match health {
+            Health::Up => &mut self.up,
+            Health::Degraded => &mut self.degraded,
+            Health::Down => &mut self.down,
+            Health::Unknown => &mut self.unknown,
+        }
+    }
+
+    pub fn total(&self) -> usize {
+        self.up + self.degraded + self.down + self.unknown
+    }
+
+    /// Down or degraded: what "failing only" shows.
+    pub fn failing(&self) -> usize {
+        self.down + self.degraded
+    }
+
+    fn plus(mut self, other: &Tally) -> Tally {
+        self.up += other.up;
+        self.degraded += other.degraded;
+        self.down += other.down;
+        self.unknown += other.unknown;
+        self
+    }
+}
+
+/// Whether a check counts as failing for the "failing only" filter.
+pub fn is_failing(health: Health) -> bool {
+    matches!(health, Health::Down | Health::Degraded)
+}
+
 #[derive(Clone, Copy)]
 pub struct Board {
     order: RwSignal<Vec<CheckId>>,
     cards: StoredValue<HashMap<CheckId, RwSignal<CheckStatus>>>,
+    /// Counts per group, kept up to date as events arrive (an event changes
+    /// at most two counts), so that no count is ever recomputed by walking
+    /// thousands of cards.
+    tallies: RwSignal<HashMap<String, Tally>>,
+    pub config: RwSignal<ConfigNotice>,
     pub connection: RwSignal<Connection>,
     /// Browser clock time of the newest event; `None` until one arrives.
     pub last_event_at_ms: RwSignal<Option<u64>>,
     /// The browser's clock, ticking once a second after hydration; `None`
     /// on the server and during hydration so both render the same text.
     pub now_ms: RwSignal<Option<u64>>,
+    /// What the viewer asked to see: a search text, failing checks only,
+    /// and the groups folded away.
+    pub query: RwSignal<String>,
+    pub failing_only: RwSignal<bool>,
+    pub collapsed: RwSignal<HashSet<String>>,
 }
 
 impl Board {
@@ -59,9 +102,14 @@ impl Board {
         let board = Board {
             order: RwSignal::new(Vec::new()),
             cards: StoredValue::new(HashMap::new()),
+            tallies: RwSignal::new(HashMap::new()),
+            config: RwSignal::new(snapshot.config.clone()),
             connection: RwSignal::new(Connection::Connecting),
             last_event_at_ms: RwSignal::new(None),
             now_ms: RwSignal::new(None),
+            query: RwSignal::new(String::new()),
+            failing_only: RwSignal::new(false),
+            collapsed: RwSignal::new(HashSet::new()),
         };
         for status in snapshot.checks {
             board.apply(status);
@@ -73,9 +121,21 @@ impl Board {
     /// the page has not seen before.
     pub fn apply(&self, status: CheckStatus) {
         if let Some(card) = self.card(&status.id) {
+            let (health, group) = card.with_untracked(|s| (s.health, s.group.clone()));
+            if health != status.health || group != status.group {
+                self.count(&group, health, false);
+                self.count(&status.group, status.health, true);
+            }
+            let regrouped = group != status.group;
             card.set(status);
+            if regrouped {
+                // Group membership is read from the cards; make the lists
+                // that depend on it look again.
+                self.order.update(|_| {});
+            }
             return;
         }
+        self.count(&status.group, status.health, true);
         let id = status.id.clone();
         let card = RwSignal::new(status);
         self.cards.update_value(|cards| {
@@ -84,23 +144,35 @@ impl Board {
         self.order.update(|order| order.push(id));
     }
 
+    /// A check the server no longer runs: its card goes.
+    pub fn remove(&self, id: &CheckId) {
+        let Some(card) = self.card(id) else { return };
+        let (health, group) = card.with_untracked(|s| (s.health, s.group.clone()));
+        self.count(&group, health, false);
+        self.cards.update_value(|cards| {
+            cards.remove(id);
+        });
+        self.order.update(|order| order.retain(|known| known != id));
+    }
+
     /// A whole new picture: every listed check updated, every unlisted one
     /// removed (the server no longer runs it).
     pub fn replace(&self, snapshot: Snapshot) {
-        let listed: std::collections::HashSet<CheckId> =
-            snapshot.checks.iter().map(|s| s.id.clone()).collect();
-        let gone = self
-            .order
-            .with_untracked(|order| order.iter().any(|id| !listed.contains(id)));
-        if gone {
-            self.cards
-                .update_value(|cards| cards.retain(|id, _| listed.contains(id)));
-            self.order
-                .update(|order| order.retain(|id| listed.contains(id)));
+        let listed: HashSet<CheckId> = snapshot.checks.iter().map(|s| s.id.clone()).collect();
+        let gone: Vec<CheckId> = self.order.with_untracked(|order| {
+            order
+                .iter()
+                .filter(|id| !listed.contains(*id))
+                .cloned()
+                .collect()
+        });
+        for id in &gone {
+            self.remove(id);
         }
         for status in snapshot.checks {
             self.apply(status);
         }
+        self.config.set(snapshot.config);
     }
 
     pub fn card(&self, id: &CheckId) -> Option<RwSignal<CheckStatus>> {
@@ -131,21 +203,66 @@ impl Board {
         })
     }
 
-    /// Counts by health; tracks every card, so it follows each event.
+    /// Counts by health over every check.
     pub fn tally(&self) -> Tally {
-        let mut tally = Tally::default();
-        self.order.with(|order| {
-            for id in order {
-                let Some(card) = self.card(id) else { continue };
-                match card.with(|s| s.health) {
-                    Health::Up => tally.up += 1,
-                    Health::Degraded => tally.degraded += 1,
-                    Health::Down => tally.down += 1,
-                    Health::Unknown => tally.unknown += 1,
-                }
+        self.tallies.with(|tallies| {
+            tallies
+                .values()
+                .fold(Tally::default(), |sum, t| sum.plus(t))
+        })
+    }
+
+    /// Counts by health within one group.
+    pub fn group_tally(&self, group: &str) -> Tally {
+        self.tallies
+            .with(|tallies| tallies.get(group).copied().unwrap_or_default())
+    }
+
+    /// Whether a card passes the viewer's search and "failing only".
+    pub fn shows(&self, status: &CheckStatus) -> bool {
+        if self.failing_only.get() && !is_failing(status.health) {
+            return false;
+        }
+        self.query.with(|query| matches_query(status, query))
+    }
+
+    /// Whether any card of the group passes the filters; a group with none
+    /// is hidden while a filter is on.
+    pub fn group_shows(&self, group: &str) -> bool {
+        let filtering = self.failing_only.get() || self.query.with(|q| !q.trim().is_empty());
+        if !filtering {
+            return true;
+        }
+        self.ids_in(group)
+            .iter()
+            .filter_map(|id| self.card(id))
+            .any(|card| card.with(|status| self.shows(status)))
+    }
+
+    pub fn is_collapsed(&self, group: &str) -> bool {
+        self.collapsed.with(|collapsed| collapsed.contains(group))
+    }
+
+    pub fn toggle_collapsed(&self, group: &str) {
+        self.collapsed.update(|collapsed| {
+            if !collapsed.remove(group) {
+                collapsed.insert(group.to_string());
             }
         });
-        tally
+    }
+
+    fn count(&self, group: &str, health: Health, add: bool) {
+        self.tallies.update(|tallies| {
+            let slot = tallies.entry(group.to_string()).or_default().slot(health);
+            *slot = if add {
+                *slot + 1
+            } else {
+                slot.saturating_sub(1)
+            };
+            if tallies.get(group).is_some_and(|t| t.total() == 0) {
+                tallies.remove(group);
+            }
+        });
     }
 
     fn group_of(&self, id: &CheckId) -> String {
@@ -153,6 +270,27 @@ impl Board {
             .map(|card| card.with_untracked(|s| s.group.clone()))
             .unwrap_or_default()
     }
+}
+
+/// Every word of the query appears in the check's name, group, kind or id,
+/// ignoring case: "shop down" would not match, "shop api" would.
+fn matches_query(status: &CheckStatus, query: &str) -> bool {
+    let query = query.trim();
+    if query.is_empty() {
+        return true;
+    }
+    let haystack = format!(
+        "{} {} {} {}",
+        status.name,
+        status.group,
+        status.kind.label(),
+        status.id
+    )
+    .to_lowercase();
+    query
+        .to_lowercase()
+        .split_whitespace()
+        .all(|word| haystack.contains(word))
 }
 
 /// Keeps the board live from the server's event stream, from hydration until

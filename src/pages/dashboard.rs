@@ -1,7 +1,9 @@
 //! `/`: every check, grouped, live. Rendered on the server from the hub's
-//! snapshot, hydrated, then kept current by the event stream.
+//! snapshot, hydrated, then kept current by the event stream. With
+//! thousands of checks the viewer narrows it down: search, "failing only",
+//! and groups folded away (a folded group renders no cards at all).
 
-use crate::components::{CheckCard, ConnectionBadge, SummaryBar};
+use crate::components::{CheckCard, ConfigBanner, ConnectionBadge, SummaryBar, Toolbar};
 use crate::live::{self, Board};
 use crate::status::Snapshot;
 use leptos::either::Either;
@@ -42,7 +44,9 @@ fn LiveBoard(snapshot: Snapshot) -> impl IntoView {
             <h1><span class="logo" aria-hidden="true">"◉"</span>" Pulse"</h1>
             <ConnectionBadge board/>
         </header>
+        <ConfigBanner board/>
         <SummaryBar board/>
+        <Toolbar board/>
         <main class="groups">
             <For each=move || board.groups() key=|group| group.clone() let:group>
                 <GroupSection board group/>
@@ -53,16 +57,42 @@ fn LiveBoard(snapshot: Snapshot) -> impl IntoView {
 
 #[component]
 fn GroupSection(board: Board, group: String) -> impl IntoView {
-    let heading = group.clone();
-    let marker = group.clone();
+    let name = StoredValue::new(group);
+    let collapsed = move || name.with_value(|g| board.is_collapsed(g));
+    let tally = move || name.with_value(|g| board.group_tally(g));
+    let counts = move || {
+        let tally = tally();
+        match tally.failing() {
+            0 => format!("{} checks", tally.total()),
+            failing => format!("{} checks, {failing} failing", tally.total()),
+        }
+    };
     view! {
-        <section class="group" data-group=marker>
-            <h2>{heading}</h2>
-            <div class="cards">
-                <For each=move || board.ids_in(&group) key=|id| id.clone() let:id>
-                    {board.card(&id).map(|status| view! { <CheckCard status now_ms=board.now_ms/> })}
-                </For>
-            </div>
+        <section
+            class="group"
+            data-group=name.get_value()
+            hidden=move || !name.with_value(|g| board.group_shows(g))
+        >
+            <h2>
+                <button
+                    class="fold"
+                    aria-expanded=move || (!collapsed()).to_string()
+                    on:click=move |_| name.with_value(|g| board.toggle_collapsed(g))
+                >
+                    <span class="chevron" aria-hidden="true"></span>
+                    {name.get_value()}
+                </button>
+                <span class="group-counts">{counts}</span>
+            </h2>
+            <Show when=move || !collapsed()>
+                <div class="cards">
+                    <For each=move || name.with_value(|g| board.ids_in(g)) key=|id| id.clone() let:id>
+                        {board.card(&id).map(|status| view! {
+                            <CheckCard status now_ms=board.now_ms hidden=Signal::derive(move || !status.with(|s| board.shows(s)))/>
+                        })}
+                    </For>
+                </div>
+            </Show>
         </section>
     }
 }

@@ -93,7 +93,7 @@ pub async fn resetting_target() -> SocketAddr {
     raw_target(|mut socket| async move {
         let mut buf = [0u8; 1024];
         let _ = socket.read(&mut buf).await;
-        let _ = socket.set_linger(Some(Duration::ZERO));
+        let _ = socket.set_zero_linger();
         drop(socket);
     })
     .await
