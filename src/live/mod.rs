@@ -77,8 +77,12 @@ pub fn is_failing(health: Health) -> bool {
 
 #[derive(Clone, Copy)]
 pub struct Board {
-    order: RwSignal<Vec<CheckId>>,
-    cards: StoredValue<HashMap<CheckId, RwSignal<CheckStatus>>>,
+    /// Group names in the order their first check appeared.
+    groups: RwSignal<Vec<String>>,
+    /// Each group's checks, in arrival order: a group's list changes only
+    /// when a check joins or leaves it, and reading it never walks the others.
+    members: StoredValue<HashMap<String, RwSignal<Vec<CheckId>>>>,
+    cards: StoredValue<HashMap<CheckId, Card>>,
     /// Counts per group, kept up to date as events arrive (an event changes
     /// at most two counts), so that no count is ever recomputed by walking
     /// thousands of cards.
@@ -93,21 +97,40 @@ pub struct Board {
     /// What the viewer asked to see: a search text, failing checks only,
     /// and the groups folded away.
     pub query: RwSignal<String>,
+    query_words: Memo<Vec<String>>,
     pub failing_only: RwSignal<bool>,
     pub collapsed: RwSignal<HashSet<String>>,
 }
 
+#[derive(Clone)]
+struct Card {
+    status: RwSignal<CheckStatus>,
+    /// Lower-case name, group, kind and id: what a search looks in, made
+    /// once per change of those rather than once per card per keystroke.
+    search_key: String,
+}
+
 impl Board {
     pub fn new(snapshot: Snapshot) -> Board {
+        let query = RwSignal::new(String::new());
         let board = Board {
-            order: RwSignal::new(Vec::new()),
+            groups: RwSignal::new(Vec::new()),
+            members: StoredValue::new(HashMap::new()),
             cards: StoredValue::new(HashMap::new()),
             tallies: RwSignal::new(HashMap::new()),
             config: RwSignal::new(snapshot.config.clone()),
             connection: RwSignal::new(Connection::Connecting),
             last_event_at_ms: RwSignal::new(None),
             now_ms: RwSignal::new(None),
-            query: RwSignal::new(String::new()),
+            query,
+            query_words: Memo::new(move |_| {
+                query.with(|q| {
+                    q.to_lowercase()
+                        .split_whitespace()
+                        .map(String::from)
+                        .collect()
+                })
+            }),
             failing_only: RwSignal::new(false),
             collapsed: RwSignal::new(HashSet::new()),
         };
@@ -120,28 +143,45 @@ impl Board {
     /// One check's new status: updates its card, or adds a card for a check
     /// the page has not seen before.
     pub fn apply(&self, status: CheckStatus) {
-        if let Some(card) = self.card(&status.id) {
-            let (health, group) = card.with_untracked(|s| (s.health, s.group.clone()));
-            if health != status.health || group != status.group {
-                self.count(&group, health, false);
-                self.count(&status.group, status.health, true);
-            }
-            let regrouped = group != status.group;
-            card.set(status);
-            if regrouped {
-                // Group membership is read from the cards; make the lists
-                // that depend on it look again.
-                self.order.update(|_| {});
-            }
-            return;
-        }
-        self.count(&status.group, status.health, true);
-        let id = status.id.clone();
-        let card = RwSignal::new(status);
-        self.cards.update_value(|cards| {
-            cards.insert(id.clone(), card);
+        let known = self.cards.with_value(|cards| {
+            cards.get(&status.id).map(|card| {
+                (
+                    card.status,
+                    card.status
+                        .with_untracked(|s| (s.health, s.group.clone(), s.name.clone())),
+                )
+            })
         });
-        self.order.update(|order| order.push(id));
+        let Some((card, (health, group, name))) = known else {
+            self.count(&status.group, status.health, true);
+            self.join(&status.group, status.id.clone());
+            let id = status.id.clone();
+            let card = Card {
+                search_key: search_key(&status),
+                status: RwSignal::new(status),
+            };
+            self.cards.update_value(|cards| {
+                cards.insert(id, card);
+            });
+            return;
+        };
+        if health != status.health || group != status.group {
+            self.count(&group, health, false);
+            self.count(&status.group, status.health, true);
+        }
+        if group != status.group || name != status.name {
+            let key = search_key(&status);
+            self.cards.update_value(|cards| {
+                if let Some(card) = cards.get_mut(&status.id) {
+                    card.search_key = key;
+                }
+            });
+        }
+        if group != status.group {
+            self.leave(&group, &status.id);
+            self.join(&status.group, status.id.clone());
+        }
+        card.set(status);
     }
 
     /// A check the server no longer runs: its card goes.
@@ -149,20 +189,20 @@ impl Board {
         let Some(card) = self.card(id) else { return };
         let (health, group) = card.with_untracked(|s| (s.health, s.group.clone()));
         self.count(&group, health, false);
+        self.leave(&group, id);
         self.cards.update_value(|cards| {
             cards.remove(id);
         });
-        self.order.update(|order| order.retain(|known| known != id));
     }
 
     /// A whole new picture: every listed check updated, every unlisted one
     /// removed (the server no longer runs it).
     pub fn replace(&self, snapshot: Snapshot) {
-        let listed: HashSet<CheckId> = snapshot.checks.iter().map(|s| s.id.clone()).collect();
-        let gone: Vec<CheckId> = self.order.with_untracked(|order| {
-            order
-                .iter()
-                .filter(|id| !listed.contains(*id))
+        let listed: HashSet<&CheckId> = snapshot.checks.iter().map(|s| &s.id).collect();
+        let gone: Vec<CheckId> = self.cards.with_value(|cards| {
+            cards
+                .keys()
+                .filter(|id| !listed.contains(id))
                 .cloned()
                 .collect()
         });
@@ -176,31 +216,17 @@ impl Board {
     }
 
     pub fn card(&self, id: &CheckId) -> Option<RwSignal<CheckStatus>> {
-        self.cards.with_value(|cards| cards.get(id).copied())
+        self.cards
+            .with_value(|cards| cards.get(id).map(|card| card.status))
     }
 
     /// Group names in the order their first check appeared.
     pub fn groups(&self) -> Vec<String> {
-        let mut groups: Vec<String> = Vec::new();
-        self.order.with(|order| {
-            for id in order {
-                let group = self.group_of(id);
-                if !groups.contains(&group) {
-                    groups.push(group);
-                }
-            }
-        });
-        groups
+        self.groups.get()
     }
 
     pub fn ids_in(&self, group: &str) -> Vec<CheckId> {
-        self.order.with(|order| {
-            order
-                .iter()
-                .filter(|id| self.group_of(id) == group)
-                .cloned()
-                .collect()
-        })
+        self.members_of(group).map(|m| m.get()).unwrap_or_default()
     }
 
     /// Counts by health over every check.
@@ -219,24 +245,34 @@ impl Board {
     }
 
     /// Whether a card passes the viewer's search and "failing only".
-    pub fn shows(&self, status: &CheckStatus) -> bool {
-        if self.failing_only.get() && !is_failing(status.health) {
+    pub fn shows(&self, id: &CheckId, health: Health) -> bool {
+        if self.failing_only.get() && !is_failing(health) {
             return false;
         }
-        self.query.with(|query| matches_query(status, query))
+        self.query_words.with(|words| {
+            words.is_empty()
+                || self.cards.with_value(|cards| {
+                    cards.get(id).is_some_and(|card| {
+                        words.iter().all(|w| card.search_key.contains(w.as_str()))
+                    })
+                })
+        })
     }
 
     /// Whether any card of the group passes the filters; a group with none
     /// is hidden while a filter is on.
     pub fn group_shows(&self, group: &str) -> bool {
-        let filtering = self.failing_only.get() || self.query.with(|q| !q.trim().is_empty());
-        if !filtering {
+        let failing_only = self.failing_only.get();
+        if failing_only && self.group_tally(group).failing() == 0 {
+            return false;
+        }
+        if self.query_words.with(Vec::is_empty) && !failing_only {
             return true;
         }
-        self.ids_in(group)
-            .iter()
-            .filter_map(|id| self.card(id))
-            .any(|card| card.with(|status| self.shows(status)))
+        self.ids_in(group).iter().any(|id| {
+            self.card(id)
+                .is_some_and(|card| card.with(|s| self.shows(id, s.health)))
+        })
     }
 
     pub fn is_collapsed(&self, group: &str) -> bool {
@@ -249,6 +285,37 @@ impl Board {
                 collapsed.insert(group.to_string());
             }
         });
+    }
+
+    fn members_of(&self, group: &str) -> Option<RwSignal<Vec<CheckId>>> {
+        self.members
+            .with_value(|members| members.get(group).copied())
+    }
+
+    fn join(&self, group: &str, id: CheckId) {
+        match self.members_of(group) {
+            Some(members) => members.update(|ids| ids.push(id)),
+            None => {
+                let members = RwSignal::new(vec![id]);
+                self.members.update_value(|all| {
+                    all.insert(group.to_string(), members);
+                });
+                self.groups.update(|groups| groups.push(group.to_string()));
+            }
+        }
+    }
+
+    fn leave(&self, group: &str, id: &CheckId) {
+        let Some(members) = self.members_of(group) else {
+            return;
+        };
+        members.update(|ids| ids.retain(|known| known != id));
+        if members.with_untracked(Vec::is_empty) {
+            self.members.update_value(|all| {
+                all.remove(group);
+            });
+            self.groups.update(|groups| groups.retain(|g| g != group));
+        }
     }
 
     fn count(&self, group: &str, health: Health, add: bool) {
@@ -264,33 +331,17 @@ impl Board {
             }
         });
     }
-
-    fn group_of(&self, id: &CheckId) -> String {
-        self.card(id)
-            .map(|card| card.with_untracked(|s| s.group.clone()))
-            .unwrap_or_default()
-    }
 }
 
-/// Every word of the query appears in the check's name, group, kind or id,
-/// ignoring case: "shop down" would not match, "shop api" would.
-fn matches_query(status: &CheckStatus, query: &str) -> bool {
-    let query = query.trim();
-    if query.is_empty() {
-        return true;
-    }
-    let haystack = format!(
+fn search_key(status: &CheckStatus) -> String {
+    format!(
         "{} {} {} {}",
         status.name,
         status.group,
         status.kind.label(),
         status.id
     )
-    .to_lowercase();
-    query
-        .to_lowercase()
-        .split_whitespace()
-        .all(|word| haystack.contains(word))
+    .to_lowercase()
 }
 
 /// Keeps the board live from the server's event stream, from hydration until

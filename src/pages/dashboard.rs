@@ -87,8 +87,9 @@ fn GroupSection(board: Board, group: String) -> impl IntoView {
             <Show when=move || !collapsed()>
                 <div class="cards">
                     <For each=move || name.with_value(|g| board.ids_in(g)) key=|id| id.clone() let:id>
-                        {board.card(&id).map(|status| view! {
-                            <CheckCard status now_ms=board.now_ms hidden=Signal::derive(move || !status.with(|s| board.shows(s)))/>
+                        {board.card(&id).map(|status| {
+                            let hidden = Signal::derive(move || !board.shows(&id, status.with(|s| s.health)));
+                            view! { <CheckCard status now_ms=board.now_ms hidden/> }
                         })}
                     </For>
                 </div>
