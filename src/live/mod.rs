@@ -110,6 +110,14 @@ struct Card {
     search_key: String,
 }
 
+impl Card {
+    fn matches(&self, words: &[String]) -> bool {
+        words
+            .iter()
+            .all(|word| self.search_key.contains(word.as_str()))
+    }
+}
+
 impl Board {
     pub fn new(snapshot: Snapshot) -> Board {
         let query = RwSignal::new(String::new());
@@ -250,28 +258,31 @@ impl Board {
             return false;
         }
         self.query_words.with(|words| {
-            words.is_empty()
-                || self.cards.with_value(|cards| {
-                    cards.get(id).is_some_and(|card| {
-                        words.iter().all(|w| card.search_key.contains(w.as_str()))
-                    })
-                })
+            self.cards
+                .with_value(|cards| cards.get(id).is_some_and(|card| card.matches(words)))
         })
     }
 
     /// Whether any card of the group passes the filters; a group with none
-    /// is hidden while a filter is on.
+    /// is hidden while a filter is on. It reads the cards without tracking
+    /// them: a card's health matters here only through the group's counts,
+    /// which it does track, so a group is not subscribed to each card.
     pub fn group_shows(&self, group: &str) -> bool {
         let failing_only = self.failing_only.get();
         if failing_only && self.group_tally(group).failing() == 0 {
             return false;
         }
-        if self.query_words.with(Vec::is_empty) && !failing_only {
+        if self.query_words.with(Vec::is_empty) {
             return true;
         }
-        self.ids_in(group).iter().any(|id| {
-            self.card(id)
-                .is_some_and(|card| card.with(|s| self.shows(id, s.health)))
+        let ids = self.ids_in(group);
+        self.query_words.with(|words| {
+            self.cards.with_value(|cards| {
+                ids.iter().filter_map(|id| cards.get(id)).any(|card| {
+                    card.matches(words)
+                        && (!failing_only || is_failing(card.status.with_untracked(|s| s.health)))
+                })
+            })
         })
     }
 
