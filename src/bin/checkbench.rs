@@ -218,11 +218,9 @@ async fn sample_process(pid: u32, warm_up: Duration, measure: Duration) -> Usage
 
 fn report(args: &Args, results: &HashMap<String, Vec<u64>>, usage: Usage) {
     let interval_ms = args.interval.as_millis() as f64;
-    // The first result comes at a random moment in the first 250 ms and the
-    // second at the check's phase; periods are counted from the second on.
     let mut periods: Vec<f64> = results
         .values()
-        .flat_map(|times| times.windows(2).skip(1).map(|w| (w[1] - w[0]) as f64))
+        .flat_map(|times| times.windows(2).map(|w| (w[1] - w[0]) as f64))
         .collect();
     periods.sort_by(f64::total_cmp);
     let within = |share: f64| {
@@ -232,7 +230,6 @@ fn report(args: &Args, results: &HashMap<String, Vec<u64>>, usage: Usage) {
             .filter(|times| {
                 times
                     .windows(2)
-                    .skip(1)
                     .all(|w| ((w[1] - w[0]) as f64 - interval_ms).abs() <= interval_ms * share)
             })
             .count()

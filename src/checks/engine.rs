@@ -16,9 +16,14 @@ use std::time::Duration;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::time::{Instant, MissedTickBehavior};
 
-/// A new check's first run comes within this, so its card fills in at once
-/// while a thousand new checks still do not fire in the same millisecond.
-const FIRST_RUN_SPREAD: Duration = Duration::from_millis(250);
+/// New checks' first runs are spread over at least this, so a few new
+/// checks fill in their cards at once…
+const MIN_SPREAD: Duration = Duration::from_millis(250);
+/// …and over this much per new check, so thousands of them start at a
+/// steady rate (500 a second) instead of in the same millisecond. A check
+/// keeps the phase of its first run, so the spread lasts; it is capped at
+/// the check's interval, which spreads a large config evenly over it.
+const SPREAD_PER_CHECK: Duration = Duration::from_millis(2);
 
 pub struct Engine {
     hub: Arc<Hub>,
@@ -69,6 +74,15 @@ impl Engine {
             self.hub.remove(&id);
             applied.removed += 1;
         }
+        let starting = checks
+            .iter()
+            .filter(|c| {
+                self.running
+                    .get(&c.id)
+                    .is_none_or(|r| r.fingerprint != c.fingerprint)
+            })
+            .count();
+        let spread = MIN_SPREAD.max(SPREAD_PER_CHECK * starting as u32);
         for check in checks {
             match self.running.get(&check.id) {
                 Some(running) if running.fingerprint == check.fingerprint => {
@@ -81,7 +95,7 @@ impl Engine {
                 }
                 None => applied.added += 1,
             }
-            self.start(check);
+            self.start(check, spread);
         }
         applied
     }
@@ -133,7 +147,7 @@ impl Engine {
         }
     }
 
-    fn start(&mut self, check: Check) {
+    fn start(&mut self, check: Check, spread: Duration) {
         let stop = self.shutdown.child();
         self.running.insert(
             check.id.clone(),
@@ -146,8 +160,11 @@ impl Engine {
         self.hub.register(pending.clone());
         // An event, so that dashboards already open show the new card.
         self.hub.publish(pending);
+        let phase = spread.min(check.interval).as_millis() as u64;
+        let first_run = Instant::now() + Duration::from_millis(fastrand::u64(0..phase.max(1)));
         tokio::spawn(run_forever(
             check,
+            first_run,
             self.hub.clone(),
             self.limiter.clone(),
             stop,
@@ -184,20 +201,14 @@ impl Engine {
     }
 }
 
-async fn run_forever(check: Check, hub: Arc<Hub>, limiter: Arc<Semaphore>, stop: Shutdown) {
-    let interval_ms = check.interval.as_millis().max(1) as u64;
-    let first = Duration::from_millis(fastrand::u64(
-        0..=(FIRST_RUN_SPREAD.as_millis() as u64).min(interval_ms),
-    ));
-    // After the first run, each check keeps its own phase within the
-    // interval, so a thousand checks at 10 s are spread over the 10 s
-    // instead of firing together every 10 s.
-    let phase = Duration::from_millis(fastrand::u64(0..interval_ms));
-    let mut first_run = tokio::time::interval_at(Instant::now() + first, check.interval);
-    if !stop.tick(&mut first_run).await || !run_and_publish(&check, &hub, &limiter, &stop).await {
-        return;
-    }
-    let mut ticker = tokio::time::interval_at(Instant::now() + phase, check.interval);
+async fn run_forever(
+    check: Check,
+    first_run: Instant,
+    hub: Arc<Hub>,
+    limiter: Arc<Semaphore>,
+    stop: Shutdown,
+) {
+    let mut ticker = tokio::time::interval_at(first_run, check.interval);
     // A run that overran its interval pushes the next one back instead of
     // firing a burst to catch up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
