@@ -37,7 +37,7 @@ impl<'de> Deserialize<'de> for Concurrency {
 #[serde(deny_unknown_fields)]
 pub(super) struct Common {
     pub name: Spanned<String>,
-    pub group: Option<String>,
+    pub group: Option<Spanned<String>>,
     pub interval: Option<Period>,
     pub timeout: Option<Period>,
 }

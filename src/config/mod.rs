@@ -130,10 +130,11 @@ pub fn parse(
                     ));
                 };
                 for item in items {
-                    let check = parse_check(item, base, &fail).map_err(|e| match e {
-                        Failure::Toml(e) => from_toml(e),
-                        Failure::Config(e) => e,
-                    })?;
+                    let check =
+                        parse_check(item, base, &config.secrets, &fail).map_err(|e| match e {
+                            Failure::Toml(e) => from_toml(e),
+                            Failure::Config(e) => e,
+                        })?;
                     if let Some((earlier, at)) = first_line_of.get(&check.spec.id) {
                         let (line, _) = position(file, text, at.clone());
                         let message = if *earlier == check.spec.name {
@@ -187,6 +188,7 @@ impl From<toml::de::Error> for Failure {
 fn parse_check(
     item: Spanned<DeValue<'_>>,
     base: &Path,
+    secrets: &[String],
     fail: &dyn Fn(Range<usize>, String) -> ConfigError,
 ) -> Result<Parsed, Failure> {
     let span = item.span();
@@ -232,6 +234,20 @@ fn parse_check(
             )));
         }
     };
+    // Names and groups are published as they are (and the id is made from
+    // the name), so they must not carry a secret.
+    for text in std::iter::once(&common.name).chain(common.group.as_ref()) {
+        if secrets
+            .iter()
+            .any(|secret| text.get_ref().contains(secret.as_str()))
+        {
+            return Err(Failure::Config(fail(
+                text.span(),
+                "names and groups are shown to everyone: they cannot hold a value from `${…}`"
+                    .into(),
+            )));
+        }
+    }
     let name_span = common.name.span();
     let name = common.name.into_inner();
     let id = id_from_name(&name).ok_or_else(|| {
@@ -246,6 +262,7 @@ fn parse_check(
             name,
             group: common
                 .group
+                .map(Spanned::into_inner)
                 .filter(|g| !g.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_GROUP.to_string()),
             interval: common.interval.map(|p| p.0),

@@ -221,6 +221,20 @@ fn environment_variables_fill_in_and_missing_ones_are_errors() {
 }
 
 #[test]
+fn names_and_groups_cannot_carry_secrets() {
+    let error =
+        error_of("[[check]]\nname = \"API ${SHOP_TOKEN}\"\nkind = \"tcp\"\naddress = \"db:1\"\n");
+    assert!(
+        error.starts_with("2:8: names and groups are shown to everyone"),
+        "{error}"
+    );
+    let error = error_of(
+        "[[check]]\nname = \"API\"\ngroup = \"${SHOP_TOKEN}\"\nkind = \"tcp\"\naddress = \"db:1\"\n",
+    );
+    assert!(error.starts_with("3:9: names and groups"), "{error}");
+}
+
+#[test]
 fn syntax_errors_and_stray_keys_have_positions_too() {
     let error = error_of("[defaults\ninterval = \"1s\"\n");
     assert!(error.starts_with("1:"), "{error}");
