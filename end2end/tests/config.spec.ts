@@ -88,7 +88,7 @@ test('search, failing only and folding narrow the board down', async ({ page }) 
 
   const host = page.locator('section[data-group="host"]');
   await expect(host.locator('.group-counts')).toHaveText('2 checks');
-  await expect(page.locator('section[data-group="net"] .group-counts')).toHaveText('1 checks, 1 failing');
+  await expect(page.locator('section[data-group="net"] .group-counts')).toHaveText('1 check, 1 failing');
   await host.getByRole('button', { name: 'host', exact: true }).click();
   await expect(host.locator('article.card')).toHaveCount(0);
   await expect(visibleCards).toHaveCount(1);

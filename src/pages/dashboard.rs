@@ -62,9 +62,13 @@ fn GroupSection(board: Board, group: String) -> impl IntoView {
     let tally = move || name.with_value(|g| board.group_tally(g));
     let counts = move || {
         let tally = tally();
+        let checks = match tally.total() {
+            1 => "1 check".to_string(),
+            n => format!("{n} checks"),
+        };
         match tally.failing() {
-            0 => format!("{} checks", tally.total()),
-            failing => format!("{} checks, {failing} failing", tally.total()),
+            0 => checks,
+            failing => format!("{checks}, {failing} failing"),
         }
     };
     view! {
