@@ -50,6 +50,8 @@ pub struct AtCapacity {
 
 pub struct Hub {
     state: Mutex<HubState>,
+    /// Where results are also kept, when history is on.
+    history: std::sync::OnceLock<Arc<crate::history::Writer>>,
     live: broadcast::Sender<Delivery>,
     metrics: Arc<Metrics>,
     max_clients: usize,
@@ -88,6 +90,7 @@ impl Hub {
                 snapshot_frame: None,
             }),
             live,
+            history: std::sync::OnceLock::new(),
             metrics,
             max_clients,
         })
@@ -112,8 +115,16 @@ impl Hub {
         if !state.index.contains_key(&status.id) {
             return None;
         }
+        if let Some(history) = self.history.get() {
+            history.offer(&status);
+        }
         state.upsert(status);
         Some(self.send(&mut state, |id| frame::message(id, &json)))
+    }
+
+    /// Sends every result from now on to the history writer as well.
+    pub fn keep_history(&self, writer: Arc<crate::history::Writer>) {
+        let _ = self.history.set(writer);
     }
 
     /// Forgets a check and tells every client to drop its card.

@@ -9,7 +9,7 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::sse::Streams;
 use crate::status::ConfigNotice;
-use crate::{api, checks, config, sse};
+use crate::{api, checks, config, history, sse};
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::{Router, middleware};
@@ -115,6 +115,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         settings.max_clients,
         metrics.clone(),
     );
+    if let Some(path) = &settings.history {
+        let store = history::Store::open(path)?;
+        hub.keep_history(history::start(store, history::Retention::default()));
+    }
     start_checks(&settings, bound, &hub, &shutdown)?;
     if let Some(rate) = settings.demo_rate {
         checks::demo::start(rate, hub.clone(), shutdown.clone());

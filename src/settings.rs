@@ -23,6 +23,11 @@ pub struct Settings {
     #[arg(long, short = 'c', env = "PULSE_CONFIG")]
     pub config: Option<std::path::PathBuf>,
 
+    /// A SQLite file in which every result is kept (created if missing),
+    /// with per-minute and per-hour roll-ups. Off unless set.
+    #[arg(long, env = "PULSE_HISTORY")]
+    pub history: Option<std::path::PathBuf>,
+
     /// How often every check runs, e.g. `10s`, `2s`, `1m`.
     #[arg(long, env = "PULSE_INTERVAL", default_value = "10s", value_parser = positive_duration)]
     pub interval: Duration,

@@ -1,0 +1,347 @@
+//! The history store: every result in SQLite, rolled up into per-minute and
+//! per-hour aggregates, with state changes kept apart, and pruned to its
+//! retention. Blocking code: the writer runs it on a thread of its own, so
+//! nothing here ever waits in the check loop or the fan-out.
+
+use crate::status::{CheckStatus, Health};
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// Aggregate spans, in seconds: minutes and hours.
+pub const SPANS: [u64; 2] = [60, 3600];
+
+/// How long each kind of data is kept.
+#[derive(Clone, Copy, Debug)]
+pub struct Retention {
+    pub raw: Duration,
+    pub rollups: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            raw: Duration::from_secs(24 * 3600),
+            rollups: Duration::from_secs(90 * 24 * 3600),
+        }
+    }
+}
+
+/// One aggregate row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Rollup {
+    pub start_ms: u64,
+    pub count: u64,
+    pub failures: u64,
+    pub lat_min: Option<f64>,
+    pub lat_avg: Option<f64>,
+    pub lat_p95: Option<f64>,
+    pub lat_max: Option<f64>,
+}
+
+/// One change of health.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    pub at_ms: u64,
+    pub from: Option<Health>,
+    pub to: Health,
+    pub detail: Option<String>,
+}
+
+pub struct Store {
+    conn: Connection,
+    /// Each check's newest recorded health, to tell a change from a repeat;
+    /// read back from the database on open, so a restart adds no change.
+    last_health: HashMap<String, Health>,
+}
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(include_str!(
+        "../../migrations/001_history.sql"
+    ))])
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and brings its
+    /// schema up to date.
+    pub fn open(path: &Path) -> Result<Store, String> {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            format!("history database {}: {what}: {e}", path.display())
+        };
+        let mut conn = Connection::open(path).map_err(|e| fail("cannot open", &e))?;
+        // WAL: readers never wait for the writer. NORMAL sync is safe with
+        // WAL (a crash loses at most the last batch). The size limit keeps
+        // the WAL file from staying at its largest after a checkpoint.
+        let mode: String = conn
+            .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+            .map_err(|e| fail("cannot switch to WAL", &e))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(fail(
+                "cannot switch to WAL",
+                &format!("journal mode stays {mode}"),
+            ));
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = 16777216; PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(|e| fail("cannot configure", &e))?;
+        migrations()
+            .to_latest(&mut conn)
+            .map_err(|e| fail("cannot migrate its schema", &e))?;
+        let last_health = latest_health(&conn).map_err(|e| fail("cannot read", &e))?;
+        Ok(Store { conn, last_health })
+    }
+
+    /// Records a batch of results in one transaction, with the changes of
+    /// health they bring. Pending (`unknown`) statuses are not results.
+    pub fn record(&mut self, batch: &[CheckStatus]) -> rusqlite::Result<()> {
+        let mut last_health = self.last_health.clone();
+        let tx = self.conn.transaction()?;
+        {
+            let mut result = tx.prepare_cached(
+                "INSERT INTO results (check_id, at_ms, health, latency_ms, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut change = tx.prepare_cached(
+                "INSERT INTO changes (check_id, at_ms, from_health, to_health, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for status in batch
+                .iter()
+                .filter(|s| s.health != Health::Unknown && s.checked_at_ms > 0)
+            {
+                let detail = (status.health != Health::Up).then_some(status.detail.as_str());
+                result.execute(params![
+                    status.id.0,
+                    status.checked_at_ms as i64,
+                    status.health.label(),
+                    status.latency_ms,
+                    detail
+                ])?;
+                let before = last_health.insert(status.id.0.clone(), status.health);
+                if before != Some(status.health) {
+                    change.execute(params![
+                        status.id.0,
+                        status.checked_at_ms as i64,
+                        before.map(Health::label),
+                        status.health.label(),
+                        detail
+                    ])?;
+                }
+            }
+        }
+        tx.commit()?;
+        self.last_health = last_health;
+        Ok(())
+    }
+
+    /// Aggregates every complete minute and hour not aggregated yet.
+    pub fn roll_up(&mut self, now_ms: u64) -> rusqlite::Result<()> {
+        for span_s in SPANS {
+            let span_ms = span_s * 1000;
+            let end = now_ms / span_ms * span_ms;
+            let tx = self.conn.transaction()?;
+            let done: Option<i64> = tx
+                .query_row(
+                    "SELECT done_ms FROM rollup_progress WHERE span_s = ?1",
+                    [span_s as i64],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let start = match done {
+                Some(done) => done as u64,
+                None => {
+                    let oldest: Option<i64> =
+                        tx.query_row("SELECT MIN(at_ms) FROM results", [], |r| r.get(0))?;
+                    match oldest {
+                        Some(oldest) => oldest as u64 / span_ms * span_ms,
+                        None => end,
+                    }
+                }
+            };
+            if end > start {
+                aggregate(&tx, span_s, start, end)?;
+            }
+            tx.execute(
+                "INSERT INTO rollup_progress (span_s, done_ms) VALUES (?1, ?2)
+                 ON CONFLICT (span_s) DO UPDATE SET done_ms = MAX(done_ms, excluded.done_ms)",
+                params![span_s as i64, end.max(start) as i64],
+            )?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    /// Drops what is past its retention.
+    pub fn prune(&mut self, now_ms: u64, retention: Retention) -> rusqlite::Result<()> {
+        let before = |keep: Duration| now_ms.saturating_sub(keep.as_millis() as u64) as i64;
+        self.conn.execute(
+            "DELETE FROM results WHERE at_ms < ?1",
+            [before(retention.raw)],
+        )?;
+        self.conn.execute(
+            "DELETE FROM rollups WHERE start_ms < ?1",
+            [before(retention.rollups)],
+        )?;
+        self.conn.execute(
+            "DELETE FROM changes WHERE at_ms < ?1",
+            [before(retention.rollups)],
+        )?;
+        // Moves the WAL into the database and truncates it: its size stays
+        // bounded by what one interval between prunes writes.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
+    /// A check's aggregates of `span_s` starting at or after `since_ms`.
+    pub fn rollups(
+        &self,
+        check: &str,
+        span_s: u64,
+        since_ms: u64,
+    ) -> rusqlite::Result<Vec<Rollup>> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max FROM rollups
+             WHERE check_id = ?1 AND span_s = ?2 AND start_ms >= ?3 ORDER BY start_ms",
+        )?;
+        let rows = query.query_map(params![check, span_s as i64, since_ms as i64], |r| {
+            Ok(Rollup {
+                start_ms: r.get::<_, i64>(0)? as u64,
+                count: r.get::<_, i64>(1)? as u64,
+                failures: r.get::<_, i64>(2)? as u64,
+                lat_min: r.get(3)?,
+                lat_avg: r.get(4)?,
+                lat_p95: r.get(5)?,
+                lat_max: r.get(6)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// A check's changes of health since `since_ms`, oldest first.
+    pub fn changes(&self, check: &str, since_ms: u64) -> rusqlite::Result<Vec<Change>> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT at_ms, from_health, to_health, detail FROM changes
+             WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, rowid",
+        )?;
+        let rows = query.query_map(params![check, since_ms as i64], |r| {
+            Ok(Change {
+                at_ms: r.get::<_, i64>(0)? as u64,
+                from: r
+                    .get::<_, Option<String>>(1)?
+                    .as_deref()
+                    .and_then(health_of),
+                to: health_of(&r.get::<_, String>(2)?).unwrap_or(Health::Unknown),
+                detail: r.get(3)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// The share of results since `since_ms` that were not down, from the
+    /// minute aggregates plus the raw results not yet aggregated; `None`
+    /// without any result.
+    pub fn uptime(&self, check: &str, since_ms: u64) -> rusqlite::Result<Option<f64>> {
+        let rolled: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT done_ms FROM rollup_progress WHERE span_s = 60",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let rolled = (rolled.unwrap_or(0) as u64).max(since_ms);
+        let (count, failures): (i64, i64) = self.conn.query_row(
+            "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(failures), 0) FROM rollups
+             WHERE check_id = ?1 AND span_s = 60 AND start_ms >= ?2 AND start_ms < ?3",
+            params![check, since_ms as i64, rolled as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (raw_count, raw_failures): (i64, i64) = self.conn.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(health = 'down'), 0) FROM results WHERE check_id = ?1 AND at_ms >= ?2",
+            params![check, rolled as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let (count, failures) = (count + raw_count, failures + raw_failures);
+        Ok((count > 0).then(|| 1.0 - failures as f64 / count as f64))
+    }
+
+    /// Raw results kept, for tests and the size report.
+    pub fn result_count(&self) -> rusqlite::Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+    }
+}
+
+/// Aggregates raw results in `[start, end)` into spans of `span_s`.
+fn aggregate(
+    tx: &rusqlite::Transaction<'_>,
+    span_s: u64,
+    start: u64,
+    end: u64,
+) -> rusqlite::Result<()> {
+    let span_ms = span_s * 1000;
+    let mut query = tx.prepare_cached(
+        "SELECT check_id, at_ms, health, latency_ms FROM results
+         WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY check_id, at_ms",
+    )?;
+    let mut rows = query.query(params![start as i64, end as i64])?;
+    let mut buckets: HashMap<(String, u64), (u64, u64, Vec<f64>)> = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let check: String = row.get(0)?;
+        let at = row.get::<_, i64>(1)? as u64;
+        let health: String = row.get(2)?;
+        let latency: Option<f64> = row.get(3)?;
+        let bucket = buckets.entry((check, at / span_ms * span_ms)).or_default();
+        bucket.0 += 1;
+        bucket.1 += u64::from(health == "down");
+        bucket.2.extend(latency);
+    }
+    let mut insert = tx.prepare_cached(
+        "INSERT OR REPLACE INTO rollups (check_id, span_s, start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    )?;
+    for ((check, bucket_start), (count, failures, mut latencies)) in buckets {
+        latencies.sort_by(f64::total_cmp);
+        let n = latencies.len();
+        let avg = (n > 0).then(|| latencies.iter().sum::<f64>() / n as f64);
+        // Nearest rank: the smallest value with at least 95 % at or below it.
+        let p95 = (n > 0).then(|| latencies[(n * 95).div_ceil(100).max(1) - 1]);
+        insert.execute(params![
+            check,
+            span_s as i64,
+            bucket_start as i64,
+            count as i64,
+            failures as i64,
+            latencies.first(),
+            avg,
+            p95,
+            latencies.last()
+        ])?;
+    }
+    Ok(())
+}
+
+fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>> {
+    let mut query = conn.prepare(
+        "SELECT check_id, to_health FROM changes c
+         WHERE rowid = (SELECT rowid FROM changes WHERE check_id = c.check_id ORDER BY at_ms DESC, rowid DESC LIMIT 1)",
+    )?;
+    let rows = query.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let mut latest = HashMap::new();
+    for row in rows {
+        let (check, health) = row?;
+        if let Some(health) = health_of(&health) {
+            latest.insert(check, health);
+        }
+    }
+    Ok(latest)
+}
+
+fn health_of(label: &str) -> Option<Health> {
+    [Health::Up, Health::Degraded, Health::Down, Health::Unknown]
+        .into_iter()
+        .find(|h| h.label() == label)
+}

@@ -1,0 +1,173 @@
+//! The store against a real SQLite file: changes, roll-ups, retention, and
+//! what survives reopening the file (a restart).
+
+use super::store::{Retention, Rollup, Store};
+use crate::status::{CheckId, CheckKind, CheckStatus, Health};
+use std::time::Duration;
+
+const MINUTE: u64 = 60_000;
+/// A round hour, so minute and hour boundaries are easy to read.
+const T0: u64 = 1_800_000_000_000 / 3_600_000 * 3_600_000;
+
+fn result(id: &str, at_ms: u64, health: Health, latency_ms: f64) -> CheckStatus {
+    CheckStatus {
+        id: CheckId(id.into()),
+        name: id.into(),
+        group: "g".into(),
+        kind: CheckKind::Http,
+        health,
+        latency_ms: Some(latency_ms),
+        detail: format!("{} at {at_ms}", health.label()),
+        checked_at_ms: at_ms,
+    }
+}
+
+fn open(dir: &tempfile::TempDir) -> Store {
+    Store::open(&dir.path().join("history.db")).unwrap()
+}
+
+#[test]
+fn changes_of_health_are_recorded_once_and_survive_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let healths = [
+        Health::Up,
+        Health::Up,
+        Health::Down,
+        Health::Down,
+        Health::Up,
+    ];
+    let batch: Vec<_> = healths
+        .iter()
+        .enumerate()
+        .map(|(i, h)| result("api", T0 + i as u64 * 1000, *h, 10.0))
+        .collect();
+    store.record(&batch).unwrap();
+    // A pending status is not a result.
+    let mut pending = result("api", 0, Health::Unknown, 0.0);
+    pending.latency_ms = None;
+    store.record(&[pending]).unwrap();
+    drop(store);
+
+    let mut store = open(&dir);
+    store
+        .record(&[result("api", T0 + 9000, Health::Up, 10.0)])
+        .unwrap();
+    let changes = store.changes("api", 0).unwrap();
+    let path: Vec<_> = changes.iter().map(|c| (c.from, c.to)).collect();
+    assert_eq!(
+        path,
+        [
+            (None, Health::Up),
+            (Some(Health::Up), Health::Down),
+            (Some(Health::Down), Health::Up)
+        ]
+    );
+    assert_eq!(changes[1].at_ms, T0 + 2000);
+    assert_eq!(
+        changes[1].detail.as_deref(),
+        Some(format!("down at {}", T0 + 2000).as_str())
+    );
+    assert_eq!(store.result_count().unwrap(), 6);
+}
+
+#[test]
+fn minutes_and_hours_are_rolled_up_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    // Minute 0: 20 results, latencies 1..=20 ms, the last two down.
+    let mut batch: Vec<_> = (1..=20)
+        .map(|i| {
+            let health = if i > 18 { Health::Down } else { Health::Up };
+            result("api", T0 + i * 1000, health, i as f64)
+        })
+        .collect();
+    // Minute 1: one result.
+    batch.push(result("api", T0 + MINUTE + 5000, Health::Up, 100.0));
+    store.record(&batch).unwrap();
+
+    // In the middle of minute 2: minutes 0 and 1 are complete.
+    store.roll_up(T0 + 2 * MINUTE + 30_000).unwrap();
+    store.roll_up(T0 + 2 * MINUTE + 40_000).unwrap();
+    let minutes = store.rollups("api", 60, 0).unwrap();
+    assert_eq!(
+        minutes,
+        [
+            Rollup {
+                start_ms: T0,
+                count: 20,
+                failures: 2,
+                lat_min: Some(1.0),
+                lat_avg: Some(10.5),
+                lat_p95: Some(19.0),
+                lat_max: Some(20.0),
+            },
+            Rollup {
+                start_ms: T0 + MINUTE,
+                count: 1,
+                failures: 0,
+                lat_min: Some(100.0),
+                lat_avg: Some(100.0),
+                lat_p95: Some(100.0),
+                lat_max: Some(100.0),
+            },
+        ]
+    );
+    // The hour is not complete yet; one hour later it is.
+    assert!(store.rollups("api", 3600, 0).unwrap().is_empty());
+    store.roll_up(T0 + 61 * MINUTE).unwrap();
+    let hours = store.rollups("api", 3600, 0).unwrap();
+    assert_eq!((hours.len(), hours[0].count, hours[0].failures), (1, 21, 2));
+    assert_eq!(hours[0].lat_max, Some(100.0));
+}
+
+#[test]
+fn uptime_counts_aggregates_and_fresh_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let batch: Vec<_> = (0..10)
+        .map(|i| {
+            result(
+                "api",
+                T0 + i * 1000,
+                if i == 0 { Health::Down } else { Health::Up },
+                5.0,
+            )
+        })
+        .collect();
+    store.record(&batch).unwrap();
+    store.roll_up(T0 + MINUTE + 1).unwrap();
+    // Not yet rolled up: a degraded result counts as up, a down one not.
+    store
+        .record(&[
+            result("api", T0 + MINUTE + 2000, Health::Degraded, 5.0),
+            result("api", T0 + MINUTE + 3000, Health::Down, 5.0),
+        ])
+        .unwrap();
+    let uptime = store.uptime("api", T0).unwrap().unwrap();
+    assert!((uptime - 10.0 / 12.0).abs() < 1e-9, "{uptime}");
+    assert_eq!(store.uptime("other", T0).unwrap(), None);
+}
+
+#[test]
+fn retention_prunes_raw_results_before_aggregates() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    store.record(&[result("api", T0, Health::Up, 1.0)]).unwrap();
+    store.roll_up(T0 + 2 * 3_600_000).unwrap();
+    let retention = Retention {
+        raw: Duration::from_secs(3600),
+        rollups: Duration::from_secs(3 * 3600),
+    };
+    store.prune(T0 + 2 * 3_600_000, retention).unwrap();
+    assert_eq!(store.result_count().unwrap(), 0);
+    assert_eq!(store.rollups("api", 60, 0).unwrap().len(), 1);
+    assert_eq!(
+        store.uptime("api", T0).unwrap(),
+        Some(1.0),
+        "uptime comes from the aggregates"
+    );
+    store.prune(T0 + 4 * 3_600_000, retention).unwrap();
+    assert!(store.rollups("api", 60, 0).unwrap().is_empty());
+    assert!(store.changes("api", 0).unwrap().is_empty());
+}

@@ -1,0 +1,134 @@
+//! The writer: the hub offers each result on a bounded channel and never
+//! waits (a full channel drops the result and counts it). A thread of its
+//! own writes them in batches, one transaction each, and once a minute
+//! rolls up and prunes. When the database fails (a full or read-only
+//! disk), the error is logged and kept for the dashboard, and checking and
+//! streaming go on.
+
+use super::store::{Retention, Store};
+use crate::status::CheckStatus;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Results waiting to be written, at most: a minute of 500 checks a second.
+const QUEUE: usize = 32_768;
+/// A batch is written when it is this large or this old.
+const BATCH_MAX: usize = 2_000;
+const BATCH_WINDOW: Duration = Duration::from_secs(1);
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+
+pub struct Writer {
+    queue: SyncSender<CheckStatus>,
+    problem: Mutex<Option<String>>,
+    dropped: AtomicU64,
+}
+
+impl Writer {
+    /// Queues a result for writing; never blocks.
+    pub fn offer(&self, status: &CheckStatus) {
+        match self.queue.try_send(status.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// What is wrong with the database right now, if anything.
+    pub fn problem(&self) -> Option<String> {
+        self.problem
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Results not written because the queue was full or the writer gone.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn report(&self, outcome: rusqlite::Result<()>, what: &str) {
+        let mut problem = self.problem.lock().unwrap_or_else(|p| p.into_inner());
+        match outcome {
+            Ok(()) => {
+                if problem.take().is_some() {
+                    tracing::info!("history database writable again");
+                }
+            }
+            Err(error) => {
+                let message = format!("history not saved ({what}): {error}");
+                if problem.as_deref() != Some(message.as_str()) {
+                    tracing::error!("{message}; checks and streams go on");
+                }
+                *problem = Some(message);
+            }
+        }
+    }
+}
+
+/// Starts the writer thread over `store`.
+pub fn start(store: Store, retention: Retention) -> Arc<Writer> {
+    let (queue, results) = sync_channel(QUEUE);
+    let writer = Arc::new(Writer {
+        queue,
+        problem: Mutex::new(None),
+        dropped: AtomicU64::new(0),
+    });
+    let handle = writer.clone();
+    std::thread::Builder::new()
+        .name("pulse-history".into())
+        .spawn(move || write_forever(store, results, &handle, retention))
+        .expect("a thread for the history writer");
+    writer
+}
+
+fn write_forever(
+    mut store: Store,
+    results: Receiver<CheckStatus>,
+    writer: &Writer,
+    retention: Retention,
+) {
+    let mut batch = Vec::with_capacity(BATCH_MAX);
+    let mut batch_started = Instant::now();
+    let mut last_maintenance = Instant::now();
+    loop {
+        let wait = BATCH_WINDOW.saturating_sub(batch_started.elapsed());
+        let open = match results.recv_timeout(wait) {
+            Ok(status) => {
+                if batch.is_empty() {
+                    batch_started = Instant::now();
+                }
+                batch.push(status);
+                true
+            }
+            Err(RecvTimeoutError::Timeout) => true,
+            Err(RecvTimeoutError::Disconnected) => false,
+        };
+        let due = batch.len() >= BATCH_MAX || batch_started.elapsed() >= BATCH_WINDOW || !open;
+        if due && !batch.is_empty() {
+            writer.report(store.record(&batch), "writing results");
+            batch.clear();
+            batch_started = Instant::now();
+        }
+        if last_maintenance.elapsed() >= MAINTENANCE_EVERY || !open {
+            let now = unix_millis();
+            let outcome = store
+                .roll_up(now)
+                .and_then(|()| store.prune(now, retention));
+            writer.report(outcome, "rolling up");
+            last_maintenance = Instant::now();
+        }
+        if !open {
+            return;
+        }
+    }
+}
+
+fn unix_millis() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
