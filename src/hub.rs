@@ -127,6 +127,13 @@ impl Hub {
         let _ = self.history.set(writer);
     }
 
+    /// At shutdown: the history writer saves what it holds.
+    pub fn close_history(&self) {
+        if let Some(history) = self.history.get() {
+            history.close();
+        }
+    }
+
     /// Forgets a check and tells every client to drop its card.
     pub fn remove(&self, id: &CheckId) {
         let json = serde_json::to_string(&Removed { id: id.clone() }).expect("Removed serialises");

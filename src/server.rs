@@ -124,6 +124,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         checks::demo::start(rate, hub.clone(), shutdown.clone());
     }
 
+    let history_of = hub.clone();
     let state = AppState {
         leptos_options,
         hub: hub.clone(),
@@ -139,8 +140,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // Tests and scripts wait for this exact line to learn the port.
     println!("pulse listening on http://{bound}");
     tracing::info!(%bound, interval = ?settings.interval, "serving");
-    axum::serve(listener, router(state))
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.triggered())
         .await
-        .map_err(|e| format!("server error: {e}"))
+        .map_err(|e| format!("server error: {e}"));
+    // Every stream has ended; what the checks said last is saved before exit.
+    history_of.close_history();
+    served
 }

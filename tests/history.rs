@@ -25,12 +25,34 @@ async fn results_are_kept_and_a_restart_continues_them() {
     let mut server = Server::start(&args).await;
     // Batches are written every second.
     tokio::time::sleep(Duration::from_millis(2600)).await;
-    let first_run = Store::open(&file).unwrap().result_count().unwrap();
+    let while_running = Store::open(&file).unwrap().result_count().unwrap();
     assert!(
-        first_run >= 10,
-        "{first_run} results after 2.6 s of 5 checks every 0.5 s"
+        while_running >= 10,
+        "{while_running} results after 2.6 s of 5 checks every 0.5 s"
     );
-    server.terminate_and_wait(Duration::from_secs(2)).await;
+    let stopped_at_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let took = server.terminate_and_wait(Duration::from_secs(2)).await;
+    assert!(
+        took < Duration::from_secs(1),
+        "exit within a second, history saved: {took:?}"
+    );
+    let first_run = Store::open(&file).unwrap().result_count().unwrap();
+    assert!(first_run >= while_running);
+    // Checks run every 500 ms and batches are written every second: only
+    // the flush at shutdown saves a result from the last 800 ms.
+    let newest = Store::open(&file)
+        .unwrap()
+        .newest_result_ms()
+        .unwrap()
+        .unwrap();
+    assert!(
+        newest + 800 >= stopped_at_ms,
+        "the newest saved result is {} ms older than the shutdown",
+        stopped_at_ms.saturating_sub(newest)
+    );
 
     let mut server = Server::start(&args).await;
     tokio::time::sleep(Duration::from_millis(2600)).await;

@@ -267,6 +267,15 @@ impl Store {
         Ok((count > 0).then(|| 1.0 - failures as f64 / count as f64))
     }
 
+    /// When the newest result kept was checked.
+    pub fn newest_result_ms(&self) -> rusqlite::Result<Option<u64>> {
+        self.conn
+            .query_row("SELECT MAX(at_ms) FROM results", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .map(|at| at.map(|at| at as u64))
+    }
+
     /// Raw results kept, for tests and the size report.
     pub fn result_count(&self) -> rusqlite::Result<u64> {
         self.conn

@@ -19,8 +19,13 @@ const BATCH_MAX: usize = 2_000;
 const BATCH_WINDOW: Duration = Duration::from_secs(1);
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
+/// How long `close` waits for the last batch to be written.
+const CLOSE_WITHIN: Duration = Duration::from_millis(400);
+
 pub struct Writer {
-    queue: SyncSender<CheckStatus>,
+    /// `None` once closed: the thread then writes what it has and ends.
+    queue: Mutex<Option<SyncSender<CheckStatus>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     problem: Mutex<Option<String>>,
     dropped: AtomicU64,
 }
@@ -28,11 +33,31 @@ pub struct Writer {
 impl Writer {
     /// Queues a result for writing; never blocks.
     pub fn offer(&self, status: &CheckStatus) {
-        match self.queue.try_send(status.clone()) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
-            }
+        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
+        let sent = match queue.as_ref() {
+            Some(queue) => queue.try_send(status.clone()),
+            None => Err(TrySendError::Disconnected(status.clone())),
+        };
+        if sent.is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// At shutdown: writes what is queued, rolls up, and stops, waiting a
+    /// bounded time so the exit deadline holds.
+    pub fn close(&self) {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
+        let deadline = Instant::now() + CLOSE_WITHIN;
+        while !thread.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        if thread.is_finished() {
+            let _ = thread.join();
+        } else {
+            tracing::warn!("history writer still busy at exit; its last batch may be lost");
         }
     }
 
@@ -72,15 +97,17 @@ impl Writer {
 pub fn start(store: Store, retention: Retention) -> Arc<Writer> {
     let (queue, results) = sync_channel(QUEUE);
     let writer = Arc::new(Writer {
-        queue,
+        queue: Mutex::new(Some(queue)),
+        thread: Mutex::new(None),
         problem: Mutex::new(None),
         dropped: AtomicU64::new(0),
     });
     let handle = writer.clone();
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name("pulse-history".into())
         .spawn(move || write_forever(store, results, &handle, retention))
         .expect("a thread for the history writer");
+    *writer.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
     writer
 }
 
