@@ -28,6 +28,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub streams: Streams,
+    pub history: history::api::HistoryFile,
 }
 
 /// Every route. API routes come first and never share a path with a page.
@@ -38,6 +39,8 @@ pub fn router(state: AppState) -> Router {
             get(sse::events).layer(middleware::from_fn(sse::sse_headers)),
         )
         .route("/api/status", get(api::status))
+        .route("/api/checks/{id}/uptime", get(history::api::uptime))
+        .route("/api/checks/{id}/history", get(history::api::history))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::export));
     let leptos_options = state.leptos_options.clone();
@@ -135,6 +138,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             heartbeat: settings.heartbeat,
             retry_ms: settings.retry_ms,
         },
+        history: history::api::HistoryFile(settings.history.clone().map(Arc::new)),
     };
     tokio::spawn(shutdown.clone().on_signal());
     // Tests and scripts wait for this exact line to learn the port.

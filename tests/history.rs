@@ -98,3 +98,57 @@ async fn an_unusable_history_file_is_refused_at_start_up() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn the_json_api_answers_uptime_and_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.db");
+    let server = Server::start(&["--interval", "300ms", "--history", file.to_str().unwrap()]).await;
+    tokio::time::sleep(Duration::from_millis(1800)).await;
+    let get = |path: String| async move {
+        let response = reqwest::get(path).await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json::<serde_json::Value>().await.unwrap())
+    };
+
+    let (status, uptime) = get(server.url("/api/checks/pulse-healthz/uptime")).await;
+    assert_eq!(status, 200, "{uptime}");
+    for window in ["1h", "24h", "7d", "30d"] {
+        let share = uptime["uptime"][window]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{window}: {uptime}"));
+        assert!((0.0..=1.0).contains(&share), "{window}: {share}");
+    }
+    assert_eq!(
+        uptime["uptime"]["1h"], 1.0,
+        "the self-check is up: {uptime}"
+    );
+
+    let (status, history) = get(server.url("/api/checks/pulse-healthz/history?range=1h")).await;
+    assert_eq!(status, 200, "{history}");
+    assert_eq!(
+        (history["range"].as_str(), history["span_s"].as_u64()),
+        (Some("1h"), Some(60))
+    );
+    assert_eq!(history["changes"][0]["to"], "up", "{history}");
+    assert!(history["points"].is_array());
+
+    let (status, error) = get(server.url("/api/checks/pulse-healthz/history?range=2w")).await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        error["error"],
+        "unknown range `2w`; use one of 1h, 24h, 7d, 30d, 90d"
+    );
+
+    let (status, unknown) = get(server.url("/api/checks/nothing-like-it/uptime")).await;
+    assert_eq!(status, 200);
+    assert_eq!(unknown["uptime"]["24h"], serde_json::Value::Null);
+
+    let without = Server::start(&[]).await;
+    let (status, error) = get(without.url("/api/checks/pulse-healthz/uptime")).await;
+    assert_eq!(status, 404);
+    assert!(
+        error["error"].as_str().unwrap().contains("history is off"),
+        "{error}"
+    );
+}

@@ -2,6 +2,7 @@
 //! has an answer that survives restarts. `store` is the database; `writer`
 //! feeds it from the hub in batches, on a thread of its own.
 
+pub mod api;
 mod store;
 mod writer;
 

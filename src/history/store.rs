@@ -30,7 +30,7 @@ impl Default for Retention {
 }
 
 /// One aggregate row.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Rollup {
     pub start_ms: u64,
     pub count: u64,
@@ -42,7 +42,7 @@ pub struct Rollup {
 }
 
 /// One change of health.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Change {
     pub at_ms: u64,
     pub from: Option<Health>,
@@ -92,6 +92,18 @@ impl Store {
             .map_err(|e| fail("cannot migrate its schema", &e))?;
         let last_health = latest_health(&conn).map_err(|e| fail("cannot read", &e))?;
         Ok(Store { conn, last_health })
+    }
+
+    /// A reader beside the writer: no schema changes, no writes.
+    pub fn open_read_only(path: &Path) -> Result<Store, String> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| format!("history database {}: cannot open: {e}", path.display()))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(|e| format!("history database {}: {e}", path.display()))?;
+        Ok(Store {
+            conn,
+            last_health: HashMap::new(),
+        })
     }
 
     /// Records a batch of results in one transaction, with the changes of
