@@ -118,7 +118,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         settings.max_clients,
         metrics.clone(),
     );
-    if let Some(path) = &settings.history {
+    let history_file = (!settings.no_history).then(|| settings.history.clone());
+    if let Some(path) = &history_file {
         let store = history::Store::open(path)?;
         hub.keep_history(history::start(store, history::Retention::default()));
     }
@@ -138,7 +139,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             heartbeat: settings.heartbeat,
             retry_ms: settings.retry_ms,
         },
-        history: history::api::HistoryFile(settings.history.clone().map(Arc::new)),
+        history: history::api::HistoryFile(history_file.map(Arc::new)),
     };
     tokio::spawn(shutdown.clone().on_signal());
     // Tests and scripts wait for this exact line to learn the port.

@@ -23,10 +23,14 @@ pub struct Settings {
     #[arg(long, short = 'c', env = "PULSE_CONFIG")]
     pub config: Option<std::path::PathBuf>,
 
-    /// A SQLite file in which every result is kept (created if missing),
-    /// with per-minute and per-hour roll-ups. Off unless set.
-    #[arg(long, env = "PULSE_HISTORY")]
-    pub history: Option<std::path::PathBuf>,
+    /// The SQLite file in which every result is kept (created if missing),
+    /// with per-minute and per-hour roll-ups, for uptime and sparklines.
+    #[arg(long, env = "PULSE_HISTORY", default_value = "pulse-history.db")]
+    pub history: std::path::PathBuf,
+
+    /// Keep no history (nothing is written to disk).
+    #[arg(long, env = "PULSE_NO_HISTORY", conflicts_with = "history")]
+    pub no_history: bool,
 
     /// How often every check runs, e.g. `10s`, `2s`, `1m`.
     #[arg(long, env = "PULSE_INTERVAL", default_value = "10s", value_parser = positive_duration)]

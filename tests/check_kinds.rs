@@ -290,7 +290,13 @@ async fn a_bad_config_at_start_up_is_refused_with_its_position() {
     )
     .unwrap();
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
-        .args(["--addr", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--no-history",
+            "--config",
+            path.to_str().unwrap(),
+        ])
         .output()
         .await
         .unwrap();

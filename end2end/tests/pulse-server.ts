@@ -41,7 +41,9 @@ export class PulseServer {
   }
 
   private launch(addr: string): Promise<void> {
-    const child = spawn(binary, ['--addr', addr, ...this.args], {
+    // No history file in the working directory unless a test asks for one.
+    const history = this.args.includes('--history') ? [] : ['--no-history'];
+    const child = spawn(binary, ['--addr', addr, ...history, ...this.args], {
       env: { ...process.env, LEPTOS_SITE_ROOT: siteRoot, RUST_LOG: 'warn' },
       stdio: ['ignore', 'pipe', 'inherit'],
     });

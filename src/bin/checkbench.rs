@@ -126,7 +126,7 @@ fn tempfile_dir() -> std::path::PathBuf {
 
 fn start_pulse(binary: &str, addr: &str, config: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(binary)
-        .args(["--addr", addr, "--config"])
+        .args(["--addr", addr, "--no-history", "--config"])
         .arg(config)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())

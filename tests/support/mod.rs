@@ -26,8 +26,15 @@ impl Server {
 
     /// `start`, with extra environment variables for the process.
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        // No history file in the working directory unless a test asks for one.
+        let history: &[&str] = if args.contains(&"--history") {
+            &[]
+        } else {
+            &["--no-history"]
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
             .args(["--addr", "127.0.0.1:0"])
+            .args(history)
             .args(args)
             .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
