@@ -132,6 +132,95 @@ pub struct ConfigNotice {
     pub checked_at_ms: u64,
 }
 
+/// How a check has been: what a card shows beside its current status. Read
+/// from the history when the page is rendered, then extended in the browser
+/// by each event, with no refetch.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Trend {
+    /// Share of results not down over 1 h, 24 h, 7 d and 30 d; `None`
+    /// without results in the window.
+    pub uptime: [Option<f64>; 4],
+    /// Mean latency per minute over the last hour, oldest first: the
+    /// sparkline.
+    pub minutes: Vec<MinutePoint>,
+    /// The newest results, oldest first (at most `RECENT`): the strip.
+    pub recent: Vec<RecentResult>,
+    /// When the health last changed.
+    pub last_change_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MinutePoint {
+    pub start_ms: u64,
+    pub latency_ms: Option<f64>,
+    pub count: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecentResult {
+    pub at_ms: u64,
+    pub health: Health,
+}
+
+/// What the dashboard is rendered with: every current status, and how each
+/// check has been.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BoardData {
+    pub snapshot: Snapshot,
+    pub trends: std::collections::HashMap<CheckId, Trend>,
+}
+
+/// Uptime windows, in the order of `Trend::uptime`.
+pub const UPTIME_WINDOWS: [(&str, u64); 4] = [
+    ("1h", 3_600_000),
+    ("24h", 86_400_000),
+    ("7d", 604_800_000),
+    ("30d", 2_592_000_000),
+];
+/// Results in a card's strip.
+pub const RECENT: usize = 20;
+
+impl Trend {
+    /// Takes in one new result, as the history would have.
+    pub fn push(&mut self, status: &CheckStatus) {
+        let seen = self
+            .recent
+            .last()
+            .is_some_and(|r| r.at_ms >= status.checked_at_ms);
+        if status.checked_at_ms == 0 || status.health == Health::Unknown || seen {
+            return;
+        }
+        let last_health = self.recent.last().map(|r| r.health);
+        if last_health.is_some_and(|h| h != status.health) || self.last_change_ms.is_none() {
+            self.last_change_ms = Some(status.checked_at_ms);
+        }
+        self.recent.push(RecentResult {
+            at_ms: status.checked_at_ms,
+            health: status.health,
+        });
+        if self.recent.len() > RECENT {
+            self.recent.remove(0);
+        }
+        let minute = status.checked_at_ms / 60_000 * 60_000;
+        match self.minutes.last_mut() {
+            Some(point) if point.start_ms == minute => {
+                if let Some(ms) = status.latency_ms {
+                    let total = point.latency_ms.unwrap_or(0.0) * point.count as f64 + ms;
+                    point.count += 1;
+                    point.latency_ms = Some(total / point.count as f64);
+                }
+            }
+            _ => self.minutes.push(MinutePoint {
+                start_ms: minute,
+                latency_ms: status.latency_ms,
+                count: 1,
+            }),
+        }
+        let hour_ago = minute.saturating_sub(3_600_000);
+        self.minutes.retain(|p| p.start_ms > hour_ago);
+    }
+}
+
 /// The payload of the `removed` event: a check left the configuration, and
 /// its card leaves the page.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,13 +1,15 @@
 //! One check's card. Every text reads the check's own signal, so an event
 //! for this check updates these nodes in place and touches no other card.
 
+use super::TrendView;
 use crate::live::ago;
-use crate::status::{CheckStatus, utc_clock};
+use crate::status::{CheckStatus, Trend, utc_clock};
 use leptos::prelude::*;
 
 #[component]
 pub fn CheckCard(
     status: RwSignal<CheckStatus>,
+    trend: RwSignal<Trend>,
     now_ms: RwSignal<Option<u64>>,
     /// Filtered out by the viewer's search or "failing only".
     hidden: Signal<bool>,
@@ -41,6 +43,7 @@ pub fn CheckCard(
                 <span class="pill">{health}</span>
             </div>
             <p class="detail">{move || status.with(|s| s.detail.clone())}</p>
+            <TrendView trend now_ms/>
             <div class="card-foot">
                 <span class="kind">{move || status.with(|s| s.kind.label())}</span>
                 <span class="latency" title="how long the check took">{latency}</span>

@@ -5,9 +5,11 @@ mod config_banner;
 mod connection_badge;
 mod summary_bar;
 mod toolbar;
+mod trend;
 
 pub use check_card::CheckCard;
 pub use config_banner::ConfigBanner;
 pub use connection_badge::ConnectionBadge;
 pub use summary_bar::SummaryBar;
 pub use toolbar::Toolbar;
+pub use trend::TrendView;

@@ -4,11 +4,13 @@
 //! while the writer writes), so a slow disk never stalls the server.
 
 use super::store::{Change, Rollup, Store};
+use crate::status::{CheckId, Trend};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +48,29 @@ pub struct History {
 #[derive(Deserialize)]
 pub struct RangeQuery {
     range: Option<String>,
+}
+
+/// Every check's trend for the dashboard; empty when history is off or
+/// cannot be read (the cards then show their current status only).
+pub async fn trends(file: &HistoryFile) -> HashMap<CheckId, Trend> {
+    let Some(path) = file.0.clone() else {
+        return HashMap::new();
+    };
+    let now = crate::checks::unix_millis();
+    let read = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&path)?
+            .trends(now)
+            .map_err(|e| format!("reading the history failed: {e}"))
+    })
+    .await;
+    match read {
+        Ok(Ok(trends)) => trends.into_iter().map(|(id, t)| (CheckId(id), t)).collect(),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "cards rendered without their history");
+            HashMap::new()
+        }
+        Err(_) => HashMap::new(),
+    }
 }
 
 /// `GET /api/checks/{id}/uptime`

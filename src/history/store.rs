@@ -3,7 +3,9 @@
 //! retention. Blocking code: the writer runs it on a thread of its own, so
 //! nothing here ever waits in the check loop or the fan-out.
 
-use crate::status::{CheckStatus, Health};
+use crate::status::{
+    CheckStatus, Health, MinutePoint, RECENT, RecentResult, Trend, UPTIME_WINDOWS,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
 use std::collections::HashMap;
@@ -277,6 +279,102 @@ impl Store {
         )?;
         let (count, failures) = (count + raw_count, failures + raw_failures);
         Ok((count > 0).then(|| 1.0 - failures as f64 / count as f64))
+    }
+
+    /// Every check's trend at `now_ms`, in a few grouped queries rather
+    /// than a few per check: a page render reads this for every card.
+    pub fn trends(&self, now_ms: u64) -> rusqlite::Result<HashMap<String, Trend>> {
+        let mut trends: HashMap<String, Trend> = HashMap::new();
+        let rolled = self.rolled_up_to(60)?;
+        for (slot, (_, window_ms)) in UPTIME_WINDOWS.iter().enumerate() {
+            let since = now_ms.saturating_sub(*window_ms);
+            let boundary = rolled.max(since);
+            let mut query = self.conn.prepare_cached(
+                "SELECT check_id, SUM(count), SUM(failures) FROM (
+                     SELECT check_id, count, failures FROM rollups
+                     WHERE span_s = 60 AND start_ms >= ?1 AND start_ms < ?2
+                     UNION ALL
+                     SELECT check_id, 1, health = 'down' FROM results WHERE at_ms >= ?2
+                 ) GROUP BY check_id",
+            )?;
+            let rows = query.query_map(params![since as i64, boundary as i64], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })?;
+            for row in rows {
+                let (check, count, failures) = row?;
+                if count > 0 {
+                    trends.entry(check).or_default().uptime[slot] =
+                        Some(1.0 - failures as f64 / count as f64);
+                }
+            }
+        }
+        let hour_ago = now_ms.saturating_sub(3_600_000);
+        // The sparkline: minute means from the raw results of the last hour
+        // (raw results are kept for 24 h, so they are all there).
+        let mut minutes = self.conn.prepare_cached(
+            "SELECT check_id, at_ms / 60000 * 60000 AS minute, AVG(latency_ms), COUNT(*) FROM results
+             WHERE at_ms >= ?1 GROUP BY check_id, minute ORDER BY check_id, minute",
+        )?;
+        let rows = minutes.query_map([hour_ago as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                MinutePoint {
+                    start_ms: r.get::<_, i64>(1)? as u64,
+                    latency_ms: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                },
+            ))
+        })?;
+        for row in rows {
+            let (check, point) = row?;
+            trends.entry(check).or_default().minutes.push(point);
+        }
+        let mut recent = self.conn.prepare_cached(
+            "SELECT check_id, at_ms, health FROM (
+                 SELECT check_id, at_ms, health,
+                        ROW_NUMBER() OVER (PARTITION BY check_id ORDER BY at_ms DESC) AS newest
+                 FROM results WHERE at_ms >= ?1
+             ) WHERE newest <= ?2 ORDER BY check_id, at_ms",
+        )?;
+        let rows = recent.query_map(params![hour_ago as i64, RECENT as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        for row in rows {
+            let (check, at_ms, health) = row?;
+            trends.entry(check).or_default().recent.push(RecentResult {
+                at_ms: at_ms as u64,
+                health: health_of(&health).unwrap_or(Health::Unknown),
+            });
+        }
+        let mut changes = self
+            .conn
+            .prepare_cached("SELECT check_id, MAX(at_ms) FROM changes GROUP BY check_id")?;
+        let rows = changes.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (check, at_ms) = row?;
+            trends.entry(check).or_default().last_change_ms = Some(at_ms as u64);
+        }
+        Ok(trends)
+    }
+
+    fn rolled_up_to(&self, span_s: u64) -> rusqlite::Result<u64> {
+        let done: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT done_ms FROM rollup_progress WHERE span_s = ?1",
+                [span_s as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(done.unwrap_or(0) as u64)
     }
 
     /// When the newest result kept was checked.

@@ -6,7 +6,7 @@
 #[cfg(feature = "hydrate")]
 mod event_source;
 
-use crate::status::{CheckId, CheckStatus, ConfigNotice, Health, Snapshot};
+use crate::status::{BoardData, CheckId, CheckStatus, ConfigNotice, Health, Snapshot, Trend};
 use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -105,6 +105,7 @@ pub struct Board {
 #[derive(Clone)]
 struct Card {
     status: RwSignal<CheckStatus>,
+    trend: RwSignal<Trend>,
     /// Lower-case name, group, kind and id: what a search looks in, made
     /// once per change of those rather than once per card per keystroke.
     search_key: String,
@@ -119,7 +120,11 @@ impl Card {
 }
 
 impl Board {
-    pub fn new(snapshot: Snapshot) -> Board {
+    pub fn new(data: BoardData) -> Board {
+        let BoardData {
+            snapshot,
+            mut trends,
+        } = data;
         let query = RwSignal::new(String::new());
         let board = Board {
             groups: RwSignal::new(Vec::new()),
@@ -143,7 +148,8 @@ impl Board {
             collapsed: RwSignal::new(HashSet::new()),
         };
         for status in snapshot.checks {
-            board.apply(status);
+            let trend = trends.remove(&status.id).unwrap_or_default();
+            board.add(status, trend);
         }
         board
     }
@@ -161,18 +167,12 @@ impl Board {
             })
         });
         let Some((card, (health, group, name))) = known else {
-            self.count(&status.group, status.health, true);
-            self.join(&status.group, status.id.clone());
-            let id = status.id.clone();
-            let card = Card {
-                search_key: search_key(&status),
-                status: RwSignal::new(status),
-            };
-            self.cards.update_value(|cards| {
-                cards.insert(id, card);
-            });
+            self.add(status, Trend::default());
             return;
         };
+        if let Some(trend) = self.trend(&status.id) {
+            trend.update(|t| t.push(&status));
+        }
         if health != status.health || group != status.group {
             self.count(&group, health, false);
             self.count(&status.group, status.health, true);
@@ -190,6 +190,26 @@ impl Board {
             self.join(&status.group, status.id.clone());
         }
         card.set(status);
+    }
+
+    fn add(&self, status: CheckStatus, mut trend: Trend) {
+        self.count(&status.group, status.health, true);
+        self.join(&status.group, status.id.clone());
+        trend.push(&status);
+        let id = status.id.clone();
+        let card = Card {
+            search_key: search_key(&status),
+            status: RwSignal::new(status),
+            trend: RwSignal::new(trend),
+        };
+        self.cards.update_value(|cards| {
+            cards.insert(id, card);
+        });
+    }
+
+    pub fn trend(&self, id: &CheckId) -> Option<RwSignal<Trend>> {
+        self.cards
+            .with_value(|cards| cards.get(id).map(|card| card.trend))
     }
 
     /// A check the server no longer runs: its card goes.

@@ -5,27 +5,31 @@
 
 use crate::components::{CheckCard, ConfigBanner, ConnectionBadge, SummaryBar, Toolbar};
 use crate::live::{self, Board};
-use crate::status::Snapshot;
+use crate::status::BoardData;
 use leptos::either::Either;
 use leptos::prelude::*;
 
-/// The hub's current snapshot. Called directly while the server renders the
-/// page; over HTTP only if the browser ever needs it again.
+/// The hub's current snapshot and each check's trend from the history.
+/// Called directly while the server renders the page; over HTTP only if the
+/// browser ever needs it again.
 #[server]
-pub async fn current_snapshot() -> Result<Snapshot, ServerFnError> {
+pub async fn current_board() -> Result<BoardData, ServerFnError> {
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
-    Ok(state.hub.snapshot())
+    Ok(BoardData {
+        snapshot: state.hub.snapshot(),
+        trends: crate::history::api::trends(&state.history).await,
+    })
 }
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
-    let snapshot = Resource::new(|| (), |_| current_snapshot());
+    let board = Resource::new(|| (), |_| current_board());
     view! {
         <Suspense fallback=|| ()>
             {move || Suspend::new(async move {
-                match snapshot.await {
-                    Ok(snapshot) => Either::Left(view! { <LiveBoard snapshot/> }),
+                match board.await {
+                    Ok(data) => Either::Left(view! { <LiveBoard data/> }),
                     Err(error) => Either::Right(view! {
                         <p class="failure">"The status could not be loaded: " {error.to_string()}</p>
                     }),
@@ -36,8 +40,8 @@ pub fn Dashboard() -> impl IntoView {
 }
 
 #[component]
-fn LiveBoard(snapshot: Snapshot) -> impl IntoView {
-    let board = Board::new(snapshot);
+fn LiveBoard(data: BoardData) -> impl IntoView {
+    let board = Board::new(data);
     live::follow(board);
     view! {
         <header class="top">
@@ -91,9 +95,9 @@ fn GroupSection(board: Board, group: String) -> impl IntoView {
             <Show when=move || !collapsed()>
                 <div class="cards">
                     <For each=move || name.with_value(|g| board.ids_in(g)) key=|id| id.clone() let:id>
-                        {board.card(&id).map(|status| {
+                        {board.card(&id).zip(board.trend(&id)).map(|(status, trend)| {
                             let hidden = Signal::derive(move || !board.shows(&id, status.with(|s| s.health)));
-                            view! { <CheckCard status now_ms=board.now_ms hidden/> }
+                            view! { <CheckCard status trend now_ms=board.now_ms hidden/> }
                         })}
                     </For>
                 </div>

@@ -2,4 +2,4 @@
 
 mod dashboard;
 
-pub use dashboard::{Dashboard, current_snapshot};
+pub use dashboard::{Dashboard, current_board};

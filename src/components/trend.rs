@@ -1,0 +1,103 @@
+//! How a check has been, drawn on its card: uptime per window, a latency
+//! sparkline for the last hour (inline SVG, no chart library), a strip of
+//! the newest results coloured by health, and when the health last changed.
+//! All from the card's trend signal, which each event extends.
+
+use crate::live::ago;
+use crate::status::{Trend, UPTIME_WINDOWS, utc_clock};
+use leptos::prelude::*;
+
+const WIDTH: f64 = 120.0;
+const HEIGHT: f64 = 24.0;
+const HOUR_MS: f64 = 3_600_000.0;
+
+#[component]
+pub fn TrendView(trend: RwSignal<Trend>, now_ms: RwSignal<Option<u64>>) -> impl IntoView {
+    let uptimes = move || {
+        trend.with(|t| {
+            UPTIME_WINDOWS
+                .iter()
+                .zip(t.uptime)
+                .map(|((window, _), share)| {
+                    view! { <span class="window"><b>{percent(share)}</b>" " {*window}</span> }
+                })
+                .collect_view()
+        })
+    };
+    let changed = move || {
+        let at = trend.with(|t| t.last_change_ms);
+        match (at, now_ms.get()) {
+            (None, _) => String::new(),
+            (Some(at), Some(now)) => format!("since {}", ago(at, now)),
+            (Some(at), None) => format!("since {}", utc_clock(at)),
+        }
+    };
+    let strip = move || {
+        trend.with(|t| {
+            t.recent
+                .iter()
+                .map(|r| {
+                    let class = format!("tick {}", r.health.label());
+                    let title = format!("{} at {}", r.health.label(), utc_clock(r.at_ms));
+                    view! { <li class=class title=title></li> }
+                })
+                .collect_view()
+        })
+    };
+    view! {
+        <div class="trend">
+            <svg
+                class="sparkline"
+                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+                preserveAspectRatio="none"
+                role="img"
+                aria-label="mean latency per minute, last hour"
+            >
+                <polyline points=move || trend.with(sparkline_points)></polyline>
+            </svg>
+            <ol class="strip" aria-label="newest results">{strip}</ol>
+        </div>
+        <div class="uptime">
+            {uptimes}
+            <span class="changed">{changed}</span>
+        </div>
+    }
+}
+
+/// `99.95%`, `100%`, `–` without data.
+fn percent(share: Option<f64>) -> String {
+    match share {
+        None => "–".to_string(),
+        Some(s) if s >= 1.0 => "100%".to_string(),
+        Some(s) if s >= 0.99 => format!("{:.2}%", s * 100.0),
+        Some(s) => format!("{:.1}%", s * 100.0),
+    }
+}
+
+/// The minute means as polyline points: time across (the hour up to the
+/// newest minute), latency up (scaled to the hour's slowest minute).
+fn sparkline_points(trend: &Trend) -> String {
+    let points: Vec<(u64, f64)> = trend
+        .minutes
+        .iter()
+        .filter_map(|p| p.latency_ms.map(|ms| (p.start_ms, ms)))
+        .collect();
+    let Some(&(newest, _)) = points.last() else {
+        return String::new();
+    };
+    let slowest = points
+        .iter()
+        .map(|&(_, ms)| ms)
+        .fold(0.0_f64, f64::max)
+        .max(0.001);
+    let start = newest as f64 - HOUR_MS;
+    points
+        .iter()
+        .map(|&(at, ms)| {
+            let x = ((at as f64 - start) / HOUR_MS * WIDTH).clamp(0.0, WIDTH);
+            let y = HEIGHT - 1.0 - ms / slowest * (HEIGHT - 2.0);
+            format!("{x:.1},{y:.1}")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
