@@ -280,4 +280,55 @@ mod tests {
         assert!(!json.contains('\n'), "JSON data must fit one SSE data line");
         assert_eq!(serde_json::from_str::<CheckStatus>(&json).unwrap(), status);
     }
+
+    fn result(at_ms: u64, health: Health, latency_ms: f64) -> CheckStatus {
+        CheckStatus {
+            id: CheckId("c".into()),
+            name: "c".into(),
+            group: "g".into(),
+            kind: CheckKind::Http,
+            health,
+            latency_ms: Some(latency_ms),
+            detail: String::new(),
+            checked_at_ms: at_ms,
+        }
+    }
+
+    #[test]
+    fn a_trend_takes_each_result_once_and_keeps_its_bounds() {
+        let minute = 1_800_000_000_000 / 60_000 * 60_000;
+        let mut trend = Trend::default();
+        trend.push(&result(minute + 1000, Health::Up, 10.0));
+        trend.push(&result(minute + 1000, Health::Up, 10.0));
+        trend.push(&result(minute + 2000, Health::Up, 20.0));
+        assert_eq!(
+            trend.recent.len(),
+            2,
+            "a result already seen is not taken twice"
+        );
+        assert_eq!(trend.minutes.len(), 1);
+        assert_eq!(
+            (trend.minutes[0].latency_ms, trend.minutes[0].count),
+            (Some(15.0), 2)
+        );
+        assert_eq!(trend.last_change_ms, Some(minute + 1000));
+
+        trend.push(&result(minute + 3000, Health::Down, 5.0));
+        assert_eq!(trend.last_change_ms, Some(minute + 3000));
+        for n in 0..30 {
+            trend.push(&result(minute + 60_000 * (n + 1), Health::Down, 1.0));
+        }
+        assert_eq!(trend.recent.len(), RECENT);
+        assert_eq!(
+            trend.last_change_ms,
+            Some(minute + 3000),
+            "down and down is no change"
+        );
+        // 61 minutes seen, the last hour kept.
+        assert_eq!(trend.minutes.len(), 30 + 1);
+        for n in 30..70 {
+            trend.push(&result(minute + 60_000 * (n + 1), Health::Down, 1.0));
+        }
+        assert_eq!(trend.minutes.len(), 60);
+    }
 }

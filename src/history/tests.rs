@@ -171,3 +171,36 @@ fn retention_prunes_raw_results_before_aggregates() {
     assert!(store.rollups("api", 60, 0).unwrap().is_empty());
     assert!(store.changes("api", 0).unwrap().is_empty());
 }
+
+#[test]
+fn trends_read_every_check_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let mut batch: Vec<_> = (0..30)
+        .map(|i| {
+            result(
+                "api",
+                T0 + i * 10_000,
+                if i == 29 { Health::Down } else { Health::Up },
+                10.0 + i as f64,
+            )
+        })
+        .collect();
+    batch.push(result("db", T0 + 5000, Health::Up, 1.0));
+    store.record(&batch).unwrap();
+    store.roll_up(T0 + 4 * MINUTE + 1).unwrap();
+    let now = T0 + 5 * MINUTE;
+    let trends = store.trends(now).unwrap();
+
+    let api = &trends["api"];
+    let uptime = api.uptime[0].unwrap();
+    assert!((uptime - 29.0 / 30.0).abs() < 1e-9, "{uptime}");
+    assert_eq!(api.recent.len(), crate::status::RECENT);
+    assert_eq!(api.recent.last().unwrap().health, Health::Down);
+    assert_eq!(api.last_change_ms, Some(T0 + 29 * 10_000));
+    // Five minutes of results, six a minute: five minute means.
+    assert_eq!(api.minutes.len(), 5);
+    assert_eq!(api.minutes[0].count, 6);
+    assert_eq!(api.minutes[0].latency_ms, Some(12.5));
+    assert_eq!(trends["db"].uptime, [Some(1.0); 4]);
+}
