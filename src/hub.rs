@@ -9,7 +9,7 @@
 
 use crate::metrics::Metrics;
 use crate::sse::frame;
-use crate::status::{CheckId, CheckStatus, ConfigNotice, Removed, Snapshot};
+use crate::status::{CheckId, CheckStatus, ConfigNotice, HistoryNotice, Removed, Snapshot};
 use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, VecDeque};
@@ -68,6 +68,7 @@ struct HubState {
     ring: VecDeque<Delivery>,
     ring_size: usize,
     config: ConfigNotice,
+    history: HistoryNotice,
     /// The framed snapshot, built on the first connect after a change; a
     /// burst of reconnects then costs one serialisation, not one each.
     snapshot_frame: Option<Bytes>,
@@ -87,6 +88,7 @@ impl Hub {
                 ring: VecDeque::with_capacity(ring_size),
                 ring_size,
                 config: ConfigNotice::default(),
+                history: HistoryNotice::default(),
                 snapshot_frame: None,
             }),
             live,
@@ -125,6 +127,33 @@ impl Hub {
     /// Sends every result from now on to the history writer as well.
     pub fn keep_history(&self, writer: Arc<crate::history::Writer>) {
         let _ = self.history.set(writer);
+    }
+
+    /// Whether results are being saved; sent to every client when it changes.
+    pub fn set_history_notice(&self, notice: HistoryNotice) {
+        let mut state = self.lock();
+        if state.history == notice {
+            return;
+        }
+        let json = serde_json::to_string(&notice).expect("HistoryNotice serialises");
+        state.history = notice;
+        self.send(&mut state, |id| {
+            frame::event(Some("history"), Some(id), &json)
+        });
+    }
+
+    /// Follows the history writer's health, once a second, and tells the
+    /// clients when it changes. Ends at shutdown.
+    pub async fn watch_history(self: Arc<Self>, shutdown: crate::shutdown::Shutdown) {
+        let Some(writer) = self.history.get().cloned() else {
+            return;
+        };
+        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        while shutdown.tick(&mut ticker).await {
+            self.set_history_notice(HistoryNotice {
+                problem: writer.problem(),
+            });
+        }
     }
 
     /// At shutdown: the history writer saves what it holds.
@@ -290,6 +319,7 @@ impl HubState {
             last_event_id: self.last_event_id(),
             checks: self.statuses.clone(),
             config: self.config.clone(),
+            history: self.history.clone(),
         }
     }
 

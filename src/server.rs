@@ -122,6 +122,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if let Some(path) = &history_file {
         let store = history::Store::open(path)?;
         hub.keep_history(history::start(store, history::Retention::default()));
+        tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
     start_checks(&settings, bound, &hub, &shutdown)?;
     if let Some(rate) = settings.demo_rate {

@@ -117,6 +117,16 @@ pub struct Snapshot {
     /// Where the checks come from, and whether the last reload failed.
     #[serde(default)]
     pub config: ConfigNotice,
+    /// Why results are not being saved to the history right now, if so.
+    #[serde(default)]
+    pub history: HistoryNotice,
+}
+
+/// The payload of the `history` event: whether results are being saved.
+/// Checking and streaming go on either way; the page says what is lost.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryNotice {
+    pub problem: Option<String>,
 }
 
 /// What the dashboard says about the configuration: the payload of the

@@ -152,3 +152,137 @@ async fn the_json_api_answers_uptime_and_history() {
         "{error}"
     );
 }
+
+/// A tmpfs of its own, so a test can fill it up; unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> SmallDisk {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "this test mounts a small tmpfs to fill it (it needs root)"
+        );
+        SmallDisk { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Writes until the disk is full.
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path("filler")).unwrap();
+        let block = vec![0u8; 64 * 1024];
+        while filler.write_all(&block).is_ok() {}
+        // The last partial block, byte by byte.
+        while filler.write_all(&[0]).is_ok() {}
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_is_reported_while_checks_and_streams_go_on() {
+    let disk = SmallDisk::mount("4m");
+    let file = disk.path("history.db");
+    let server = Server::start(&["--interval", "300ms", "--history", file.to_str().unwrap()]).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut stream = support::SseReader::open(&server.url("/api/events"), None).await;
+    let (kind, _, snapshot) = stream
+        .next_event_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(kind, "snapshot");
+    let snapshot: serde_json::Value = serde_json::from_str(&snapshot).unwrap();
+    assert_eq!(snapshot["history"]["problem"], serde_json::Value::Null);
+
+    disk.fill();
+    let (problem, results_meanwhile) = next_history_notice(&mut stream).await;
+    let problem = problem.expect("the problem is reported");
+    assert!(
+        problem.contains("history not saved") && problem.contains("full"),
+        "{problem}"
+    );
+    let status = server.status().await;
+    assert_eq!(status["history"]["problem"], problem.as_str());
+    // And on the page, in its first HTML.
+    let page = reqwest::get(server.url("/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("Results are not being saved to the history"),
+        "no banner"
+    );
+    assert!(
+        page.contains("database or disk is full"),
+        "the cause is on the page"
+    );
+
+    // Checking and streaming went on: results keep coming while it is full.
+    let more = next_message_count(&mut stream, Duration::from_secs(2)).await;
+    assert!(
+        results_meanwhile + more >= 10,
+        "{results_meanwhile} + {more} results while full"
+    );
+
+    disk.free();
+    let (problem, _) = next_history_notice(&mut stream).await;
+    assert_eq!(problem, None, "saving again once there is room");
+}
+
+/// Reads until a `history` event; returns its problem and how many results
+/// arrived before it.
+async fn next_history_notice(stream: &mut support::SseReader) -> (Option<String>, usize) {
+    let mut results = 0;
+    loop {
+        let (kind, _, data) = stream
+            .next_event_within(Duration::from_secs(15))
+            .await
+            .expect("the stream stays open");
+        match kind.as_str() {
+            "history" => {
+                let notice: serde_json::Value = serde_json::from_str(&data).unwrap();
+                return (notice["problem"].as_str().map(String::from), results);
+            }
+            "message" => results += 1,
+            _ => {}
+        }
+    }
+}
+
+/// Counts results for `span`.
+async fn next_message_count(stream: &mut support::SseReader, span: Duration) -> usize {
+    let until = tokio::time::Instant::now() + span;
+    let mut results = 0;
+    while tokio::time::Instant::now() < until {
+        let (kind, _, _) = stream
+            .next_event_within(Duration::from_secs(5))
+            .await
+            .unwrap();
+        results += usize::from(kind == "message");
+    }
+    results
+}

@@ -7,7 +7,7 @@
 //! doubling backoff, passing the last id as `?lastEventId=`.
 
 use super::{Board, Connection};
-use crate::status::{CheckStatus, ConfigNotice, Removed, Snapshot};
+use crate::status::{CheckStatus, ConfigNotice, HistoryNotice, Removed, Snapshot};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -88,6 +88,7 @@ impl Follower {
             self.listen(&source, "status", |this, event| this.status(event)),
             self.listen(&source, "removed", |this, event| this.removed(event)),
             self.listen(&source, "config", |this, event| this.config(event)),
+            self.listen(&source, "history", |this, event| this.history(event)),
         ];
         *self.open.borrow_mut() = Some(OpenSource {
             source,
@@ -164,6 +165,14 @@ impl Follower {
         };
         self.note_event(event);
         self.board.config.set(notice);
+    }
+
+    fn history(&self, event: &web_sys::Event) {
+        let Some((event, notice)) = parse::<HistoryNotice>(event) else {
+            return;
+        };
+        self.note_event(event);
+        self.board.history.set(notice);
     }
 
     /// `Done`: the server is going away. The browser reconnects by itself

@@ -6,7 +6,9 @@
 #[cfg(feature = "hydrate")]
 mod event_source;
 
-use crate::status::{BoardData, CheckId, CheckStatus, ConfigNotice, Health, Snapshot, Trend};
+use crate::status::{
+    BoardData, CheckId, CheckStatus, ConfigNotice, Health, HistoryNotice, Snapshot, Trend,
+};
 use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -88,6 +90,7 @@ pub struct Board {
     /// thousands of cards.
     tallies: RwSignal<HashMap<String, Tally>>,
     pub config: RwSignal<ConfigNotice>,
+    pub history: RwSignal<HistoryNotice>,
     pub connection: RwSignal<Connection>,
     /// Browser clock time of the newest event; `None` until one arrives.
     pub last_event_at_ms: RwSignal<Option<u64>>,
@@ -132,6 +135,7 @@ impl Board {
             cards: StoredValue::new(HashMap::new()),
             tallies: RwSignal::new(HashMap::new()),
             config: RwSignal::new(snapshot.config.clone()),
+            history: RwSignal::new(snapshot.history.clone()),
             connection: RwSignal::new(Connection::Connecting),
             last_event_at_ms: RwSignal::new(None),
             now_ms: RwSignal::new(None),
@@ -241,6 +245,7 @@ impl Board {
             self.apply(status);
         }
         self.config.set(snapshot.config);
+        self.history.set(snapshot.history);
     }
 
     pub fn card(&self, id: &CheckId) -> Option<RwSignal<CheckStatus>> {
