@@ -178,7 +178,36 @@ pub struct RecentResult {
 pub struct BoardData {
     pub snapshot: Snapshot,
     pub trends: std::collections::HashMap<CheckId, Trend>,
+    /// The newest changes of health across all checks, newest first.
+    pub feed: Vec<FeedItem>,
 }
+
+/// One line of the state-change feed: a check went down, recovered, …
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FeedItem {
+    pub id: CheckId,
+    pub name: String,
+    pub at_ms: u64,
+    pub from: Health,
+    pub to: Health,
+    pub detail: String,
+}
+
+impl FeedItem {
+    /// "went down", "recovered", "is degraded".
+    pub fn verb(&self) -> &'static str {
+        match (self.from, self.to) {
+            (_, Health::Down) => "went down",
+            (Health::Down | Health::Degraded, Health::Up) => "recovered",
+            (_, Health::Degraded) => "is degraded",
+            (_, Health::Up) => "is up",
+            (_, Health::Unknown) => "is unknown",
+        }
+    }
+}
+
+/// Lines kept in the feed.
+pub const FEED: usize = 20;
 
 /// Uptime windows, in the order of `Trend::uptime`.
 pub const UPTIME_WINDOWS: [(&str, u64); 4] = [

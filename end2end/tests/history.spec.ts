@@ -47,3 +47,39 @@ test('cards show uptime and recent results, server-rendered, then live', async (
   await expect(page.locator('.badge')).toHaveAttribute('data-state', 'live');
   expect(await healthz.locator('.strip .tick').count()).toBeGreaterThanOrEqual(before);
 });
+
+test('the change feed shows a check going down and recovering, live and after a reload', async ({ page }) => {
+  const net = await import('node:net');
+  const listen = (port: number) =>
+    new Promise<import('node:net').Server>((resolve) => {
+      const target = net.createServer((socket) => socket.end());
+      target.listen(port, '127.0.0.1', () => resolve(target));
+    });
+  let target = await listen(0);
+  const port = (target.address() as import('node:net').AddressInfo).port;
+  const config = path.join(dir, 'pulse.toml');
+  fs.writeFileSync(config, `[defaults]\ninterval = "500ms"\n\n[[check]]\nname = "Toggle"\nkind = "tcp"\naddress = "127.0.0.1:${port}"\n`);
+  const flipping = await PulseServer.start(['--config', config, '--history', path.join(dir, 'flip.db')]);
+  try {
+    await page.goto(flipping.url);
+    await expect(page.locator('.badge')).toHaveAttribute('data-state', 'live');
+    await expect(page.locator('[data-check-id="toggle"]')).toHaveAttribute('data-health', 'up');
+    await expect(page.locator('.feed')).toContainText('No changes of state yet.');
+
+    await new Promise((resolve) => target.close(resolve));
+    const feed = page.locator('.feed .change');
+    await expect(feed.first()).toContainText('Toggle went down', { timeout: 10_000 });
+    await expect(feed.first()).toContainText('Connection refused');
+    target = await listen(port);
+    await expect(feed.first()).toContainText('Toggle recovered', { timeout: 10_000 });
+
+    // From the database, in the first HTML of a new page.
+    await page.waitForTimeout(1500);
+    const html = await (await page.request.get(flipping.url)).text();
+    expect(html).toMatch(/<b>Toggle<\/b> (<!>)?recovered/);
+    expect(html).toMatch(/<b>Toggle<\/b> (<!>)?went down/);
+  } finally {
+    await flipping.stop();
+    target.close();
+  }
+});

@@ -1,5 +1,6 @@
 //! Pieces of the dashboard used by the pages.
 
+mod change_feed;
 mod check_card;
 mod config_banner;
 mod connection_badge;
@@ -7,6 +8,7 @@ mod summary_bar;
 mod toolbar;
 mod trend;
 
+pub use change_feed::ChangeFeed;
 pub use check_card::CheckCard;
 pub use config_banner::ConfigBanner;
 pub use connection_badge::ConnectionBadge;

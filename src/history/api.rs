@@ -4,7 +4,7 @@
 //! while the writer writes), so a slow disk never stalls the server.
 
 use super::store::{Change, Rollup, Store};
-use crate::status::{CheckId, Trend};
+use crate::status::{CheckId, FEED, FeedItem, Trend};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -71,6 +71,37 @@ pub async fn trends(file: &HistoryFile) -> HashMap<CheckId, Trend> {
         }
         Err(_) => HashMap::new(),
     }
+}
+
+/// The newest changes of health for the page's feed, with the names the
+/// checks have now; empty when history is off or unreadable.
+pub async fn feed(file: &HistoryFile, names: HashMap<CheckId, String>) -> Vec<FeedItem> {
+    let Some(path) = file.0.clone() else {
+        return Vec::new();
+    };
+    let read = tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&path)?
+            .recent_changes(FEED)
+            .map_err(|e| format!("reading the history failed: {e}"))
+    })
+    .await;
+    let Ok(Ok(changes)) = read else {
+        return Vec::new();
+    };
+    changes
+        .into_iter()
+        .filter_map(|(id, change)| {
+            let id = CheckId(id);
+            Some(FeedItem {
+                name: names.get(&id).cloned().unwrap_or_else(|| id.0.clone()),
+                id,
+                at_ms: change.at_ms,
+                from: change.from?,
+                to: change.to,
+                detail: change.detail.unwrap_or_default(),
+            })
+        })
+        .collect()
 }
 
 /// `GET /api/checks/{id}/uptime`

@@ -377,6 +377,30 @@ impl Store {
         Ok(done.unwrap_or(0) as u64)
     }
 
+    /// The newest real changes (from one verdict to another) across all
+    /// checks, newest first.
+    pub fn recent_changes(&self, limit: usize) -> rusqlite::Result<Vec<(String, Change)>> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT check_id, at_ms, from_health, to_health, detail FROM changes
+             WHERE from_health IS NOT NULL ORDER BY at_ms DESC, rowid DESC LIMIT ?1",
+        )?;
+        let rows = query.query_map([limit as i64], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                Change {
+                    at_ms: r.get::<_, i64>(1)? as u64,
+                    from: r
+                        .get::<_, Option<String>>(2)?
+                        .as_deref()
+                        .and_then(health_of),
+                    to: health_of(&r.get::<_, String>(3)?).unwrap_or(Health::Unknown),
+                    detail: r.get(4)?,
+                },
+            ))
+        })?;
+        rows.collect()
+    }
+
     /// When the newest result kept was checked.
     pub fn newest_result_ms(&self) -> rusqlite::Result<Option<u64>> {
         self.conn

@@ -7,7 +7,8 @@
 mod event_source;
 
 use crate::status::{
-    BoardData, CheckId, CheckStatus, ConfigNotice, Health, HistoryNotice, Snapshot, Trend,
+    BoardData, CheckId, CheckStatus, ConfigNotice, FEED, FeedItem, Health, HistoryNotice, Snapshot,
+    Trend,
 };
 use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -91,6 +92,8 @@ pub struct Board {
     tallies: RwSignal<HashMap<String, Tally>>,
     pub config: RwSignal<ConfigNotice>,
     pub history: RwSignal<HistoryNotice>,
+    /// The newest changes of health, newest first.
+    pub feed: RwSignal<Vec<FeedItem>>,
     pub connection: RwSignal<Connection>,
     /// Browser clock time of the newest event; `None` until one arrives.
     pub last_event_at_ms: RwSignal<Option<u64>>,
@@ -127,6 +130,7 @@ impl Board {
         let BoardData {
             snapshot,
             mut trends,
+            feed,
         } = data;
         let query = RwSignal::new(String::new());
         let board = Board {
@@ -136,6 +140,7 @@ impl Board {
             tallies: RwSignal::new(HashMap::new()),
             config: RwSignal::new(snapshot.config.clone()),
             history: RwSignal::new(snapshot.history.clone()),
+            feed: RwSignal::new(feed),
             connection: RwSignal::new(Connection::Connecting),
             last_event_at_ms: RwSignal::new(None),
             now_ms: RwSignal::new(None),
@@ -181,6 +186,10 @@ impl Board {
             self.count(&group, health, false);
             self.count(&status.group, status.health, true);
         }
+        if health != status.health && health != Health::Unknown && status.health != Health::Unknown
+        {
+            self.note_change(health, &status);
+        }
         if group != status.group || name != status.name {
             let key = search_key(&status);
             self.cards.update_value(|cards| {
@@ -194,6 +203,21 @@ impl Board {
             self.join(&status.group, status.id.clone());
         }
         card.set(status);
+    }
+
+    fn note_change(&self, from: Health, status: &CheckStatus) {
+        let item = FeedItem {
+            id: status.id.clone(),
+            name: status.name.clone(),
+            at_ms: status.checked_at_ms,
+            from,
+            to: status.health,
+            detail: status.detail.clone(),
+        };
+        self.feed.update(|feed| {
+            feed.insert(0, item);
+            feed.truncate(FEED);
+        });
     }
 
     fn add(&self, status: CheckStatus, mut trend: Trend) {

@@ -3,7 +3,9 @@
 //! thousands of checks the viewer narrows it down: search, "failing only",
 //! and groups folded away (a folded group renders no cards at all).
 
-use crate::components::{CheckCard, ConfigBanner, ConnectionBadge, SummaryBar, Toolbar};
+use crate::components::{
+    ChangeFeed, CheckCard, ConfigBanner, ConnectionBadge, SummaryBar, Toolbar,
+};
 use crate::live::{self, Board};
 use crate::status::BoardData;
 use leptos::either::Either;
@@ -16,9 +18,16 @@ use leptos::prelude::*;
 pub async fn current_board() -> Result<BoardData, ServerFnError> {
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
+    let snapshot = state.hub.snapshot();
+    let names = snapshot
+        .checks
+        .iter()
+        .map(|c| (c.id.clone(), c.name.clone()))
+        .collect();
     Ok(BoardData {
-        snapshot: state.hub.snapshot(),
         trends: crate::history::api::trends(&state.history).await,
+        feed: crate::history::api::feed(&state.history, names).await,
+        snapshot,
     })
 }
 
@@ -50,6 +59,7 @@ fn LiveBoard(data: BoardData) -> impl IntoView {
         </header>
         <ConfigBanner board/>
         <SummaryBar board/>
+        <ChangeFeed board/>
         <Toolbar board/>
         <main class="groups">
             <For each=move || board.groups() key=|group| group.clone() let:group>
