@@ -239,17 +239,7 @@ impl Store {
             "SELECT at_ms, from_health, to_health, detail FROM changes
              WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, rowid",
         )?;
-        let rows = query.query_map(params![check, since_ms as i64], |r| {
-            Ok(Change {
-                at_ms: r.get::<_, i64>(0)? as u64,
-                from: r
-                    .get::<_, Option<String>>(1)?
-                    .as_deref()
-                    .and_then(health_of),
-                to: health_of(&r.get::<_, String>(2)?).unwrap_or(Health::Unknown),
-                detail: r.get(3)?,
-            })
-        })?;
+        let rows = query.query_map(params![check, since_ms as i64], |r| change_at(r, 0))?;
         rows.collect()
     }
 
@@ -385,18 +375,7 @@ impl Store {
              WHERE from_health IS NOT NULL ORDER BY at_ms DESC, rowid DESC LIMIT ?1",
         )?;
         let rows = query.query_map([limit as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Change {
-                    at_ms: r.get::<_, i64>(1)? as u64,
-                    from: r
-                        .get::<_, Option<String>>(2)?
-                        .as_deref()
-                        .and_then(health_of),
-                    to: health_of(&r.get::<_, String>(3)?).unwrap_or(Health::Unknown),
-                    detail: r.get(4)?,
-                },
-            ))
+            Ok((r.get::<_, String>(0)?, change_at(r, 1)?))
         })?;
         rows.collect()
     }
@@ -481,6 +460,19 @@ fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>>
         }
     }
     Ok(latest)
+}
+
+/// A `changes` row read from column `first` on: at, from, to, detail.
+fn change_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Change> {
+    Ok(Change {
+        at_ms: row.get::<_, i64>(first)? as u64,
+        from: row
+            .get::<_, Option<String>>(first + 1)?
+            .as_deref()
+            .and_then(health_of),
+        to: health_of(&row.get::<_, String>(first + 2)?).unwrap_or(Health::Unknown),
+        detail: row.get(first + 3)?,
+    })
 }
 
 fn health_of(label: &str) -> Option<Health> {

@@ -10,7 +10,7 @@ use crate::status::CheckStatus;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Results waiting to be written, at most: a minute of 500 checks a second.
 const QUEUE: usize = 32_768;
@@ -140,7 +140,7 @@ fn write_forever(
             batch_started = Instant::now();
         }
         if last_maintenance.elapsed() >= MAINTENANCE_EVERY || !open {
-            let now = unix_millis();
+            let now = crate::checks::unix_millis();
             let outcome = store
                 .roll_up(now)
                 .and_then(|()| store.prune(now, retention));
@@ -151,11 +151,4 @@ fn write_forever(
             return;
         }
     }
-}
-
-fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
