@@ -206,6 +206,53 @@ impl FeedItem {
     }
 }
 
+/// One check's history over a range: what its detail page shows.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CheckHistory {
+    pub range: String,
+    /// The width of each chart point: 60 (minutes) up to 24 h, else 3600.
+    pub span_s: u64,
+    pub points: Vec<ChartPoint>,
+    /// Oldest first, each with how long the state lasted.
+    pub changes: Vec<StateSpan>,
+    /// The newest results that were not up, newest first.
+    pub failures: Vec<FailureReason>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ChartPoint {
+    pub start_ms: u64,
+    pub count: u64,
+    pub failures: u64,
+    pub lat_avg: Option<f64>,
+    pub lat_max: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StateSpan {
+    pub at_ms: u64,
+    pub health: Health,
+    /// Until the next change; `None` for the current state.
+    pub lasted_ms: Option<u64>,
+    pub detail: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FailureReason {
+    pub at_ms: u64,
+    pub health: Health,
+    pub detail: String,
+}
+
+/// The ranges a detail page offers, with their length in milliseconds.
+pub const RANGES: [(&str, u64); 5] = [
+    ("1h", 3_600_000),
+    ("24h", 86_400_000),
+    ("7d", 604_800_000),
+    ("30d", 2_592_000_000),
+    ("90d", 7_776_000_000),
+];
+
 /// Lines kept in the feed.
 pub const FEED: usize = 20;
 

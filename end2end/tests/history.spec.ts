@@ -83,3 +83,30 @@ test('the change feed shows a check going down and recovering, live and after a 
     target.close();
   }
 });
+
+test('a check has its own page: chart, changes and failures, and ranges change in place', async ({ page }) => {
+  const errors: string[] = [];
+  page.on('pageerror', (error) => errors.push(error.message));
+  await page.waitForTimeout(3000);
+
+  // Server-rendered: the first HTML already holds the chart and the changes.
+  const html = await (await page.request.get(`${server.url}/checks/pulse-healthz?range=1h`)).text();
+  expect(html).toMatch(/<polyline [^>]*points="[\d.]+,[\d.]+/);
+  expect(html).toMatch(/<b>up<\/b> at /);
+
+  await page.goto(server.url);
+  await expect(page.locator('.badge')).toHaveAttribute('data-state', 'live');
+  await page.locator('[data-check-id="pulse-healthz"] a.more').click();
+  await expect(page).toHaveURL(/\/checks\/pulse-healthz$/);
+  await expect(page.locator('.detail-page h2')).toContainText('Pulse /healthz');
+  await expect(page.locator('.ranges a[aria-current="page"]')).toHaveText('24h');
+  await expect(page.locator('.spans li').first()).toContainText('up at');
+  await page.evaluate(() => ((window as any).sameDocument = true));
+
+  await page.locator('.ranges a', { hasText: '7d' }).click();
+  await expect(page).toHaveURL(/range=7d/);
+  await expect(page.locator('.ranges a[aria-current="page"]')).toHaveText('7d');
+  await expect(page.locator('.chart figcaption')).toContainText('per hour');
+  expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
+  expect(errors).toEqual([]);
+});

@@ -48,6 +48,7 @@ pub fn CheckCard(
                 <span class="kind">{move || status.with(|s| s.kind.label())}</span>
                 <span class="latency" title="how long the check took">{latency}</span>
                 <span class="checked" title="when the check ran">{checked}</span>
+                <a class="more" href=format!("/checks/{id}")>"history"</a>
             </div>
         </article>
     }

@@ -4,7 +4,7 @@
 //! while the writer writes), so a slow disk never stalls the server.
 
 use super::store::{Change, Rollup, Store};
-use crate::status::{CheckId, FEED, FeedItem, Trend};
+use crate::status::{CheckHistory, CheckId, FEED, FeedItem, Trend};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -102,6 +102,27 @@ pub async fn feed(file: &HistoryFile, names: HashMap<CheckId, String>) -> Vec<Fe
             })
         })
         .collect()
+}
+
+/// One check's history for its detail page; `None` when history is off.
+pub async fn check_history(
+    file: &HistoryFile,
+    id: String,
+    range: String,
+    range_ms: u64,
+) -> Result<Option<CheckHistory>, String> {
+    let Some(path) = file.0.clone() else {
+        return Ok(None);
+    };
+    let now = crate::checks::unix_millis();
+    tokio::task::spawn_blocking(move || {
+        Store::open_read_only(&path)?
+            .check_history(&id, &range, range_ms, now)
+            .map(Some)
+            .map_err(|e| format!("reading the history failed: {e}"))
+    })
+    .await
+    .map_err(|_| "reading the history failed".to_string())?
 }
 
 /// `GET /api/checks/{id}/uptime`

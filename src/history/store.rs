@@ -4,7 +4,8 @@
 //! nothing here ever waits in the check loop or the fan-out.
 
 use crate::status::{
-    CheckStatus, Health, MinutePoint, RECENT, RecentResult, Trend, UPTIME_WINDOWS,
+    ChartPoint, CheckHistory, CheckStatus, FailureReason, Health, MinutePoint, RECENT,
+    RecentResult, StateSpan, Trend, UPTIME_WINDOWS,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
@@ -365,6 +366,79 @@ impl Store {
             )
             .optional()?;
         Ok(done.unwrap_or(0) as u64)
+    }
+
+    /// One check over the `range_ms` before `now_ms`: chart points (minute
+    /// means from the raw results up to a day, hour aggregates beyond),
+    /// the changes with how long each state lasted, the latest failures.
+    pub fn check_history(
+        &self,
+        check: &str,
+        range: &str,
+        range_ms: u64,
+        now_ms: u64,
+    ) -> rusqlite::Result<CheckHistory> {
+        let since = now_ms.saturating_sub(range_ms);
+        let span_s = if range_ms <= 86_400_000 { 60 } else { 3600 };
+        let points = if span_s == 60 {
+            let mut query = self.conn.prepare_cached(
+                "SELECT at_ms / 60000 * 60000 AS minute, COUNT(*), SUM(health = 'down'),
+                        AVG(latency_ms), MAX(latency_ms)
+                 FROM results WHERE check_id = ?1 AND at_ms >= ?2 GROUP BY minute ORDER BY minute",
+            )?;
+            let rows = query.query_map(params![check, since as i64], |r| {
+                Ok(ChartPoint {
+                    start_ms: r.get::<_, i64>(0)? as u64,
+                    count: r.get::<_, i64>(1)? as u64,
+                    failures: r.get::<_, i64>(2)? as u64,
+                    lat_avg: r.get(3)?,
+                    lat_max: r.get(4)?,
+                })
+            })?;
+            rows.collect::<rusqlite::Result<Vec<_>>>()?
+        } else {
+            self.rollups(check, 3600, since)?
+                .into_iter()
+                .map(|r| ChartPoint {
+                    start_ms: r.start_ms,
+                    count: r.count,
+                    failures: r.failures,
+                    lat_avg: r.lat_avg,
+                    lat_max: r.lat_max,
+                })
+                .collect()
+        };
+        let changes = self.changes(check, since)?;
+        let spans = changes
+            .iter()
+            .enumerate()
+            .map(|(i, change)| StateSpan {
+                at_ms: change.at_ms,
+                health: change.to,
+                lasted_ms: changes.get(i + 1).map(|next| next.at_ms - change.at_ms),
+                detail: change.detail.clone(),
+            })
+            .collect();
+        let mut query = self.conn.prepare_cached(
+            "SELECT at_ms, health, detail FROM results
+             WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'up' ORDER BY at_ms DESC LIMIT 10",
+        )?;
+        let failures = query
+            .query_map(params![check, since as i64], |r| {
+                Ok(FailureReason {
+                    at_ms: r.get::<_, i64>(0)? as u64,
+                    health: health_of(&r.get::<_, String>(1)?).unwrap_or(Health::Unknown),
+                    detail: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(CheckHistory {
+            range: range.to_string(),
+            span_s,
+            points,
+            changes: spans,
+            failures,
+        })
     }
 
     /// The newest real changes (from one verdict to another) across all
