@@ -20,14 +20,20 @@ pub const SPANS: [u64; 2] = [60, 3600];
 #[derive(Clone, Copy, Debug)]
 pub struct Retention {
     pub raw: Duration,
-    pub rollups: Duration,
+    /// Per-minute aggregates: the detail of the last days.
+    pub minutes: Duration,
+    /// Per-hour aggregates and state changes: the long view.
+    pub hours: Duration,
 }
 
 impl Default for Retention {
+    /// A day of raw results, a week of minutes, 90 days of hours; 90 days
+    /// of minutes would take gigabytes for a thousand checks (README).
     fn default() -> Self {
         Retention {
             raw: Duration::from_secs(24 * 3600),
-            rollups: Duration::from_secs(90 * 24 * 3600),
+            minutes: Duration::from_secs(7 * 24 * 3600),
+            hours: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -195,12 +201,16 @@ impl Store {
             [before(retention.raw)],
         )?;
         self.conn.execute(
-            "DELETE FROM rollups WHERE start_ms < ?1",
-            [before(retention.rollups)],
+            "DELETE FROM rollups WHERE span_s = 60 AND start_ms < ?1",
+            [before(retention.minutes)],
+        )?;
+        self.conn.execute(
+            "DELETE FROM rollups WHERE span_s = 3600 AND start_ms < ?1",
+            [before(retention.hours)],
         )?;
         self.conn.execute(
             "DELETE FROM changes WHERE at_ms < ?1",
-            [before(retention.rollups)],
+            [before(retention.hours)],
         )?;
         // Moves the WAL into the database and truncates it: its size stays
         // bounded by what one interval between prunes writes.
@@ -244,63 +254,57 @@ impl Store {
         rows.collect()
     }
 
-    /// The share of results since `since_ms` that were not down, from the
-    /// minute aggregates plus the raw results not yet aggregated; `None`
-    /// without any result.
+    /// The share of results since `since_ms` that were not down (degraded
+    /// counts as up); `None` without any result.
     pub fn uptime(&self, check: &str, since_ms: u64) -> rusqlite::Result<Option<f64>> {
-        let rolled: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT done_ms FROM rollup_progress WHERE span_s = 60",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let rolled = (rolled.unwrap_or(0) as u64).max(since_ms);
-        let (count, failures): (i64, i64) = self.conn.query_row(
-            "SELECT COALESCE(SUM(count), 0), COALESCE(SUM(failures), 0) FROM rollups
-             WHERE check_id = ?1 AND span_s = 60 AND start_ms >= ?2 AND start_ms < ?3",
-            params![check, since_ms as i64, rolled as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        Ok(self
+            .uptime_counts(Some(check), since_ms)?
+            .remove(check)
+            .and_then(share_up))
+    }
+
+    /// (results, failures) per check since `since_ms`, from the coarsest
+    /// data that covers each part of the window: whole hours from the hour
+    /// aggregates (kept longest), then whole minutes, then raw results not
+    /// yet aggregated. So a 30-day uptime needs no 30 days of minutes.
+    fn uptime_counts(
+        &self,
+        check: Option<&str>,
+        since_ms: u64,
+    ) -> rusqlite::Result<HashMap<String, (i64, i64)>> {
+        let hours_end = self.rolled_up_to(3600)?.max(since_ms);
+        let minutes_end = self.rolled_up_to(60)?.max(hours_end);
+        let mut query = self.conn.prepare_cached(
+            "SELECT check_id, SUM(n), SUM(f) FROM (
+                 SELECT check_id, count AS n, failures AS f FROM rollups
+                 WHERE span_s = 3600 AND start_ms >= ?1 AND start_ms < ?2
+                 UNION ALL
+                 SELECT check_id, count, failures FROM rollups
+                 WHERE span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
+                 UNION ALL
+                 SELECT check_id, 1, health = 'down' FROM results WHERE at_ms >= ?3
+             ) WHERE ?4 IS NULL OR check_id = ?4 GROUP BY check_id",
         )?;
-        let (raw_count, raw_failures): (i64, i64) = self.conn.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(health = 'down'), 0) FROM results WHERE check_id = ?1 AND at_ms >= ?2",
-            params![check, rolled as i64],
-            |r| Ok((r.get(0)?, r.get(1)?)),
+        let rows = query.query_map(
+            params![since_ms as i64, hours_end as i64, minutes_end as i64, check],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    (r.get::<_, i64>(1)?, r.get::<_, i64>(2)?),
+                ))
+            },
         )?;
-        let (count, failures) = (count + raw_count, failures + raw_failures);
-        Ok((count > 0).then(|| 1.0 - failures as f64 / count as f64))
+        rows.collect()
     }
 
     /// Every check's trend at `now_ms`, in a few grouped queries rather
     /// than a few per check: a page render reads this for every card.
     pub fn trends(&self, now_ms: u64) -> rusqlite::Result<HashMap<String, Trend>> {
         let mut trends: HashMap<String, Trend> = HashMap::new();
-        let rolled = self.rolled_up_to(60)?;
         for (slot, (_, window_ms)) in UPTIME_WINDOWS.iter().enumerate() {
             let since = now_ms.saturating_sub(*window_ms);
-            let boundary = rolled.max(since);
-            let mut query = self.conn.prepare_cached(
-                "SELECT check_id, SUM(count), SUM(failures) FROM (
-                     SELECT check_id, count, failures FROM rollups
-                     WHERE span_s = 60 AND start_ms >= ?1 AND start_ms < ?2
-                     UNION ALL
-                     SELECT check_id, 1, health = 'down' FROM results WHERE at_ms >= ?2
-                 ) GROUP BY check_id",
-            )?;
-            let rows = query.query_map(params![since as i64, boundary as i64], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            })?;
-            for row in rows {
-                let (check, count, failures) = row?;
-                if count > 0 {
-                    trends.entry(check).or_default().uptime[slot] =
-                        Some(1.0 - failures as f64 / count as f64);
-                }
+            for (check, counts) in self.uptime_counts(None, since)? {
+                trends.entry(check).or_default().uptime[slot] = share_up(counts);
             }
         }
         let hour_ago = now_ms.saturating_sub(3_600_000);
@@ -534,6 +538,11 @@ fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>>
         }
     }
     Ok(latest)
+}
+
+/// The share of results that were not down.
+fn share_up((count, failures): (i64, i64)) -> Option<f64> {
+    (count > 0).then(|| 1.0 - failures as f64 / count as f64)
 }
 
 /// A `changes` row read from column `first` on: at, from, to, detail.

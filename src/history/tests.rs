@@ -157,7 +157,8 @@ fn retention_prunes_raw_results_before_aggregates() {
     store.roll_up(T0 + 2 * 3_600_000).unwrap();
     let retention = Retention {
         raw: Duration::from_secs(3600),
-        rollups: Duration::from_secs(3 * 3600),
+        minutes: Duration::from_secs(2 * 3600),
+        hours: Duration::from_secs(4 * 3600),
     };
     store.prune(T0 + 2 * 3_600_000, retention).unwrap();
     assert_eq!(store.result_count().unwrap(), 0);
@@ -165,10 +166,19 @@ fn retention_prunes_raw_results_before_aggregates() {
     assert_eq!(
         store.uptime("api", T0).unwrap(),
         Some(1.0),
-        "uptime comes from the aggregates"
+        "uptime from the aggregates"
     );
-    store.prune(T0 + 4 * 3_600_000, retention).unwrap();
+    // Minutes go first; the hour still answers for the uptime.
+    store.prune(T0 + 3 * 3_600_000, retention).unwrap();
     assert!(store.rollups("api", 60, 0).unwrap().is_empty());
+    assert_eq!(store.rollups("api", 3600, 0).unwrap().len(), 1);
+    assert_eq!(
+        store.uptime("api", T0).unwrap(),
+        Some(1.0),
+        "uptime from the hour"
+    );
+    store.prune(T0 + 5 * 3_600_000, retention).unwrap();
+    assert!(store.rollups("api", 3600, 0).unwrap().is_empty());
     assert!(store.changes("api", 0).unwrap().is_empty());
 }
 
