@@ -38,6 +38,15 @@ impl Default for Retention {
     }
 }
 
+/// How many rows each kind of data has.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RowCounts {
+    pub results: u64,
+    pub minutes: u64,
+    pub hours: u64,
+    pub changes: u64,
+}
+
 /// One aggregate row.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Rollup {
@@ -465,6 +474,21 @@ impl Store {
                 r.get::<_, Option<i64>>(0)
             })
             .map(|at| at.map(|at| at as u64))
+    }
+
+    /// Rows per kind of data, for the size report.
+    pub fn row_counts(&self) -> rusqlite::Result<RowCounts> {
+        let count = |sql: &str| {
+            self.conn
+                .query_row(sql, [], |r| r.get::<_, i64>(0))
+                .map(|n| n as u64)
+        };
+        Ok(RowCounts {
+            results: count("SELECT COUNT(*) FROM results")?,
+            minutes: count("SELECT COUNT(*) FROM rollups WHERE span_s = 60")?,
+            hours: count("SELECT COUNT(*) FROM rollups WHERE span_s = 3600")?,
+            changes: count("SELECT COUNT(*) FROM changes")?,
+        })
     }
 
     /// Raw results kept, for tests and the size report.

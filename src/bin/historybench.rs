@@ -1,0 +1,109 @@
+//! `pulse-historybench`: how big the history gets. Simulates N checks at an
+//! interval for D days through the real store (batches, hourly roll-ups,
+//! daily pruning, default retention) on a simulated clock, and prints the
+//! database's size and rows after each day.
+
+use clap::Parser;
+use pulse::history::{Retention, Store};
+use pulse::status::{CheckId, CheckKind, CheckStatus, Health};
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "pulse-historybench",
+    about = "Simulates days of results and reports the database size"
+)]
+struct Args {
+    #[arg(long, default_value_t = 1000)]
+    checks: usize,
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    #[arg(long, default_value_t = 30)]
+    days: u64,
+    /// The database file (replaced if it exists).
+    #[arg(long, default_value = "/tmp/pulse-historybench.db")]
+    file: std::path::PathBuf,
+}
+
+const MINUTE_MS: u64 = 60_000;
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 86_400_000;
+
+fn main() {
+    let args = Args::parse();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", args.file.display()));
+    }
+    let mut store = Store::open(&args.file).expect("the database opens");
+    let interval_ms = args.interval.as_millis() as u64;
+    let start = 1_800_000_000_000 / DAY_MS * DAY_MS;
+    let ids: Vec<CheckId> = (0..args.checks)
+        .map(|n| CheckId(format!("service-{n:05}")))
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(7);
+    let started = Instant::now();
+    println!("day  results(raw)  minutes     hours     changes   database+WAL   elapsed");
+    let mut now = start;
+    let mut batch = Vec::with_capacity(args.checks * 6);
+    while now < start + args.days * DAY_MS {
+        // One simulated minute of results, each check at its own phase.
+        batch.clear();
+        for (n, id) in ids.iter().enumerate() {
+            let phase = (n as u64 * 7919) % interval_ms;
+            let mut at = now + phase;
+            while at < now + MINUTE_MS {
+                batch.push(result(id, at, &mut rng));
+                at += interval_ms;
+            }
+        }
+        store.record(&batch).expect("a batch is written");
+        now += MINUTE_MS;
+        if now % HOUR_MS == 0 {
+            store.roll_up(now).expect("roll-ups");
+        }
+        if now % DAY_MS == 0 {
+            store.prune(now, Retention::default()).expect("pruning");
+            report(
+                &store,
+                &args.file,
+                (now - start) / DAY_MS,
+                started.elapsed(),
+            );
+        }
+    }
+}
+
+/// 1 % of results down, latencies around 20 ms with a tail.
+fn result(id: &CheckId, at_ms: u64, rng: &mut fastrand::Rng) -> CheckStatus {
+    let down = rng.u32(0..100) == 0;
+    CheckStatus {
+        id: id.clone(),
+        name: id.0.clone(),
+        group: "simulated".into(),
+        kind: CheckKind::Http,
+        health: if down { Health::Down } else { Health::Up },
+        latency_ms: Some(10.0 + rng.f64() * 20.0 + if rng.u32(0..50) == 0 { 200.0 } else { 0.0 }),
+        detail: if down {
+            "answered 503 Service Unavailable, expected 2xx".into()
+        } else {
+            "200 OK in 20 ms".into()
+        },
+        checked_at_ms: at_ms,
+    }
+}
+
+fn report(store: &Store, file: &std::path::Path, day: u64, elapsed: Duration) {
+    let size = |suffix: &str| {
+        std::fs::metadata(format!("{}{suffix}", file.display())).map_or(0, |m| m.len())
+    };
+    let counts = store.row_counts().expect("row counts");
+    println!(
+        "{day:>3}  {:>12}  {:>9}  {:>8}  {:>9}   {:>9.1} MiB   {:>5.0} s",
+        counts.results,
+        counts.minutes,
+        counts.hours,
+        counts.changes,
+        (size("") + size("-wal")) as f64 / 1048576.0,
+        elapsed.as_secs_f64()
+    );
+}
