@@ -58,10 +58,10 @@ fn main() {
         }
         store.record(&batch).expect("a batch is written");
         now += MINUTE_MS;
-        if now % HOUR_MS == 0 {
+        if now.is_multiple_of(HOUR_MS) {
             store.roll_up(now).expect("roll-ups");
         }
-        if now % DAY_MS == 0 {
+        if now.is_multiple_of(DAY_MS) {
             store.prune(now, Retention::default()).expect("pruning");
             report(
                 &store,
