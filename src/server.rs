@@ -121,7 +121,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let history_file = (!settings.no_history).then(|| settings.history.clone());
     if let Some(path) = &history_file {
         let store = history::Store::open(path)?;
-        hub.keep_history(history::start(store, history::Retention::default()));
+        let retention = history::Retention {
+            raw: settings.keep_raw,
+            minutes: settings.keep_minutes,
+            hours: settings.keep_hours,
+        };
+        hub.keep_history(history::start(store, retention));
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
     start_checks(&settings, bound, &hub, &shutdown)?;

@@ -28,6 +28,18 @@ pub struct Settings {
     #[arg(long, env = "PULSE_HISTORY", default_value = "pulse-history.db")]
     pub history: std::path::PathBuf,
 
+    /// How long raw results are kept in the history.
+    #[arg(long, env = "PULSE_KEEP_RAW", default_value = "24h", value_parser = positive_duration)]
+    pub keep_raw: Duration,
+
+    /// How long per-minute aggregates are kept.
+    #[arg(long, env = "PULSE_KEEP_MINUTES", default_value = "7days", value_parser = positive_duration)]
+    pub keep_minutes: Duration,
+
+    /// How long per-hour aggregates and state changes are kept.
+    #[arg(long, env = "PULSE_KEEP_HOURS", default_value = "90days", value_parser = positive_duration)]
+    pub keep_hours: Duration,
+
     /// Keep no history (nothing is written to disk).
     #[arg(long, env = "PULSE_NO_HISTORY", conflicts_with = "history")]
     pub no_history: bool,
@@ -81,6 +93,14 @@ mod tests {
         let settings = Settings::try_parse_from(["pulse"]).unwrap();
         assert_eq!(settings.interval, Duration::from_secs(10));
         assert_eq!(settings.heartbeat, Duration::from_secs(15));
+    }
+
+    #[test]
+    fn retention_defaults_to_a_day_a_week_and_ninety_days() {
+        let settings = Settings::try_parse_from(["pulse", "--keep-raw", "6h"]).unwrap();
+        assert_eq!(settings.keep_raw, Duration::from_secs(6 * 3600));
+        assert_eq!(settings.keep_minutes, Duration::from_secs(7 * 86_400));
+        assert_eq!(settings.keep_hours, Duration::from_secs(90 * 86_400));
     }
 
     #[test]
