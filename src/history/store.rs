@@ -73,12 +73,15 @@ pub struct Store {
     /// Each check's newest recorded health, to tell a change from a repeat;
     /// read back from the database on open, so a restart adds no change.
     last_health: HashMap<String, Health>,
+    /// Each check's number in the `checks` table.
+    check_nums: HashMap<String, i64>,
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../migrations/001_history.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../migrations/001_history.sql")),
+        M::up(include_str!("../../migrations/002_compact.sql")),
+    ])
 }
 
 impl Store {
@@ -109,7 +112,11 @@ impl Store {
             .to_latest(&mut conn)
             .map_err(|e| fail("cannot migrate its schema", &e))?;
         let last_health = latest_health(&conn).map_err(|e| fail("cannot read", &e))?;
-        Ok(Store { conn, last_health })
+        Ok(Store {
+            conn,
+            last_health,
+            check_nums: HashMap::new(),
+        })
     }
 
     /// A reader beside the writer: no schema changes, no writes.
@@ -121,6 +128,7 @@ impl Store {
         Ok(Store {
             conn,
             last_health: HashMap::new(),
+            check_nums: HashMap::new(),
         })
     }
 
@@ -128,11 +136,15 @@ impl Store {
     /// health they bring. Pending (`unknown`) statuses are not results.
     pub fn record(&mut self, batch: &[CheckStatus]) -> rusqlite::Result<()> {
         let mut last_health = self.last_health.clone();
+        let mut new_nums: HashMap<String, i64> = HashMap::new();
         let tx = self.conn.transaction()?;
         {
             let mut result = tx.prepare_cached(
-                "INSERT INTO results (check_id, at_ms, health, latency_ms, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO results_data (check_num, at_ms, health, latency_ms, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
+            let mut find = tx.prepare_cached("SELECT num FROM checks WHERE id = ?1")?;
+            let mut add = tx.prepare_cached("INSERT INTO checks (id) VALUES (?1)")?;
             let mut change = tx.prepare_cached(
                 "INSERT INTO changes (check_id, at_ms, from_health, to_health, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
@@ -141,10 +153,22 @@ impl Store {
                 .filter(|s| s.health != Health::Unknown && s.checked_at_ms > 0)
             {
                 let detail = (status.health != Health::Up).then_some(status.detail.as_str());
+                let id = &status.id.0;
+                let num = match self.check_nums.get(id).or(new_nums.get(id)) {
+                    Some(&num) => num,
+                    None => {
+                        let num = match find.query_row([id], |r| r.get(0)).optional()? {
+                            Some(num) => num,
+                            None => add.insert([id])?,
+                        };
+                        new_nums.insert(id.clone(), num);
+                        num
+                    }
+                };
                 result.execute(params![
-                    status.id.0,
+                    num,
                     status.checked_at_ms as i64,
-                    status.health.label(),
+                    health_code(status.health),
                     status.latency_ms,
                     detail
                 ])?;
@@ -162,6 +186,7 @@ impl Store {
         }
         tx.commit()?;
         self.last_health = last_health;
+        self.check_nums.extend(new_nums);
         Ok(())
     }
 
@@ -206,15 +231,15 @@ impl Store {
     pub fn prune(&mut self, now_ms: u64, retention: Retention) -> rusqlite::Result<()> {
         let before = |keep: Duration| now_ms.saturating_sub(keep.as_millis() as u64) as i64;
         self.conn.execute(
-            "DELETE FROM results WHERE at_ms < ?1",
+            "DELETE FROM results_data WHERE at_ms < ?1",
             [before(retention.raw)],
         )?;
         self.conn.execute(
-            "DELETE FROM rollups WHERE span_s = 60 AND start_ms < ?1",
+            "DELETE FROM rollups_data WHERE span_s = 60 AND start_ms < ?1",
             [before(retention.minutes)],
         )?;
         self.conn.execute(
-            "DELETE FROM rollups WHERE span_s = 3600 AND start_ms < ?1",
+            "DELETE FROM rollups_data WHERE span_s = 3600 AND start_ms < ?1",
             [before(retention.hours)],
         )?;
         self.conn.execute(
@@ -524,8 +549,9 @@ fn aggregate(
         bucket.2.extend(latency);
     }
     let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO rollups (check_id, span_s, start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR REPLACE INTO rollups_data
+             (check_num, span_s, start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max)
+         VALUES ((SELECT num FROM checks WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for ((check, bucket_start), (count, failures, mut latencies)) in buckets {
         latencies.sort_by(f64::total_cmp);
@@ -580,6 +606,16 @@ fn change_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Change> 
         to: health_of(&row.get::<_, String>(first + 2)?).unwrap_or(Health::Unknown),
         detail: row.get(first + 3)?,
     })
+}
+
+/// How `results_data` stores a health (see migrations/002_compact.sql).
+fn health_code(health: Health) -> i64 {
+    match health {
+        Health::Up => 0,
+        Health::Degraded => 1,
+        Health::Down => 2,
+        Health::Unknown => 3,
+    }
 }
 
 fn health_of(label: &str) -> Option<Health> {

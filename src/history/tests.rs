@@ -214,3 +214,36 @@ fn trends_read_every_check_at_once() {
     assert_eq!(api.minutes[0].latency_ms, Some(12.5));
     assert_eq!(trends["db"].uptime, [Some(1.0); 4]);
 }
+
+#[test]
+fn a_database_of_the_first_schema_is_migrated_with_its_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../../migrations/001_history.sql"))
+            .unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(&format!(
+            "INSERT INTO results VALUES ('api', {T0}, 'down', 5.0, 'refused');
+             INSERT INTO results VALUES ('api', {}, 'up', 7.0, NULL);
+             INSERT INTO rollups VALUES ('api', 60, {T0}, 2, 1, 5.0, 6.0, 7.0, 7.0);
+             INSERT INTO changes VALUES ('api', {T0}, NULL, 'down', 'refused');",
+            T0 + 1000
+        ))
+        .unwrap();
+    }
+    let mut store = Store::open(&path).unwrap();
+    assert_eq!(store.result_count().unwrap(), 2);
+    assert_eq!(store.rollups("api", 60, 0).unwrap()[0].count, 2);
+    let history = store
+        .check_history("api", "1h", 3_600_000, T0 + 2000)
+        .unwrap();
+    assert_eq!(history.failures[0].detail, "refused");
+    // New results join the migrated ones under the same check.
+    store
+        .record(&[result("api", T0 + 2000, Health::Up, 1.0)])
+        .unwrap();
+    assert_eq!(store.result_count().unwrap(), 3);
+    assert_eq!(store.changes("api", 0).unwrap().len(), 2);
+}
