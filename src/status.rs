@@ -256,6 +256,14 @@ pub const RANGES: [(&str, u64); 5] = [
 /// Lines kept in the feed.
 pub const FEED: usize = 20;
 
+/// The length of a named range (`"24h"`), if it is one of `RANGES`.
+pub fn range_ms(name: &str) -> Option<u64> {
+    RANGES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, ms)| *ms)
+}
+
 /// Uptime windows, in the order of `Trend::uptime`.
 pub const UPTIME_WINDOWS: [(&str, u64); 4] = [
     ("1h", 3_600_000),

@@ -136,7 +136,7 @@ pub fn parse(
                             Failure::Config(e) => e,
                         })?;
                     if let Some((earlier, at)) = first_line_of.get(&check.spec.id) {
-                        let (line, _) = position(file, text, at.clone());
+                        let (line, _) = error::line_and_column(text, at.start);
                         let message = if *earlier == check.spec.name {
                             format!(
                                 "a check named `{earlier}` is already defined at line {line}; names must be unique"
@@ -363,11 +363,6 @@ pub fn id_from_name(name: &str) -> Option<CheckId> {
     }
     let id = id.trim_end_matches('-');
     (!id.is_empty()).then(|| CheckId(id.to_string()))
-}
-
-fn position(file: &str, text: &str, span: Range<usize>) -> (usize, usize) {
-    let error = ConfigError::at(file, text, span, "");
-    (error.line.unwrap_or(1), error.column.unwrap_or(1))
 }
 
 #[cfg(test)]

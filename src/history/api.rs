@@ -3,8 +3,10 @@
 //! read-only connection of its own on the blocking pool (WAL lets it read
 //! while the writer writes), so a slow disk never stalls the server.
 
-use super::store::{Change, Rollup, Store};
-use crate::status::{CheckHistory, CheckId, FEED, FeedItem, Trend};
+use super::store::{Change, Rollup, Store, span_for};
+use crate::status::{
+    CheckHistory, CheckId, FEED, FeedItem, RANGES, Trend, UPTIME_WINDOWS, range_ms,
+};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -13,20 +15,10 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Where the history is, if it is on.
 #[derive(Clone, Default)]
 pub struct HistoryFile(pub Option<Arc<PathBuf>>);
-
-/// The windows of `uptime`, and the ranges `history` accepts.
-const WINDOWS: [(&str, u64); 5] = [
-    ("1h", 3600),
-    ("24h", 24 * 3600),
-    ("7d", 7 * 24 * 3600),
-    ("30d", 30 * 24 * 3600),
-    ("90d", 90 * 24 * 3600),
-];
 
 #[derive(Serialize)]
 pub struct Uptime {
@@ -50,45 +42,31 @@ pub struct RangeQuery {
     range: Option<String>,
 }
 
-/// Every check's trend for the dashboard; empty when history is off or
-/// cannot be read (the cards then show their current status only).
-pub async fn trends(file: &HistoryFile) -> HashMap<CheckId, Trend> {
+/// What the dashboard needs from the history, in one read: every check's
+/// trend and the newest changes for the feed (named as the checks are now).
+/// Empty when history is off or cannot be read; the cards then show their
+/// current status only.
+pub async fn board_history(
+    file: &HistoryFile,
+    names: HashMap<CheckId, String>,
+) -> (HashMap<CheckId, Trend>, Vec<FeedItem>) {
     let Some(path) = file.0.clone() else {
-        return HashMap::new();
+        return Default::default();
     };
     let now = crate::checks::unix_millis();
-    let read = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&path)?
-            .trends(now)
-            .map_err(|e| format!("reading the history failed: {e}"))
+    let read = blocking_read(path, move |store| {
+        Ok((store.trends(now)?, store.recent_changes(FEED)?))
     })
     .await;
-    match read {
-        Ok(Ok(trends)) => trends.into_iter().map(|(id, t)| (CheckId(id), t)).collect(),
-        Ok(Err(error)) => {
-            tracing::warn!(%error, "cards rendered without their history");
-            HashMap::new()
+    let (trends, changes) = match read {
+        Ok(found) => found,
+        Err(error) => {
+            tracing::warn!(%error, "page rendered without the history");
+            return Default::default();
         }
-        Err(_) => HashMap::new(),
-    }
-}
-
-/// The newest changes of health for the page's feed, with the names the
-/// checks have now; empty when history is off or unreadable.
-pub async fn feed(file: &HistoryFile, names: HashMap<CheckId, String>) -> Vec<FeedItem> {
-    let Some(path) = file.0.clone() else {
-        return Vec::new();
     };
-    let read = tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&path)?
-            .recent_changes(FEED)
-            .map_err(|e| format!("reading the history failed: {e}"))
-    })
-    .await;
-    let Ok(Ok(changes)) = read else {
-        return Vec::new();
-    };
-    changes
+    let trends = trends.into_iter().map(|(id, t)| (CheckId(id), t)).collect();
+    let feed = changes
         .into_iter()
         .filter_map(|(id, change)| {
             let id = CheckId(id);
@@ -101,7 +79,8 @@ pub async fn feed(file: &HistoryFile, names: HashMap<CheckId, String>) -> Vec<Fe
                 detail: change.detail.unwrap_or_default(),
             })
         })
-        .collect()
+        .collect();
+    (trends, feed)
 }
 
 /// One check's history for its detail page; `None` when history is off.
@@ -115,14 +94,11 @@ pub async fn check_history(
         return Ok(None);
     };
     let now = crate::checks::unix_millis();
-    tokio::task::spawn_blocking(move || {
-        Store::open_read_only(&path)?
-            .check_history(&id, &range, range_ms, now)
-            .map(Some)
-            .map_err(|e| format!("reading the history failed: {e}"))
+    blocking_read(path, move |store| {
+        store.check_history(&id, &range, range_ms, now)
     })
     .await
-    .map_err(|_| "reading the history failed".to_string())?
+    .map(Some)
 }
 
 /// `GET /api/checks/{id}/uptime`
@@ -130,8 +106,8 @@ pub async fn uptime(State(file): State<HistoryFile>, Path(id): Path<String>) -> 
     let now = crate::checks::unix_millis();
     read(file, move |store| {
         let mut uptime = std::collections::BTreeMap::new();
-        for (name, secs) in &WINDOWS[..4] {
-            uptime.insert(*name, store.uptime(&id, now.saturating_sub(secs * 1000))?);
+        for (name, window_ms) in UPTIME_WINDOWS {
+            uptime.insert(name, store.uptime(&id, now.saturating_sub(window_ms))?);
         }
         Ok(Uptime { id, uptime })
     })
@@ -145,19 +121,15 @@ pub async fn history(
     Query(query): Query<RangeQuery>,
 ) -> Response {
     let range = query.range.unwrap_or_else(|| "24h".into());
-    let Some(&(_, secs)) = WINDOWS.iter().find(|(name, _)| *name == range) else {
-        let known: Vec<&str> = WINDOWS.iter().map(|(name, _)| *name).collect();
+    let Some(range_ms) = range_ms(&range) else {
+        let known: Vec<&str> = RANGES.iter().map(|(name, _)| *name).collect();
         return problem(
             StatusCode::BAD_REQUEST,
             format!("unknown range `{range}`; use one of {}", known.join(", ")),
         );
     };
-    let since = crate::checks::unix_millis().saturating_sub(secs * 1000);
-    let span_s = if Duration::from_secs(secs) <= Duration::from_secs(24 * 3600) {
-        60
-    } else {
-        3600
-    };
+    let since = crate::checks::unix_millis().saturating_sub(range_ms);
+    let span_s = span_for(range_ms);
     read(file, move |store| {
         Ok(History {
             points: store.rollups(&id, span_s, since)?,
@@ -177,22 +149,27 @@ async fn read<T: Serialize + Send + 'static>(
     let Some(path) = file.0 else {
         return problem(
             StatusCode::NOT_FOUND,
-            "history is off; start Pulse with --history FILE".into(),
+            "history is off (Pulse runs with --no-history)".into(),
         );
     };
-    let answer = tokio::task::spawn_blocking(move || {
+    let answer = blocking_read(path, query).await;
+    match answer {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
+    }
+}
+
+/// Runs `query` on a read-only connection of its own, on the blocking pool.
+async fn blocking_read<T: Send + 'static>(
+    path: Arc<PathBuf>,
+    query: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(move || {
         let store = Store::open_read_only(&path)?;
         query(&store).map_err(|e| format!("reading the history failed: {e}"))
     })
-    .await;
-    match answer {
-        Ok(Ok(value)) => Json(value).into_response(),
-        Ok(Err(error)) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
-        Err(_) => problem(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "reading the history failed".into(),
-        ),
-    }
+    .await
+    .map_err(|_| "reading the history failed".to_string())?
 }
 
 fn problem(status: StatusCode, error: String) -> Response {

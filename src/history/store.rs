@@ -417,7 +417,7 @@ impl Store {
         now_ms: u64,
     ) -> rusqlite::Result<CheckHistory> {
         let since = now_ms.saturating_sub(range_ms);
-        let span_s = if range_ms <= 86_400_000 { 60 } else { 3600 };
+        let span_s = span_for(range_ms);
         let points = if span_s == 60 {
             let mut query = self.conn.prepare_cached(
                 "SELECT at_ms / 60000 * 60000 AS minute, COUNT(*), SUM(health = 'down'),
@@ -588,6 +588,12 @@ fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>>
         }
     }
     Ok(latest)
+}
+
+/// The width of a chart point over a range: minutes up to a day (raw
+/// results are kept that long), hours beyond.
+pub fn span_for(range_ms: u64) -> u64 {
+    if range_ms <= 86_400_000 { 60 } else { 3600 }
 }
 
 /// The share of results that were not down.

@@ -24,7 +24,7 @@ pub struct DetailData {
 pub async fn check_detail(id: String, range: String) -> Result<DetailData, ServerFnError> {
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
-    let Some(&(_, range_ms)) = RANGES.iter().find(|(name, _)| *name == range) else {
+    let Some(range_ms) = crate::status::range_ms(&range) else {
         return Err(ServerFnError::new(format!("unknown range `{range}`")));
     };
     let status = state

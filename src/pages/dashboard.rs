@@ -24,10 +24,11 @@ pub async fn current_board() -> Result<BoardData, ServerFnError> {
         .iter()
         .map(|c| (c.id.clone(), c.name.clone()))
         .collect();
+    let (trends, feed) = crate::history::api::board_history(&state.history, names).await;
     Ok(BoardData {
-        trends: crate::history::api::trends(&state.history).await,
-        feed: crate::history::api::feed(&state.history, names).await,
         snapshot,
+        trends,
+        feed,
     })
 }
 
