@@ -33,7 +33,7 @@ pub struct Settings {
     pub keep_raw: Duration,
 
     /// How long per-minute aggregates are kept.
-    #[arg(long, env = "PULSE_KEEP_MINUTES", default_value = "7days", value_parser = positive_duration)]
+    #[arg(long, env = "PULSE_KEEP_MINUTES", default_value = "48h", value_parser = positive_duration)]
     pub keep_minutes: Duration,
 
     /// How long per-hour aggregates and state changes are kept.
@@ -96,10 +96,10 @@ mod tests {
     }
 
     #[test]
-    fn retention_defaults_to_a_day_a_week_and_ninety_days() {
+    fn retention_defaults_to_a_day_two_days_and_ninety_days() {
         let settings = Settings::try_parse_from(["pulse", "--keep-raw", "6h"]).unwrap();
         assert_eq!(settings.keep_raw, Duration::from_secs(6 * 3600));
-        assert_eq!(settings.keep_minutes, Duration::from_secs(7 * 86_400));
+        assert_eq!(settings.keep_minutes, Duration::from_secs(2 * 86_400));
         assert_eq!(settings.keep_hours, Duration::from_secs(90 * 86_400));
     }
 

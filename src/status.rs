@@ -147,9 +147,8 @@ pub struct ConfigNotice {
 /// by each event, with no refetch.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Trend {
-    /// Share of results not down over 1 h, 24 h, 7 d and 30 d; `None`
-    /// without results in the window.
-    pub uptime: [Option<f64>; 4],
+    /// Results and failures over 1 h, 24 h, 7 d and 30 d: the uptimes.
+    pub windows: [WindowCount; 4],
     /// Mean latency per minute over the last hour, oldest first: the
     /// sparkline.
     pub minutes: Vec<MinutePoint>,
@@ -157,6 +156,22 @@ pub struct Trend {
     pub recent: Vec<RecentResult>,
     /// When the health last changed.
     pub last_change_ms: Option<u64>,
+}
+
+/// The results and failures (down) in one uptime window. Fractional,
+/// because the browser ages older results out as new ones arrive (see
+/// `Trend::push`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WindowCount {
+    pub results: f64,
+    pub failures: f64,
+}
+
+impl WindowCount {
+    /// The share of results that were not down; `None` without results.
+    pub fn share_up(&self) -> Option<f64> {
+        (self.results > 0.0).then(|| 1.0 - self.failures / self.results)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -284,6 +299,11 @@ impl Trend {
         if status.checked_at_ms == 0 || status.health == Health::Unknown || seen {
             return;
         }
+        let elapsed_ms = self
+            .recent
+            .last()
+            .map_or(0, |r| status.checked_at_ms - r.at_ms);
+        self.count_in_windows(status.health, elapsed_ms);
         let last_health = self.recent.last().map(|r| r.health);
         if last_health.is_some_and(|h| h != status.health) || self.last_change_ms.is_none() {
             self.last_change_ms = Some(status.checked_at_ms);
@@ -312,6 +332,24 @@ impl Trend {
         }
         let hour_ago = minute.saturating_sub(3_600_000);
         self.minutes.retain(|p| p.start_ms > hour_ago);
+    }
+
+    /// Share of results not down per window (1 h, 24 h, 7 d, 30 d).
+    pub fn uptime(&self) -> [Option<f64>; 4] {
+        self.windows.map(|w| w.share_up())
+    }
+
+    /// Counts a new result in every window. The browser does not hold a
+    /// window's oldest results, so as `elapsed_ms` passes it lets the same
+    /// share of the window's count go, as if the results leaving were like
+    /// the window's average: a steady check keeps its count, a new failure
+    /// weighs as it will on reload, and the page never refetches.
+    fn count_in_windows(&mut self, health: Health, elapsed_ms: u64) {
+        for (window, (_, window_ms)) in self.windows.iter_mut().zip(UPTIME_WINDOWS) {
+            let kept = 1.0 - (elapsed_ms as f64 / window_ms as f64).min(1.0);
+            window.results = window.results * kept + 1.0;
+            window.failures = window.failures * kept + f64::from(u8::from(health == Health::Down));
+        }
     }
 }
 
@@ -424,5 +462,41 @@ mod tests {
             trend.push(&result(minute + 60_000 * (n + 1), Health::Down, 1.0));
         }
         assert_eq!(trend.minutes.len(), 60);
+    }
+
+    #[test]
+    fn live_results_move_the_uptime_as_a_reload_would() {
+        let start = 1_800_000_000_000;
+        // An hour of results every 10 s, all up, as the page was rendered.
+        let mut trend = Trend {
+            windows: [WindowCount {
+                results: 360.0,
+                failures: 0.0,
+            }; 4],
+            recent: vec![RecentResult {
+                at_ms: start,
+                health: Health::Up,
+            }],
+            ..Trend::default()
+        };
+        // Steady and up: the count holds and the uptime stays at 100 %.
+        for n in 1..=60 {
+            trend.push(&result(start + n * 10_000, Health::Up, 10.0));
+        }
+        assert!((trend.windows[0].results - 360.0).abs() < 1e-6);
+        assert_eq!(trend.uptime()[0], Some(1.0));
+        // Then down for a minute: six of the last hour's 360 results.
+        for n in 61..=66 {
+            trend.push(&result(start + n * 10_000, Health::Down, 10.0));
+        }
+        let hour = trend.uptime()[0].unwrap();
+        assert!((hour - (1.0 - 6.0 / 360.0)).abs() < 1e-3, "{hour}");
+        // The longer windows move less, each by its own size.
+        let [_, day, week, month] = trend.uptime().map(Option::unwrap);
+        assert!(hour < day && day < week && week < month && month < 1.0);
+        // A gap longer than a window leaves only what came after it.
+        trend.push(&result(start + 2 * 3_600_000, Health::Up, 10.0));
+        assert_eq!(trend.windows[0].results, 1.0);
+        assert_eq!(trend.uptime()[0], Some(1.0));
     }
 }

@@ -66,10 +66,20 @@ test('the change feed shows a check going down and recovering, live and after a 
     await expect(page.locator('[data-check-id="toggle"]')).toHaveAttribute('data-health', 'up');
     await expect(page.locator('.feed')).toContainText('No changes of state yet.');
 
+    const hourUptime = page.locator('[data-check-id="toggle"] .uptime .window').first();
+    await expect(hourUptime).toHaveText('100% 1h');
+    await page.evaluate(() => ((window as any).sameDocument = true));
+
     await new Promise((resolve) => target.close(resolve));
     const feed = page.locator('.feed .change');
     await expect(feed.first()).toContainText('Toggle went down', { timeout: 10_000 });
     await expect(feed.first()).toContainText('Connection refused');
+    // The card's uptime falls with each failure, on the same page.
+    const share = async () => parseFloat((await hourUptime.textContent()) ?? '');
+    await expect.poll(share, { timeout: 5_000 }).toBeLessThan(100);
+    const fallen = await share();
+    await expect.poll(share, { timeout: 5_000 }).toBeLessThan(fallen);
+    expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
     target = await listen(port);
     await expect(feed.first()).toContainText('Toggle recovered', { timeout: 10_000 });
 

@@ -20,6 +20,19 @@ struct Args {
     interval: Duration,
     #[arg(long, default_value_t = 30)]
     days: u64,
+    /// The share of results that are down. They come in outages of
+    /// `--outage-results` results in a row on average, as real ones do.
+    #[arg(long, default_value_t = 0.01)]
+    down_share: f64,
+    #[arg(long, default_value_t = 10)]
+    outage_results: u32,
+    /// Retention, as Pulse's flags of the same names; Pulse's defaults.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    keep_raw: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    keep_minutes: Option<Duration>,
+    #[arg(long, value_parser = humantime::parse_duration)]
+    keep_hours: Option<Duration>,
     /// The database file (replaced if it exists).
     #[arg(long, default_value = "/tmp/pulse-historybench.db")]
     file: std::path::PathBuf,
@@ -40,7 +53,14 @@ fn main() {
     let ids: Vec<CheckId> = (0..args.checks)
         .map(|n| CheckId(format!("service-{n:05}")))
         .collect();
-    let mut rng = fastrand::Rng::with_seed(7);
+    let defaults = Retention::default();
+    let retention = Retention {
+        raw: args.keep_raw.unwrap_or(defaults.raw),
+        minutes: args.keep_minutes.unwrap_or(defaults.minutes),
+        hours: args.keep_hours.unwrap_or(defaults.hours),
+    };
+    let mut outages = Outages::new(&args);
+    let mut down_left = vec![0u32; args.checks];
     let started = Instant::now();
     println!("day  results(raw)  minutes     hours     changes   database+WAL   elapsed");
     let mut now = start;
@@ -52,7 +72,7 @@ fn main() {
             let phase = (n as u64 * 7919) % interval_ms;
             let mut at = now + phase;
             while at < now + MINUTE_MS {
-                batch.push(result(id, at, &mut rng));
+                batch.push(result(id, at, outages.next(&mut down_left[n])));
                 at += interval_ms;
             }
         }
@@ -63,7 +83,7 @@ fn main() {
         // double the raw table before each prune and inflate the file.
         if now.is_multiple_of(HOUR_MS) {
             store.roll_up(now).expect("roll-ups");
-            store.prune(now, Retention::default()).expect("pruning");
+            store.prune(now, retention).expect("pruning");
         }
         if now.is_multiple_of(DAY_MS) {
             report(
@@ -76,16 +96,48 @@ fn main() {
     }
 }
 
-/// 1 % of results down, latencies around 20 ms with a tail.
-fn result(id: &CheckId, at_ms: u64, rng: &mut fastrand::Rng) -> CheckStatus {
-    let down = rng.u32(0..100) == 0;
+/// Draws outages: each result starts one with a probability chosen so that
+/// `down_share` of all results are down; an outage lasts 1 to
+/// 2 × `outage_results` − 1 results.
+struct Outages {
+    rng: fastrand::Rng,
+    start_chance: f64,
+    mean_length: u32,
+}
+
+impl Outages {
+    fn new(args: &Args) -> Outages {
+        let mean_length = args.outage_results.max(1);
+        let share = args.down_share.clamp(0.0, 0.99);
+        Outages {
+            rng: fastrand::Rng::with_seed(7),
+            start_chance: share / (mean_length as f64 * (1.0 - share)),
+            mean_length,
+        }
+    }
+
+    /// Whether this check's next result is down, given what is left of
+    /// its outage; also the latency of the result.
+    fn next(&mut self, down_left: &mut u32) -> (bool, f64) {
+        if *down_left == 0 && self.rng.f64() < self.start_chance {
+            *down_left = self.rng.u32(1..2 * self.mean_length);
+        }
+        let down = *down_left > 0;
+        *down_left = down_left.saturating_sub(1);
+        let tail = if self.rng.u32(0..50) == 0 { 200.0 } else { 0.0 };
+        (down, 10.0 + self.rng.f64() * 20.0 + tail)
+    }
+}
+
+/// Latencies around 20 ms with a tail.
+fn result(id: &CheckId, at_ms: u64, (down, latency_ms): (bool, f64)) -> CheckStatus {
     CheckStatus {
         id: id.clone(),
         name: id.0.clone(),
         group: "simulated".into(),
         kind: CheckKind::Http,
         health: if down { Health::Down } else { Health::Up },
-        latency_ms: Some(10.0 + rng.f64() * 20.0 + if rng.u32(0..50) == 0 { 200.0 } else { 0.0 }),
+        latency_ms: Some(latency_ms),
         detail: if down {
             "answered 503 Service Unavailable, expected 2xx".into()
         } else {

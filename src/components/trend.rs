@@ -17,7 +17,7 @@ pub fn TrendView(trend: RwSignal<Trend>, now_ms: RwSignal<Option<u64>>) -> impl 
         trend.with(|t| {
             UPTIME_WINDOWS
                 .iter()
-                .zip(t.uptime)
+                .zip(t.uptime())
                 .map(|((window, _), share)| {
                     view! { <span class="window"><b>{percent(share)}</b>" " {*window}</span> }
                 })

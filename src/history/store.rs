@@ -5,7 +5,7 @@
 
 use crate::status::{
     ChartPoint, CheckHistory, CheckStatus, FailureReason, Health, MinutePoint, RECENT,
-    RecentResult, StateSpan, Trend, UPTIME_WINDOWS,
+    RecentResult, StateSpan, Trend, UPTIME_WINDOWS, WindowCount,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
@@ -27,12 +27,13 @@ pub struct Retention {
 }
 
 impl Default for Retention {
-    /// A day of raw results, a week of minutes, 90 days of hours; 90 days
-    /// of minutes would take gigabytes for a thousand checks (README).
+    /// A day of raw results, two days of minutes, 90 days of hours. The
+    /// charts read minutes up to a day and hours beyond; 90 days of minutes
+    /// would take gigabytes for a thousand checks (README).
     fn default() -> Self {
         Retention {
             raw: Duration::from_secs(24 * 3600),
-            minutes: Duration::from_secs(7 * 24 * 3600),
+            minutes: Duration::from_secs(48 * 3600),
             hours: Duration::from_secs(90 * 24 * 3600),
         }
     }
@@ -81,6 +82,7 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../migrations/001_history.sql")),
         M::up(include_str!("../../migrations/002_compact.sql")),
+        M::up(include_str!("../../migrations/003_integers.sql")),
     ])
 }
 
@@ -140,13 +142,13 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut result = tx.prepare_cached(
-                "INSERT OR REPLACE INTO results_data (check_num, at_ms, health, latency_ms, detail)
+                "INSERT OR REPLACE INTO results_data (check_num, at_ms, health, latency_us, detail)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let mut find = tx.prepare_cached("SELECT num FROM checks WHERE id = ?1")?;
             let mut add = tx.prepare_cached("INSERT INTO checks (id) VALUES (?1)")?;
             let mut change = tx.prepare_cached(
-                "INSERT INTO changes (check_id, at_ms, from_health, to_health, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO changes_data (check_num, at_ms, from_code, to_code, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             for status in batch
                 .iter()
@@ -169,16 +171,16 @@ impl Store {
                     num,
                     status.checked_at_ms as i64,
                     health_code(status.health),
-                    status.latency_ms,
+                    status.latency_ms.map(micros),
                     detail
                 ])?;
                 let before = last_health.insert(status.id.0.clone(), status.health);
                 if before != Some(status.health) {
                     change.execute(params![
-                        status.id.0,
+                        num,
                         status.checked_at_ms as i64,
-                        before.map(Health::label),
-                        status.health.label(),
+                        before.map(health_code),
+                        health_code(status.health),
                         detail
                     ])?;
                 }
@@ -207,7 +209,11 @@ impl Store {
                 Some(done) => done as u64,
                 None => {
                     let oldest: Option<i64> =
-                        tx.query_row("SELECT MIN(at_ms) FROM results", [], |r| r.get(0))?;
+                        tx.query_row(
+                            "SELECT MIN((SELECT MIN(at_ms) FROM results_data WHERE check_num = num)) FROM checks",
+                            [],
+                            |r| r.get(0),
+                        )?;
                     match oldest {
                         Some(oldest) => oldest as u64 / span_ms * span_ms,
                         None => end,
@@ -230,20 +236,21 @@ impl Store {
     /// Drops what is past its retention.
     pub fn prune(&mut self, now_ms: u64, retention: Retention) -> rusqlite::Result<()> {
         let before = |keep: Duration| now_ms.saturating_sub(keep.as_millis() as u64) as i64;
+        // `check_num IN (…)` lets each delete walk every check's range of
+        // its primary key: there is no index by time alone (migration 003).
         self.conn.execute(
-            "DELETE FROM results_data WHERE at_ms < ?1",
+            "DELETE FROM results_data WHERE check_num IN (SELECT num FROM checks) AND at_ms < ?1",
             [before(retention.raw)],
         )?;
+        for (span_s, keep) in [(60, retention.minutes), (3600, retention.hours)] {
+            self.conn.execute(
+                "DELETE FROM rollups_data
+                 WHERE check_num IN (SELECT num FROM checks) AND span_s = ?1 AND start_ms < ?2",
+                params![span_s, before(keep)],
+            )?;
+        }
         self.conn.execute(
-            "DELETE FROM rollups_data WHERE span_s = 60 AND start_ms < ?1",
-            [before(retention.minutes)],
-        )?;
-        self.conn.execute(
-            "DELETE FROM rollups_data WHERE span_s = 3600 AND start_ms < ?1",
-            [before(retention.hours)],
-        )?;
-        self.conn.execute(
-            "DELETE FROM changes WHERE at_ms < ?1",
+            "DELETE FROM changes_data WHERE check_num IN (SELECT num FROM checks) AND at_ms < ?1",
             [before(retention.hours)],
         )?;
         // Moves the WAL into the database and truncates it: its size stays
@@ -282,7 +289,7 @@ impl Store {
     pub fn changes(&self, check: &str, since_ms: u64) -> rusqlite::Result<Vec<Change>> {
         let mut query = self.conn.prepare_cached(
             "SELECT at_ms, from_health, to_health, detail FROM changes
-             WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, rowid",
+             WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, seq",
         )?;
         let rows = query.query_map(params![check, since_ms as i64], |r| change_at(r, 0))?;
         rows.collect()
@@ -338,7 +345,11 @@ impl Store {
         for (slot, (_, window_ms)) in UPTIME_WINDOWS.iter().enumerate() {
             let since = now_ms.saturating_sub(*window_ms);
             for (check, counts) in self.uptime_counts(None, since)? {
-                trends.entry(check).or_default().uptime[slot] = share_up(counts);
+                let (results, failures) = counts;
+                trends.entry(check).or_default().windows[slot] = WindowCount {
+                    results: results as f64,
+                    failures: failures as f64,
+                };
             }
         }
         let hour_ago = now_ms.saturating_sub(3_600_000);
@@ -383,13 +394,16 @@ impl Store {
                 health: health_of(&health).unwrap_or(Health::Unknown),
             });
         }
-        let mut changes = self
-            .conn
-            .prepare_cached("SELECT check_id, MAX(at_ms) FROM changes GROUP BY check_id")?;
-        let rows = changes.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut changes = self.conn.prepare_cached(
+            "SELECT id, (SELECT MAX(at_ms) FROM changes_data WHERE check_num = num) FROM checks",
+        )?;
+        let rows = changes.query_map([], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+        })?;
         for row in rows {
-            let (check, at_ms) = row?;
-            trends.entry(check).or_default().last_change_ms = Some(at_ms as u64);
+            if let (check, Some(at_ms)) = row? {
+                trends.entry(check).or_default().last_change_ms = Some(at_ms as u64);
+            }
         }
         Ok(trends)
     }
@@ -418,13 +432,28 @@ impl Store {
     ) -> rusqlite::Result<CheckHistory> {
         let since = now_ms.saturating_sub(range_ms);
         let span_s = span_for(range_ms);
-        let points = if span_s == 60 {
-            let mut query = self.conn.prepare_cached(
-                "SELECT at_ms / 60000 * 60000 AS minute, COUNT(*), SUM(health = 'down'),
-                        AVG(latency_ms), MAX(latency_ms)
-                 FROM results WHERE check_id = ?1 AND at_ms >= ?2 GROUP BY minute ORDER BY minute",
-            )?;
-            let rows = query.query_map(params![check, since as i64], |r| {
+        // Aggregates where they are complete, raw results for the rest: the
+        // newest span, or all of it when raw results outlive nothing yet.
+        let rolled = self.rolled_up_to(span_s)?.max(since);
+        let mut points: Vec<ChartPoint> = self
+            .rollups(check, span_s, since)?
+            .into_iter()
+            .filter(|r| r.start_ms < rolled)
+            .map(|r| ChartPoint {
+                start_ms: r.start_ms,
+                count: r.count,
+                failures: r.failures,
+                lat_avg: r.lat_avg,
+                lat_max: r.lat_max,
+            })
+            .collect();
+        let mut query = self.conn.prepare_cached(
+            "SELECT at_ms / ?3 * ?3 AS start, COUNT(*), SUM(health = 'down'),
+                    AVG(latency_ms), MAX(latency_ms)
+             FROM results WHERE check_id = ?1 AND at_ms >= ?2 GROUP BY start ORDER BY start",
+        )?;
+        let fresh =
+            query.query_map(params![check, rolled as i64, (span_s * 1000) as i64], |r| {
                 Ok(ChartPoint {
                     start_ms: r.get::<_, i64>(0)? as u64,
                     count: r.get::<_, i64>(1)? as u64,
@@ -433,19 +462,9 @@ impl Store {
                     lat_max: r.get(4)?,
                 })
             })?;
-            rows.collect::<rusqlite::Result<Vec<_>>>()?
-        } else {
-            self.rollups(check, 3600, since)?
-                .into_iter()
-                .map(|r| ChartPoint {
-                    start_ms: r.start_ms,
-                    count: r.count,
-                    failures: r.failures,
-                    lat_avg: r.lat_avg,
-                    lat_max: r.lat_max,
-                })
-                .collect()
-        };
+        for point in fresh {
+            points.push(point?);
+        }
         let changes = self.changes(check, since)?;
         let spans = changes
             .iter()
@@ -484,7 +503,7 @@ impl Store {
     pub fn recent_changes(&self, limit: usize) -> rusqlite::Result<Vec<(String, Change)>> {
         let mut query = self.conn.prepare_cached(
             "SELECT check_id, at_ms, from_health, to_health, detail FROM changes
-             WHERE from_health IS NOT NULL ORDER BY at_ms DESC, rowid DESC LIMIT ?1",
+             WHERE from_health IS NOT NULL ORDER BY seq DESC LIMIT ?1",
         )?;
         let rows = query.query_map([limit as i64], |r| {
             Ok((r.get::<_, String>(0)?, change_at(r, 1)?))
@@ -495,9 +514,11 @@ impl Store {
     /// When the newest result kept was checked.
     pub fn newest_result_ms(&self) -> rusqlite::Result<Option<u64>> {
         self.conn
-            .query_row("SELECT MAX(at_ms) FROM results", [], |r| {
-                r.get::<_, Option<i64>>(0)
-            })
+            .query_row(
+                "SELECT MAX((SELECT MAX(at_ms) FROM results_data WHERE check_num = num)) FROM checks",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
             .map(|at| at.map(|at| at as u64))
     }
 
@@ -533,30 +554,31 @@ fn aggregate(
 ) -> rusqlite::Result<()> {
     let span_ms = span_s * 1000;
     let mut query = tx.prepare_cached(
-        "SELECT check_id, at_ms, health, latency_ms FROM results
-         WHERE at_ms >= ?1 AND at_ms < ?2 ORDER BY check_id, at_ms",
+        "SELECT r.check_num, r.at_ms, r.health, r.latency_us
+         FROM checks c CROSS JOIN results_data r ON r.check_num = c.num
+         WHERE r.at_ms >= ?1 AND r.at_ms < ?2",
     )?;
     let mut rows = query.query(params![start as i64, end as i64])?;
-    let mut buckets: HashMap<(String, u64), (u64, u64, Vec<f64>)> = HashMap::new();
+    let mut buckets: HashMap<(i64, u64), (u64, u64, Vec<i64>)> = HashMap::new();
     while let Some(row) = rows.next()? {
-        let check: String = row.get(0)?;
+        let check: i64 = row.get(0)?;
         let at = row.get::<_, i64>(1)? as u64;
-        let health: String = row.get(2)?;
-        let latency: Option<f64> = row.get(3)?;
+        let health: i64 = row.get(2)?;
+        let latency: Option<i64> = row.get(3)?;
         let bucket = buckets.entry((check, at / span_ms * span_ms)).or_default();
         bucket.0 += 1;
-        bucket.1 += u64::from(health == "down");
+        bucket.1 += u64::from(health == health_code(Health::Down));
         bucket.2.extend(latency);
     }
     let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO rollups_data
-             (check_num, span_s, start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max)
-         VALUES ((SELECT num FROM checks WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT OR REPLACE INTO rollups_data (check_num, span_s, start_ms, count, failures,
+                                              lat_min_us, lat_avg_us, lat_p95_us, lat_max_us)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for ((check, bucket_start), (count, failures, mut latencies)) in buckets {
-        latencies.sort_by(f64::total_cmp);
+        latencies.sort_unstable();
         let n = latencies.len();
-        let avg = (n > 0).then(|| latencies.iter().sum::<f64>() / n as f64);
+        let avg = (n > 0).then(|| latencies.iter().sum::<i64>() / n as i64);
         // Nearest rank: the smallest value with at least 95 % at or below it.
         let p95 = (n > 0).then(|| latencies[(n * 95).div_ceil(100).max(1) - 1]);
         insert.execute(params![
@@ -576,15 +598,16 @@ fn aggregate(
 
 fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>> {
     let mut query = conn.prepare(
-        "SELECT check_id, to_health FROM changes c
-         WHERE rowid = (SELECT rowid FROM changes WHERE check_id = c.check_id ORDER BY at_ms DESC, rowid DESC LIMIT 1)",
+        "SELECT id, (SELECT to_code FROM changes_data WHERE check_num = num
+                     ORDER BY at_ms DESC, rowid DESC LIMIT 1) FROM checks",
     )?;
-    let rows = query.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    let rows = query.query_map([], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
+    })?;
     let mut latest = HashMap::new();
     for row in rows {
-        let (check, health) = row?;
-        if let Some(health) = health_of(&health) {
-            latest.insert(check, health);
+        if let (check, Some(code)) = row? {
+            latest.insert(check, health_from_code(code));
         }
     }
     Ok(latest)
@@ -614,18 +637,25 @@ fn change_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Change> 
     })
 }
 
-/// How `results_data` stores a health (see migrations/002_compact.sql).
+/// How the tables store a health (see migrations/002_compact.sql).
+const HEALTH_CODES: [Health; 4] = [Health::Up, Health::Degraded, Health::Down, Health::Unknown];
+
 fn health_code(health: Health) -> i64 {
-    match health {
-        Health::Up => 0,
-        Health::Degraded => 1,
-        Health::Down => 2,
-        Health::Unknown => 3,
-    }
+    HEALTH_CODES.iter().position(|h| *h == health).unwrap_or(3) as i64
+}
+
+fn health_from_code(code: i64) -> Health {
+    usize::try_from(code)
+        .ok()
+        .and_then(|i| HEALTH_CODES.get(i).copied())
+        .unwrap_or(Health::Unknown)
+}
+
+/// Latencies are stored as whole microseconds (migrations/003_integers.sql).
+fn micros(latency_ms: f64) -> i64 {
+    (latency_ms * 1000.0).round() as i64
 }
 
 fn health_of(label: &str) -> Option<Health> {
-    [Health::Up, Health::Degraded, Health::Down, Health::Unknown]
-        .into_iter()
-        .find(|h| h.label() == label)
+    HEALTH_CODES.into_iter().find(|h| h.label() == label)
 }

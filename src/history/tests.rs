@@ -183,6 +183,47 @@ fn retention_prunes_raw_results_before_aggregates() {
 }
 
 #[test]
+fn a_chart_reads_aggregates_where_raw_results_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    // Minutes 0..3: six results each, one down in minute 1; then the
+    // newest, not yet aggregated minute 3.
+    let batch: Vec<_> = (0..24)
+        .map(|i| {
+            let health = if i == 8 { Health::Down } else { Health::Up };
+            result("api", T0 + i * 10_000, health, 10.0 + (i % 6) as f64)
+        })
+        .collect();
+    store.record(&batch).unwrap();
+    store.roll_up(T0 + 3 * MINUTE).unwrap();
+    // Raw results kept for just two minutes: minute 0 lives on only as its
+    // aggregate.
+    let retention = Retention {
+        raw: Duration::from_secs(120),
+        ..Retention::default()
+    };
+    let now = T0 + 3 * MINUTE + 50_000;
+    store.prune(now, retention).unwrap();
+    let history = store.check_history("api", "1h", 3_600_000, now).unwrap();
+    let counts: Vec<_> = history
+        .points
+        .iter()
+        .map(|p| (p.start_ms, p.count, p.failures))
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            (T0, 6, 0),
+            (T0 + MINUTE, 6, 1),
+            (T0 + 2 * MINUTE, 6, 0),
+            (T0 + 3 * MINUTE, 6, 0)
+        ]
+    );
+    assert_eq!(history.points[0].lat_avg, Some(12.5));
+    assert_eq!(history.points[3].lat_max, Some(15.0));
+}
+
+#[test]
 fn trends_read_every_check_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let mut store = open(&dir);
@@ -203,7 +244,7 @@ fn trends_read_every_check_at_once() {
     let trends = store.trends(now).unwrap();
 
     let api = &trends["api"];
-    let uptime = api.uptime[0].unwrap();
+    let uptime = api.uptime()[0].unwrap();
     assert!((uptime - 29.0 / 30.0).abs() < 1e-9, "{uptime}");
     assert_eq!(api.recent.len(), crate::status::RECENT);
     assert_eq!(api.recent.last().unwrap().health, Health::Down);
@@ -212,7 +253,7 @@ fn trends_read_every_check_at_once() {
     assert_eq!(api.minutes.len(), 5);
     assert_eq!(api.minutes[0].count, 6);
     assert_eq!(api.minutes[0].latency_ms, Some(12.5));
-    assert_eq!(trends["db"].uptime, [Some(1.0); 4]);
+    assert_eq!(trends["db"].uptime(), [Some(1.0); 4]);
 }
 
 #[test]
