@@ -27,25 +27,29 @@ test('cards show uptime and recent results, server-rendered, then live', async (
   const html = await (await page.request.get(server.url)).text();
   const card = html.slice(html.indexOf('data-check-id="pulse-healthz"'));
   expect(card).toMatch(/<b>100%<\/b> (<!>)?1h/);
-  expect(card).toMatch(/<li [^>]*class="tick up"/);
+  expect(card).toMatch(/<svg [^>]*class="strip"[^>]*><path class="up" d="M0 0h4v16h-4zM6 0/);
   expect(card).toMatch(/<polyline points="[\d.]+,[\d.]+/);
 
   await page.goto(server.url);
   await expect(page.locator('.badge')).toHaveAttribute('data-state', 'live');
   const healthz = page.locator('[data-check-id="pulse-healthz"]');
   await expect(healthz.locator('.uptime .window').first()).toHaveText('100% 1h');
-  const ticks = healthz.locator('.strip .tick');
-  const before = await ticks.count();
+  const strip = healthz.locator('.strip');
+  const results = async () => Number(await strip.getAttribute('data-results'));
+  const before = await results();
   expect(before).toBeGreaterThanOrEqual(2);
+  await expect(strip).toHaveAttribute('aria-label', new RegExp(`^newest ${before} results: ${before} up, last at`));
   // Events extend the strip without a refetch, up to its 20 results.
-  await expect.poll(() => ticks.count(), { timeout: 10_000 }).toBeGreaterThan(before);
+  await expect.poll(results, { timeout: 10_000 }).toBeGreaterThan(before);
+  const ticks = (await strip.locator('path.up').getAttribute('d'))?.match(/M/g)?.length;
+  expect(ticks).toBe(await results());
   await expect(healthz.locator('.sparkline polyline')).toHaveAttribute('points', /\d/);
 
   // A restart continues from the same file: the strip is still there.
   await server.restart();
   await page.reload();
   await expect(page.locator('.badge')).toHaveAttribute('data-state', 'live');
-  expect(await healthz.locator('.strip .tick').count()).toBeGreaterThanOrEqual(before);
+  expect(await results()).toBeGreaterThanOrEqual(before);
 });
 
 test('the change feed shows a check going down and recovering, live and after a reload', async ({ page }) => {

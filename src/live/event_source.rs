@@ -225,7 +225,7 @@ impl Follower {
     /// Once a second: the clock for "… ago", and "offline" after a long loss.
     fn tick(&self) {
         let now = now_ms();
-        self.board.now_ms.set(Some(now));
+        self.board.tick(now);
         let long_lost = self
             .lost_since_ms
             .get()

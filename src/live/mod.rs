@@ -3,6 +3,7 @@
 //! The server builds it from the snapshot it renders with; in the browser,
 //! `follow` feeds it from the SSE stream after hydration.
 
+mod clock;
 #[cfg(feature = "hydrate")]
 mod event_source;
 
@@ -10,6 +11,7 @@ use crate::status::{
     BoardData, CheckId, CheckStatus, ConfigNotice, FEED, FeedItem, Health, HistoryNotice, Snapshot,
     Trend,
 };
+use clock::Clock;
 use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -99,7 +101,9 @@ pub struct Board {
     pub last_event_at_ms: RwSignal<Option<u64>>,
     /// The browser's clock, ticking once a second after hydration; `None`
     /// on the server and during hydration so both render the same text.
+    /// For the page's few texts; the cards read `card_clock`.
     pub now_ms: RwSignal<Option<u64>>,
+    card_clock: Clock,
     /// What the viewer asked to see: a search text, failing checks only,
     /// and the groups folded away.
     pub query: RwSignal<String>,
@@ -112,16 +116,43 @@ pub struct Board {
 struct Card {
     status: RwSignal<CheckStatus>,
     trend: RwSignal<Trend>,
+    clock: RwSignal<Option<u64>>,
+    filter: RwSignal<Filter>,
     /// Lower-case name, group, kind and id: what a search looks in, made
     /// once per change of those rather than once per card per keystroke.
     search_key: String,
 }
 
+/// What the viewer's filters say about one card. The board sets it when a
+/// filter changes, so a card's visibility reads only its own signals: were
+/// 5,000 cards to read the search and "failing only" signals themselves,
+/// every event would re-run a card's visibility and make it leave and
+/// re-join those signals' 5,000 subscribers (see `clock`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Filter {
+    searched_out: bool,
+    failing_only: bool,
+}
+
+impl Filter {
+    fn hides(&self, health: Health) -> bool {
+        self.searched_out || (self.failing_only && !is_failing(health))
+    }
+}
+
+/// What a card is drawn from.
+pub struct CardSignals {
+    pub status: RwSignal<CheckStatus>,
+    pub trend: RwSignal<Trend>,
+    /// The browser's clock, `None` until hydrated.
+    pub clock: RwSignal<Option<u64>>,
+    /// Filtered out by the viewer's search or "failing only".
+    pub hidden: Signal<bool>,
+}
+
 impl Card {
     fn matches(&self, words: &[String]) -> bool {
-        words
-            .iter()
-            .all(|word| self.search_key.contains(word.as_str()))
+        matches(&self.search_key, words)
     }
 }
 
@@ -144,6 +175,7 @@ impl Board {
             connection: RwSignal::new(Connection::Connecting),
             last_event_at_ms: RwSignal::new(None),
             now_ms: RwSignal::new(None),
+            card_clock: Clock::new(),
             query,
             query_words: Memo::new(move |_| {
                 query.with(|q| {
@@ -160,7 +192,31 @@ impl Board {
             let trend = trends.remove(&status.id).unwrap_or_default();
             board.add(status, trend);
         }
+        // In the browser only: the server renders with no filter on.
+        Effect::new(move |_| board.refilter());
         board
+    }
+
+    /// The browser's clock has moved on.
+    pub fn tick(&self, now_ms: u64) {
+        self.now_ms.set(Some(now_ms));
+        self.card_clock.set(now_ms);
+    }
+
+    /// Tells each card what the filters now say about it; only the cards
+    /// whose answer changed are notified.
+    fn refilter(&self) {
+        let failing_only = self.failing_only.get();
+        self.query_words.with(|words| {
+            self.cards.with_value(|cards| {
+                for card in cards.values() {
+                    let filter = filter_for(&card.search_key, words, failing_only);
+                    if card.filter.get_untracked() != filter {
+                        card.filter.set(filter);
+                    }
+                }
+            })
+        });
     }
 
     /// One check's new status: updates its card, or adds a card for a check
@@ -192,9 +248,13 @@ impl Board {
         }
         if group != status.group || name != status.name {
             let key = search_key(&status);
+            let filter = self
+                .query_words
+                .with_untracked(|words| filter_for(&key, words, self.failing_only.get_untracked()));
             self.cards.update_value(|cards| {
                 if let Some(card) = cards.get_mut(&status.id) {
                     card.search_key = key;
+                    card.filter.set(filter);
                 }
             });
         }
@@ -225,10 +285,16 @@ impl Board {
         self.join(&status.group, status.id.clone());
         trend.push(&status);
         let id = status.id.clone();
+        let key = search_key(&status);
+        let filter = self
+            .query_words
+            .with_untracked(|words| filter_for(&key, words, self.failing_only.get_untracked()));
         let card = Card {
-            search_key: search_key(&status),
+            search_key: key,
             status: RwSignal::new(status),
             trend: RwSignal::new(trend),
+            clock: self.card_clock.shard(self.cards.with_value(HashMap::len)),
+            filter: RwSignal::new(filter),
         };
         self.cards.update_value(|cards| {
             cards.insert(id, card);
@@ -301,14 +367,15 @@ impl Board {
             .with(|tallies| tallies.get(group).copied().unwrap_or_default())
     }
 
-    /// Whether a card passes the viewer's search and "failing only".
-    pub fn shows(&self, id: &CheckId, health: Health) -> bool {
-        if self.failing_only.get() && !is_failing(health) {
-            return false;
-        }
-        self.query_words.with(|words| {
-            self.cards
-                .with_value(|cards| cards.get(id).is_some_and(|card| card.matches(words)))
+    /// Everything one card is drawn from.
+    pub fn card_signals(&self, id: &CheckId) -> Option<CardSignals> {
+        let card = self.cards.with_value(|cards| cards.get(id).cloned())?;
+        let (status, filter) = (card.status, card.filter);
+        Some(CardSignals {
+            status,
+            trend: card.trend,
+            clock: card.clock,
+            hidden: Signal::derive(move || filter.with(|f| f.hides(status.with(|s| s.health)))),
         })
     }
 
@@ -390,6 +457,18 @@ impl Board {
                 tallies.remove(group);
             }
         });
+    }
+}
+
+/// Whether a search key holds every word of the search.
+fn matches(search_key: &str, words: &[String]) -> bool {
+    words.iter().all(|word| search_key.contains(word.as_str()))
+}
+
+fn filter_for(search_key: &str, words: &[String], failing_only: bool) -> Filter {
+    Filter {
+        searched_out: !matches(search_key, words),
+        failing_only,
     }
 }
 

@@ -106,9 +106,13 @@ fn GroupSection(board: Board, group: String) -> impl IntoView {
             <Show when=move || !collapsed()>
                 <div class="cards">
                     <For each=move || name.with_value(|g| board.ids_in(g)) key=|id| id.clone() let:id>
-                        {board.card(&id).zip(board.trend(&id)).map(|(status, trend)| {
-                            let hidden = Signal::derive(move || !board.shows(&id, status.with(|s| s.health)));
-                            view! { <CheckCard status trend now_ms=board.now_ms hidden/> }
+                        {board.card_signals(&id).map(|card| view! {
+                            <CheckCard
+                                status=card.status
+                                trend=card.trend
+                                now_ms=card.clock
+                                hidden=card.hidden
+                            />
                         })}
                     </For>
                 </div>
