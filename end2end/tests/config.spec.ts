@@ -90,8 +90,8 @@ test('search, failing only and folding narrow the board down', async ({ page }) 
   await expect(host.locator('.group-counts')).toHaveText('2 checks');
   await expect(page.locator('section[data-group="net"] .group-counts')).toHaveText('1 check, 1 failing');
   await host.getByRole('button', { name: 'host', exact: true }).click();
-  await expect(host.locator('article.card')).toHaveCount(0);
+  await expect(host.locator('article.card:visible')).toHaveCount(0);
   await expect(visibleCards).toHaveCount(1);
   await host.getByRole('button', { name: 'host', exact: true }).click();
-  await expect(host.locator('article.card')).toHaveCount(2);
+  await expect(host.locator('article.card:visible')).toHaveCount(2);
 });
