@@ -134,6 +134,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         checks::demo::start(rate, hub.clone(), shutdown.clone());
     }
 
+    tokio::spawn(sse::trim::after_departures(hub.clone(), shutdown.clone()));
+
     let history_of = hub.clone();
     let state = AppState {
         leptos_options,

@@ -52,6 +52,10 @@ struct Args {
     /// resuming with its Last-Event-ID, so replay is measured too.
     #[arg(long, default_value_t = 0.0)]
     churn: f64,
+    /// How long after every stream closed the server's RSS is read: Pulse
+    /// returns freed memory to the OS within ~10 s of a wave of departures.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    settle: Duration,
     /// Print the report as one JSON object instead of text.
     #[arg(long)]
     json: bool,
@@ -206,7 +210,7 @@ async fn run_clients(args: &Args) -> Report {
     for task in tasks {
         let _ = task.await;
     }
-    let rss_after = rss_after_everyone_left(args.server_pid).await;
+    let rss_after = rss_after_everyone_left(args.server_pid, args.settle).await;
     Report {
         clients: args.clients,
         connected: shared.connected.load(Ordering::Relaxed),
@@ -238,9 +242,9 @@ fn cpu_cores(before: Option<u64>, after: Option<u64>, seconds: f64) -> Option<f6
 
 /// The server's RSS once every stream is closed and it has had a moment to
 /// release them: compared with the RSS before, it shows what leaked.
-async fn rss_after_everyone_left(pid: Option<u32>) -> Option<u64> {
+async fn rss_after_everyone_left(pid: Option<u32>, settle: Duration) -> Option<u64> {
     let pid = pid?;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(settle).await;
     rss_kib(pid)
 }
 
@@ -340,7 +344,7 @@ fn run_parent(args: &Args) -> Report {
         }
     }
     total.server_rss_after_kib = args.server_pid.and_then(|pid| {
-        std::thread::sleep(Duration::from_secs(2));
+        std::thread::sleep(args.settle);
         rss_kib(pid)
     });
     total

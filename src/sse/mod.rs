@@ -6,6 +6,7 @@
 
 pub mod frame;
 mod headers;
+pub mod trim;
 
 pub use headers::sse_headers;
 
