@@ -80,9 +80,38 @@ struct Shared {
     missed: AtomicU64,
     duplicated: AtomicU64,
     clients_with_gaps: AtomicUsize,
-    latency_ms: Vec<AtomicU64>,
-    max_latency_us: AtomicU64,
+    /// Live deliveries: events published while the client was connected.
+    latency: Histogram,
+    /// Events a reconnecting client was sent because it had missed them
+    /// (published before its connection opened): their age includes the
+    /// time the client was away, so they are kept apart from the live ones.
+    catch_up: Histogram,
     first_error: std::sync::Mutex<Option<String>>,
+}
+
+/// 1 ms buckets of latency, plus the exact maximum.
+struct Histogram {
+    ms: Vec<AtomicU64>,
+    max_us: AtomicU64,
+}
+
+impl Histogram {
+    fn new() -> Histogram {
+        Histogram {
+            ms: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+            max_us: AtomicU64::new(0),
+        }
+    }
+
+    fn record(&self, latency_us: u64) {
+        self.max_us.fetch_max(latency_us, Ordering::Relaxed);
+        let bucket = ((latency_us / 1000) as usize).min(BUCKETS - 1);
+        self.ms[bucket].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn counts(&self) -> Vec<u64> {
+        self.ms.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+    }
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -106,6 +135,10 @@ struct Report {
     clients_with_gaps: usize,
     max_latency_us: u64,
     latency_ms_histogram: Vec<u64>,
+    #[serde(default)]
+    max_catch_up_us: u64,
+    #[serde(default)]
+    catch_up_ms_histogram: Vec<u64>,
     server_rss_before_kib: Option<u64>,
     server_rss_connected_kib: Option<u64>,
     server_cpu_cores: Option<f64>,
@@ -158,8 +191,8 @@ async fn run_clients(args: &Args) -> Report {
         missed: AtomicU64::new(0),
         duplicated: AtomicU64::new(0),
         clients_with_gaps: AtomicUsize::new(0),
-        latency_ms: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-        max_latency_us: AtomicU64::new(0),
+        latency: Histogram::new(),
+        catch_up: Histogram::new(),
         first_error: std::sync::Mutex::new(None),
     });
     let target = Target::parse(&args.url, &args.ts_field).unwrap_or_else(|e| {
@@ -222,12 +255,10 @@ async fn run_clients(args: &Args) -> Report {
         missed: shared.missed.load(Ordering::Relaxed),
         duplicated: shared.duplicated.load(Ordering::Relaxed),
         clients_with_gaps: shared.clients_with_gaps.load(Ordering::Relaxed),
-        max_latency_us: shared.max_latency_us.load(Ordering::Relaxed),
-        latency_ms_histogram: shared
-            .latency_ms
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .collect(),
+        max_latency_us: shared.latency.max_us.load(Ordering::Relaxed),
+        latency_ms_histogram: shared.latency.counts(),
+        max_catch_up_us: shared.catch_up.max_us.load(Ordering::Relaxed),
+        catch_up_ms_histogram: shared.catch_up.counts(),
         server_rss_before_kib: rss_before,
         server_rss_connected_kib: rss_connected,
         server_cpu_cores: cpu_cores,
@@ -314,6 +345,7 @@ fn run_parent(args: &Args) -> Report {
     let mut total = Report {
         clients: args.clients,
         latency_ms_histogram: vec![0; BUCKETS],
+        catch_up_ms_histogram: vec![0; BUCKETS],
         connect_seconds,
         measured_seconds,
         server_rss_before_kib: rss_before,
@@ -335,13 +367,12 @@ fn run_parent(args: &Args) -> Report {
         total.duplicated += part.duplicated;
         total.clients_with_gaps += part.clients_with_gaps;
         total.max_latency_us = total.max_latency_us.max(part.max_latency_us);
-        for (sum, n) in total
-            .latency_ms_histogram
-            .iter_mut()
-            .zip(part.latency_ms_histogram)
-        {
-            *sum += n;
-        }
+        total.max_catch_up_us = total.max_catch_up_us.max(part.max_catch_up_us);
+        add_counts(&mut total.latency_ms_histogram, &part.latency_ms_histogram);
+        add_counts(
+            &mut total.catch_up_ms_histogram,
+            &part.catch_up_ms_histogram,
+        );
     }
     total.server_rss_after_kib = args.server_pid.and_then(|pid| {
         std::thread::sleep(args.settle);
@@ -412,6 +443,7 @@ async fn client(
     let mut first = true;
     loop {
         let permit = gate.acquire().await.expect("gate open");
+        let asked_at_us = now_us();
         let opened = open_stream(&target, source, reader.resume_from()).await;
         drop(permit);
         let (mut socket, leftover) = match opened {
@@ -428,7 +460,7 @@ async fn client(
         } else {
             shared.reconnects.fetch_add(1, Ordering::Relaxed);
         }
-        reader.new_connection();
+        reader.new_connection(asked_at_us);
         reader.feed(&leftover, &shared);
         // A churning client leaves after a random 0.2–2 s while measuring.
         let stay = Duration::from_millis(200 + fastrand::u64(0..1800));
@@ -523,6 +555,9 @@ struct StreamReader {
     duplicated: u64,
     ts_key: Arc<Vec<u8>>,
     ts_to_us: u64,
+    /// When the current connection was asked for: an event published
+    /// before it was missed while away and is a catch-up, not live.
+    connecting_since_us: u64,
 }
 
 impl StreamReader {
@@ -541,6 +576,7 @@ impl StreamReader {
             duplicated: 0,
             ts_key,
             ts_to_us,
+            connecting_since_us: 0,
         }
     }
 
@@ -551,7 +587,8 @@ impl StreamReader {
 
     /// A new connection starts a new chunked body and SSE parse; the ids
     /// (and so the gap accounting) carry over.
-    fn new_connection(&mut self) {
+    fn new_connection(&mut self, asked_at_us: u64) {
+        self.connecting_since_us = asked_at_us;
         self.chunk_left = 0;
         self.in_size_line = true;
         self.size_line.clear();
@@ -649,13 +686,36 @@ impl StreamReader {
         shared.delivered.fetch_add(1, Ordering::Relaxed);
         if let Some(ts) = ts {
             let latency_us = now_us().saturating_sub(ts);
-            shared
-                .max_latency_us
-                .fetch_max(latency_us, Ordering::Relaxed);
-            let bucket = ((latency_us / 1000) as usize).min(BUCKETS - 1);
-            shared.latency_ms[bucket].fetch_add(1, Ordering::Relaxed);
+            if ts < self.connecting_since_us {
+                shared.catch_up.record(latency_us);
+            } else {
+                shared.latency.record(latency_us);
+            }
         }
     }
+}
+
+fn add_counts(sum: &mut [u64], part: &[u64]) {
+    for (sum, n) in sum.iter_mut().zip(part) {
+        *sum += n;
+    }
+}
+
+/// The latency at quantile `q` of a 1 ms histogram, in ms.
+fn percentile(histogram: &[u64], q: f64) -> Option<u64> {
+    let total: u64 = histogram.iter().sum();
+    if total == 0 {
+        return None;
+    }
+    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    histogram
+        .iter()
+        .position(|&n| {
+            seen += n;
+            seen >= rank
+        })
+        .map(|ms| ms as u64)
 }
 
 fn find_number(data: &[u8], key: &[u8]) -> Option<u64> {
@@ -706,6 +766,11 @@ struct Summary {
     latency_p50_ms: Option<u64>,
     latency_p99_ms: Option<u64>,
     latency_max_ms: f64,
+    /// Events replayed to reconnecting clients, and how old they were.
+    caught_up: u64,
+    catch_up_p50_ms: Option<u64>,
+    catch_up_p99_ms: Option<u64>,
+    catch_up_max_ms: f64,
     missed: u64,
     duplicated: u64,
     clients_with_gaps: usize,
@@ -718,21 +783,6 @@ struct Summary {
 }
 
 fn summary(r: &Report) -> Summary {
-    let percentile = |q: f64| {
-        let total: u64 = r.latency_ms_histogram.iter().sum();
-        if total == 0 {
-            return None;
-        }
-        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-        let mut seen = 0;
-        r.latency_ms_histogram
-            .iter()
-            .position(|&n| {
-                seen += n;
-                seen >= rank
-            })
-            .map(|ms| ms as u64)
-    };
     Summary {
         clients: r.clients,
         connected: r.connected,
@@ -741,9 +791,13 @@ fn summary(r: &Report) -> Summary {
         connect_seconds: r.connect_seconds,
         measured_seconds: r.measured_seconds,
         deliveries_per_second: r.delivered as f64 / r.measured_seconds.max(1e-9),
-        latency_p50_ms: percentile(0.50),
-        latency_p99_ms: percentile(0.99),
+        latency_p50_ms: percentile(&r.latency_ms_histogram, 0.50),
+        latency_p99_ms: percentile(&r.latency_ms_histogram, 0.99),
         latency_max_ms: r.max_latency_us as f64 / 1000.0,
+        caught_up: r.catch_up_ms_histogram.iter().sum(),
+        catch_up_p50_ms: percentile(&r.catch_up_ms_histogram, 0.50),
+        catch_up_p99_ms: percentile(&r.catch_up_ms_histogram, 0.99),
+        catch_up_max_ms: r.max_catch_up_us as f64 / 1000.0,
         missed: r.missed,
         duplicated: r.duplicated,
         clients_with_gaps: r.clients_with_gaps,
@@ -800,6 +854,13 @@ fn print_text(r: &Report) {
         println!(
             "churn          {} reconnects, each resuming with Last-Event-ID",
             s.reconnects
+        );
+        println!(
+            "catch-up       {} events replayed on reconnect, age p50 {}  p99 {}  max {:.1} ms",
+            s.caught_up,
+            ms(s.catch_up_p50_ms),
+            ms(s.catch_up_p99_ms),
+            s.catch_up_max_ms
         );
     }
     if let (Some(before), Some(after)) = (s.server_rss_before_mib, s.server_rss_after_mib) {
