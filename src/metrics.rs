@@ -32,6 +32,9 @@ pub struct Metrics {
     pub streams_refused: Counter,
     pub check_duration: CheckHistograms,
     pub check_up: Family<CheckLabel, Gauge>,
+    /// Read from the runtime when exported: once streams have gone it falls
+    /// back to its idle value, which is how a churn run shows no task leaked.
+    tasks_alive: Gauge,
 }
 
 impl Metrics {
@@ -50,6 +53,7 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
             }),
             check_up: Family::default(),
+            tasks_alive: Gauge::default(),
             registry: Registry::default(),
         };
         let m = &metrics;
@@ -98,6 +102,11 @@ impl Metrics {
             "1 if the check's last result was up or degraded, else 0",
             m.check_up.clone(),
         );
+        registry.register(
+            "tasks_alive",
+            "Tasks alive in the async runtime (streams, checks, timers)",
+            m.tasks_alive.clone(),
+        );
         Arc::new(Metrics {
             registry,
             ..metrics
@@ -105,6 +114,10 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            self.tasks_alive
+                .set(runtime.metrics().num_alive_tasks() as i64);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

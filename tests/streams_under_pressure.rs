@@ -174,3 +174,37 @@ async fn metrics_count_streams_events_and_checks() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn streams_that_leave_take_their_tasks_with_them() {
+    const STREAMS: usize = 300;
+    let server = Server::start(&["--demo-rate", "20/s"]).await;
+    tokio::time::sleep(SECOND).await;
+    let idle = server.metric("pulse_tasks_alive").await;
+    let mut streams = Vec::with_capacity(STREAMS);
+    for _ in 0..STREAMS {
+        let mut stream = SseReader::open(&server.url("/api/events"), None).await;
+        stream.next_event_within(5 * SECOND).await.unwrap();
+        streams.push(stream);
+    }
+    let busy = server.metric("pulse_tasks_alive").await;
+    assert!(
+        busy >= idle + STREAMS as f64,
+        "each open stream is a task: {idle} idle, {busy} with {STREAMS} streams"
+    );
+    drop(streams);
+    // A few tasks come and go with the checks and the metrics requests
+    // themselves; the streams' must all be gone.
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let now = server.metric("pulse_tasks_alive").await;
+        if now <= idle + 5.0 && server.metric("pulse_connected_clients").await == 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tasks left behind: {idle} idle, {now} after {STREAMS} streams left"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
