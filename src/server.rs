@@ -95,15 +95,33 @@ fn start_checks(
     Ok(())
 }
 
+/// Connections waiting to be accepted. Tokio's default is 1,024; when a
+/// crowd of dashboards reconnects at once (a deploy, a network blip) and the
+/// queue overflows, the kernel drops their SYNs and each client waits for
+/// its retransmit, 1 s and then 3 s. The kernel caps this at `somaxconn`
+/// (4,096 here).
+const ACCEPT_BACKLOG: u32 = 4096;
+
+fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restart can bind while old
+    // connections linger in TIME_WAIT.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(ACCEPT_BACKLOG)
+}
+
 /// Runs Pulse until a shutdown signal.
 pub async fn run(settings: Settings) -> Result<(), String> {
     let mut leptos_options = get_configuration(None)
         .map_err(|e| format!("reading the Leptos configuration: {e}"))?
         .leptos_options;
     let addr = settings.addr.unwrap_or(leptos_options.site_addr);
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let listener = listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     leptos_options.site_addr = bound;
     if leptos_options.output_name.is_empty() {

@@ -86,6 +86,9 @@ struct Shared {
     /// (published before its connection opened): their age includes the
     /// time the client was away, so they are kept apart from the live ones.
     catch_up: Histogram,
+    /// How long a churning client's reconnect took, from asking to having
+    /// the response head: the part of a catch-up's age spent connecting.
+    reconnect: Histogram,
     first_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -139,6 +142,10 @@ struct Report {
     max_catch_up_us: u64,
     #[serde(default)]
     catch_up_ms_histogram: Vec<u64>,
+    #[serde(default)]
+    max_reconnect_us: u64,
+    #[serde(default)]
+    reconnect_ms_histogram: Vec<u64>,
     server_rss_before_kib: Option<u64>,
     server_rss_connected_kib: Option<u64>,
     server_cpu_cores: Option<f64>,
@@ -193,6 +200,7 @@ async fn run_clients(args: &Args) -> Report {
         clients_with_gaps: AtomicUsize::new(0),
         latency: Histogram::new(),
         catch_up: Histogram::new(),
+        reconnect: Histogram::new(),
         first_error: std::sync::Mutex::new(None),
     });
     let target = Target::parse(&args.url, &args.ts_field).unwrap_or_else(|e| {
@@ -259,6 +267,8 @@ async fn run_clients(args: &Args) -> Report {
         latency_ms_histogram: shared.latency.counts(),
         max_catch_up_us: shared.catch_up.max_us.load(Ordering::Relaxed),
         catch_up_ms_histogram: shared.catch_up.counts(),
+        max_reconnect_us: shared.reconnect.max_us.load(Ordering::Relaxed),
+        reconnect_ms_histogram: shared.reconnect.counts(),
         server_rss_before_kib: rss_before,
         server_rss_connected_kib: rss_connected,
         server_cpu_cores: cpu_cores,
@@ -346,6 +356,7 @@ fn run_parent(args: &Args) -> Report {
         clients: args.clients,
         latency_ms_histogram: vec![0; BUCKETS],
         catch_up_ms_histogram: vec![0; BUCKETS],
+        reconnect_ms_histogram: vec![0; BUCKETS],
         connect_seconds,
         measured_seconds,
         server_rss_before_kib: rss_before,
@@ -372,6 +383,11 @@ fn run_parent(args: &Args) -> Report {
         add_counts(
             &mut total.catch_up_ms_histogram,
             &part.catch_up_ms_histogram,
+        );
+        total.max_reconnect_us = total.max_reconnect_us.max(part.max_reconnect_us);
+        add_counts(
+            &mut total.reconnect_ms_histogram,
+            &part.reconnect_ms_histogram,
         );
     }
     total.server_rss_after_kib = args.server_pid.and_then(|pid| {
@@ -459,6 +475,9 @@ async fn client(
             first = false;
         } else {
             shared.reconnects.fetch_add(1, Ordering::Relaxed);
+            shared
+                .reconnect
+                .record(now_us().saturating_sub(asked_at_us));
         }
         reader.new_connection(asked_at_us);
         reader.feed(&leftover, &shared);
@@ -771,6 +790,9 @@ struct Summary {
     catch_up_p50_ms: Option<u64>,
     catch_up_p99_ms: Option<u64>,
     catch_up_max_ms: f64,
+    reconnect_p50_ms: Option<u64>,
+    reconnect_p99_ms: Option<u64>,
+    reconnect_max_ms: f64,
     missed: u64,
     duplicated: u64,
     clients_with_gaps: usize,
@@ -798,6 +820,9 @@ fn summary(r: &Report) -> Summary {
         catch_up_p50_ms: percentile(&r.catch_up_ms_histogram, 0.50),
         catch_up_p99_ms: percentile(&r.catch_up_ms_histogram, 0.99),
         catch_up_max_ms: r.max_catch_up_us as f64 / 1000.0,
+        reconnect_p50_ms: percentile(&r.reconnect_ms_histogram, 0.50),
+        reconnect_p99_ms: percentile(&r.reconnect_ms_histogram, 0.99),
+        reconnect_max_ms: r.max_reconnect_us as f64 / 1000.0,
         missed: r.missed,
         duplicated: r.duplicated,
         clients_with_gaps: r.clients_with_gaps,
@@ -861,6 +886,12 @@ fn print_text(r: &Report) {
             ms(s.catch_up_p50_ms),
             ms(s.catch_up_p99_ms),
             s.catch_up_max_ms
+        );
+        println!(
+            "reconnecting   p50 {}  p99 {}  max {:.1} ms from asking to the response head",
+            ms(s.reconnect_p50_ms),
+            ms(s.reconnect_p99_ms),
+            s.reconnect_max_ms
         );
     }
     if let (Some(before), Some(after)) = (s.server_rss_before_mib, s.server_rss_after_mib) {

@@ -281,6 +281,22 @@ fn a_database_of_the_first_schema_is_migrated_with_its_data() {
         .check_history("api", "1h", 3_600_000, T0 + 2000)
         .unwrap();
     assert_eq!(history.failures[0].detail, "refused");
+    // Latencies survive the move from float milliseconds to microseconds.
+    let rollup = &store.rollups("api", 60, 0).unwrap()[0];
+    assert_eq!(
+        (
+            rollup.lat_min,
+            rollup.lat_avg,
+            rollup.lat_p95,
+            rollup.lat_max
+        ),
+        (Some(5.0), Some(6.0), Some(7.0), Some(7.0))
+    );
+    assert_eq!(
+        (history.points[0].lat_avg, history.points[0].lat_max),
+        (Some(6.0), Some(7.0))
+    );
+    assert_eq!(store.changes("api", 0).unwrap()[0].to, Health::Down);
     // New results join the migrated ones under the same check.
     store
         .record(&[result("api", T0 + 2000, Health::Up, 1.0)])
