@@ -222,22 +222,22 @@ impl Board {
     /// One check's new status: updates its card, or adds a card for a check
     /// the page has not seen before.
     pub fn apply(&self, status: CheckStatus) {
+        // One lookup per event: the signals and what the change is measured against.
         let known = self.cards.with_value(|cards| {
             cards.get(&status.id).map(|card| {
                 (
                     card.status,
+                    card.trend,
                     card.status
                         .with_untracked(|s| (s.health, s.group.clone(), s.name.clone())),
                 )
             })
         });
-        let Some((card, (health, group, name))) = known else {
+        let Some((card, trend, (health, group, name))) = known else {
             self.add(status, Trend::default());
             return;
         };
-        if let Some(trend) = self.trend(&status.id) {
-            trend.update(|t| t.push(&status));
-        }
+        trend.update(|t| t.push(&status));
         if health != status.health || group != status.group {
             self.count(&group, health, false);
             self.count(&status.group, status.health, true);
@@ -248,9 +248,7 @@ impl Board {
         }
         if group != status.group || name != status.name {
             let key = search_key(&status);
-            let filter = self
-                .query_words
-                .with_untracked(|words| filter_for(&key, words, self.failing_only.get_untracked()));
+            let filter = self.filter_now(&key);
             self.cards.update_value(|cards| {
                 if let Some(card) = cards.get_mut(&status.id) {
                     card.search_key = key;
@@ -286,9 +284,7 @@ impl Board {
         trend.push(&status);
         let id = status.id.clone();
         let key = search_key(&status);
-        let filter = self
-            .query_words
-            .with_untracked(|words| filter_for(&key, words, self.failing_only.get_untracked()));
+        let filter = self.filter_now(&key);
         let card = Card {
             search_key: key,
             status: RwSignal::new(status),
@@ -301,9 +297,11 @@ impl Board {
         });
     }
 
-    pub fn trend(&self, id: &CheckId) -> Option<RwSignal<Trend>> {
-        self.cards
-            .with_value(|cards| cards.get(id).map(|card| card.trend))
+    /// What the filters say now about a card with this search key.
+    fn filter_now(&self, search_key: &str) -> Filter {
+        self.query_words.with_untracked(|words| {
+            filter_for(search_key, words, self.failing_only.get_untracked())
+        })
     }
 
     /// A check the server no longer runs: its card goes.
@@ -338,7 +336,7 @@ impl Board {
         self.history.set(snapshot.history);
     }
 
-    pub fn card(&self, id: &CheckId) -> Option<RwSignal<CheckStatus>> {
+    fn card(&self, id: &CheckId) -> Option<RwSignal<CheckStatus>> {
         self.cards
             .with_value(|cards| cards.get(id).map(|card| card.status))
     }
