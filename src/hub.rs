@@ -13,7 +13,7 @@ use crate::status::{CheckId, CheckStatus, ConfigNotice, HistoryNotice, Removed, 
 use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
@@ -55,6 +55,9 @@ pub struct Hub {
     live: broadcast::Sender<Delivery>,
     metrics: Arc<Metrics>,
     max_clients: usize,
+    /// The most streams open at once since `take_peak_clients` last read it:
+    /// a crowd that came and went between two looks still counts.
+    peak_clients: AtomicUsize,
 }
 
 struct HubState {
@@ -95,6 +98,7 @@ impl Hub {
             history: std::sync::OnceLock::new(),
             metrics,
             max_clients,
+            peak_clients: AtomicUsize::new(0),
         })
     }
 
@@ -206,15 +210,18 @@ impl Hub {
         id
     }
 
-    /// Subscribes a client that last saw `last_event_id` (if any).
+    /// Subscribes a client that last saw `last_event_id` (if any). A refusal
+    /// is counted by whoever answers it: the direct path passes a refused
+    /// client on to the handler, which asks again.
     pub fn subscribe_from(&self, last_event_id: Option<u64>) -> Result<Subscription, AtCapacity> {
-        let Some(slot) = ClientSlot::claim(&self.metrics.connected_clients, self.max_clients)
+        let Some((slot, open)) =
+            ClientSlot::claim(&self.metrics.connected_clients, self.max_clients)
         else {
-            self.metrics.streams_refused.inc();
             return Err(AtCapacity {
                 max_clients: self.max_clients,
             });
         };
+        self.peak_clients.fetch_max(open, Ordering::Relaxed);
         let mut state = self.lock();
         let start = match last_event_id.and_then(|id| state.replay_after(id)) {
             Some(missed) => {
@@ -249,6 +256,13 @@ impl Hub {
     /// Streams open right now.
     pub fn connected_clients(&self) -> usize {
         self.metrics.connected_clients.get().max(0) as usize
+    }
+
+    /// The most streams open at once since the last call; starts the next
+    /// span from the number open now.
+    pub fn take_peak_clients(&self) -> usize {
+        let open = self.connected_clients();
+        self.peak_clients.swap(open, Ordering::Relaxed).max(open)
     }
 
     /// Where the parts around the hub record what they do.
@@ -340,7 +354,8 @@ impl HubState {
 pub struct ClientSlot(Gauge);
 
 impl ClientSlot {
-    fn claim(clients: &Gauge, max: usize) -> Option<ClientSlot> {
+    /// A slot, and how many are taken with it.
+    fn claim(clients: &Gauge, max: usize) -> Option<(ClientSlot, usize)> {
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         clients
             .inner()
@@ -348,7 +363,7 @@ impl ClientSlot {
                 (n < max).then_some(n + 1)
             })
             .ok()
-            .map(|_| ClientSlot(clients.clone()))
+            .map(|before| (ClientSlot(clients.clone()), before as usize + 1))
     }
 }
 

@@ -156,16 +156,19 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     tokio::spawn(sse::trim::after_departures(hub.clone(), shutdown.clone()));
 
     let history_of = hub.clone();
+    let streams = Streams {
+        hub: hub.clone(),
+        shutdown: shutdown.clone(),
+        heartbeat: settings.heartbeat,
+        retry_ms: settings.retry_ms,
+    };
+    let (for_hyper, direct_streams) =
+        sse::listener::sort(listener, streams.clone()).map_err(|e| e.to_string())?;
     let state = AppState {
         leptos_options,
-        hub: hub.clone(),
+        hub,
         metrics,
-        streams: Streams {
-            hub,
-            shutdown: shutdown.clone(),
-            heartbeat: settings.heartbeat,
-            retry_ms: settings.retry_ms,
-        },
+        streams,
         history: history::api::HistoryFile(history_file.map(Arc::new)),
     };
     tokio::spawn(shutdown.clone().on_signal());
@@ -176,10 +179,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // Served directly, axum's `Router` rebuilds its routes for every
     // connection and keeps them for the connection's life: about 8 KiB per
     // open stream (heap profile in the README).
-    let served = axum::serve(listener, Shared::new(router(state)))
+    let served = axum::serve(for_hyper, Shared::new(router(state)))
         .with_graceful_shutdown(shutdown.triggered())
         .await
         .map_err(|e| format!("server error: {e}"));
+    direct_streams.close();
+    direct_streams.wait().await;
     // Every stream has ended; what the checks said last is saved before exit.
     history_of.close_history();
     served

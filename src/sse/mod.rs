@@ -3,9 +3,17 @@
 //! client missed (by `Last-Event-ID`) or one `snapshot`; then live events,
 //! a heartbeat comment whenever it has been idle, and `Done` when the server
 //! shuts down. Dropping the body (the client left) drops the subscription.
+//!
+//! A connection whose first request is this stream is served by `direct`,
+//! straight onto the socket; every other request, and a stream asked for on
+//! a connection that already served something else, goes through hyper and
+//! the `events` handler below. `listener` sorts them. Both paths write the
+//! same bytes from the same `client_stream`.
 
+mod direct;
 pub mod frame;
 mod headers;
+pub mod listener;
 pub mod trim;
 
 pub use headers::sse_headers;
@@ -13,12 +21,11 @@ pub use headers::sse_headers;
 use crate::hub::{Hub, Start, Subscription};
 use crate::shutdown::Shutdown;
 use axum::body::Body;
-use axum::extract::{Query, State, rejection::QueryRejection};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use bytes::{Bytes, BytesMut};
 use futures::Stream;
-use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,36 +41,27 @@ pub struct Streams {
     pub retry_ms: u64,
 }
 
-#[derive(Deserialize)]
-pub struct EventsQuery {
-    #[serde(rename = "lastEventId")]
-    last_event_id: Option<String>,
-}
-
 /// Seconds a refused client should wait; its own backoff takes over after.
 const RETRY_AFTER_SECS: &str = "5";
 
 pub async fn events(
     State(streams): State<Streams>,
-    headers: HeaderMap,
-    query: Result<Query<EventsQuery>, QueryRejection>,
+    request: HeaderMap,
+    RawQuery(query): RawQuery,
 ) -> Response {
     if streams.shutdown.is_triggered() {
         return unavailable("shutting down");
     }
-    let query_id = query.ok().and_then(|Query(q)| q.last_event_id);
-    let last_event_id = headers
-        .get("last-event-id")
-        .and_then(|value| value.to_str().ok())
-        .or(query_id.as_deref())
-        .and_then(parse_event_id);
+    let header = request.get("last-event-id").map(|value| value.as_bytes());
+    let last_event_id = requested_event_id(header, query.as_deref());
     match streams.hub.subscribe_from(last_event_id) {
         Ok(subscription) => (
-            [(header::CONTENT_TYPE, "text/event-stream")],
+            [(header::CONTENT_TYPE, headers::EVENT_STREAM)],
             Body::from_stream(client_stream(subscription, streams)),
         )
             .into_response(),
         Err(full) => {
+            streams.hub.metrics().streams_refused.inc();
             tracing::warn!(
                 max_clients = full.max_clients,
                 "stream refused: at capacity"
@@ -80,6 +78,20 @@ fn unavailable(reason: &'static str) -> Response {
         reason,
     )
         .into_response()
+}
+
+/// The id a reconnecting client last saw: the `Last-Event-ID` header, or
+/// the `lastEventId` query parameter for clients that cannot set headers.
+fn requested_event_id(header: Option<&[u8]>, query: Option<&str>) -> Option<u64> {
+    let from_query = || {
+        form_urlencoded::parse(query?.as_bytes())
+            .find(|(key, _)| key == "lastEventId")
+            .map(|(_, value)| value)
+    };
+    match header {
+        Some(value) => std::str::from_utf8(value).ok().and_then(parse_event_id),
+        None => from_query().as_deref().and_then(parse_event_id),
+    }
 }
 
 /// An id is only ever digits we issued; anything else (empty, signed, huge,

@@ -6,8 +6,10 @@
 //! at its peak (12 → 205 MiB after a minute of 5,000 clients churning, with
 //! none left). `malloc_trim` returns every free page of every heap; here it
 //! brought that 205 MiB back to 21 MiB. It is called when the number of open
-//! streams has fallen to half of its recent peak, so a steady server never
-//! pays for it and a busy one pays once per wave of departures.
+//! streams has fallen to half of its recent peak (every connect counts
+//! towards the peak, so a crowd that came and went between two looks is not
+//! missed), so a steady server never pays for it and a busy one pays once
+//! per wave of departures.
 
 use crate::hub::Hub;
 use crate::shutdown::Shutdown;
@@ -29,7 +31,7 @@ pub async fn after_departures(hub: Arc<Hub>, shutdown: Shutdown) {
             _ = ticks.tick() => {}
         }
         let open = hub.connected_clients();
-        peak = peak.max(open);
+        peak = peak.max(hub.take_peak_clients());
         if peak >= WORTH_TRIMMING && open <= peak / 2 {
             // Walks every heap: off the async workers.
             let _ = tokio::task::spawn_blocking(trim).await;

@@ -1,0 +1,182 @@
+//! A stream written straight onto its socket, for connections whose first
+//! request is `GET /api/events` (see `listener`). What it writes is what
+//! hyper writes for the same request, byte for byte but the `retry:` jitter
+//! and the date: the same head, then `client_stream`'s frames in HTTP/1.1
+//! chunks (or, for HTTP/1.0, as they are, ended by closing).
+//!
+//! Why bypass hyper: an HTTP/1 connection in hyper keeps a 16 KiB read
+//! buffer and an 8 KiB write buffer for its whole life, sized for requests
+//! and bodies that a stream never has. Here a stream holds its task, its
+//! subscription and its socket, and nothing else: one event in flight at a
+//! time, so a client that stops reading fills its kernel socket buffer,
+//! falls behind the broadcast buffer and gets a fresh snapshot, as through
+//! hyper. This is the one place where Pulse frames HTTP itself; anywhere
+//! else a handler must leave `Transfer-Encoding` to hyper.
+
+use super::{Streams, client_stream, headers};
+use crate::hub::Subscription;
+use bytes::Buf;
+use futures::StreamExt;
+use std::io;
+use std::time::SystemTime;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+/// What the request asked for that changes the answer.
+pub(super) struct Request {
+    pub http11: bool,
+    pub last_event_id: Option<u64>,
+}
+
+/// Serves the stream until it ends (shutdown), the client leaves, or a
+/// write fails. Errors end the stream quietly: a client that went away is
+/// not news.
+pub(super) async fn serve(
+    mut socket: TcpStream,
+    request: Request,
+    subscription: Subscription,
+    streams: Streams,
+) {
+    let framing = Framing::for_request(&request);
+    let body = client_stream(subscription, streams);
+    tokio::pin!(body);
+    let Some(Ok(opening)) = body.next().await else {
+        return;
+    };
+    let head = response_head(&request);
+    if framing
+        .write(&mut socket, head.as_bytes(), &opening)
+        .await
+        .is_err()
+    {
+        return;
+    }
+    loop {
+        let next = tokio::select! {
+            biased;
+            next = body.next() => next,
+            () = hung_up(&socket) => return,
+        };
+        match next {
+            Some(Ok(frame)) => {
+                if framing.write(&mut socket, &[], &frame).await.is_err() {
+                    return;
+                }
+            }
+            None => {
+                let _ = framing.end(&mut socket).await;
+                return;
+            }
+        }
+    }
+}
+
+fn response_head(request: &Request) -> String {
+    let mut head = String::with_capacity(256);
+    head.push_str(match request.http11 {
+        true => "HTTP/1.1 200 OK\r\n",
+        false => "HTTP/1.0 200 OK\r\n",
+    });
+    let mut line = |name: &str, value: &str| {
+        head.push_str(name);
+        head.push_str(": ");
+        head.push_str(value);
+        head.push_str("\r\n");
+    };
+    line("content-type", headers::EVENT_STREAM);
+    for (name, value) in headers::ON_EVERY_ANSWER {
+        line(name, value);
+    }
+    if request.http11 {
+        let (name, value) = headers::ON_HTTP11;
+        line(name, value);
+        line("transfer-encoding", "chunked");
+    }
+    line("date", &httpdate::fmt_http_date(SystemTime::now()));
+    head.push_str("\r\n");
+    head
+}
+
+/// How the body is delimited: chunks on HTTP/1.1, the end of the
+/// connection on HTTP/1.0 (which has no chunks).
+#[derive(Clone, Copy)]
+enum Framing {
+    Chunked,
+    UntilClose,
+}
+
+impl Framing {
+    fn for_request(request: &Request) -> Framing {
+        match request.http11 {
+            true => Framing::Chunked,
+            false => Framing::UntilClose,
+        }
+    }
+
+    /// `prefix` (the head, on the first write), then `frame` as one chunk,
+    /// in a single vectored write when the socket takes it all.
+    async fn write(self, socket: &mut TcpStream, prefix: &[u8], frame: &[u8]) -> io::Result<()> {
+        let mut size = [0u8; 20];
+        let size = match self {
+            Framing::Chunked => chunk_size_line(frame.len(), &mut size),
+            Framing::UntilClose => &[],
+        };
+        let tail: &[u8] = match self {
+            Framing::Chunked => b"\r\n",
+            Framing::UntilClose => b"",
+        };
+        let mut out = prefix.chain(size).chain(frame).chain(tail);
+        socket.write_all_buf(&mut out).await
+    }
+
+    /// The last chunk, then a clean close.
+    async fn end(self, socket: &mut TcpStream) -> io::Result<()> {
+        if let Framing::Chunked = self {
+            socket.write_all(b"0\r\n\r\n").await?;
+        }
+        socket.shutdown().await
+    }
+}
+
+/// `len` in lowercase hex and CRLF, as hyper writes it, into `buf`.
+fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
+    use std::io::Write;
+    let mut cursor = io::Cursor::new(&mut buf[..]);
+    write!(cursor, "{len:x}\r\n").expect("a usize in hex fits 20 bytes");
+    let written = cursor.position() as usize;
+    &buf[..written]
+}
+
+/// Completes when the client has closed its end (or reset it). A stream's
+/// client sends nothing after its request, so anything it does send is
+/// read and dropped; what matters is the end of file.
+async fn hung_up(socket: &TcpStream) {
+    let mut scratch = [0u8; 64];
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        match socket.try_read(&mut scratch) {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(_) => return,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::chunk_size_line;
+
+    #[test]
+    fn chunk_sizes_are_lowercase_hex_lines() {
+        let mut buf = [0u8; 20];
+        assert_eq!(chunk_size_line(0x465, &mut buf), b"465\r\n");
+        assert_eq!(chunk_size_line(0xabc, &mut buf), b"abc\r\n");
+        assert_eq!(
+            chunk_size_line(usize::MAX, &mut buf),
+            b"ffffffffffffffff\r\n"
+        );
+    }
+}
