@@ -201,7 +201,11 @@ async fn shutdown_ends_each_framing_cleanly() {
         last = chunk;
     }
     assert!(last.ends_with(done), "Done, then the last chunk: {last:?}");
-    assert_eq!(chunked.rest_until_closed().await, "", "then the connection closes");
+    assert_eq!(
+        chunked.rest_until_closed().await,
+        "",
+        "then the connection closes"
+    );
     let body = plain.rest_until_closed().await;
     assert!(body.starts_with("retry: "), "{body:?}");
     assert!(body.ends_with(done), "{body:?}");
