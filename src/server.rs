@@ -179,13 +179,21 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // Served directly, axum's `Router` rebuilds its routes for every
     // connection and keeps them for the connection's life: about 8 KiB per
     // open stream (heap profile in the README).
-    let served = axum::serve(for_hyper, Shared::new(router(state)))
-        .with_graceful_shutdown(shutdown.triggered())
-        .await
-        .map_err(|e| format!("server error: {e}"));
-    direct_streams.close();
-    direct_streams.wait().await;
-    // Every stream has ended; what the checks said last is saved before exit.
+    let serving = async {
+        let served = axum::serve(for_hyper, Shared::new(router(state)))
+            .with_graceful_shutdown(shutdown.triggered())
+            .await;
+        direct_streams.close();
+        direct_streams.wait().await;
+        served
+    };
+    let served = shutdown.within_drain_limit(serving).await;
+    if served.is_none() {
+        tracing::warn!("some clients were still being written to; not waiting for them");
+    }
+    // What the checks said last is saved before exit.
     history_of.close_history();
     served
+        .unwrap_or(Ok(()))
+        .map_err(|e| format!("server error: {e}"))
 }

@@ -7,8 +7,17 @@
 use std::time::Duration;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
-/// How long after the signal the process exits whatever is still open.
+/// How long after the signal the process exits whatever is still open. A
+/// backstop: the drain limit, saving the history (at most 400 ms) and the
+/// runtime's stop (100 ms) end well before it, so reaching it means
+/// something hung, and the exit status says so.
 pub const EXIT_DEADLINE: Duration = Duration::from_millis(900);
+
+/// How long after the signal open connections get to finish before the
+/// server stops waiting for them, leaving time to save the history before
+/// `EXIT_DEADLINE`. Streams end at once; only a client that stopped reading
+/// (its `Done` cannot be written) is still open by then.
+pub const DRAIN_LIMIT: Duration = Duration::from_millis(300);
 
 #[derive(Clone, Default)]
 pub struct Shutdown {
@@ -53,6 +62,22 @@ impl Shutdown {
         }
     }
 
+    /// `draining`'s output, or `None` if shutdown started more than
+    /// `DRAIN_LIMIT` before it finished.
+    pub async fn within_drain_limit<F: std::future::Future>(
+        &self,
+        draining: F,
+    ) -> Option<F::Output> {
+        let given_up = async {
+            self.token.cancelled().await;
+            tokio::time::sleep(DRAIN_LIMIT).await;
+        };
+        tokio::select! {
+            output = draining => Some(output),
+            () = given_up => None,
+        }
+    }
+
     /// Waits for SIGTERM or SIGINT, then triggers shutdown and arms the exit
     /// deadline.
     pub async fn on_signal(self) {
@@ -62,7 +87,8 @@ impl Shutdown {
         tokio::spawn(async {
             tokio::time::sleep(EXIT_DEADLINE).await;
             tracing::warn!("connections still open at the exit deadline; exiting anyway");
-            std::process::exit(0);
+            // Not a clean stop: the history may have lost its last batch.
+            std::process::exit(1);
         });
     }
 }

@@ -30,10 +30,7 @@ async fn results_are_kept_and_a_restart_continues_them() {
         while_running >= 10,
         "{while_running} results after 2.6 s of 5 checks every 0.5 s"
     );
-    let stopped_at_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64;
+    let stopped_at_ms = unix_millis();
     let took = server.terminate_and_wait(Duration::from_secs(2)).await;
     assert!(
         took < Duration::from_secs(1),
@@ -77,6 +74,61 @@ async fn results_are_kept_and_a_restart_continues_them() {
         );
     }
     server.terminate_and_wait(Duration::from_secs(2)).await;
+}
+
+/// A client that stopped reading cannot be sent its `Done`; shutdown stops
+/// waiting for it in time to save the history and stop cleanly (status 0)
+/// before the exit deadline (which would exit with status 1).
+#[tokio::test]
+async fn a_client_that_stopped_reading_does_not_cost_the_last_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.db");
+    let args = [
+        "--interval",
+        "1h",
+        "--demo-rate",
+        "5000/s",
+        "--history",
+        file.to_str().unwrap(),
+    ];
+    let mut server = Server::start(&args).await;
+    let stuck = stuck_client(&server).await;
+    // The server's send buffer grows to about 2.8 MB on loopback here and
+    // is full after 3 s of these events.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let stopped_at_ms = unix_millis();
+    let took = server.terminate_and_wait(Duration::from_secs(2)).await;
+    assert!(took < Duration::from_secs(1), "exited after {took:?}");
+    let newest = Store::open(&file)
+        .unwrap()
+        .newest_result_ms()
+        .unwrap()
+        .unwrap();
+    // Batches are written once a second; only the flush at shutdown saves
+    // the results of the last few hundred milliseconds.
+    assert!(
+        newest + 250 >= stopped_at_ms,
+        "the newest saved result is {} ms older than the shutdown",
+        stopped_at_ms.saturating_sub(newest)
+    );
+    drop(stuck);
+}
+
+/// A stream whose client never reads, with a receive window kept small.
+async fn stuck_client(server: &Server) -> tokio::net::TcpStream {
+    use tokio::io::AsyncWriteExt;
+    let addr = server.base.trim_start_matches("http://").parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut stream = socket.connect(addr).await.unwrap();
+    let request = b"GET /api/events HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    stream.write_all(request).await.unwrap();
+    stream
+}
+
+fn unix_millis() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_millis() as u64
 }
 
 #[tokio::test]
