@@ -24,8 +24,10 @@ use std::time::SystemTime;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
-/// How much of a client's backlog goes into one write.
-const BATCH_BYTES: usize = 64 * 1024;
+/// How much of a client's backlog goes into one write: fifty-odd status
+/// events. The batch is held while its write waits, so this is also what a
+/// client that stopped reading costs in memory, besides its socket buffer.
+const BATCH_BYTES: usize = 16 * 1024;
 
 /// What the request asked for that changes the answer.
 pub(super) struct Request {
@@ -77,6 +79,13 @@ pub(super) async fn serve(
     }
 }
 
+/// Room for a whole batch at once: growing by doubling would overshoot it.
+fn started_batch(first: &[u8]) -> BytesMut {
+    let mut batch = BytesMut::with_capacity(BATCH_BYTES.max(first.len()) + 4096);
+    batch.extend_from_slice(first);
+    batch
+}
+
 /// `first` and every frame already waiting behind it, up to `BATCH_BYTES`,
 /// as one piece; and whether the stream ended. A client that has fallen a
 /// few events behind (its task waited for a core) then catches up in one
@@ -91,7 +100,7 @@ where
     while batch.as_ref().map_or(first.len(), BytesMut::len) < BATCH_BYTES {
         match body.next().now_or_never() {
             Some(Some(Ok(frame))) => batch
-                .get_or_insert_with(|| BytesMut::from(&first[..]))
+                .get_or_insert_with(|| started_batch(&first))
                 .extend_from_slice(&frame),
             Some(None) => {
                 ended = true;
