@@ -70,6 +70,8 @@ struct HubState {
     next_id: u64,
     ring: VecDeque<Delivery>,
     ring_size: usize,
+    /// Where the ring's frames are written, side by side.
+    frames: frame::Blocks,
     config: ConfigNotice,
     history: HistoryNotice,
     /// The framed snapshot, built on the first connect after a change; a
@@ -90,6 +92,7 @@ impl Hub {
                 next_id: first_event_id(),
                 ring: VecDeque::with_capacity(ring_size),
                 ring_size,
+                frames: frame::Blocks::new(),
                 config: ConfigNotice::default(),
                 history: HistoryNotice::default(),
                 snapshot_frame: None,
@@ -125,7 +128,7 @@ impl Hub {
             history.offer(&status);
         }
         state.upsert(status);
-        Some(self.send(&mut state, |id| frame::message(id, &json)))
+        Some(self.send(&mut state, None, &json))
     }
 
     /// Sends every result from now on to the history writer as well.
@@ -141,9 +144,7 @@ impl Hub {
         }
         let json = serde_json::to_string(&notice).expect("HistoryNotice serialises");
         state.history = notice;
-        self.send(&mut state, |id| {
-            frame::event(Some("history"), Some(id), &json)
-        });
+        self.send(&mut state, Some("history"), &json);
     }
 
     /// Follows the history writer's health, once a second, and tells the
@@ -172,9 +173,7 @@ impl Hub {
         let json = serde_json::to_string(&Removed { id: id.clone() }).expect("Removed serialises");
         let mut state = self.lock();
         if state.forget(id) {
-            self.send(&mut state, |event_id| {
-                frame::event(Some("removed"), Some(event_id), &json)
-            });
+            self.send(&mut state, Some("removed"), &json);
         }
     }
 
@@ -184,18 +183,16 @@ impl Hub {
         let json = serde_json::to_string(&notice).expect("ConfigNotice serialises");
         let mut state = self.lock();
         state.config = notice;
-        self.send(&mut state, |id| {
-            frame::event(Some("config"), Some(id), &json)
-        });
+        self.send(&mut state, Some("config"), &json);
     }
 
     /// Gives the next id to an event, keeps it in the ring and fans it out.
-    fn send(&self, state: &mut HubState, framed: impl FnOnce(u64) -> Bytes) -> u64 {
+    fn send(&self, state: &mut HubState, kind: Option<&str>, json: &str) -> u64 {
         let id = state.next_id;
         state.next_id += 1;
         let delivery = Delivery {
             id,
-            frame: framed(id),
+            frame: state.frames.event(kind, Some(id), json),
         };
         state.snapshot_frame = None;
         if state.ring.len() == state.ring_size {
