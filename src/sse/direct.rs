@@ -7,8 +7,9 @@
 //! Why bypass hyper: an HTTP/1 connection in hyper keeps a 16 KiB read
 //! buffer and an 8 KiB write buffer for its whole life, sized for requests
 //! and bodies that a stream never has. Here a stream holds its task, its
-//! subscription and its socket, and nothing else: one event in flight at a
-//! time, so a client that stops reading fills its kernel socket buffer,
+//! subscription and its socket, and nothing else: one write in flight at a
+//! time (the frames that were waiting when it began, at most `BATCH_BYTES`),
+//! so a client that stops reading fills its kernel socket buffer,
 //! falls behind the broadcast buffer and gets a fresh snapshot, as through
 //! hyper. This is the one place where Pulse frames HTTP itself; anywhere
 //! else a handler must leave `Transfer-Encoding` to hyper.
