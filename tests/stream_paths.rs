@@ -210,3 +210,33 @@ async fn shutdown_ends_each_framing_cleanly() {
     assert!(body.starts_with("retry: "), "{body:?}");
     assert!(body.ends_with(done), "{body:?}");
 }
+
+#[tokio::test]
+async fn a_request_sent_in_pieces_is_sorted_once_it_can_be() {
+    let server = Server::start(&[]).await;
+    // A connection that never says anything holds up nobody.
+    let _silent = Connection::open(&server).await;
+
+    let mut stream = Connection::open(&server).await;
+    let mut page = Connection::open(&server).await;
+    for (connection, first) in [(&mut stream, "GET /api/ev"), (&mut page, "GE")] {
+        let socket = connection.0.get_mut();
+        socket.write_all(first.as_bytes()).await.unwrap();
+        socket.flush().await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let rest = "ents HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    stream.0.get_mut().write_all(rest.as_bytes()).await.unwrap();
+    let head = stream.head().await;
+    assert_eq!(head.field("content-type"), Some("text/event-stream"));
+    assert!(stream.chunk().await.contains("event: snapshot"));
+
+    let rest = "T /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    page.0.get_mut().write_all(rest.as_bytes()).await.unwrap();
+    let head = page.head().await;
+    assert_eq!(head.status_line, "HTTP/1.1 200 OK");
+    let len: usize = head.field("content-length").unwrap().parse().unwrap();
+    let body = String::from_utf8(page.exactly(len).await).unwrap();
+    assert!(body.contains("\"connected_clients\":1"), "{body}");
+}
