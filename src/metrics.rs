@@ -18,6 +18,14 @@ pub struct CheckLabel {
     pub check: String,
 }
 
+/// Which way a stream was served: `direct` (its connection's first request,
+/// written straight onto the socket) or `hyper` (asked for on a connection
+/// that had served something else first).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PathLabel {
+    pub path: &'static str,
+}
+
 type CheckHistograms = Family<CheckLabel, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -30,6 +38,7 @@ pub struct Metrics {
     pub snapshots_on_connect: Counter,
     pub slow_client_resyncs: Counter,
     pub streams_refused: Counter,
+    pub streams_opened: Family<PathLabel, Counter>,
     pub check_duration: CheckHistograms,
     pub check_up: Family<CheckLabel, Gauge>,
     /// Read from the runtime when exported: once streams have gone it falls
@@ -48,6 +57,7 @@ impl Metrics {
             snapshots_on_connect: Counter::default(),
             slow_client_resyncs: Counter::default(),
             streams_refused: Counter::default(),
+            streams_opened: Family::default(),
             // 0.5 ms .. ~16 s: local health checks to slow remote ones.
             check_duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -91,6 +101,11 @@ impl Metrics {
             "streams_refused",
             "Streams refused at the cap (503)",
             m.streams_refused.clone(),
+        );
+        registry.register(
+            "streams_opened",
+            "Streams opened, by the path that serves them",
+            m.streams_opened.clone(),
         );
         registry.register(
             "check_duration_seconds",

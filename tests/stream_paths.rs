@@ -1,6 +1,7 @@
 //! `/api/events` is served by two paths: straight onto the socket when it is
-//! a connection's first request (nearly every stream), and through hyper
-//! when a connection asked for something else first. A client must not be
+//! a connection's first and only request (nearly every stream: every other
+//! answer closes its connection), and through hyper otherwise (here: a
+//! client that pipelines another request behind it). A client must not be
 //! able to tell which one answered. Raw sockets, so that the framing itself
 //! is what is compared.
 
@@ -36,13 +37,12 @@ impl Connection {
     }
 
     async fn get(&mut self, target: &str, version: &str, extra: &str) -> Head {
-        let request = format!("GET {target} HTTP/{version}\r\nHost: pulse\r\n{extra}\r\n");
-        self.0
-            .get_mut()
-            .write_all(request.as_bytes())
-            .await
-            .unwrap();
+        self.send(&request(target, version, extra)).await;
         self.head().await
+    }
+
+    async fn send(&mut self, text: &str) {
+        self.0.get_mut().write_all(text.as_bytes()).await.unwrap();
     }
 
     async fn line(&mut self) -> String {
@@ -95,22 +95,34 @@ impl Connection {
     }
 }
 
-/// A connection that has already been answered once, by hyper.
-async fn reused(server: &Server) -> Connection {
+fn request(target: &str, version: &str, extra: &str) -> String {
+    format!("GET {target} HTTP/{version}\r\nHost: pulse\r\n{extra}\r\n")
+}
+
+/// A stream asked for with another request pipelined behind it, in one
+/// write: more than the direct path serves, so hyper answers.
+async fn through_hyper(server: &Server, target: &str) -> (Connection, Head) {
     let mut connection = Connection::open(server).await;
-    let head = connection.get("/healthz", "1.1", "").await;
-    let len: usize = head.field("content-length").unwrap().parse().unwrap();
-    connection.exactly(len).await;
-    connection
+    let pipelined = request(target, "1.1", "") + &request("/healthz", "1.1", "");
+    connection.send(&pipelined).await;
+    let head = connection.head().await;
+    (connection, head)
+}
+
+async fn streams_opened(server: &Server) -> (f64, f64) {
+    let name = |path| format!("pulse_streams_opened_total{{path=\"{path}\"}}");
+    (
+        server.metric(&name("direct")).await,
+        server.metric(&name("hyper")).await,
+    )
 }
 
 #[tokio::test]
 async fn both_paths_answer_with_the_same_head_and_chunks() {
     let server = Server::start(&["--interval", "300ms"]).await;
     let mut fresh = Connection::open(&server).await;
-    let mut second = reused(&server).await;
     let direct = fresh.get("/api/events", "1.1", "").await;
-    let hyper = second.get("/api/events", "1.1", "").await;
+    let (mut second, hyper) = through_hyper(&server, "/api/events").await;
     assert_eq!(direct.status_line, "HTTP/1.1 200 OK");
     assert_eq!(
         direct.fields,
@@ -128,6 +140,11 @@ async fn both_paths_answer_with_the_same_head_and_chunks() {
         (&direct.status_line, &direct.fields)
     );
     server.wait_for_clients(2).await;
+    assert_eq!(
+        streams_opened(&server).await,
+        (1.0, 1.0),
+        "one stream each way"
+    );
 
     for connection in [&mut fresh, &mut second] {
         let opening = connection.chunk().await;
@@ -156,10 +173,8 @@ async fn both_paths_replay_from_the_same_id() {
     let resume = format!("Last-Event-ID: {id}\r\n");
     let mut fresh = Connection::open(&server).await;
     fresh.get("/api/events", "1.1", &resume).await;
-    let mut second = reused(&server).await;
-    second
-        .get(&format!("/api/events?lastEventId={id}"), "1.1", "")
-        .await;
+    let target = format!("/api/events?lastEventId={id}");
+    let (mut second, _) = through_hyper(&server, &target).await;
     for connection in [&mut fresh, &mut second] {
         let replay = connection.chunk().await;
         let first_id = replay
@@ -239,4 +254,15 @@ async fn a_request_sent_in_pieces_is_sorted_once_it_can_be() {
     let len: usize = head.field("content-length").unwrap().parse().unwrap();
     let body = String::from_utf8(page.exactly(len).await).unwrap();
     assert!(body.contains("\"connected_clients\":1"), "{body}");
+}
+
+#[tokio::test]
+async fn every_other_answer_closes_its_connection() {
+    let server = Server::start(&[]).await;
+    for target in ["/healthz", "/api/status", "/"] {
+        let mut connection = Connection::open(&server).await;
+        let head = connection.get(target, "1.1", "").await;
+        assert_eq!(head.field("connection"), Some("close"), "{target}");
+        connection.rest_until_closed().await;
+    }
 }

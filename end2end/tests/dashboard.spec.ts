@@ -123,3 +123,14 @@ test('a server restart shows reconnecting, then live again, without a reload', a
   // The restarted server's events reach the page: a fresh check result shows.
   await expect(page.locator('[data-check-id="pulse-healthz"] .checked')).toHaveText(/just now|[1-5] s ago/);
 });
+
+test("the page's stream gets a connection of its own, served straight onto the socket", async ({ page }) => {
+  // Pages and assets close their connections, so Chromium cannot put the
+  // EventSource on one of them, where it would be served through hyper at
+  // several times the memory (see src/sse/listener.rs).
+  await page.goto(server.url);
+  await expect(page.locator('.badge')).toHaveAttribute('data-state', 'live');
+  const metrics = await (await page.request.get(`${server.url}/metrics`)).text();
+  expect(metrics).toContain('pulse_streams_opened_total{path="direct"} 1\n');
+  expect(metrics).not.toContain('path="hyper"');
+});

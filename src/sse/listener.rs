@@ -126,6 +126,7 @@ async fn sort_one(mut socket: TcpStream, peer: SocketAddr, streams: Streams, to_
         // At capacity, hyper's handler answers (503, counted there).
         if let Ok(subscription) = streams.hub.subscribe_from(request.last_event_id) {
             drop(head);
+            streams.opened("direct");
             return direct::serve(socket, request, subscription, streams).await;
         }
     }

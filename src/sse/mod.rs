@@ -41,6 +41,18 @@ pub struct Streams {
     pub retry_ms: u64,
 }
 
+impl Streams {
+    /// Counts a stream opened on `path` (`direct` or `hyper`).
+    fn opened(&self, path: &'static str) {
+        let label = crate::metrics::PathLabel { path };
+        self.hub
+            .metrics()
+            .streams_opened
+            .get_or_create(&label)
+            .inc();
+    }
+}
+
 /// Seconds a refused client should wait; its own backoff takes over after.
 const RETRY_AFTER_SECS: &str = "5";
 
@@ -55,11 +67,14 @@ pub async fn events(
     let header = request.get("last-event-id").map(|value| value.as_bytes());
     let last_event_id = requested_event_id(header, query.as_deref());
     match streams.hub.subscribe_from(last_event_id) {
-        Ok(subscription) => (
-            [(header::CONTENT_TYPE, headers::EVENT_STREAM)],
-            Body::from_stream(client_stream(subscription, streams)),
-        )
-            .into_response(),
+        Ok(subscription) => {
+            streams.opened("hyper");
+            (
+                [(header::CONTENT_TYPE, headers::EVENT_STREAM)],
+                Body::from_stream(client_stream(subscription, streams)),
+            )
+                .into_response()
+        }
         Err(full) => {
             streams.hub.metrics().streams_refused.inc();
             tracing::warn!(
