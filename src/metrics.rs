@@ -18,9 +18,10 @@ pub struct CheckLabel {
     pub check: String,
 }
 
-/// Which way a stream was served: `direct` (its connection's first request,
-/// written straight onto the socket) or `hyper` (asked for on a connection
-/// that had served something else first).
+/// Which way a stream was served: `direct` (its connection's first and only
+/// request, written straight onto the socket) or `hyper` (a stream request
+/// the direct path does not take: another request pipelined behind it, an
+/// upgrade, an oversized head).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PathLabel {
     pub path: &'static str,

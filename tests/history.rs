@@ -40,11 +40,7 @@ async fn results_are_kept_and_a_restart_continues_them() {
     assert!(first_run >= while_running);
     // Checks run every 500 ms and batches are written every second: only
     // the flush at shutdown saves a result from the last 800 ms.
-    let newest = Store::open(&file)
-        .unwrap()
-        .newest_result_ms()
-        .unwrap()
-        .unwrap();
+    let newest = newest_saved_ms(&file);
     assert!(
         newest + 800 >= stopped_at_ms,
         "the newest saved result is {} ms older than the shutdown",
@@ -99,11 +95,7 @@ async fn a_client_that_stopped_reading_does_not_cost_the_last_results() {
     let stopped_at_ms = unix_millis();
     let took = server.terminate_and_wait(Duration::from_secs(2)).await;
     assert!(took < Duration::from_secs(1), "exited after {took:?}");
-    let newest = Store::open(&file)
-        .unwrap()
-        .newest_result_ms()
-        .unwrap()
-        .unwrap();
+    let newest = newest_saved_ms(&file);
     // Batches are written once a second; only the flush at shutdown saves
     // the results of the last few hundred milliseconds.
     assert!(
@@ -124,6 +116,15 @@ async fn stuck_client(server: &Server) -> tokio::net::TcpStream {
     let request = b"GET /api/events HTTP/1.1\r\nHost: pulse\r\n\r\n";
     stream.write_all(request).await.unwrap();
     stream
+}
+
+/// When the newest result in the history file was checked.
+fn newest_saved_ms(file: &std::path::Path) -> u64 {
+    let store = Store::open(file).unwrap();
+    store
+        .newest_result_ms()
+        .unwrap()
+        .expect("a result was saved")
 }
 
 fn unix_millis() -> u64 {

@@ -112,8 +112,56 @@ impl Histogram {
         self.ms[bucket].fetch_add(1, Ordering::Relaxed);
     }
 
-    fn counts(&self) -> Vec<u64> {
-        self.ms.iter().map(|b| b.load(Ordering::Relaxed)).collect()
+    fn read(&self) -> Distribution {
+        Distribution {
+            max_us: self.max_us.load(Ordering::Relaxed),
+            ms: self.ms.iter().map(|b| b.load(Ordering::Relaxed)).collect(),
+        }
+    }
+}
+
+/// A histogram as reported: counts per 1 ms bucket and the exact maximum.
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug)]
+struct Distribution {
+    max_us: u64,
+    ms: Vec<u64>,
+}
+
+impl Distribution {
+    /// Adds another process's counts to these.
+    fn merge(&mut self, part: &Distribution) {
+        self.max_us = self.max_us.max(part.max_us);
+        if self.ms.len() < part.ms.len() {
+            self.ms.resize(part.ms.len(), 0);
+        }
+        for (sum, n) in self.ms.iter_mut().zip(&part.ms) {
+            *sum += n;
+        }
+    }
+
+    fn count(&self) -> u64 {
+        self.ms.iter().sum()
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.max_us as f64 / 1000.0
+    }
+
+    /// The latency at quantile `q`, in ms.
+    fn percentile(&self, q: f64) -> Option<u64> {
+        let total = self.count();
+        if total == 0 {
+            return None;
+        }
+        let rank = ((total as f64) * q).ceil().max(1.0) as u64;
+        let mut seen = 0;
+        self.ms
+            .iter()
+            .position(|&n| {
+                seen += n;
+                seen >= rank
+            })
+            .map(|ms| ms as u64)
     }
 }
 
@@ -136,16 +184,11 @@ struct Report {
     missed: u64,
     duplicated: u64,
     clients_with_gaps: usize,
-    max_latency_us: u64,
-    latency_ms_histogram: Vec<u64>,
-    #[serde(default)]
-    max_catch_up_us: u64,
-    #[serde(default)]
-    catch_up_ms_histogram: Vec<u64>,
-    #[serde(default)]
-    max_reconnect_us: u64,
-    #[serde(default)]
-    reconnect_ms_histogram: Vec<u64>,
+    /// Live deliveries, catch-up on reconnect, and reconnect times (see
+    /// `Shared`).
+    latency: Distribution,
+    catch_up: Distribution,
+    reconnect: Distribution,
     server_rss_before_kib: Option<u64>,
     server_rss_connected_kib: Option<u64>,
     server_cpu_cores: Option<f64>,
@@ -263,12 +306,9 @@ async fn run_clients(args: &Args) -> Report {
         missed: shared.missed.load(Ordering::Relaxed),
         duplicated: shared.duplicated.load(Ordering::Relaxed),
         clients_with_gaps: shared.clients_with_gaps.load(Ordering::Relaxed),
-        max_latency_us: shared.latency.max_us.load(Ordering::Relaxed),
-        latency_ms_histogram: shared.latency.counts(),
-        max_catch_up_us: shared.catch_up.max_us.load(Ordering::Relaxed),
-        catch_up_ms_histogram: shared.catch_up.counts(),
-        max_reconnect_us: shared.reconnect.max_us.load(Ordering::Relaxed),
-        reconnect_ms_histogram: shared.reconnect.counts(),
+        latency: shared.latency.read(),
+        catch_up: shared.catch_up.read(),
+        reconnect: shared.reconnect.read(),
         server_rss_before_kib: rss_before,
         server_rss_connected_kib: rss_connected,
         server_cpu_cores: cpu_cores,
@@ -354,9 +394,6 @@ fn run_parent(args: &Args) -> Report {
     let cpu_after = args.server_pid.and_then(cpu_ticks);
     let mut total = Report {
         clients: args.clients,
-        latency_ms_histogram: vec![0; BUCKETS],
-        catch_up_ms_histogram: vec![0; BUCKETS],
-        reconnect_ms_histogram: vec![0; BUCKETS],
         connect_seconds,
         measured_seconds,
         server_rss_before_kib: rss_before,
@@ -377,18 +414,9 @@ fn run_parent(args: &Args) -> Report {
         total.missed += part.missed;
         total.duplicated += part.duplicated;
         total.clients_with_gaps += part.clients_with_gaps;
-        total.max_latency_us = total.max_latency_us.max(part.max_latency_us);
-        total.max_catch_up_us = total.max_catch_up_us.max(part.max_catch_up_us);
-        add_counts(&mut total.latency_ms_histogram, &part.latency_ms_histogram);
-        add_counts(
-            &mut total.catch_up_ms_histogram,
-            &part.catch_up_ms_histogram,
-        );
-        total.max_reconnect_us = total.max_reconnect_us.max(part.max_reconnect_us);
-        add_counts(
-            &mut total.reconnect_ms_histogram,
-            &part.reconnect_ms_histogram,
-        );
+        total.latency.merge(&part.latency);
+        total.catch_up.merge(&part.catch_up);
+        total.reconnect.merge(&part.reconnect);
     }
     total.server_rss_after_kib = args.server_pid.and_then(|pid| {
         std::thread::sleep(args.settle);
@@ -714,29 +742,6 @@ impl StreamReader {
     }
 }
 
-fn add_counts(sum: &mut [u64], part: &[u64]) {
-    for (sum, n) in sum.iter_mut().zip(part) {
-        *sum += n;
-    }
-}
-
-/// The latency at quantile `q` of a 1 ms histogram, in ms.
-fn percentile(histogram: &[u64], q: f64) -> Option<u64> {
-    let total: u64 = histogram.iter().sum();
-    if total == 0 {
-        return None;
-    }
-    let rank = ((total as f64) * q).ceil().max(1.0) as u64;
-    let mut seen = 0;
-    histogram
-        .iter()
-        .position(|&n| {
-            seen += n;
-            seen >= rank
-        })
-        .map(|ms| ms as u64)
-}
-
 fn find_number(data: &[u8], key: &[u8]) -> Option<u64> {
     let at = data.windows(key.len()).position(|w| w == key)? + key.len();
     let digits: &[u8] = &data[at..];
@@ -813,16 +818,16 @@ fn summary(r: &Report) -> Summary {
         connect_seconds: r.connect_seconds,
         measured_seconds: r.measured_seconds,
         deliveries_per_second: r.delivered as f64 / r.measured_seconds.max(1e-9),
-        latency_p50_ms: percentile(&r.latency_ms_histogram, 0.50),
-        latency_p99_ms: percentile(&r.latency_ms_histogram, 0.99),
-        latency_max_ms: r.max_latency_us as f64 / 1000.0,
-        caught_up: r.catch_up_ms_histogram.iter().sum(),
-        catch_up_p50_ms: percentile(&r.catch_up_ms_histogram, 0.50),
-        catch_up_p99_ms: percentile(&r.catch_up_ms_histogram, 0.99),
-        catch_up_max_ms: r.max_catch_up_us as f64 / 1000.0,
-        reconnect_p50_ms: percentile(&r.reconnect_ms_histogram, 0.50),
-        reconnect_p99_ms: percentile(&r.reconnect_ms_histogram, 0.99),
-        reconnect_max_ms: r.max_reconnect_us as f64 / 1000.0,
+        latency_p50_ms: r.latency.percentile(0.50),
+        latency_p99_ms: r.latency.percentile(0.99),
+        latency_max_ms: r.latency.max_ms(),
+        caught_up: r.catch_up.count(),
+        catch_up_p50_ms: r.catch_up.percentile(0.50),
+        catch_up_p99_ms: r.catch_up.percentile(0.99),
+        catch_up_max_ms: r.catch_up.max_ms(),
+        reconnect_p50_ms: r.reconnect.percentile(0.50),
+        reconnect_p99_ms: r.reconnect.percentile(0.99),
+        reconnect_max_ms: r.reconnect.max_ms(),
         missed: r.missed,
         duplicated: r.duplicated,
         clients_with_gaps: r.clients_with_gaps,

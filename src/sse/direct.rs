@@ -159,13 +159,9 @@ impl Framing {
     /// in a single vectored write when the socket takes it all.
     async fn write(self, socket: &mut TcpStream, prefix: &[u8], frame: &[u8]) -> io::Result<()> {
         let mut size = [0u8; 20];
-        let size = match self {
-            Framing::Chunked => chunk_size_line(frame.len(), &mut size),
-            Framing::UntilClose => &[],
-        };
-        let tail: &[u8] = match self {
-            Framing::Chunked => b"\r\n",
-            Framing::UntilClose => b"",
+        let (size, tail): (&[u8], &[u8]) = match self {
+            Framing::Chunked => (chunk_size_line(frame.len(), &mut size), b"\r\n"),
+            Framing::UntilClose => (&[], &[]),
         };
         let mut out = prefix.chain(size).chain(frame).chain(tail);
         socket.write_all_buf(&mut out).await

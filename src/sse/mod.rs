@@ -4,11 +4,12 @@
 //! a heartbeat comment whenever it has been idle, and `Done` when the server
 //! shuts down. Dropping the body (the client left) drops the subscription.
 //!
-//! A connection whose first request is this stream is served by `direct`,
-//! straight onto the socket; every other request, and a stream asked for on
-//! a connection that already served something else, goes through hyper and
-//! the `events` handler below. `listener` sorts them. Both paths write the
-//! same bytes from the same `client_stream`.
+//! A connection whose first request is this stream (and nothing more) is
+//! served by `direct`, straight onto the socket; every other request, and a
+//! stream request `direct` does not take (pipelined, an upgrade, a refusal
+//! at the cap), goes through hyper and the `events` handler below.
+//! `listener` sorts them. Both paths write the same bytes from the same
+//! `client_stream`.
 
 mod direct;
 pub mod frame;
