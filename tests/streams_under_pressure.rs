@@ -98,6 +98,8 @@ async fn streams_beyond_the_cap_get_503_with_retry_after() {
     let refused = reqwest::get(server.url("/api/events")).await.unwrap();
     assert_eq!(refused.status(), 503);
     assert!(refused.headers().get("retry-after").is_some());
+    // A retry on this connection would bypass the direct stream path.
+    assert_eq!(refused.headers()["connection"], "close");
     assert_eq!(server.metric("pulse_streams_refused_total").await, 1.0);
 
     drop(first);

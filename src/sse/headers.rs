@@ -16,16 +16,19 @@ pub(super) const EVENT_STREAM: &str = "text/event-stream";
 pub(super) const ON_EVERY_ANSWER: [(&str, &str); 2] =
     [("cache-control", "no-cache"), ("x-accel-buffering", "no")];
 
-/// Where it means something: HTTP/1.1 (HTTP/2 forbids the header, and an
-/// HTTP/1.0 answer ends with the connection).
+/// Where it means something: a stream (a refusal closes, like every answer
+/// but a stream, so a retry gets a fresh connection and the direct path)
+/// over HTTP/1.1 (HTTP/2 forbids the header, and an HTTP/1.0 answer ends
+/// with the connection).
 pub(super) const ON_HTTP11: (&str, &str) = ("connection", "keep-alive");
 
 pub async fn sse_headers(request: Request, next: Next) -> Response {
     let http11 = request.version() == Version::HTTP_11;
     let mut response = next.run(request).await;
+    let keep_alive = http11 && response.status().is_success();
     let headers = response.headers_mut();
     let always = ON_EVERY_ANSWER.iter();
-    for (name, value) in always.chain(http11.then_some(&ON_HTTP11)) {
+    for (name, value) in always.chain(keep_alive.then_some(&ON_HTTP11)) {
         headers.insert(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
