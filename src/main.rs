@@ -12,6 +12,7 @@ use tracing_subscriber::EnvFilter;
 const BLOCKING_WORK_GRACE: Duration = Duration::from_millis(100);
 
 fn main() -> ExitCode {
+    pulse::allocator::run_with_tuned_malloc();
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),

@@ -210,3 +210,37 @@ async fn streams_that_leave_take_their_tasks_with_them() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// The server starts itself again, once, under the glibc tunables that let
+/// departed streams' memory go back (src/allocator.rs), and the same process
+/// serves; a tunable the user set is kept as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[tokio::test]
+async fn the_server_runs_under_the_tuned_allocator_unless_told_otherwise() {
+    let tuned = Server::start(&[]).await;
+    let tunables = tunables_of(&tuned);
+    assert!(
+        tunables.contains("glibc.malloc.tcache_count=0"),
+        "GLIBC_TUNABLES={tunables:?}"
+    );
+    let mut stream = SseReader::open(&tuned.url("/api/events"), None).await;
+    assert_eq!(
+        stream.next_event_within(5 * SECOND).await.unwrap().0,
+        "snapshot"
+    );
+
+    let chosen = "glibc.malloc.tcache_count=5";
+    let left_alone = Server::start_with_env(&[], &[("GLIBC_TUNABLES", chosen)]).await;
+    assert_eq!(tunables_of(&left_alone), chosen);
+}
+
+/// The process's `GLIBC_TUNABLES` as it started (glibc may cut the text at
+/// the first `:` while reading it, so only the first tunable is certain).
+fn tunables_of(server: &Server) -> String {
+    let environ = std::fs::read(format!("/proc/{}/environ", server.pid())).unwrap();
+    environ
+        .split(|&b| b == 0)
+        .find_map(|entry| entry.strip_prefix(b"GLIBC_TUNABLES="))
+        .map(|value| String::from_utf8_lossy(value).into_owned())
+        .unwrap_or_default()
+}

@@ -925,7 +925,10 @@ fn print_text(r: &Report) {
         );
     }
     if let (Some(before), Some(after)) = (s.server_rss_before_mib, s.server_rss_after_mib) {
-        println!("server RSS     {before:.0} MiB before, {after:.0} MiB after every stream closed");
+        let change = (after / before - 1.0) * 100.0;
+        println!(
+            "server RSS     {before:.1} MiB before, {after:.1} MiB after every stream closed ({change:+.0} %)"
+        );
     }
     if let Some(cpu) = s.server_cpu_cores {
         println!("server cpu     {cpu:.2} cores while measuring");
