@@ -49,9 +49,11 @@ fn main() {
         let due = start + args.every * id;
         std::thread::sleep(due.saturating_duration_since(Instant::now()));
         let frame = event_chunk(id.into());
-        let mut clients = clients.lock().expect("client list");
-        let kept = write_to_all(std::mem::take(&mut *clients), &frame, args.writers);
-        *clients = kept;
+        write_to_all(
+            &mut clients.lock().expect("client list"),
+            &frame,
+            args.writers,
+        );
     }
 }
 
@@ -94,36 +96,27 @@ fn event_chunk(id: u64) -> Vec<u8> {
     chunk
 }
 
-/// Writes `frame` to every stream, `writers` slices in parallel; returns
+/// Writes `frame` to every stream, `writers` slices in parallel, and keeps
 /// the streams that took all of it.
-fn write_to_all(streams: Vec<TcpStream>, frame: &[u8], writers: usize) -> Vec<TcpStream> {
+fn write_to_all(streams: &mut Vec<TcpStream>, frame: &[u8], writers: usize) {
     let per_writer = streams.len().div_ceil(writers.max(1)).max(1);
-    let mut slices: Vec<Vec<TcpStream>> = Vec::new();
-    let mut rest = streams.into_iter();
-    loop {
-        let slice: Vec<TcpStream> = rest.by_ref().take(per_writer).collect();
-        if slice.is_empty() {
-            break;
-        }
-        slices.push(slice);
-    }
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = slices
-            .into_iter()
+    let took_all: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = streams
+            .chunks(per_writer)
             .map(|slice| {
                 scope.spawn(move || {
                     slice
-                        .into_iter()
-                        .filter_map(|mut s| {
-                            matches!(s.write(frame), Ok(n) if n == frame.len()).then_some(s)
-                        })
+                        .iter()
+                        .map(|mut stream| matches!(stream.write(frame), Ok(n) if n == frame.len()))
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("writer thread"))
+            .flat_map(|handle| handle.join().expect("writer thread"))
             .collect()
-    })
+    });
+    let mut took_all = took_all.into_iter();
+    streams.retain(|_| took_all.next().unwrap_or(false));
 }
