@@ -1,5 +1,6 @@
 //! The SSE path under pressure: clients that stop reading, more clients than
-//! the cap, thousands of streams at shutdown. A real server, real sockets.
+//! the cap, thousands of streams at shutdown, streams that leave (their tasks,
+//! and the allocator that lets their memory go). A real server, real sockets.
 
 mod support;
 
