@@ -8,7 +8,7 @@ mod support;
 use pulse::status::CheckStatus;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use support::{Server, SseReader};
+use support::{Server, SseReader, now_ms};
 
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -89,13 +89,6 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ mod support;
 
 use pulse::history::Store;
 use std::time::Duration;
-use support::Server;
+use support::{Server, now_ms};
 
 const CHECKS: [&str; 5] = [
     "host-cpu",
@@ -30,7 +30,7 @@ async fn results_are_kept_and_a_restart_continues_them() {
         while_running >= 10,
         "{while_running} results after 2.6 s of 5 checks every 0.5 s"
     );
-    let stopped_at_ms = unix_millis();
+    let stopped_at_ms = now_ms();
     let took = server.terminate_and_wait(Duration::from_secs(2)).await;
     assert!(
         took < Duration::from_secs(1),
@@ -88,11 +88,11 @@ async fn a_client_that_stopped_reading_does_not_cost_the_last_results() {
         file.to_str().unwrap(),
     ];
     let mut server = Server::start(&args).await;
-    let stuck = stuck_client(&server).await;
+    let stuck = server.stalled_client().await;
     // The server's send buffer grows to about 2.8 MB on loopback here and
     // is full after 3 s of these events.
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let stopped_at_ms = unix_millis();
+    let stopped_at_ms = now_ms();
     let took = server.terminate_and_wait(Duration::from_secs(2)).await;
     assert!(took < Duration::from_secs(1), "exited after {took:?}");
     let newest = newest_saved_ms(&file);
@@ -106,18 +106,6 @@ async fn a_client_that_stopped_reading_does_not_cost_the_last_results() {
     drop(stuck);
 }
 
-/// A stream whose client never reads, with a receive window kept small.
-async fn stuck_client(server: &Server) -> tokio::net::TcpStream {
-    use tokio::io::AsyncWriteExt;
-    let addr = server.base.trim_start_matches("http://").parse().unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    let request = b"GET /api/events HTTP/1.1\r\nHost: pulse\r\n\r\n";
-    stream.write_all(request).await.unwrap();
-    stream
-}
-
 /// When the newest result in the history file was checked.
 fn newest_saved_ms(file: &std::path::Path) -> u64 {
     let store = Store::open(file).unwrap();
@@ -125,11 +113,6 @@ fn newest_saved_ms(file: &std::path::Path) -> u64 {
         .newest_result_ms()
         .unwrap()
         .expect("a result was saved")
-}
-
-fn unix_millis() -> u64 {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
-    now.unwrap().as_millis() as u64
 }
 
 #[tokio::test]

@@ -5,31 +5,11 @@
 mod support;
 
 use pulse::status::CheckStatus;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use support::{Item, Server, SseReader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::{Duration, Instant};
+use support::{Item, Server, SseReader, now_ms};
+use tokio::io::AsyncReadExt;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as u64
-}
-
-/// A client that sends its request and then does not read at all.
-async fn stalled_client(server: &Server) -> tokio::net::TcpStream {
-    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let mut stream = socket.connect(addr).await.unwrap();
-    stream
-        .write_all(format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    stream
-}
 
 #[tokio::test]
 async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
@@ -39,7 +19,7 @@ async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
     // slack for the healthy reader on a busy machine, and nothing to the stalled one.
     const EVENTS: usize = 30_000;
     let server = Server::start(&["--demo-rate", "4000/s", "--ring-size", "1024"]).await;
-    let mut stalled = stalled_client(&server).await;
+    let mut stalled = server.stalled_client().await;
 
     let mut healthy = SseReader::open(&server.url("/api/events"), None).await;
     let (kind, id, _) = healthy.next_event_within(5 * SECOND).await.unwrap();

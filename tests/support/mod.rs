@@ -11,6 +11,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Now, in milliseconds since the Unix epoch (what `checked_at_ms` holds).
+pub fn now_ms() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    now.unwrap().as_millis() as u64
+}
+
 /// A Pulse server process; killed when dropped.
 pub struct Server {
     child: Child,
@@ -60,6 +66,19 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// A stream whose client sends its request and then never reads, with
+    /// a receive window kept small so the server's writes back up quickly.
+    pub async fn stalled_client(&self) -> tokio::net::TcpStream {
+        use tokio::io::AsyncWriteExt;
+        let addr: std::net::SocketAddr = self.base.trim_start_matches("http://").parse().unwrap();
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.set_recv_buffer_size(4096).unwrap();
+        let mut stream = socket.connect(addr).await.unwrap();
+        let request = format!("GET /api/events HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        stream
     }
 
     pub fn pid(&self) -> u32 {
