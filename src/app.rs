@@ -7,6 +7,8 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::page_policy::send_content_security_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

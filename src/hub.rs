@@ -28,8 +28,12 @@ pub struct Delivery {
 /// How a new stream starts: with the events it missed, or with a snapshot.
 #[derive(Debug)]
 pub enum Start {
-    /// The client's last id is in the ring: exactly the events after it.
-    Replay(Vec<Bytes>),
+    /// The client's last id is in the ring: exactly the events after
+    /// `after` up to `until` (the newest when it subscribed; later ones
+    /// come on its receiver). Read from the ring piece by piece with
+    /// `Hub::replay_piece` as the client takes them, so a client that
+    /// stops reading holds one piece, not its whole backlog.
+    Replay { after: u64, until: u64 },
     /// No usable id: one `snapshot` event with every current status.
     Snapshot(Bytes),
 }
@@ -220,10 +224,13 @@ impl Hub {
         };
         self.peak_clients.fetch_max(open, Ordering::Relaxed);
         let mut state = self.lock();
-        let start = match last_event_id.and_then(|id| state.replay_after(id)) {
-            Some(missed) => {
+        let start = match last_event_id.filter(|&id| state.can_replay_after(id)) {
+            Some(after) => {
                 self.metrics.replays.inc();
-                Start::Replay(missed)
+                Start::Replay {
+                    after,
+                    until: state.last_event_id(),
+                }
             }
             None => {
                 self.metrics.snapshots_on_connect.inc();
@@ -235,6 +242,32 @@ impl Hub {
             live: self.live.subscribe(),
             client: slot,
         })
+    }
+
+    /// The frames of the events after `after`, up to `until`, as many as
+    /// fit in `budget` bytes (at least one), and the id of the last one;
+    /// `None` once the ring no longer holds the event after `after` (the
+    /// client replayed too slowly and must start over from a snapshot).
+    /// The frames are shared, not copied: the lock is held for a few
+    /// reference counts.
+    pub fn replay_piece(&self, after: u64, until: u64, budget: usize) -> Option<(Vec<Bytes>, u64)> {
+        let state = self.lock();
+        let oldest = state.oldest_replayable();
+        if after.checked_add(1)? < oldest {
+            return None;
+        }
+        let mut frames = Vec::new();
+        let (mut size, mut last) = (0, after);
+        let missed = state.ring.iter().skip((after + 1 - oldest) as usize);
+        for delivery in missed.take_while(|d| d.id <= until) {
+            if !frames.is_empty() && size + delivery.frame.len() > budget {
+                break;
+            }
+            size += delivery.frame.len();
+            last = delivery.id;
+            frames.push(delivery.frame.clone());
+        }
+        Some((frames, last))
     }
 
     /// For a client that fell behind the broadcast buffer: a fresh snapshot
@@ -305,24 +338,14 @@ impl HubState {
         self.next_id - 1
     }
 
-    /// The events after `last_seen`, if the ring still holds all of them.
-    fn replay_after(&self, last_seen: u64) -> Option<Vec<Bytes>> {
+    /// Whether the ring still holds every event after `last_seen`.
+    fn can_replay_after(&self, last_seen: u64) -> bool {
         // Checked first, so `last_seen + 1` below cannot overflow.
-        if last_seen > self.last_event_id() {
-            return None;
-        }
-        let oldest_replayable = self.ring.front().map_or(self.next_id, |d| d.id);
-        if last_seen + 1 < oldest_replayable {
-            return None;
-        }
-        let skip = (last_seen + 1 - oldest_replayable) as usize;
-        Some(
-            self.ring
-                .iter()
-                .skip(skip)
-                .map(|d| d.frame.clone())
-                .collect(),
-        )
+        last_seen <= self.last_event_id() && last_seen + 1 >= self.oldest_replayable()
+    }
+
+    fn oldest_replayable(&self) -> u64 {
+        self.ring.front().map_or(self.next_id, |d| d.id)
     }
 
     fn snapshot(&self) -> Snapshot {
@@ -402,11 +425,21 @@ mod tests {
         hub.publish(status).expect("registered")
     }
 
-    fn replayed(start: Start) -> Vec<Bytes> {
-        match start {
-            Start::Replay(frames) => frames,
-            Start::Snapshot(_) => panic!("expected a replay"),
+    /// Every frame of a replay, read piece by piece as a stream would.
+    fn replayed(hub: &Hub, start: Start) -> Vec<Bytes> {
+        let Start::Replay { mut after, until } = start else {
+            panic!("expected a replay");
+        };
+        let mut frames = Vec::new();
+        while after < until {
+            let (piece, last) = hub
+                .replay_piece(after, until, 1)
+                .expect("still in the ring");
+            assert_eq!(piece.len(), 1, "a budget of one byte still takes one frame");
+            frames.extend(piece);
+            after = last;
         }
+        frames
     }
 
     #[test]
@@ -417,11 +450,11 @@ mod tests {
         let third = published(&hub, status("b", "3"));
         assert_eq!((second, third), (first + 1, first + 2));
 
-        let frames = replayed(hub.subscribe_from(Some(first)).unwrap().start);
+        let frames = replayed(&hub, hub.subscribe_from(Some(first)).unwrap().start);
         assert_eq!(frames.len(), 2);
         assert!(frames[0].starts_with(format!("id: {second}\n").as_bytes()));
         assert!(frames[1].starts_with(format!("id: {third}\n").as_bytes()));
-        assert!(replayed(hub.subscribe_from(Some(third)).unwrap().start).is_empty());
+        assert!(replayed(&hub, hub.subscribe_from(Some(third)).unwrap().start).is_empty());
     }
 
     #[test]
@@ -434,7 +467,7 @@ mod tests {
         // The ring (size 2) holds the last two events: a client that saw
         // `first` missed only those and is replayed; an older id is not.
         assert_eq!(
-            replayed(hub.subscribe_from(Some(first)).unwrap().start).len(),
+            replayed(&hub, hub.subscribe_from(Some(first)).unwrap().start).len(),
             2
         );
         for id in [before_first, last + 1, 0, u64::MAX] {
@@ -467,7 +500,7 @@ mod tests {
         let before = published(&hub, status("b", "x"));
         hub.remove(&CheckId("a".into()));
         hub.remove(&CheckId("a".into()));
-        let frames = replayed(hub.subscribe_from(Some(before)).unwrap().start);
+        let frames = replayed(&hub, hub.subscribe_from(Some(before)).unwrap().start);
         assert_eq!(frames.len(), 1, "a second removal sends nothing");
         let text = String::from_utf8(frames[0].to_vec()).unwrap();
         assert!(text.starts_with("event: removed\n"), "{text}");
@@ -498,6 +531,7 @@ mod tests {
         hub.set_config(notice.clone());
         assert_eq!(hub.snapshot().config, notice);
         let frames = replayed(
+            &hub,
             hub.subscribe_from(Some(hub.snapshot().last_event_id - 1))
                 .unwrap()
                 .start,

@@ -23,7 +23,11 @@ pub mod history;
 #[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]
+pub mod limits;
+#[cfg(feature = "ssr")]
 pub mod metrics;
+#[cfg(feature = "ssr")]
+pub mod page_policy;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

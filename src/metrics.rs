@@ -27,6 +27,15 @@ pub struct PathLabel {
     pub path: &'static str,
 }
 
+/// Why a connection was closed before it was served: `per_address` or
+/// `total` (a cap, see `limits`), `no_request` (nothing sent in time),
+/// `slow_head` (the request head was not complete in time),
+/// `head_too_large`, `malformed` (not an HTTP/1 request).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
 type CheckHistograms = Family<CheckLabel, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -40,6 +49,10 @@ pub struct Metrics {
     pub slow_client_resyncs: Counter,
     pub streams_refused: Counter,
     pub streams_opened: Family<PathLabel, Counter>,
+    /// Its atomic is also the admission counter for the connection cap.
+    pub connections_open: Gauge,
+    pub connections_refused: Family<ReasonLabel, Counter>,
+    pub stalled_clients_disconnected: Counter,
     pub check_duration: CheckHistograms,
     pub check_up: Family<CheckLabel, Gauge>,
     /// Read from the runtime when exported: once streams have gone it falls
@@ -59,6 +72,9 @@ impl Metrics {
             slow_client_resyncs: Counter::default(),
             streams_refused: Counter::default(),
             streams_opened: Family::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Family::default(),
+            stalled_clients_disconnected: Counter::default(),
             // 0.5 ms .. ~16 s: local health checks to slow remote ones.
             check_duration: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
@@ -109,6 +125,21 @@ impl Metrics {
             m.streams_opened.clone(),
         );
         registry.register(
+            "connections_open",
+            "Client connections open (streams, pages, API, not yet sorted)",
+            m.connections_open.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed before being served, by reason",
+            m.connections_refused.clone(),
+        );
+        registry.register(
+            "stalled_clients_disconnected",
+            "Clients cut off because they took no byte within the stall limit",
+            m.stalled_clients_disconnected.clone(),
+        );
+        registry.register(
             "check_duration_seconds",
             "How long each check took",
             m.check_duration.clone(),
@@ -127,6 +158,13 @@ impl Metrics {
             registry,
             ..metrics
         })
+    }
+
+    /// Counts a connection closed before it was served.
+    pub fn refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     pub fn render(&self) -> String {

@@ -18,9 +18,11 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tower::make::Shared;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// How many checks may run at the same moment.
 const CHECK_CONCURRENCY: usize = 64;
@@ -35,7 +37,9 @@ pub struct AppState {
 }
 
 /// Every route. API routes come first and never share a path with a page.
-pub fn router(state: AppState) -> Router {
+/// `request_timeout` bounds how long a request's body may take to arrive
+/// (its head is complete before hyper sees it, see `sse::listener`).
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let api = Router::new()
         .route(
             "/api/events",
@@ -54,8 +58,13 @@ pub fn router(state: AppState) -> Router {
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         // Pages and assets only: the event stream must never be compressed.
         .layer(CompressionLayer::new());
+    let [nosniff, no_framing, referrer] = crate::page_policy::on_every_answer();
     api.merge(pages)
+        .layer(RequestBodyTimeoutLayer::new(request_timeout))
         .layer(close_after_answering())
+        .layer(nosniff)
+        .layer(no_framing)
+        .layer(referrer)
         .with_state(state)
 }
 
@@ -144,6 +153,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         leptos_options.output_name = env!("CARGO_PKG_NAME").into();
     }
 
+    let limits = settings.limits();
+    tracing::info!(
+        connections = limits.connections,
+        per_address = limits.per_address,
+        "connection limits"
+    );
     let shutdown = Shutdown::new();
     let metrics = Metrics::new();
     let hub = Hub::new(
@@ -177,7 +192,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         retry_ms: settings.retry_ms,
     };
     let (for_hyper, direct_streams) =
-        sse::listener::sort(listener, streams.clone()).map_err(|e| e.to_string())?;
+        sse::listener::sort(listener, streams.clone(), limits.clone())
+            .map_err(|e| e.to_string())?;
     let state = AppState {
         leptos_options,
         hub,
@@ -194,7 +210,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // connection and keeps them for the connection's life: about 8 KiB per
     // open stream (heap profile in the README).
     let serving = async {
-        let served = axum::serve(for_hyper, Shared::new(router(state)))
+        let served = axum::serve(for_hyper, Shared::new(router(state, limits.request_head)))
             .with_graceful_shutdown(shutdown.triggered())
             .await;
         direct_streams.close();

@@ -64,6 +64,31 @@ pub struct Settings {
     #[arg(long, env = "PULSE_MAX_CLIENTS", default_value_t = 50_000)]
     pub max_clients: usize,
 
+    /// Connections open at once, in all. Defaults to what the open-file
+    /// limit allows after keeping descriptors for the checks and the
+    /// history; a larger value is lowered to that.
+    #[arg(long, env = "PULSE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Connections open at once from one client address (an IPv6 /64 is
+    /// one client). Beyond it, new connections are closed.
+    #[arg(long, env = "PULSE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
+
+    /// A new connection that sends nothing for this long is closed.
+    #[arg(long, env = "PULSE_FIRST_BYTE_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
+    pub first_byte_timeout: Duration,
+
+    /// A request's head, and its body, must have arrived this long after
+    /// the connection opened.
+    #[arg(long, env = "PULSE_REQUEST_TIMEOUT", default_value = "20s", value_parser = positive_duration)]
+    pub request_timeout: Duration,
+
+    /// A client that takes no byte of what it is sent for this long is
+    /// disconnected.
+    #[arg(long, env = "PULSE_STALL_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
+    pub stall_timeout: Duration,
+
     /// Base of the `retry:` hint sent to browsers, in milliseconds; each
     /// stream gets a value jittered up to twice this.
     #[arg(long, env = "PULSE_RETRY_MS", default_value_t = 2000)]
@@ -73,6 +98,20 @@ pub struct Settings {
     /// demos and benchmarks. Off by default.
     #[arg(long, env = "PULSE_DEMO_RATE")]
     pub demo_rate: Option<crate::checks::demo::DemoRate>,
+}
+
+impl Settings {
+    /// The limits on what one client may cost (see `limits`); reads the
+    /// process's open-file limit for the connection cap.
+    pub fn limits(&self) -> crate::limits::Limits {
+        crate::limits::Limits {
+            first_byte: self.first_byte_timeout,
+            request_head: self.request_timeout,
+            stall: self.stall_timeout,
+            per_address: self.max_connections_per_address as usize,
+            connections: crate::limits::connection_budget(self.max_connections),
+        }
+    }
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {

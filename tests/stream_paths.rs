@@ -131,6 +131,9 @@ async fn both_paths_answer_with_the_same_head_and_chunks() {
             ("cache-control", "no-cache"),
             ("x-accel-buffering", "no"),
             ("connection", "keep-alive"),
+            ("x-content-type-options", "nosniff"),
+            ("x-frame-options", "DENY"),
+            ("referrer-policy", "same-origin"),
             ("transfer-encoding", "chunked"),
         ]
         .map(|(n, v)| (n.to_string(), v.to_string()))

@@ -18,7 +18,15 @@ async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
     // 30,000 events of ~250 bytes. A ring of 1,024 (256 ms at this rate) is
     // slack for the healthy reader on a busy machine, and nothing to the stalled one.
     const EVENTS: usize = 30_000;
-    let server = Server::start(&["--demo-rate", "4000/s", "--ring-size", "1024"]).await;
+    let server = Server::start(&[
+        "--demo-rate",
+        "4000/s",
+        "--ring-size",
+        "1024",
+        "--max-connections-per-address",
+        "20000",
+    ])
+    .await;
     let mut stalled = server.stalled_client().await;
 
     let mut healthy = SseReader::open(&server.url("/api/events"), None).await;
@@ -95,7 +103,13 @@ async fn streams_beyond_the_cap_get_503_with_retry_after() {
 #[tokio::test]
 async fn shutdown_with_thousands_of_streams_sends_done_to_all_and_exits_within_a_second() {
     const STREAMS: usize = 3000;
-    let mut server = Server::start(&["--demo-rate", "20/s"]).await;
+    let mut server = Server::start(&[
+        "--demo-rate",
+        "20/s",
+        "--max-connections-per-address",
+        "20000",
+    ])
+    .await;
     let mut streams = Vec::with_capacity(STREAMS);
     for _ in 0..STREAMS {
         streams.push(SseReader::open(&server.url("/api/events"), None).await);
@@ -125,7 +139,13 @@ async fn shutdown_with_thousands_of_streams_sends_done_to_all_and_exits_within_a
 
 #[tokio::test]
 async fn metrics_count_streams_events_and_checks() {
-    let server = Server::start(&["--demo-rate", "50/s"]).await;
+    let server = Server::start(&[
+        "--demo-rate",
+        "50/s",
+        "--max-connections-per-address",
+        "20000",
+    ])
+    .await;
     let mut stream = SseReader::open(&server.url("/api/events"), None).await;
     for _ in 0..10 {
         stream.next_event_within(5 * SECOND).await.unwrap();
@@ -161,7 +181,13 @@ async fn metrics_count_streams_events_and_checks() {
 #[tokio::test]
 async fn streams_that_leave_take_their_tasks_with_them() {
     const STREAMS: usize = 300;
-    let server = Server::start(&["--demo-rate", "20/s"]).await;
+    let server = Server::start(&[
+        "--demo-rate",
+        "20/s",
+        "--max-connections-per-address",
+        "20000",
+    ])
+    .await;
     tokio::time::sleep(SECOND).await;
     let idle = server.metric("pulse_tasks_alive").await;
     let mut streams = Vec::with_capacity(STREAMS);

@@ -16,6 +16,7 @@
 
 use super::{Streams, client_stream, headers};
 use crate::hub::Subscription;
+use crate::limits::StallGuard;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{FutureExt, Stream, StreamExt};
 use std::convert::Infallible;
@@ -40,7 +41,7 @@ pub(super) struct Request {
 /// write fails. Errors end the stream quietly: a client that went away is
 /// not news.
 pub(super) async fn serve(
-    mut socket: TcpStream,
+    mut socket: Socket,
     request: Request,
     subscription: Subscription,
     streams: Streams,
@@ -63,7 +64,7 @@ pub(super) async fn serve(
         let next = tokio::select! {
             biased;
             next = body.next() => next,
-            () = hung_up(&socket) => return,
+            () = hung_up(socket.get_ref()) => return,
         };
         let Some(Ok(frame)) = next else {
             let _ = framing.end(&mut socket).await;
@@ -132,12 +133,22 @@ fn response_head(request: &Request) -> String {
     if request.http11 {
         let (name, value) = headers::ON_HTTP11;
         line(name, value);
+    }
+    // In hyper's order: the router's outer layers add these after the
+    // stream's own headers.
+    for (name, value) in crate::page_policy::ON_EVERY_ANSWER {
+        line(name, value);
+    }
+    if request.http11 {
         line("transfer-encoding", "chunked");
     }
     line("date", &httpdate::fmt_http_date(SystemTime::now()));
     head.push_str("\r\n");
     head
 }
+
+/// A stream's socket: a client that takes nothing is cut off (`limits`).
+type Socket = StallGuard<TcpStream>;
 
 /// How the body is delimited: chunks on HTTP/1.1, the end of the
 /// connection on HTTP/1.0 (which has no chunks).
@@ -157,7 +168,7 @@ impl Framing {
 
     /// `prefix` (the head, on the first write), then `frame` as one chunk,
     /// in a single vectored write when the socket takes it all.
-    async fn write(self, socket: &mut TcpStream, prefix: &[u8], frame: &[u8]) -> io::Result<()> {
+    async fn write(self, socket: &mut Socket, prefix: &[u8], frame: &[u8]) -> io::Result<()> {
         let mut size = [0u8; 20];
         let (size, tail): (&[u8], &[u8]) = match self {
             Framing::Chunked => (chunk_size_line(frame.len(), &mut size), b"\r\n"),
@@ -168,7 +179,7 @@ impl Framing {
     }
 
     /// The last chunk, then a clean close.
-    async fn end(self, socket: &mut TcpStream) -> io::Result<()> {
+    async fn end(self, socket: &mut Socket) -> io::Result<()> {
         if let Framing::Chunked = self {
             socket.write_all(b"0\r\n\r\n").await?;
         }

@@ -9,44 +9,67 @@
 //! cost (README, "Benchmarks").
 
 use super::{Streams, direct};
+use crate::limits::{Admission, Admitted, Limits, Refusal, StallGuard};
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-/// The start of the one request served directly; the request target must
-/// end right after it or go on with a query.
-const STREAM_REQUEST: &[u8] = b"GET /api/events";
+/// The one request served directly, by path; its target is this path,
+/// alone or with a query.
+const STREAM_PATH: &str = "/api/events";
 /// A first read this size holds a browser's usual request head.
 const FIRST_READ: usize = 2048;
-/// A head still incomplete at this size is left to hyper, which has its own
-/// limits and answers for them.
+/// A request head larger than this is refused (431). A browser's is well
+/// under 8 KiB; hyper's own limit is larger, but hyper never sees a head
+/// this sorter has not read whole.
 const MAX_HEAD: usize = 16 * 1024;
-/// Header fields parsed for a stream request; more is left to hyper.
-const MAX_FIELDS: usize = 64;
-/// A connection that has not said what it wants by then is closed.
-const FIRST_REQUEST_WITHIN: Duration = Duration::from_secs(30);
+/// Header fields in one request head, as hyper allows; more is hyper's to
+/// refuse.
+const MAX_FIELDS: usize = 100;
 /// Connections sorted but not yet taken by hyper's accept loop.
 const HANDOFF_QUEUE: usize = 1024;
 /// After an accept error that is not one connection's (out of file
 /// descriptors, mostly), how long to wait before trying again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
-/// Starts accepting on `listener`. Returns what hyper (through
-/// `axum::serve`) accepts from, and the tracker of every directly served
-/// stream, to wait on at shutdown.
-pub fn sort(listener: TcpListener, streams: Streams) -> io::Result<(ForHyper, TaskTracker)> {
+/// Starts accepting on `listener`, within `limits`. Returns what hyper
+/// (through `axum::serve`) accepts from, and the tracker of every directly
+/// served stream, to wait on at shutdown.
+pub fn sort(
+    listener: TcpListener,
+    streams: Streams,
+    limits: Limits,
+) -> io::Result<(ForHyper, TaskTracker)> {
     let local = listener.local_addr()?;
     let (to_hyper, incoming) = mpsc::channel(HANDOFF_QUEUE);
     let direct = TaskTracker::new();
-    tokio::spawn(accept_all(listener, streams, to_hyper, direct.clone()));
+    let door = Arc::new(Door {
+        admission: Admission::new(&limits, streams.hub.metrics().clone()),
+        limits,
+    });
+    tokio::spawn(accept_all(
+        listener,
+        streams,
+        door,
+        to_hyper,
+        direct.clone(),
+    ));
     Ok((ForHyper { incoming, local }, direct))
+}
+
+/// What every new connection passes: the caps, then the deadlines.
+struct Door {
+    admission: Arc<Admission>,
+    limits: Limits,
 }
 
 /// The connections left to hyper, as an `axum::serve` listener.
@@ -78,6 +101,7 @@ type ToHyper = mpsc::Sender<(Rewound, SocketAddr)>;
 async fn accept_all(
     listener: TcpListener,
     streams: Streams,
+    door: Arc<Door>,
     to_hyper: ToHyper,
     direct: TaskTracker,
 ) {
@@ -90,9 +114,19 @@ async fn accept_all(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((socket, peer)) => {
-                direct.spawn(sort_one(socket, peer, streams.clone(), to_hyper.clone()));
-            }
+            Ok((socket, peer)) => match door.admission.admit(peer.ip()) {
+                Ok(admitted) => {
+                    let connection = Connection {
+                        socket,
+                        peer,
+                        admitted,
+                        accepted: Instant::now(),
+                    };
+                    let sorting = sort_one(connection, door.clone(), streams.clone());
+                    direct.spawn(hand_on(sorting, to_hyper.clone()));
+                }
+                Err(refusal) => turn_away(&socket, refusal),
+            },
             Err(error) => pause_after(error).await,
         }
     }
@@ -113,76 +147,206 @@ async fn pause_after(error: io::Error) {
     tokio::time::sleep(ACCEPT_RETRY).await;
 }
 
-async fn sort_one(mut socket: TcpStream, peer: SocketAddr, streams: Streams, to_hyper: ToHyper) {
+/// A refused connection gets a short answer if its socket takes it at once,
+/// and is closed either way: nothing is spent waiting on it.
+/// Counted by `Admission`, whatever the reason.
+fn turn_away(socket: &TcpStream, _: Refusal) {
+    let _ = socket.try_write(
+        b"HTTP/1.1 503 Service Unavailable\r\nretry-after: 5\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+    );
+}
+
+/// An admitted connection, not yet sorted.
+struct Connection {
+    socket: TcpStream,
+    peer: SocketAddr,
+    admitted: Admitted,
+    accepted: Instant,
+}
+
+/// Why a connection was closed before its first request was complete.
+enum Unserved {
+    /// The client left or the socket failed: not news, not counted.
+    Gone,
+    /// Nothing arrived within the first-byte limit.
+    NoRequest,
+    /// The head was not complete within the request limit (408).
+    SlowHead,
+    /// The head grew past `MAX_HEAD`, or has more fields than hyper
+    /// takes (431).
+    HeadTooLarge,
+    /// Not an HTTP/1 request head (400). hyper parses with the same parser
+    /// and would refuse it too; answering here means hyper only ever gets
+    /// heads it can act on at once.
+    Malformed,
+}
+
+impl Unserved {
+    fn reason(&self) -> Option<&'static str> {
+        match self {
+            Unserved::Gone => None,
+            Unserved::NoRequest => Some("no_request"),
+            Unserved::SlowHead => Some("slow_head"),
+            Unserved::HeadTooLarge => Some("head_too_large"),
+            Unserved::Malformed => Some("malformed"),
+        }
+    }
+
+    /// The answer, if any, a client that did send something gets.
+    fn answer(&self) -> Option<&'static [u8]> {
+        match self {
+            Unserved::SlowHead => Some(b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
+            Unserved::HeadTooLarge => Some(b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
+            Unserved::Malformed => Some(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
+            Unserved::Gone | Unserved::NoRequest => None,
+        }
+    }
+}
+
+/// Sends what `sort_one` left for hyper on to it.
+async fn hand_on(sorting: impl Future<Output = Option<(Rewound, SocketAddr)>>, to_hyper: ToHyper) {
+    if let Some(handed) = sorting.await {
+        // Fails only once hyper has stopped accepting: shutdown.
+        let _ = to_hyper.send(handed).await;
+    }
+}
+
+/// Reads the first request head whole (within the deadlines), then serves
+/// a stream directly or returns the connection for hyper.
+async fn sort_one(
+    mut connection: Connection,
+    door: Arc<Door>,
+    streams: Streams,
+) -> Option<(Rewound, SocketAddr)> {
     let first = tokio::select! {
         biased;
-        _ = streams.shutdown.triggered() => return,
-        first = tokio::time::timeout(FIRST_REQUEST_WITHIN, read_first_request(&mut socket)) => first,
+        _ = streams.shutdown.triggered() => return None,
+        first = read_first_request(&mut connection, &door.limits) => first,
     };
-    let Ok(Ok((head, sorted))) = first else {
-        return;
+    let (head, sorted) = match first {
+        Ok(read) => read,
+        Err(unserved) => {
+            if let Some(reason) = unserved.reason() {
+                streams.hub.metrics().refused(reason);
+            }
+            if let Some(answer) = unserved.answer() {
+                let _ = connection.socket.try_write(answer);
+            }
+            return None;
+        }
     };
+    let Connection {
+        socket,
+        peer,
+        admitted,
+        ..
+    } = connection;
+    if let Sorted::Stream(_) | Sorted::Hyper { stream: true } = sorted {
+        crate::limits::bound_send_buffer(&socket);
+    }
+    let disconnected = streams.hub.metrics().stalled_clients_disconnected.clone();
+    let socket = StallGuard::new(socket, door.limits.stall, disconnected);
     if let Sorted::Stream(request) = sorted {
         // At capacity, hyper's handler answers (503, counted there).
         if let Ok(subscription) = streams.hub.subscribe_from(request.last_event_id) {
             drop(head);
             streams.opened("direct");
-            return direct::serve(socket, request, subscription, streams).await;
+            direct::serve(socket, request, subscription, streams).await;
+            drop(admitted);
+            return None;
         }
     }
     let handed = Rewound {
         replay: head.freeze(),
         socket,
+        _admitted: admitted,
     };
-    // Fails only once hyper has stopped accepting: shutdown.
-    let _ = to_hyper.send((handed, peer)).await;
+    Some((handed, peer))
 }
 
 enum Sorted {
+    /// A plain stream request, served directly.
     Stream(direct::Request),
-    Hyper,
+    /// A complete head for hyper; `stream` if it asks for the stream all
+    /// the same (pipelined, with an upgrade, …), so hyper will serve one.
+    Hyper {
+        stream: bool,
+    },
     Undecided,
+    TooLarge,
+    Malformed,
 }
 
-/// Reads until the first request can be sorted; returns what was read.
-async fn read_first_request(socket: &mut TcpStream) -> io::Result<(BytesMut, Sorted)> {
+/// Reads until the first request's head is complete (or cannot be a
+/// request at all); returns what was read. hyper therefore never waits for
+/// a head: it gets one whole, or the connection is closed here.
+async fn read_first_request(
+    connection: &mut Connection,
+    limits: &Limits,
+) -> Result<(BytesMut, Sorted), Unserved> {
     let mut head = BytesMut::with_capacity(FIRST_READ);
     loop {
-        if socket.read_buf(&mut head).await? == 0 {
-            return match head.is_empty() {
-                true => Err(io::ErrorKind::UnexpectedEof.into()),
-                false => Ok((head, Sorted::Hyper)),
-            };
+        let (deadline, late) = match head.is_empty() {
+            true => (connection.accepted + limits.first_byte, Unserved::NoRequest),
+            false => (
+                connection.accepted + limits.request_head,
+                Unserved::SlowHead,
+            ),
+        };
+        let read = tokio::time::timeout_at(deadline, connection.socket.read_buf(&mut head));
+        match read.await {
+            Err(_) => return Err(late),
+            Ok(Err(_)) => return Err(Unserved::Gone),
+            Ok(Ok(0)) if head.is_empty() => return Err(Unserved::Gone),
+            // Half-closed after a partial head: nothing will complete it.
+            Ok(Ok(0)) => return Err(Unserved::Malformed),
+            Ok(Ok(_)) => {}
         }
         match sort_head(&head) {
             Sorted::Undecided if head.len() < MAX_HEAD => head.reserve(FIRST_READ),
-            Sorted::Undecided => return Ok((head, Sorted::Hyper)),
+            Sorted::Undecided | Sorted::TooLarge => return Err(Unserved::HeadTooLarge),
+            Sorted::Malformed => return Err(Unserved::Malformed),
             sorted => return Ok((head, sorted)),
         }
     }
 }
 
 fn sort_head(head: &[u8]) -> Sorted {
-    let known = head.len().min(STREAM_REQUEST.len());
-    if head[..known] != STREAM_REQUEST[..known] {
-        return Sorted::Hyper;
-    }
-    match head.get(STREAM_REQUEST.len()) {
-        None => return Sorted::Undecided,
-        Some(b' ' | b'?') => {}
-        Some(_) => return Sorted::Hyper,
-    }
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut request = httparse::Request::new(&mut fields);
     match request.parse(head) {
-        // Anything after the head (a body, a pipelined request) is hyper's.
-        Ok(httparse::Status::Complete(len)) if len == head.len() => {
-            stream_request(&request).map_or(Sorted::Hyper, Sorted::Stream)
-        }
-        Ok(httparse::Status::Complete(_)) => Sorted::Hyper,
         Ok(httparse::Status::Partial) => Sorted::Undecided,
-        Err(_) => Sorted::Hyper,
+        Err(httparse::Error::TooManyHeaders) => Sorted::TooLarge,
+        Err(_) => Sorted::Malformed,
+        Ok(httparse::Status::Complete(_)) if has_two_lengths(&request) => Sorted::Malformed,
+        Ok(httparse::Status::Complete(len)) => {
+            let stream = asks_for_stream(&request);
+            // Anything after the head (a body, a pipelined request) is hyper's.
+            let direct = (stream && len == head.len())
+                .then(|| stream_request(&request))
+                .flatten();
+            direct.map_or(Sorted::Hyper { stream }, Sorted::Stream)
+        }
     }
+}
+
+/// Both `Content-Length` and `Transfer-Encoding`: the shape of request
+/// smuggling, where a proxy and a server disagree on where a body ends.
+/// RFC 9112 lets a server refuse it; Pulse does, before hyper sees it.
+fn has_two_lengths(request: &httparse::Request) -> bool {
+    let has = |name: &str| {
+        request
+            .headers
+            .iter()
+            .any(|f| f.name.eq_ignore_ascii_case(name))
+    };
+    has("content-length") && has("transfer-encoding")
+}
+
+fn asks_for_stream(request: &httparse::Request) -> bool {
+    let target = request.path.unwrap_or_default();
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    request.method == Some("GET") && path == STREAM_PATH
 }
 
 /// The stream request as `direct` needs it, or `None` for anything it
@@ -214,9 +378,12 @@ fn stream_request(request: &httparse::Request) -> Option<direct::Request> {
 
 /// A connection handed to hyper: what the sorting read comes first, then
 /// the socket.
+/// Its writes go through the stall guard, and its place under the
+/// connection caps is held until hyper drops it.
 pub struct Rewound {
     replay: Bytes,
-    socket: TcpStream,
+    socket: StallGuard<TcpStream>,
+    _admitted: Admitted,
 }
 
 impl AsyncRead for Rewound {
@@ -273,8 +440,10 @@ mod tests {
     fn sorted(head: &str) -> &'static str {
         match sort_head(head.as_bytes()) {
             Sorted::Stream(_) => "stream",
-            Sorted::Hyper => "hyper",
+            Sorted::Hyper { .. } => "hyper",
             Sorted::Undecided => "undecided",
+            Sorted::TooLarge => "too large",
+            Sorted::Malformed => "malformed",
         }
     }
 
@@ -290,19 +459,29 @@ mod tests {
         );
         assert_eq!(sorted("GET /api/ev"), "undecided");
         assert_eq!(sorted("GET /api/events HTTP/1.1\r\nHost:"), "undecided");
+        // Any request waits for its whole head, so hyper never has to.
+        assert_eq!(sorted("GET / HTTP/1.1\r\nX: a"), "undecided");
         for other in [
             "GET / HTTP/1.1\r\n\r\n",
             "GET /api/eventsX HTTP/1.1\r\n\r\n",
             "GET /api/events/ HTTP/1.1\r\n\r\n",
             "HEAD /api/events HTTP/1.1\r\n\r\n",
             "POST /api/events HTTP/1.1\r\n\r\n",
-            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
             "GET /api/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
             "GET /api/events HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
             "GET /api/events HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
-            "GET /api/events HTTP/1.1\r\nbad header\r\n\r\n",
         ] {
             assert_eq!(sorted(other), "hyper", "{other:?}");
         }
+        for malformed in [
+            "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            "GET /api/events HTTP/1.1\r\nbad header\r\n\r\n",
+            "POST / HTTP/1.1\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "\x16\x03\x01\x02\x00\x01\x00\x01\x7c\x03\x03",
+        ] {
+            assert_eq!(sorted(malformed), "malformed", "{malformed:?}");
+        }
+        let many_fields = "GET / HTTP/1.1\r\n".to_string() + &"X: a\r\n".repeat(101);
+        assert_eq!(sorted(&many_fields), "too large");
     }
 }

@@ -119,13 +119,85 @@ fn parse_event_id(text: &str) -> Option<u64> {
     text.parse().ok()
 }
 
+/// The most one piece of a stream's opening (its replay or snapshot) holds.
+/// What a stream starts with can be thousands of events; written as one
+/// piece, a client that never reads would hold all of it for as long as it
+/// stays connected. Pieces the size of a large event fit the direct path's
+/// batches (16 KiB, with room for one more event) without growing them,
+/// and keep what hyper queues (at most 16 pieces) small.
+const PIECE_BYTES: usize = 4 * 1024;
+
 /// What the stream does next, decided inside `select!` and acted on outside
 /// it (a `yield` inside another macro is not something to rely on).
 enum Step {
     Write(Bytes),
     WriteAndEnd(Bytes),
+    StartOver(Bytes),
     Idle,
     End,
+}
+
+/// What a stream still has to write before it goes live: the rest of a
+/// replay (read from the hub's ring as it goes) or of a snapshot.
+enum Opening {
+    Replay {
+        after: u64,
+        until: u64,
+    },
+    Snapshot(Bytes),
+    Written,
+    /// The replay's next event left the ring before the client took it.
+    Overtaken,
+}
+
+impl Opening {
+    fn from(start: Start) -> Opening {
+        match start {
+            Start::Replay { after, until } => Opening::Replay { after, until },
+            Start::Snapshot(snapshot) => Opening::Snapshot(snapshot),
+        }
+    }
+
+    /// The next piece, at most about `PIECE_BYTES` (a single larger event
+    /// goes whole); `None` when there is nothing (more) to write.
+    fn next_piece(&mut self, hub: &Hub) -> Option<Bytes> {
+        match self {
+            Opening::Replay { after, until } if *after < *until => {
+                match hub.replay_piece(*after, *until, PIECE_BYTES) {
+                    Some((frames, last)) => {
+                        *after = last;
+                        Some(joined(frames))
+                    }
+                    None => {
+                        *self = Opening::Overtaken;
+                        None
+                    }
+                }
+            }
+            Opening::Snapshot(rest) => {
+                // A slice of the shared snapshot, not a copy.
+                let piece = rest.split_to(rest.len().min(PIECE_BYTES));
+                if rest.is_empty() {
+                    *self = Opening::Written;
+                }
+                Some(piece)
+            }
+            Opening::Replay { .. } | Opening::Written | Opening::Overtaken => None,
+        }
+    }
+}
+
+fn joined(frames: Vec<Bytes>) -> Bytes {
+    match <[Bytes; 1]>::try_from(frames) {
+        Ok([one]) => one,
+        Err(frames) => {
+            let mut out = BytesMut::with_capacity(frames.iter().map(Bytes::len).sum());
+            for frame in &frames {
+                out.extend_from_slice(frame);
+            }
+            out.freeze()
+        }
+    }
 }
 
 fn client_stream(
@@ -140,15 +212,36 @@ fn client_stream(
     async_stream::stream! {
         // `_client` lives as long as this stream: it is the connected count.
         let _client = _client;
-        yield Ok(opening(start, streams.retry_ms));
+        let hub = streams.hub.clone();
+        let mut opening = Opening::from(start);
+        // The jittered `retry:` (so a restart does not bring every browser
+        // back in the same millisecond) and the first piece, in one write.
+        let retry = frame::retry(streams.retry_ms + fastrand::u64(0..=streams.retry_ms));
+        let first = opening.next_piece(&hub).unwrap_or_default();
+        yield Ok(joined(vec![retry, first]));
 
-        let delivered = streams.hub.metrics().events_delivered.clone();
+        let delivered = hub.metrics().events_delivered.clone();
         let period = streams.heartbeat;
         let mut last_write = Instant::now();
         let heartbeat = tokio::time::sleep(period);
         let shutdown = streams.shutdown.triggered();
         tokio::pin!(heartbeat, shutdown);
         loop {
+            if let Some(piece) = opening.next_piece(&hub) {
+                if streams.shutdown.is_triggered() {
+                    yield Ok(frame::done());
+                    break;
+                }
+                last_write = Instant::now();
+                yield Ok(piece);
+                continue;
+            }
+            if let Opening::Overtaken = opening {
+                let (snapshot, receiver) = hub.resync();
+                live = receiver;
+                opening = Opening::Snapshot(snapshot);
+                continue;
+            }
             let step = tokio::select! {
                 biased;
                 _ = &mut shutdown => Step::WriteAndEnd(frame::done()),
@@ -160,9 +253,9 @@ fn client_stream(
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to catch up event by event: start
                         // over from the present rather than skip silently.
-                        let (snapshot, receiver) = streams.hub.resync();
+                        let (snapshot, receiver) = hub.resync();
                         live = receiver;
-                        Step::Write(snapshot)
+                        Step::StartOver(snapshot)
                     }
                     Err(RecvError::Closed) => Step::End,
                 },
@@ -184,6 +277,7 @@ fn client_stream(
                     last_write = Instant::now();
                     yield Ok(bytes);
                 }
+                Step::StartOver(snapshot) => opening = Opening::Snapshot(snapshot),
                 Step::WriteAndEnd(bytes) => {
                     yield Ok(bytes);
                     break;
@@ -193,24 +287,6 @@ fn client_stream(
             }
         }
     }
-}
-
-/// The first write of a stream, in one chunk: the jittered `retry:` (so a
-/// restart does not bring every browser back in the same millisecond), then
-/// the replay or the snapshot.
-fn opening(start: Start, retry_ms: u64) -> Bytes {
-    let retry = frame::retry(retry_ms + fastrand::u64(0..=retry_ms));
-    let frames = match start {
-        Start::Replay(frames) => frames,
-        Start::Snapshot(snapshot) => vec![snapshot],
-    };
-    let mut out =
-        BytesMut::with_capacity(retry.len() + frames.iter().map(Bytes::len).sum::<usize>());
-    out.extend_from_slice(&retry);
-    for frame in frames {
-        out.extend_from_slice(&frame);
-    }
-    out.freeze()
 }
 
 #[cfg(test)]

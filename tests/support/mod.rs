@@ -32,13 +32,26 @@ impl Server {
 
     /// `start`, with extra environment variables for the process.
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(Command::new(env!("CARGO_BIN_EXE_pulse")), args, env).await
+    }
+
+    /// `start`, with the process's open-file limit (soft and hard) set to
+    /// `limit`, as `prlimit` (util-linux) does.
+    pub async fn start_with_open_file_limit(limit: u64, args: &[&str]) -> Server {
+        let mut command = Command::new("prlimit");
+        command.arg(format!("--nofile={limit}:{limit}"));
+        command.arg(env!("CARGO_BIN_EXE_pulse"));
+        Server::launch(command, args, &[]).await
+    }
+
+    async fn launch(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Server {
         // No history file in the working directory unless a test asks for one.
         let history: &[&str] = if args.contains(&"--history") {
             &[]
         } else {
             &["--no-history"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(history)
             .args(args)
@@ -66,6 +79,28 @@ impl Server {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base.trim_start_matches("http://").parse().unwrap()
+    }
+
+    /// A connection to the server from the loopback address `source`
+    /// (127.0.0.1, 127.0.0.2, …: each is a different client to the server).
+    pub async fn connect_from(
+        &self,
+        source: std::net::Ipv4Addr,
+    ) -> std::io::Result<tokio::net::TcpStream> {
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind((source, 0).into())?;
+        socket.connect(self.addr()).await
+    }
+
+    /// This process's resident memory, in KiB, from `/proc`.
+    pub fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
     }
 
     /// A stream whose client sends its request and then never reads, with

@@ -1,0 +1,457 @@
+//! Clients that try to take Pulse down, from the outside: real sockets from
+//! several loopback addresses (each a different client to the server)
+//! against the real binary. Whatever they do, a real client is still
+//! served, no check reports a false outage, and what each of them costs the
+//! server is bounded (README, "Security").
+
+mod support;
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+use support::{Server, targets};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// A request that never finishes: the head's blank line never comes.
+const HALF_SENT: &[u8] = b"GET / HTTP/1.1\r\nHost: pulse\r\nX: a";
+
+fn attacker(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + n)
+}
+
+/// Pulse watching an HTTP target and a TCP port every 300 ms, with `args`.
+async fn pulse_with_checks(open_files: Option<u64>, args: &[&str]) -> (Server, tempfile::TempDir) {
+    let web = targets::http_target().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    let config = format!(
+        "[defaults]\ninterval = \"300ms\"\ntimeout = \"2s\"\n\n\
+         [[check]]\nname = \"web\"\nkind = \"http\"\nurl = \"http://{web}/ok\"\n\n\
+         [[check]]\nname = \"port\"\nkind = \"tcp\"\naddress = \"{web}\"\n"
+    );
+    std::fs::write(&path, config).unwrap();
+    let mut all = vec!["--config", path.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let server = match open_files {
+        Some(limit) => Server::start_with_open_file_limit(limit, &all).await,
+        None => Server::start(&all).await,
+    };
+    server.results_within(Duration::from_secs(10)).await;
+    (server, dir)
+}
+
+/// Opens `count` connections from `source`, each sending `HALF_SENT`;
+/// returns them all (refused ones are closed by the server).
+/// All at once, so that none reaches its deadline before the last opens.
+async fn half_sent_requests(server: &Server, source: Ipv4Addr, count: usize) -> Vec<TcpStream> {
+    let opening = (0..count).map(|_| async {
+        let mut socket = server.connect_from(source).await.ok()?;
+        let _ = socket.write_all(HALF_SENT).await;
+        Some(socket)
+    });
+    futures::future::join_all(opening)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// How many of `sockets` the server still holds open: a refused or closed
+/// one reads its answer (if any) and then the end within `wait`.
+async fn still_open(sockets: &mut [TcpStream], wait: Duration) -> usize {
+    let reads = sockets.iter_mut().map(|socket| async move {
+        let mut sink = Vec::new();
+        tokio::time::timeout(wait, socket.read_to_end(&mut sink))
+            .await
+            .is_err()
+    });
+    futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter(|open| *open)
+        .count()
+}
+
+/// Every check's current health and detail, asserting none of them is
+/// down (the targets are up: any "down" would be Pulse's own doing).
+async fn assert_no_false_outage(server: &Server) {
+    let status = server.status().await;
+    for check in status["checks"].as_array().unwrap() {
+        let detail = check["detail"].as_str().unwrap();
+        assert_eq!(check["health"], "up", "{}: {detail}", check["id"]);
+        assert!(!detail.contains("open files"), "{detail}");
+    }
+}
+
+async fn labelled_metric(server: &Server, name: &str, label: &str) -> f64 {
+    let text = server.metrics_text().await;
+    let prefix = format!("{name}{{{label}}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// A GET from `source`, answered in full; the status code.
+async fn get_from(server: &Server, source: Ipv4Addr, path: &str) -> u16 {
+    let mut socket = server.connect_from(source).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: pulse\r\n\r\n");
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
+        .await
+        .expect("answered within 5 s")
+        .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line: {text:?}"))
+}
+
+#[tokio::test]
+async fn one_address_with_a_thousand_half_sent_requests_holds_only_its_share() {
+    let (server, _dir) = pulse_with_checks(None, &["--max-connections-per-address", "100"]).await;
+    let mut held = half_sent_requests(&server, attacker(0), 1000).await;
+
+    assert_eq!(still_open(&mut held, Duration::from_millis(300)).await, 100);
+    let refused = labelled_metric(
+        &server,
+        "pulse_connections_refused_total",
+        "reason=\"per_address\"",
+    )
+    .await;
+    assert_eq!(refused, 900.0);
+
+    // Everyone else is served as if nothing happened.
+    assert_eq!(
+        get_from(&server, Ipv4Addr::new(127, 0, 0, 2), "/healthz").await,
+        200
+    );
+    assert_eq!(
+        get_from(&server, Ipv4Addr::new(127, 0, 0, 3), "/").await,
+        200
+    );
+    let checked_before = support::now_ms();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let status = server.status().await;
+    for check in status["checks"].as_array().unwrap() {
+        assert!(
+            check["checked_at_ms"].as_u64().unwrap() > checked_before,
+            "checks go on"
+        );
+    }
+    assert_no_false_outage(&server).await;
+}
+
+#[tokio::test]
+async fn many_addresses_cannot_take_the_checks_sockets() {
+    // 1,100 descriptors: 588 for clients, the rest kept for the checks.
+    let args = [
+        "--max-connections-per-address",
+        "100",
+        "--request-timeout",
+        "6s",
+    ];
+    let (server, _dir) = pulse_with_checks(Some(1100), &args).await;
+    // A viewer already watching: while the cap is full nobody new gets in
+    // (not even this test's own requests), so the stream is how we look.
+    let mut viewer = support::SseReader::open(&server.url("/api/events"), None).await;
+    let flood = (0..12).map(|n| half_sent_requests(&server, attacker(n), 100));
+    let mut held: Vec<_> = futures::future::join_all(flood)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(held.len(), 1200);
+    let open = still_open(&mut held, Duration::from_millis(200)).await;
+    assert_eq!(
+        open,
+        588 - 1,
+        "the total cap holds (the viewer has one place)"
+    );
+
+    // While the cap is full, the checks still have their sockets: both go
+    // on reporting up.
+    let mut results = std::collections::HashMap::new();
+    let watching = std::time::Instant::now();
+    while watching.elapsed() < Duration::from_millis(1500) {
+        let Some((kind, _, data)) = viewer.next_event_within(Duration::from_secs(2)).await else {
+            panic!("the viewer's stream ended");
+        };
+        if kind != "message" {
+            continue;
+        }
+        let status: serde_json::Value = serde_json::from_str(&data).unwrap();
+        let detail = status["detail"].as_str().unwrap().to_string();
+        assert_eq!(status["health"], "up", "{}: {detail}", status["id"]);
+        *results
+            .entry(status["id"].as_str().unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    assert!(
+        results.len() == 2 && results.values().all(|&n| n >= 2),
+        "{results:?}"
+    );
+
+    // The request deadline frees the places: a real client gets in again.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        get_from(&server, Ipv4Addr::new(127, 0, 0, 2), "/healthz").await,
+        200
+    );
+    let total = labelled_metric(
+        &server,
+        "pulse_connections_refused_total",
+        "reason=\"total\"",
+    )
+    .await;
+    assert_eq!(total, 1200.0 - 587.0, "refused at the total cap");
+    let slow = labelled_metric(
+        &server,
+        "pulse_connections_refused_total",
+        "reason=\"slow_head\"",
+    )
+    .await;
+    assert_eq!(slow, 587.0, "half-sent heads closed at the deadline");
+    assert_no_false_outage(&server).await;
+}
+
+#[tokio::test]
+async fn silent_and_slow_connections_are_closed_at_their_deadlines() {
+    let server = Server::start(&["--first-byte-timeout", "1s", "--request-timeout", "2s"]).await;
+    let started = std::time::Instant::now();
+    let mut silent = server.connect_from(attacker(0)).await.unwrap();
+    let mut slow = server.connect_from(attacker(1)).await.unwrap();
+    slow.write_all(HALF_SENT).await.unwrap();
+
+    let mut answer = Vec::new();
+    silent.read_to_end(&mut answer).await.unwrap();
+    let silent_closed = started.elapsed();
+    assert!(answer.is_empty(), "a silent client gets no answer");
+    assert!(
+        silent_closed >= Duration::from_millis(900) && silent_closed < Duration::from_secs(2),
+        "{silent_closed:?}"
+    );
+
+    slow.read_to_end(&mut answer).await.unwrap();
+    let slow_closed = started.elapsed();
+    assert!(
+        answer.starts_with(b"HTTP/1.1 408 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(
+        slow_closed >= Duration::from_millis(1900) && slow_closed < Duration::from_secs(3),
+        "{slow_closed:?}"
+    );
+
+    let silent_count = labelled_metric(
+        &server,
+        "pulse_connections_refused_total",
+        "reason=\"no_request\"",
+    )
+    .await;
+    let slow_count = labelled_metric(
+        &server,
+        "pulse_connections_refused_total",
+        "reason=\"slow_head\"",
+    )
+    .await;
+    assert_eq!((silent_count, slow_count), (1.0, 1.0));
+}
+
+#[tokio::test]
+async fn an_oversized_head_is_refused_whole() {
+    let server = Server::start(&[]).await;
+    let mut socket = server.connect_from(attacker(0)).await.unwrap();
+    let mut request = b"GET / HTTP/1.1\r\n".to_vec();
+    while request.len() < 20 * 1024 {
+        request.extend_from_slice(
+            b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+        );
+    }
+    let _ = socket.write_all(&request).await;
+    let mut answer = Vec::new();
+    let _ = socket.read_to_end(&mut answer).await;
+    assert!(
+        answer.starts_with(b"HTTP/1.1 431 "),
+        "{:?}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
+/// A raw request and everything the server sends back until it closes.
+async fn exchange(server: &Server, request: &[u8]) -> String {
+    let mut socket = server
+        .connect_from(Ipv4Addr::new(127, 0, 0, 2))
+        .await
+        .unwrap();
+    socket.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    assert!(
+        read.is_ok(),
+        "the server closed the connection after answering {request:?}"
+    );
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn smuggling_shapes_get_one_answer_and_nothing_more() {
+    let server = Server::start(&[]).await;
+    let smuggled = "GET /metrics HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    let shapes: Vec<(&str, String)> = vec![
+        (
+            "TE and CL",
+            format!(
+                "POST /api/status HTTP/1.1\r\nHost: pulse\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n{smuggled}"
+            ),
+        ),
+        (
+            "TE and CL on the stream path",
+            format!(
+                "GET /api/events HTTP/1.1\r\nHost: pulse\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"
+            ),
+        ),
+        (
+            "bare LF",
+            format!("GET /healthz HTTP/1.1\nHost: pulse\n\n{smuggled}"),
+        ),
+        (
+            "obs-fold",
+            format!("GET /healthz HTTP/1.1\r\nHost: pulse\r\nX: a\r\n b\r\n\r\n{smuggled}"),
+        ),
+        (
+            "absolute-form",
+            format!(
+                "GET http://elsewhere.example/healthz HTTP/1.1\r\nHost: pulse\r\n\r\n{smuggled}"
+            ),
+        ),
+        (
+            "pipelining",
+            format!("GET /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n{smuggled}"),
+        ),
+        (
+            "Upgrade",
+            format!(
+                "GET /healthz HTTP/1.1\r\nHost: pulse\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n{smuggled}"
+            ),
+        ),
+        (
+            "HTTP/2 preface",
+            format!("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n{smuggled}"),
+        ),
+        (
+            "two Content-Lengths",
+            format!(
+                "POST /api/status HTTP/1.1\r\nHost: pulse\r\nContent-Length: 0\r\nContent-Length: 41\r\n\r\n{smuggled}"
+            ),
+        ),
+    ];
+    for (shape, request) in shapes {
+        let answer = exchange(&server, request.as_bytes()).await;
+        let answers = answer.matches("HTTP/1.").count();
+        assert!(answers <= 1, "{shape}: {answers} answers:\n{answer}");
+        assert!(
+            !answer.contains("pulse_events_published"),
+            "{shape}: the smuggled request was served:\n{answer}"
+        );
+    }
+}
+
+/// A stream request whose client never reads, with `Last-Event-ID`;
+/// `pipelined` sends another request behind it, which puts the stream on
+/// hyper instead of the direct path.
+async fn stalled_replay(
+    server: &Server,
+    source: Ipv4Addr,
+    last_event_id: u64,
+    pipelined: bool,
+) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let mut stream = socket.connect(server.addr()).await.unwrap();
+    let mut request = format!(
+        "GET /api/events HTTP/1.1\r\nHost: pulse\r\nLast-Event-ID: {last_event_id}\r\n\r\n"
+    );
+    if pipelined {
+        request.push_str("GET /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n");
+    }
+    stream.write_all(request.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Pulse with a ring full of events (about 3,000 to replay), and the id
+/// 3,000 events back.
+async fn pulse_with_a_long_backlog(args: &[&str]) -> (Server, u64) {
+    let mut all = vec![
+        "--demo-rate",
+        "1000/s",
+        "--max-connections-per-address",
+        "1000",
+    ];
+    all.extend_from_slice(args);
+    let server = Server::start(&all).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let last = server.status().await["last_event_id"].as_u64().unwrap();
+    (server, last - 3000)
+}
+
+/// What 100 clients that stop reading after asking for a 3,000-event
+/// replay cost the server, per client, in KiB of resident memory.
+async fn cost_of_stalled_replays(server: &Server, from: u64, pipelined: bool) -> f64 {
+    const CLIENTS: usize = 100;
+    let before = server.rss_kib();
+    let mut held = Vec::with_capacity(CLIENTS);
+    for n in 0..CLIENTS {
+        held.push(stalled_replay(server, attacker((n % 4) as u8), from, pipelined).await);
+    }
+    server.wait_for_clients(CLIENTS as u64).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after = server.rss_kib();
+    drop(held);
+    after.saturating_sub(before) as f64 / CLIENTS as f64
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_replay_holds_a_bounded_amount() {
+    let (server, from) = pulse_with_a_long_backlog(&[]).await;
+    let direct = cost_of_stalled_replays(&server, from, false).await;
+    println!("a stalled direct stream with a 3,000-event replay: {direct:.1} KiB");
+    assert!(
+        direct < 40.0,
+        "direct path: {direct:.1} KiB per stalled stream"
+    );
+    server.wait_for_clients(0).await;
+    let hyper = cost_of_stalled_replays(&server, from, true).await;
+    println!("the same through hyper: {hyper:.1} KiB");
+    assert!(
+        hyper < 128.0,
+        "hyper path: {hyper:.1} KiB per stalled stream"
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_takes_nothing_is_disconnected_and_counted() {
+    let (server, from) = pulse_with_a_long_backlog(&["--stall-timeout", "2s"]).await;
+    let _direct = stalled_replay(&server, attacker(0), from, false).await;
+    let _hyper = stalled_replay(&server, attacker(1), from, true).await;
+    server.wait_for_clients(2).await;
+    // Their capped send buffers fill within a second at this rate; then
+    // the 2 s stall limit runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while server.connected_clients().await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both stalled streams are cut off"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        server
+            .metric("pulse_stalled_clients_disconnected_total")
+            .await,
+        2.0
+    );
+}
