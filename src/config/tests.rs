@@ -7,8 +7,15 @@ fn env(name: &str) -> Option<String> {
     (name == "SHOP_TOKEN").then(|| "tok-123".to_string())
 }
 
+fn file_at(path: impl Into<PathBuf>) -> ConfigFile {
+    ConfigFile {
+        path: path.into(),
+        max_bytes: DEFAULT_MAX_BYTES,
+    }
+}
+
 fn parse_text(text: &str) -> Result<Config, ConfigError> {
-    parse("pulse.toml", text, Path::new("."), &env)
+    parse(&file_at("pulse.toml"), text, &env)
 }
 
 /// The error's `line:column: message`, after the file name.
@@ -259,12 +266,38 @@ fn tls_ca_file_must_be_readable_pem() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let error = load(Path::new("/nonexistent/pulse.toml")).unwrap_err();
+    let error = load(&file_at("/nonexistent/pulse.toml")).unwrap_err();
     assert!(
         error
             .to_string()
             .starts_with("/nonexistent/pulse.toml: cannot read the config"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_ca_file_that_is_not_a_regular_file_is_refused() {
+    let text =
+        "[[check]]\nname = \"T\"\nkind = \"tls\"\nhost = \"localhost\"\nca_file = \"/dev/zero\"\n";
+    let error = error_of(text);
+    assert_eq!(
+        error,
+        "5:11: cannot read ca_file /dev/zero: a character device, not a regular file"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_the_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(&path, b"[defaults]\ninterval = \"1\xffs\"\n").unwrap();
+    let error = load(&file_at(&path)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:2:14: cannot read the config: not UTF-8 text (save it as UTF-8)",
+            path.display()
+        )
     );
 }
 

@@ -32,6 +32,10 @@ impl Server {
 
     /// `start`, with extra environment variables for the process.
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(args, env, Stdio::inherit()).await
+    }
+
+    async fn spawn(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         // No history file in the working directory unless a test asks for one.
         let history: &[&str] = if args.contains(&"--history") {
             &[]
@@ -46,7 +50,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             .env("LEPTOS_OUTPUT_NAME", "pulse")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("the pulse binary starts");
@@ -62,6 +66,33 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line: {announce}"))
             .to_string();
         Server { child, base }
+    }
+
+    /// Runs `pulse` with `args` (and no history) where it is expected to
+    /// give up: returns how it exited and its stderr, and panics if it is
+    /// still running after `limit`.
+    pub async fn refused_start(
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
+        let child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args(["--addr", "127.0.0.1:0", "--no-history"])
+            .args(args)
+            .envs(env.iter().copied())
+            .env("LEPTOS_OUTPUT_NAME", "pulse")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the pulse binary starts");
+        let output = tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("pulse {args:?} still runs after {limit:?}"))
+            .expect("pulse can be waited for");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status, stderr)
     }
 
     pub fn url(&self, path: &str) -> String {
