@@ -1,7 +1,9 @@
 //! What the real binary does at start-up with a config path that is not a
 //! small UTF-8 regular file (a FIFO, a device, a directory, an oversize
-//! or binary file): it exits 1 within seconds, naming the file and the
-//! problem on stderr. Refused reloads are in `reload.rs`.
+//! or binary file), and with a config whose error would quote a value from
+//! the environment: it exits 1 within seconds, naming the file and the
+//! problem on stderr, and never printing the value. Refused reloads are in
+//! `reload.rs`.
 
 mod support;
 
@@ -132,4 +134,25 @@ async fn a_file_that_is_not_utf8_is_refused_where_it_goes_wrong() {
             path.display()
         ),
     );
+}
+
+#[tokio::test]
+async fn a_refused_config_never_prints_a_value_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(
+        &path,
+        "[[check]]\nname = \"db\"\nkind = \"http\"\nurl = \"https://${DB_AUTH}@db.internal:99999/\"\n",
+    )
+    .unwrap();
+    let stderr = refused_start(&path, &[], &[("DB_AUTH", "admin:S3cr3t")]).await;
+    assert_names(
+        &stderr,
+        &format!(
+            "pulse: {}:4:7: `https://[redacted]@db.internal:99999/` is not a valid URL: invalid port number",
+            path.display()
+        ),
+    );
+    assert!(!stderr.contains("S3cr3t"), "the secret leaked: {stderr}");
+    assert!(!stderr.contains("admin"), "the user leaked: {stderr}");
 }

@@ -2,15 +2,16 @@
 //! what runs within seconds, open streams see checks appear and disappear
 //! without being disconnected, and a broken edit is reported (on the
 //! stream, so the dashboard can show it) while the last good config runs on:
-//! a broken edit, and a file that cannot be read (oversize, not UTF-8, a
-//! FIFO renamed over it).
+//! a broken edit, a file that cannot be read (oversize, not UTF-8, a FIFO
+//! renamed over it), and an edit whose error would quote a value from the
+//! environment, which is shown nowhere.
 
 mod support;
 
 use serde_json::Value;
 use std::path::Path;
 use std::time::Duration;
-use support::{Server, SseReader, targets};
+use support::{Log, Server, SseReader, targets};
 
 const RELOAD_WITHIN: Duration = Duration::from_secs(8);
 
@@ -221,4 +222,82 @@ async fn a_file_that_cannot_be_read_is_refused_and_the_last_good_config_runs_on(
         save_by_rename(&path, &good);
         read_until(&mut stream, "config", |c| c["error"].is_null()).await;
     }
+}
+
+/// The secret of the refused edit below.
+const SECRET: &str = "admin:S3cr3t";
+
+/// Fails unless `text`, from `place`, is free of the secret and its parts.
+fn assert_no_secret(place: &str, text: &str) {
+    for part in [SECRET, "S3cr3t", "admin:"] {
+        assert!(!text.contains(part), "{place} shows `{part}`:\n{text}");
+    }
+}
+
+/// Waits for the server to log `wanted`; its whole log so far.
+async fn logged(log: &Log, wanted: &str) -> String {
+    let deadline = tokio::time::Instant::now() + RELOAD_WITHIN;
+    loop {
+        let text = log.text();
+        if text.contains(wanted) {
+            return text;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never logged {wanted:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refused_edit_never_shows_a_value_from_the_environment() {
+    let web = targets::http_target().await.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(&path, tcp("alpha", &web)).unwrap();
+    let (server, log) = Server::start_keeping_log(
+        &["--config", path.to_str().unwrap()],
+        &[("DB_AUTH", SECRET)],
+    )
+    .await;
+    let mut stream = SseReader::open(&server.url("/api/events"), None).await;
+    read_until(&mut stream, "snapshot", |_| true).await;
+
+    // The URL parser's refusal quotes the URL, credentials and all.
+    save_by_rename(
+        &path,
+        format!(
+            "{}[[check]]\nname = \"db\"\nkind = \"http\"\nurl = \"https://${{DB_AUTH}}@db.internal:99999/\"\n",
+            tcp("alpha", &web)
+        ),
+    );
+    let seen = read_until(&mut stream, "config", |c| !c["error"].is_null()).await;
+    let expected = format!(
+        "{}:9:7: `https://[redacted]@db.internal:99999/` is not a valid URL: invalid port number",
+        path.display()
+    );
+    let (_, notice) = seen.last().unwrap();
+    assert_eq!(notice["error"], expected.as_str());
+    for (event, data) in &seen {
+        assert_no_secret(&format!("the `{event}` event"), &data.to_string());
+    }
+
+    let status = reqwest::get(server.url("/api/status")).await.unwrap();
+    let status = status.text().await.unwrap();
+    assert!(status.contains("[redacted]@db.internal:99999"), "{status}");
+    assert_no_secret("/api/status", &status);
+
+    let page = reqwest::get(server.url("/")).await.unwrap();
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("[redacted]@db.internal:99999"),
+        "the banner: {page}"
+    );
+    assert_no_secret("the page", &page);
+
+    assert_no_secret("/metrics", &server.metrics_text().await);
+    let log = logged(&log, "config refused").await;
+    assert!(log.contains("[redacted]@db.internal:99999"), "{log}");
+    assert_no_secret("the log", &log);
 }

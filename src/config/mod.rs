@@ -20,6 +20,7 @@ pub use kinds::{
 };
 pub use watch::watch;
 
+use crate::checks::Redactor;
 use crate::status::CheckId;
 use kinds::Common;
 use serde::Deserialize;
@@ -116,10 +117,31 @@ fn parse_file(file: &ConfigFile, text: &str) -> Result<Config, ConfigError> {
 /// Validates a config text read from `file`, which names it in errors,
 /// holds the files it names (`ca_file`) and bounds what is read of them;
 /// `lookup` answers `${NAME}`.
+///
+/// Every error about a config's content leaves through here, and leaves
+/// with each value substituted from the environment, and the user and
+/// password of any URL, blanked: error texts quote the values they refuse
+/// (the TOML parser, serde, our own checks), and they are logged, printed
+/// and shown on every dashboard.
 pub fn parse(
+    file: &ConfigFile,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut substituted = Vec::new();
+    parse_substituting(file, text, lookup, &mut substituted).map_err(|error| ConfigError {
+        message: Redactor::new(substituted).blank_error(&error.message),
+        ..error
+    })
+}
+
+/// `parse`, keeping each substituted value in `substituted` as soon as it
+/// is known, so that a failure at any later point can blank them.
+fn parse_substituting(
     source: &ConfigFile,
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
+    substituted: &mut Vec<String>,
 ) -> Result<Config, ConfigError> {
     let file = &source.name();
     let fail = |span: Range<usize>, message: String| ConfigError::at(file, text, span, message);
@@ -128,7 +150,7 @@ pub fn parse(
     let root = DeTable::parse(text).map_err(from_toml)?;
     let root_span = root.span();
     let mut root = Spanned::new(root_span.clone(), DeValue::Table(root.into_inner()));
-    let secrets = env::expand_all(&mut root, lookup).map_err(|e| fail(e.span, e.message))?;
+    env::expand_all(&mut root, lookup, substituted).map_err(|e| fail(e.span, e.message))?;
     let DeValue::Table(table) = root.into_inner() else {
         unreachable!("a document is a table")
     };
@@ -136,7 +158,7 @@ pub fn parse(
     let mut config = Config {
         defaults: Defaults::default(),
         checks: Vec::new(),
-        secrets,
+        secrets: substituted.clone(),
     };
     let mut first_line_of: HashMap<CheckId, (String, Range<usize>)> = HashMap::new();
     for (key, value) in table {

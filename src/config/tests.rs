@@ -301,6 +301,75 @@ fn a_file_that_is_not_utf8_is_refused_at_the_first_bad_byte() {
     );
 }
 
+/// The error a config gets with `env` as its environment, whole.
+fn error_with_env(text: &str, env: &[(&str, &str)]) -> String {
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    };
+    parse(&file_at("pulse.toml"), text, &lookup)
+        .expect_err("the config should be refused")
+        .to_string()
+}
+
+#[test]
+fn errors_never_show_a_value_from_the_environment() {
+    let check = "[[check]]\nname = \"db\"\n";
+    let refused = [
+        // The URL parser's refusal quotes the URL.
+        (
+            format!("{check}kind = \"http\"\nurl = \"https://${{DB_AUTH}}@db.internal:99999/\"\n"),
+            "4:7: `https://[redacted]@db.internal:99999/` is not a valid URL: invalid port number",
+        ),
+        // serde quotes a value of the wrong type, escaped.
+        (
+            format!("{check}kind = \"tls\"\nhost = \"db\"\nport = \"${{DB_AUTH}}\"\n"),
+            "5:8: invalid type: string \"[redacted]\", expected u16",
+        ),
+        // humantime quotes a part of the value.
+        (
+            format!("{check}kind = \"tcp\"\naddress = \"db:1\"\ninterval = \"${{DB_UNIT}}\"\n"),
+            "5:12: `[redacted]` is not a duration (unknown time unit \"[redacted]\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write e.g. \"10s\", \"500ms\", \"1m\"",
+        ),
+        // The regex parser quotes the pattern.
+        (
+            format!(
+                "{check}kind = \"http\"\nurl = \"http://db/\"\nbody_regex = \"(${{DB_AUTH}}\"\n"
+            ),
+            "",
+        ),
+        // A later failure still knows the values substituted before it.
+        (
+            format!(
+                "{check}kind = \"tcp\"\naddress = \"${{DB_AUTH}}:1\"\ntimeout = \"${{NOPE}}\"\n"
+            ),
+            "5:11: environment variable `NOPE` is not set",
+        ),
+    ];
+    for (text, expected) in refused {
+        let env = [("DB_AUTH", "admin:S3cr\"3t"), ("DB_UNIT", "5 hunterpass")];
+        let error = error_with_env(&text, &env);
+        for part in ["admin", "S3cr", "3t", "hunter"] {
+            assert!(!error.contains(part), "{part} leaked: {error}");
+        }
+        if !expected.is_empty() {
+            assert_eq!(error, format!("pulse.toml:{expected}"));
+        }
+    }
+}
+
+#[test]
+fn errors_never_show_the_password_of_a_url_written_in_the_file() {
+    let error = error_of(
+        "[[check]]\nname = \"db\"\nkind = \"http\"\nurl = \"https://admin:hunter2@db:99999/\"\n",
+    );
+    assert_eq!(
+        error,
+        "4:7: `https://[redacted]@db:99999/` is not a valid URL: invalid port number"
+    );
+}
+
 #[test]
 fn ids_come_from_names() {
     assert_eq!(id_from_name("Shop API (EU)").unwrap().0, "shop-api-eu");

@@ -35,6 +35,23 @@ impl Server {
         Server::spawn(args, env, Stdio::inherit()).await
     }
 
+    /// `start_with_env`, also keeping everything the process writes to
+    /// stderr (its log), which still reaches the test's own stderr.
+    pub async fn start_keeping_log(args: &[&str], env: &[(&str, &str)]) -> (Server, Log) {
+        let mut server = Server::spawn(args, env, Stdio::piped()).await;
+        let stderr = server.child.stderr.take().expect("stderr is piped");
+        let log = Log::default();
+        let kept = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+                kept.0.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        (server, log)
+    }
+
     async fn spawn(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Server {
         // No history file in the working directory unless a test asks for one.
         let history: &[&str] = if args.contains(&"--history") {
@@ -223,6 +240,16 @@ impl Server {
         body["connected_clients"]
             .as_u64()
             .expect("healthz reports connected_clients")
+    }
+}
+
+/// What a server wrote to stderr so far (its log lines, at `warn` and up).
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
     }
 }
 
