@@ -81,7 +81,7 @@ fn close_after_answering() -> SetResponseHeaderLayer<HeaderValue> {
 /// Starts the checks of the config file, watching it for changes, or the
 /// embedded default when there is none. A bad file at start-up is an error
 /// (the process exits non-zero); later, a bad edit is shown and skipped.
-fn start_checks(
+async fn start_checks(
     settings: &Settings,
     bound: SocketAddr,
     hub: &Arc<Hub>,
@@ -103,17 +103,23 @@ fn start_checks(
         });
         return Ok(());
     };
-    let (config, text) = config::load_for_watching(path).map_err(|e| e.to_string())?;
+    let file = config::ConfigFile {
+        path: path.clone(),
+        max_bytes: settings.config_max_bytes,
+    };
+    let (config, text) = config::load_for_watching(&file)
+        .await
+        .map_err(|e| e.to_string())?;
     let (checks, concurrency) = checks::from_config(&config, fallbacks)?;
     let applied = engine.apply(checks, concurrency);
-    let source = path.display().to_string();
+    let source = file.name();
     tracing::info!(config = %source, checks = applied.added, "config loaded");
     hub.set_config(ConfigNotice {
         source: source.clone(),
         error: None,
         checked_at_ms: checks::unix_millis(),
     });
-    let changes = config::watch(path, text)?;
+    let changes = config::watch(&file, text)?;
     tokio::spawn(engine.follow(source, changes, fallbacks));
     Ok(())
 }
@@ -177,7 +183,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub.keep_history(history::start(store, retention));
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
-    start_checks(&settings, bound, &hub, &shutdown)?;
+    start_checks(&settings, bound, &hub, &shutdown).await?;
     if let Some(rate) = settings.demo_rate {
         checks::demo::start(rate, hub.clone(), shutdown.clone());
     }

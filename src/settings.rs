@@ -23,6 +23,11 @@ pub struct Settings {
     #[arg(long, short = 'c', env = "PULSE_CONFIG")]
     pub config: Option<std::path::PathBuf>,
 
+    /// The largest config file (and `ca_file`) read, in bytes. A larger one
+    /// is refused, as is anything but a regular file (a FIFO, a device).
+    #[arg(long, env = "PULSE_CONFIG_MAX_BYTES", default_value_t = crate::config::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub config_max_bytes: u64,
+
     /// The SQLite file in which every result is kept (created if missing),
     /// with per-minute and per-hour roll-ups, for uptime and sparklines.
     #[arg(long, env = "PULSE_HISTORY", default_value = "pulse-history.db")]
@@ -132,6 +137,14 @@ mod tests {
         let settings = Settings::try_parse_from(["pulse"]).unwrap();
         assert_eq!(settings.interval, Duration::from_secs(10));
         assert_eq!(settings.heartbeat, Duration::from_secs(15));
+        assert_eq!(settings.config_max_bytes, 1024 * 1024);
+    }
+
+    #[test]
+    fn the_config_size_limit_is_a_positive_byte_count() {
+        let settings = Settings::try_parse_from(["pulse", "--config-max-bytes", "4096"]).unwrap();
+        assert_eq!(settings.config_max_bytes, 4096);
+        assert!(Settings::try_parse_from(["pulse", "--config-max-bytes", "0"]).is_err());
     }
 
     #[test]

@@ -2,12 +2,19 @@
 //! passes through its redactor, which blanks each secret the config holds:
 //! values substituted from `${ENV}`, URL userinfo, and the values of
 //! credential-bearing headers. A secret is blanked wherever it appears in a
-//! name or a reason, even inside an error message from a library.
+//! name or a reason, even inside an error message from a library. The
+//! config's own errors pass through a redactor too, on their way out of
+//! the parser.
 
 use crate::config::{CheckSpec, ProbeSpec};
 use crate::status::CheckStatus;
 
 pub const BLANK: &str = "[redacted]";
+
+/// A quoted fragment of an error shorter than this is left alone even when
+/// a secret holds it: a few characters give nothing away, and short words
+/// (`url`, `"tcp"`) are the message's own far more often.
+const MIN_QUOTED_FRAGMENT: usize = 4;
 
 #[derive(Debug, Default)]
 pub struct Redactor {
@@ -17,8 +24,12 @@ pub struct Redactor {
 
 impl Redactor {
     pub fn new(mut secrets: Vec<String>) -> Self {
+        // Libraries quote a value escaped, as serde does (`string "a\"b"`):
+        // each secret is blanked in that form too.
+        let escaped: Vec<String> = secrets.iter().map(|s| debug_escaped(s)).collect();
+        secrets.extend(escaped);
         secrets.retain(|s| !s.is_empty());
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Redactor { secrets }
     }
@@ -58,6 +69,43 @@ impl Redactor {
         status
     }
 
+    /// An error message about a value, which a parser may quote whole,
+    /// escaped, or in part (`unknown time unit "hunter"` for `5 hunter`):
+    /// beyond each secret, a quoted fragment of one is blanked, and so is
+    /// the user and password of any URL, wherever they came from.
+    pub fn blank_error(&self, message: &str) -> String {
+        blank_userinfo(&self.blank_quoted_fragments(&self.blank(message)))
+    }
+
+    fn blank_quoted_fragments(&self, text: &str) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(open) = rest.find(['`', '"']) {
+            let quote = &rest[open..=open];
+            let inside = &rest[open + 1..];
+            let Some(len) = inside.find(quote) else {
+                break;
+            };
+            let fragment = &inside[..len];
+            out.push_str(&rest[..=open]);
+            out.push_str(if self.holds(fragment) {
+                BLANK
+            } else {
+                fragment
+            });
+            out.push_str(quote);
+            rest = &inside[len + 1..];
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Whether `fragment` is long enough to matter and part of a secret.
+    fn holds(&self, fragment: &str) -> bool {
+        fragment.chars().count() >= MIN_QUOTED_FRAGMENT
+            && self.secrets.iter().any(|secret| secret.contains(fragment))
+    }
+
     fn blank(&self, text: &str) -> String {
         let mut text = text.to_string();
         for secret in &self.secrets {
@@ -69,10 +117,95 @@ impl Redactor {
     }
 }
 
+/// `a"b\c` → `a\"b\\c`: a string as `{:?}` writes it, without the quotes.
+fn debug_escaped(secret: &str) -> String {
+    let quoted = format!("{secret:?}");
+    quoted[1..quoted.len() - 1].to_string()
+}
+
+/// `https://user:password@host` → `https://[redacted]@host` for every URL
+/// in `text`. The userinfo ends at the last `@` before the URL does (at a
+/// space, a quote, `?` or `#`); a `/` does not end it, so a password with
+/// a slash is blanked whole.
+fn blank_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| c.is_whitespace() || matches!(c, '`' | '"' | '\'' | '?' | '#'))
+            .unwrap_or(tail.len());
+        rest = match tail[..end].rfind('@') {
+            Some(userinfo) if &tail[..userinfo] != BLANK => {
+                out.push_str(BLANK);
+                &tail[userinfo..]
+            }
+            _ => tail,
+        };
+    }
+    out.push_str(rest);
+    out
+}
+
 fn carries_credentials(header: &str) -> bool {
     const WORDS: [&str; 7] = [
         "auth", "token", "key", "secret", "cookie", "session", "password",
     ];
     let header = header.to_ascii_lowercase();
     WORDS.iter().any(|word| header.contains(word))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redactor() -> Redactor {
+        Redactor::new(vec![
+            "admin:S3cr3t".into(),
+            "5 S3cr3tunit".into(),
+            "pa\"ss".into(),
+        ])
+    }
+
+    #[test]
+    fn errors_lose_whole_escaped_and_quoted_parts_of_secrets() {
+        let redactor = redactor();
+        assert_eq!(
+            redactor.blank_error("`https://admin:S3cr3t@db:99999/` is not a valid URL"),
+            "`https://[redacted]@db:99999/` is not a valid URL"
+        );
+        assert_eq!(
+            redactor.blank_error(r#"invalid type: string "pa\"ss", expected u16"#),
+            r#"invalid type: string "[redacted]", expected u16"#
+        );
+        assert_eq!(
+            redactor.blank_error(
+                r#"`5 S3cr3tunit` is not a duration (unknown time unit "S3cr3tunit")"#
+            ),
+            r#"`[redacted]` is not a duration (unknown time unit "[redacted]")"#
+        );
+        // Short words of the message stay, even when a secret holds them.
+        assert_eq!(
+            redactor.blank_error("unknown field `adm`, expected `url`"),
+            "unknown field `adm`, expected `url`"
+        );
+    }
+
+    #[test]
+    fn errors_lose_the_userinfo_of_any_url() {
+        let none = Redactor::default();
+        assert_eq!(
+            none.blank_error("`https://bob:hunter2@db.internal:99999/x?a=b@c` is not valid"),
+            "`https://[redacted]@db.internal:99999/x?a=b@c` is not valid"
+        );
+        assert_eq!(
+            none.blank_error("bad: http://u:p/w@h/ and ftp://host/a"),
+            "bad: http://[redacted]@h/ and ftp://host/a"
+        );
+        assert_eq!(
+            none.blank_error("no url, just a@b and `://`"),
+            "no url, just a@b and `://`"
+        );
+    }
 }

@@ -13,15 +13,15 @@ pub struct EnvError {
     pub message: String,
 }
 
-/// Expands every string value in `value` (not keys) in place and returns
-/// the substituted values.
+/// Expands every string value in `value` (not keys) in place, adding each
+/// substituted value to `secrets` as it goes: even when a later one fails,
+/// the caller knows every value already in the document.
 pub fn expand_all(
     value: &mut Spanned<DeValue<'_>>,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Vec<String>, EnvError> {
-    let mut secrets = Vec::new();
-    expand_into(value, lookup, &mut secrets)?;
-    Ok(secrets)
+    secrets: &mut Vec<String>,
+) -> Result<(), EnvError> {
+    expand_into(value, lookup, secrets)
 }
 
 fn expand_into(

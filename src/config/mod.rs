@@ -7,23 +7,26 @@
 mod env;
 mod error;
 mod fields;
+mod file;
 mod kinds;
 mod watch;
 
 pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
+pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
 pub use kinds::{
     Concurrency, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation, NonEmpty, TcpSpec,
     TlsSpec,
 };
 pub use watch::watch;
 
+use crate::checks::Redactor;
 use crate::status::CheckId;
 use kinds::Common;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue, ValueDeserializer};
@@ -61,50 +64,93 @@ pub enum ProbeSpec {
 /// The group of a check that names none.
 pub const DEFAULT_GROUP: &str = "checks";
 
-/// Reads and validates the file at `path`, substituting `${…}` from the
-/// process environment.
-pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    parse_file(path, &read(path)?)
+/// Reads and validates the config file, substituting `${…}` from the
+/// process environment. This blocks: from async code, use
+/// `load_for_watching`.
+pub fn load(file: &ConfigFile) -> Result<Config, ConfigError> {
+    parse_file(file, &read(file)?)
 }
 
-/// Like `load`, and also the text it read, to hand to `watch` so that a
-/// change made in between is not missed.
-pub fn load_for_watching(path: &Path) -> Result<(Config, String), ConfigError> {
-    let text = read(path)?;
-    Ok((parse_file(path, &text)?, text))
+/// Like `load`, run off the async runtime (reading a file blocks, and so
+/// does any `ca_file` it names), and also the text it read, to hand to
+/// `watch` so that a change made in between is not missed.
+pub async fn load_for_watching(file: &ConfigFile) -> Result<(Config, String), ConfigError> {
+    let file = file.clone();
+    let name = file.name();
+    tokio::task::spawn_blocking(move || {
+        let text = read(&file)?;
+        Ok((parse_file(&file, &text)?, text))
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ConfigError::whole_file(
+            &name,
+            format!("reading the config failed: {e}"),
+        ))
+    })
 }
 
-fn read(path: &Path) -> Result<String, ConfigError> {
-    std::fs::read_to_string(path).map_err(|e| {
-        ConfigError::whole_file(
-            &path.display().to_string(),
-            format!("cannot read the config: {e}"),
+/// The text of the config file, or why it cannot be had: not a regular
+/// file, larger than allowed, unreadable, or not UTF-8.
+fn read(file: &ConfigFile) -> Result<String, ConfigError> {
+    let name = file.name();
+    let bytes = file::read_bytes(&file.path, file.max_bytes)
+        .map_err(|why| ConfigError::whole_file(&name, format!("cannot read the config: {why}")))?;
+    String::from_utf8(bytes).map_err(|e| {
+        // Pointing at the first bad byte tells a stray binary file from
+        // one odd character in a real config.
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let valid = std::str::from_utf8(valid).expect("valid up to there");
+        ConfigError::at(
+            &name,
+            valid,
+            valid.len()..valid.len(),
+            "cannot read the config: not UTF-8 text (save it as UTF-8)",
         )
     })
 }
 
-fn parse_file(path: &Path, text: &str) -> Result<Config, ConfigError> {
-    let base = path.parent().unwrap_or(Path::new("."));
-    parse(&path.display().to_string(), text, base, &|name| {
-        std::env::var(name).ok()
+fn parse_file(file: &ConfigFile, text: &str) -> Result<Config, ConfigError> {
+    parse(file, text, &|name| std::env::var(name).ok())
+}
+
+/// Validates a config text read from `file`, which names it in errors,
+/// holds the files it names (`ca_file`) and bounds what is read of them;
+/// `lookup` answers `${NAME}`.
+///
+/// Every error about a config's content leaves through here, and leaves
+/// with each value substituted from the environment, and the user and
+/// password of any URL, blanked: error texts quote the values they refuse
+/// (the TOML parser, serde, our own checks), and they are logged, printed
+/// and shown on every dashboard.
+pub fn parse(
+    file: &ConfigFile,
+    text: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let mut substituted = Vec::new();
+    parse_substituting(file, text, lookup, &mut substituted).map_err(|error| ConfigError {
+        message: Redactor::new(substituted).blank_error(&error.message),
+        ..error
     })
 }
 
-/// Validates a config text. `file` names it in errors; relative paths in it
-/// are relative to `base`; `lookup` answers `${NAME}`.
-pub fn parse(
-    file: &str,
+/// `parse`, keeping each substituted value in `substituted` as soon as it
+/// is known, so that a failure at any later point can blank them.
+fn parse_substituting(
+    source: &ConfigFile,
     text: &str,
-    base: &Path,
     lookup: &dyn Fn(&str) -> Option<String>,
+    substituted: &mut Vec<String>,
 ) -> Result<Config, ConfigError> {
+    let file = &source.name();
     let fail = |span: Range<usize>, message: String| ConfigError::at(file, text, span, message);
     let from_toml = |e: toml::de::Error| ConfigError::from_toml(file, text, &e);
 
     let root = DeTable::parse(text).map_err(from_toml)?;
     let root_span = root.span();
     let mut root = Spanned::new(root_span.clone(), DeValue::Table(root.into_inner()));
-    let secrets = env::expand_all(&mut root, lookup).map_err(|e| fail(e.span, e.message))?;
+    env::expand_all(&mut root, lookup, substituted).map_err(|e| fail(e.span, e.message))?;
     let DeValue::Table(table) = root.into_inner() else {
         unreachable!("a document is a table")
     };
@@ -112,7 +158,7 @@ pub fn parse(
     let mut config = Config {
         defaults: Defaults::default(),
         checks: Vec::new(),
-        secrets,
+        secrets: substituted.clone(),
     };
     let mut first_line_of: HashMap<CheckId, (String, Range<usize>)> = HashMap::new();
     for (key, value) in table {
@@ -131,7 +177,7 @@ pub fn parse(
                 };
                 for item in items {
                     let check =
-                        parse_check(item, base, &config.secrets, &fail).map_err(|e| match e {
+                        parse_check(item, source, &config.secrets, &fail).map_err(|e| match e {
                             Failure::Toml(e) => from_toml(e),
                             Failure::Config(e) => e,
                         })?;
@@ -187,7 +233,7 @@ impl From<toml::de::Error> for Failure {
 
 fn parse_check(
     item: Spanned<DeValue<'_>>,
-    base: &Path,
+    source: &ConfigFile,
     secrets: &[String],
     fail: &dyn Fn(Range<usize>, String) -> ConfigError,
 ) -> Result<Parsed, Failure> {
@@ -219,7 +265,7 @@ fn parse_check(
             let mut spec = TlsSpec::deserialize(rest)?;
             validate_server_name(&spec)
                 .map_err(|message| Failure::Config(fail(span.clone(), message)))?;
-            load_extra_roots(&mut spec, base, fail).map_err(Failure::Config)?;
+            load_extra_roots(&mut spec, source, fail).map_err(Failure::Config)?;
             ProbeSpec::Tls(spec)
         }
         Some("host") => {
@@ -279,7 +325,7 @@ fn as_value(span: Range<usize>, table: DeTable<'_>) -> ValueDeserializer<'_> {
 
 fn load_extra_roots(
     spec: &mut TlsSpec,
-    base: &Path,
+    source: &ConfigFile,
     fail: &dyn Fn(Range<usize>, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
     use rustls::pki_types::CertificateDer;
@@ -287,14 +333,15 @@ fn load_extra_roots(
     let Some(file) = &spec.ca_file else {
         return Ok(());
     };
-    let path: PathBuf = base.join(file.get_ref());
-    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(&path)
-        .map_err(|e| {
-            fail(
-                file.span(),
-                format!("cannot read ca_file {}: {e}", path.display()),
-            )
-        })?
+    let path: PathBuf = source.dir().join(file.get_ref());
+    let pem = file::read_bytes(&path, source.max_bytes).map_err(|why| {
+        fail(
+            file.span(),
+            format!("cannot read ca_file {}: {why}", path.display()),
+        )
+    })?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem)
+        .map(|cert| cert.map(CertificateDer::into_owned))
         .collect();
     let certs = certs.map_err(|e| {
         fail(

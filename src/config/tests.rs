@@ -7,8 +7,15 @@ fn env(name: &str) -> Option<String> {
     (name == "SHOP_TOKEN").then(|| "tok-123".to_string())
 }
 
+fn file_at(path: impl Into<PathBuf>) -> ConfigFile {
+    ConfigFile {
+        path: path.into(),
+        max_bytes: DEFAULT_MAX_BYTES,
+    }
+}
+
 fn parse_text(text: &str) -> Result<Config, ConfigError> {
-    parse("pulse.toml", text, Path::new("."), &env)
+    parse(&file_at("pulse.toml"), text, &env)
 }
 
 /// The error's `line:column: message`, after the file name.
@@ -259,12 +266,107 @@ fn tls_ca_file_must_be_readable_pem() {
 
 #[test]
 fn a_missing_file_is_named() {
-    let error = load(Path::new("/nonexistent/pulse.toml")).unwrap_err();
+    let error = load(&file_at("/nonexistent/pulse.toml")).unwrap_err();
     assert!(
         error
             .to_string()
             .starts_with("/nonexistent/pulse.toml: cannot read the config"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_ca_file_that_is_not_a_regular_file_is_refused() {
+    let text =
+        "[[check]]\nname = \"T\"\nkind = \"tls\"\nhost = \"localhost\"\nca_file = \"/dev/zero\"\n";
+    let error = error_of(text);
+    assert_eq!(
+        error,
+        "5:11: cannot read ca_file /dev/zero: a character device, not a regular file"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_utf8_is_refused_at_the_first_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(&path, b"[defaults]\ninterval = \"1\xffs\"\n").unwrap();
+    let error = load(&file_at(&path)).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        format!(
+            "{}:2:14: cannot read the config: not UTF-8 text (save it as UTF-8)",
+            path.display()
+        )
+    );
+}
+
+/// The error a config gets with `env` as its environment, whole.
+fn error_with_env(text: &str, env: &[(&str, &str)]) -> String {
+    let lookup = |name: &str| {
+        env.iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.to_string())
+    };
+    parse(&file_at("pulse.toml"), text, &lookup)
+        .expect_err("the config should be refused")
+        .to_string()
+}
+
+#[test]
+fn errors_never_show_a_value_from_the_environment() {
+    let check = "[[check]]\nname = \"db\"\n";
+    let refused = [
+        // The URL parser's refusal quotes the URL.
+        (
+            format!("{check}kind = \"http\"\nurl = \"https://${{DB_AUTH}}@db.internal:99999/\"\n"),
+            "4:7: `https://[redacted]@db.internal:99999/` is not a valid URL: invalid port number",
+        ),
+        // serde quotes a value of the wrong type, escaped.
+        (
+            format!("{check}kind = \"tls\"\nhost = \"db\"\nport = \"${{DB_AUTH}}\"\n"),
+            "5:8: invalid type: string \"[redacted]\", expected u16",
+        ),
+        // humantime quotes a part of the value.
+        (
+            format!("{check}kind = \"tcp\"\naddress = \"db:1\"\ninterval = \"${{DB_UNIT}}\"\n"),
+            "5:12: `[redacted]` is not a duration (unknown time unit \"[redacted]\", supported units: ns, us/µs, ms, sec, min, hours, days, weeks, months, years (and few variations)); write e.g. \"10s\", \"500ms\", \"1m\"",
+        ),
+        // The regex parser quotes the pattern.
+        (
+            format!(
+                "{check}kind = \"http\"\nurl = \"http://db/\"\nbody_regex = \"(${{DB_AUTH}}\"\n"
+            ),
+            "",
+        ),
+        // A later failure still knows the values substituted before it.
+        (
+            format!(
+                "{check}kind = \"tcp\"\naddress = \"${{DB_AUTH}}:1\"\ntimeout = \"${{NOPE}}\"\n"
+            ),
+            "5:11: environment variable `NOPE` is not set",
+        ),
+    ];
+    for (text, expected) in refused {
+        let env = [("DB_AUTH", "admin:S3cr\"3t"), ("DB_UNIT", "5 hunterpass")];
+        let error = error_with_env(&text, &env);
+        for part in ["admin", "S3cr", "3t", "hunter"] {
+            assert!(!error.contains(part), "{part} leaked: {error}");
+        }
+        if !expected.is_empty() {
+            assert_eq!(error, format!("pulse.toml:{expected}"));
+        }
+    }
+}
+
+#[test]
+fn errors_never_show_the_password_of_a_url_written_in_the_file() {
+    let error = error_of(
+        "[[check]]\nname = \"db\"\nkind = \"http\"\nurl = \"https://admin:hunter2@db:99999/\"\n",
+    );
+    assert_eq!(
+        error,
+        "4:7: `https://[redacted]@db:99999/` is not a valid URL: invalid port number"
     );
 }
 

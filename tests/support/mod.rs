@@ -44,7 +44,36 @@ impl Server {
         Server::launch(command, args, &[]).await
     }
 
-    async fn launch(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Server {
+    /// `start_with_env`, also keeping everything the process writes to
+    /// stderr (its log), which still reaches the test's own stderr.
+    pub async fn start_keeping_log(args: &[&str], env: &[(&str, &str)]) -> (Server, Log) {
+        let command = Command::new(env!("CARGO_BIN_EXE_pulse"));
+        let mut server = Server::spawn(command, args, env, Stdio::piped()).await;
+        let stderr = server.child.stderr.take().expect("stderr is piped");
+        let log = Log::default();
+        let kept = log.clone();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("{line}");
+                kept.0.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+        (server, log)
+    }
+
+    /// `start_with_env`, through `command`: the binary, or a program that
+    /// runs it (with limits, as another user), with whatever the test set on it.
+    pub async fn launch(command: Command, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::spawn(command, args, env, Stdio::inherit()).await
+    }
+
+    async fn spawn(
+        mut command: Command,
+        args: &[&str],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> Server {
         // No history file in the working directory unless a test asks for one.
         let history: &[&str] = if args.contains(&"--history") {
             &[]
@@ -59,7 +88,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             .env("LEPTOS_OUTPUT_NAME", "pulse")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .kill_on_drop(true)
             .spawn()
             .expect("the pulse binary starts");
@@ -75,6 +104,33 @@ impl Server {
             .unwrap_or_else(|| panic!("unexpected first line: {announce}"))
             .to_string();
         Server { child, base }
+    }
+
+    /// Runs `pulse` with `args` (and no history) where it is expected to
+    /// give up: returns how it exited and its stderr, and panics if it is
+    /// still running after `limit`.
+    pub async fn refused_start(
+        args: &[&str],
+        env: &[(&str, &str)],
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String) {
+        let child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args(["--addr", "127.0.0.1:0", "--no-history"])
+            .args(args)
+            .envs(env.iter().copied())
+            .env("LEPTOS_OUTPUT_NAME", "pulse")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the pulse binary starts");
+        let output = tokio::time::timeout(limit, child.wait_with_output())
+            .await
+            .unwrap_or_else(|_| panic!("pulse {args:?} still runs after {limit:?}"))
+            .expect("pulse can be waited for");
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        (output.status, stderr)
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -227,6 +283,16 @@ impl Server {
         body["connected_clients"]
             .as_u64()
             .expect("healthz reports connected_clients")
+    }
+}
+
+/// What a server wrote to stderr so far (its log lines, at `warn` and up).
+#[derive(Clone, Default)]
+pub struct Log(std::sync::Arc<std::sync::Mutex<String>>);
+
+impl Log {
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().clone()
     }
 }
 
