@@ -32,13 +32,19 @@ impl Server {
 
     /// `start`, with extra environment variables for the process.
     pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::launch(Command::new(env!("CARGO_BIN_EXE_pulse")), args, env).await
+    }
+
+    /// `start_with_env`, through `command`: the binary, or a program that
+    /// runs it (as another user, say), with whatever the test set on it.
+    pub async fn launch(mut command: Command, args: &[&str], env: &[(&str, &str)]) -> Server {
         // No history file in the working directory unless a test asks for one.
         let history: &[&str] = if args.contains(&"--history") {
             &[]
         } else {
             &["--no-history"]
         };
-        let mut child = Command::new(env!("CARGO_BIN_EXE_pulse"))
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .args(history)
             .args(args)
