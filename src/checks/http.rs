@@ -84,7 +84,7 @@ impl HttpProbe {
     pub async fn run(&self) -> Outcome {
         match self.fetch().await {
             Ok(answer) => self.judge(&answer),
-            Err(Failure::Transport(error)) => Outcome::down(describe(&error)),
+            Err(Failure::Transport(error)) => Outcome::failed(&error, || describe(&error)),
             Err(Failure::Redirect(why)) => Outcome::down(why),
         }
     }

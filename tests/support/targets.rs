@@ -98,6 +98,20 @@ pub async fn recording_target() -> (SocketAddr, Received) {
     (serve(app).await, received)
 }
 
+/// Answers every request with 200 and closes the connection, so that each
+/// check opens a new one (a kept-alive connection would need no new file
+/// descriptor).
+pub async fn closing_target() -> SocketAddr {
+    raw_target(|mut socket| async move {
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            .await;
+    })
+    .await
+}
+
 async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
