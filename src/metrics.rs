@@ -146,7 +146,7 @@ impl Metrics {
         );
         registry.register(
             "check_up",
-            "1 if the check's last result was up or degraded, else 0",
+            "1 if the check's last verdict was up or degraded, else 0 (Pulse's own faults leave it)",
             m.check_up.clone(),
         );
         registry.register(

@@ -41,8 +41,11 @@ impl CheckKind {
     }
 }
 
-/// The verdict of one check. `Unknown` means "not checked yet", never
-/// "failed": a failure is always `Down` with a reason in `detail`.
+/// The verdict of one check. `Unknown` means Pulse does not know: the check
+/// has not run yet, or Pulse itself could not run it (out of file
+/// descriptors, say; `detail` begins "Pulse could not check this"). It never
+/// means "failed": a failure of the target is always `Down` with a reason in
+/// `detail`. Uptime counts neither kind of `Unknown`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Health {

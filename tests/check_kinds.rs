@@ -2,7 +2,8 @@
 //! config file names them, Pulse runs them, and `/api/status` must show the
 //! verdict and a reason a person can act on. Misbehaving targets (hanging,
 //! garbage, resets, redirect loops, bad certificates) are down with a reason
-//! and never hold up the other checks.
+//! and never hold up the other checks. A redirect never carries a check's
+//! configured headers to another origin.
 
 mod support;
 
@@ -125,6 +126,87 @@ async fn http_checks_judge_status_body_json_redirects_and_latency() {
     assert_verdict(&results, "moved-followed", "up", "200 OK");
     assert_verdict(&results, "slow", "degraded", "slower than 100 ms");
     assert_verdict(&results, "head", "up", "200 OK");
+}
+
+/// The headers a check is configured with, whatever their names, and the
+/// credentials of its URL go only to its URL's origin (scheme, host, port):
+/// kept across a redirect within it, dropped on a redirect to another port
+/// of the same host, sent again when a redirect leads back.
+#[tokio::test]
+async fn configured_headers_never_follow_a_redirect_to_another_origin() {
+    let (home, at_home) = targets::recording_target().await;
+    let (other, at_other) = targets::recording_target().await;
+    let via = |from: std::net::SocketAddr, to: &str| {
+        let to: String = form_urlencoded::byte_serialize(to.as_bytes()).collect();
+        format!("http://{from}/redirect?to={to}")
+    };
+    let away = via(home, &format!("http://{other}/seen?case=other"));
+    let headers = "headers = { Authorization = \"Bearer tok-1\", X-Api-Key = \"key-2\", X-Tenant = \"acme\", Cookie = \"s=3\" }";
+    let config = [
+        http_check("same origin", &via(home, "/seen?case=same"), headers),
+        http_check(
+            "other origin",
+            &away.replacen("http://", "http://probe-user:probe-pw@", 1),
+            headers,
+        ),
+        http_check(
+            "there and back",
+            &via(home, &via(other, &format!("http://{home}/seen?case=back"))),
+            headers,
+        ),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    for id in ["same-origin", "other-origin", "there-and-back"] {
+        assert_verdict(&results, id, "up", "200 OK");
+    }
+    let configured = ["authorization", "x-api-key", "x-tenant", "cookie"];
+    let requests_to = |log: &targets::Received, path: &str| {
+        let log = log.lock().unwrap();
+        let found: Vec<_> = log
+            .iter()
+            .filter(|(p, _)| p == path)
+            .map(|(_, h)| h.clone())
+            .collect();
+        assert!(
+            !found.is_empty(),
+            "no request for {path} in {:?}",
+            log.iter().map(|(p, _)| p).collect::<Vec<_>>()
+        );
+        found
+    };
+    for headers in requests_to(&at_home, "/seen?case=same")
+        .into_iter()
+        .chain(requests_to(&at_home, "/seen?case=back"))
+    {
+        assert_eq!(headers["x-api-key"], "key-2");
+        assert_eq!(headers["x-tenant"], "acme");
+        assert_eq!(headers["cookie"], "s=3");
+        assert_eq!(headers["authorization"], "Bearer tok-1");
+    }
+    // The first hop of "other origin" carried the URL's credentials too.
+    let first_hop = away.trim_start_matches(&format!("http://{home}"));
+    assert!(
+        requests_to(&at_home, first_hop)[0]
+            .get_all("authorization")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("Basic ")),
+        "the URL's credentials went to its own origin"
+    );
+    let at_other = at_other.lock().unwrap();
+    assert!(at_other.iter().any(|(p, _)| p == "/seen?case=other"));
+    for (path, headers) in at_other.iter() {
+        assert!(
+            headers.contains_key("user-agent"),
+            "{path}: a check's request"
+        );
+        for name in configured {
+            assert!(
+                !headers.contains_key(name),
+                "{path} on the other origin got {name}: {headers:?}"
+            );
+        }
+    }
 }
 
 #[tokio::test]

@@ -243,6 +243,11 @@ async fn run_and_publish(check: &Check, hub: &Hub, limiter: &Semaphore, stop: &S
 }
 
 fn record(hub: &Hub, status: &CheckStatus) {
+    // Pulse could not check: nothing was measured, and the target's last
+    // verdict stands until one is.
+    if status.health == Health::Unknown {
+        return;
+    }
     let label = CheckLabel {
         check: status.id.0.clone(),
     };

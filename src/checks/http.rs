@@ -3,10 +3,18 @@
 //! long it took. Every failure names its cause (refused, reset, timed out,
 //! bad status, which expectation failed), since "error sending request"
 //! helps nobody at three in the morning.
+//!
+//! Redirects are followed here, not by reqwest: its policy cannot edit the
+//! headers of the next hop, and it strips only its own short list of
+//! sensitive ones. A check's configured headers (and the user and password
+//! of its URL) go only to the origin of its configured URL, whatever their
+//! names; a redirect from https to http is refused, since it would send the
+//! request, and what the target answers, in clear text.
 
 use super::Outcome;
 use crate::config::{Headers, HttpSpec, JsonExpectation, Pattern, StatusSet};
 use crate::status::Health;
+use reqwest::{Method, StatusCode, Url};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -15,12 +23,16 @@ use std::time::{Duration, Instant};
 const BODY_LIMIT: usize = 1024 * 1024;
 /// A check that sets no threshold is never degraded for being slow.
 const NEVER: Duration = Duration::MAX;
+/// Redirects followed at most, as reqwest's default policy does: the next
+/// one is "too many redirects".
+const MAX_REDIRECTS: usize = 10;
 
 pub struct HttpProbe {
     client: reqwest::Client,
-    method: reqwest::Method,
-    url: reqwest::Url,
+    method: Method,
+    url: Url,
     headers: Headers,
+    follow_redirects: bool,
     expect_status: StatusSet,
     body_contains: Option<String>,
     body_regex: Option<Pattern>,
@@ -31,7 +43,7 @@ pub struct HttpProbe {
 
 /// What was measured of one answer.
 struct Answer {
-    status: reqwest::StatusCode,
+    status: StatusCode,
     first_byte: Duration,
     total: Duration,
     body: Vec<u8>,
@@ -39,12 +51,13 @@ struct Answer {
 
 impl HttpProbe {
     /// A plain `GET` expecting 2xx.
-    pub fn get(url: reqwest::Url, degraded_above: Duration) -> Self {
+    pub fn get(url: Url, degraded_above: Duration) -> Self {
         HttpProbe {
-            client: client(true),
-            method: reqwest::Method::GET,
+            client: shared_client(),
+            method: Method::GET,
             url,
             headers: Headers::default(),
+            follow_redirects: true,
             expect_status: StatusSet::default(),
             body_contains: None,
             body_regex: None,
@@ -55,10 +68,11 @@ impl HttpProbe {
 
     pub fn from_spec(spec: &HttpSpec) -> Self {
         HttpProbe {
-            client: client(spec.follow_redirects),
+            client: shared_client(),
             method: spec.method.0.clone(),
             url: spec.url.0.clone(),
             headers: spec.headers.clone(),
+            follow_redirects: spec.follow_redirects,
             expect_status: spec.expect_status.clone(),
             body_contains: spec.body_contains.clone(),
             body_regex: spec.body_regex.clone(),
@@ -70,17 +84,33 @@ impl HttpProbe {
     pub async fn run(&self) -> Outcome {
         match self.fetch().await {
             Ok(answer) => self.judge(&answer),
-            Err(error) => Outcome::down(describe(&error)),
+            Err(Failure::Transport(error)) => Outcome::failed(&error, || describe(&error)),
+            Err(Failure::Redirect(why)) => Outcome::down(why),
         }
     }
 
-    async fn fetch(&self) -> Result<Answer, reqwest::Error> {
+    /// The answer at the end of the redirects, with its timing from the
+    /// first request on.
+    async fn fetch(&self) -> Result<Answer, Failure> {
         let started = Instant::now();
-        let mut request = self.client.request(self.method.clone(), self.url.clone());
-        for (name, value) in &self.headers.0 {
-            request = request.header(name, value);
-        }
-        let mut response = request.send().await?;
+        let mut hop = Hop {
+            method: self.method.clone(),
+            url: self.url.clone(),
+        };
+        let mut followed = 0;
+        let mut response = loop {
+            let response = self.send(&hop).await?;
+            match self.next_hop(&hop, &response)? {
+                None => break response,
+                Some(_) if followed == MAX_REDIRECTS => {
+                    return Err(Failure::Redirect("too many redirects".into()));
+                }
+                Some(next) => {
+                    followed += 1;
+                    hop = next;
+                }
+            }
+        };
         let first_byte = started.elapsed();
         let status = response.status();
         let mut body = Vec::new();
@@ -97,6 +127,58 @@ impl HttpProbe {
             total: started.elapsed(),
             body,
         })
+    }
+
+    /// One request. The check's headers and URL credentials go with it
+    /// only when it goes to the configured URL's origin.
+    async fn send(&self, hop: &Hop) -> Result<reqwest::Response, reqwest::Error> {
+        let own_origin = hop.url.origin() == self.url.origin();
+        let mut url = hop.url.clone();
+        let (user, password) = match own_origin {
+            true => (self.url.username(), self.url.password()),
+            false => ("", None),
+        };
+        // Both fail only for URLs without a host, which http(s) never are.
+        // The values are already percent-encoded, and are kept so.
+        let _ = url.set_username(user);
+        let _ = url.set_password(password);
+        let mut request = self.client.request(hop.method.clone(), url);
+        if own_origin {
+            for (name, value) in &self.headers.0 {
+                request = request.header(name, value);
+            }
+        }
+        request.send().await
+    }
+
+    /// Where `response` sends the check next, if it is a redirect to follow.
+    /// A redirect without a usable `Location` is the answer itself, as with
+    /// reqwest.
+    fn next_hop(&self, hop: &Hop, response: &reqwest::Response) -> Result<Option<Hop>, Failure> {
+        let status = response.status();
+        if !self.follow_redirects || !status.is_redirection() {
+            return Ok(None);
+        }
+        let Some(method) = method_after(status, &hop.method) else {
+            return Ok(None);
+        };
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|text| hop.url.join(text).ok());
+        let Some(url) = location else {
+            return Ok(None);
+        };
+        match (hop.url.scheme(), url.scheme()) {
+            ("https", "http") => Err(Failure::Redirect(
+                "redirect from https to http refused".into(),
+            )),
+            (_, "http" | "https") => Ok(Some(Hop { method, url })),
+            (_, other) => Err(Failure::Redirect(format!(
+                "redirect to a {other}: URL refused; only http and https are followed"
+            ))),
+        }
     }
 
     fn judge(&self, answer: &Answer) -> Outcome {
@@ -167,27 +249,65 @@ fn check_json(body: &[u8], expected: &JsonExpectation) -> Result<(), String> {
     Ok(())
 }
 
-/// Clients suited to checks, one per redirect policy, shared by every HTTP
-/// check so that connections to the same target are reused: bounded
-/// redirects, a connect timeout, and Pulse's own user agent so targets can
-/// tell checks from people.
-fn client(follow_redirects: bool) -> reqwest::Client {
-    static FOLLOWING: OnceLock<reqwest::Client> = OnceLock::new();
-    static NOT_FOLLOWING: OnceLock<reqwest::Client> = OnceLock::new();
-    let (cell, policy) = if follow_redirects {
-        (&FOLLOWING, reqwest::redirect::Policy::limited(10))
-    } else {
-        (&NOT_FOLLOWING, reqwest::redirect::Policy::none())
-    };
-    cell.get_or_init(|| {
-        reqwest::Client::builder()
-            .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
-            .redirect(policy)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .expect("an HTTP client with static settings builds")
-    })
-    .clone()
+/// One request of a check: the first, or one after a redirect.
+struct Hop {
+    method: Method,
+    url: Url,
+}
+
+/// Why a check got no answer to judge.
+enum Failure {
+    Transport(reqwest::Error),
+    /// A redirect that was not followed, and why.
+    Redirect(String),
+}
+
+impl From<reqwest::Error> for Failure {
+    fn from(error: reqwest::Error) -> Self {
+        Failure::Transport(error)
+    }
+}
+
+/// The method of the request after a redirect with `status`, as browsers
+/// and reqwest do it: 303 asks for a GET (a HEAD stays one), 301 and 302
+/// turn a POST into a GET for historical reasons, 307 and 308 keep the
+/// method. `None` for a 3xx that is no redirect (304 Not Modified, …).
+fn method_after(status: StatusCode, method: &Method) -> Option<Method> {
+    match status {
+        StatusCode::SEE_OTHER if *method != Method::HEAD => Some(Method::GET),
+        StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND if *method == Method::POST => {
+            Some(Method::GET)
+        }
+        StatusCode::MOVED_PERMANENTLY
+        | StatusCode::FOUND
+        | StatusCode::SEE_OTHER
+        | StatusCode::TEMPORARY_REDIRECT
+        | StatusCode::PERMANENT_REDIRECT => Some(method.clone()),
+        _ => None,
+    }
+}
+
+/// The client of every HTTP check, shared so that connections to the same
+/// target are reused.
+fn shared_client() -> reqwest::Client {
+    static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            client_settings()
+                .build()
+                .expect("an HTTP client with static settings builds")
+        })
+        .clone()
+}
+
+/// A connect timeout, Pulse's own user agent so targets can tell checks
+/// from people, and no redirects of its own: `fetch` follows them, choosing
+/// each hop's headers.
+fn client_settings() -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
 }
 
 fn millis(duration: Duration) -> String {
@@ -203,7 +323,7 @@ fn shorten(text: &str) -> String {
     }
 }
 
-fn describe_status(status: reqwest::StatusCode) -> String {
+fn describe_status(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
         None => status.as_u16().to_string(),
@@ -217,8 +337,6 @@ fn describe(error: &reqwest::Error) -> String {
         "timed out"
     } else if error.is_connect() {
         "could not connect"
-    } else if error.is_redirect() {
-        "too many redirects"
     } else if error.is_body() || error.is_decode() {
         "bad response body"
     } else {
@@ -242,7 +360,7 @@ mod tests {
     use tokio::net::TcpListener;
 
     /// A one-shot server on loopback that answers every connection with `reply`.
-    async fn serve(reply: &'static [u8]) -> reqwest::Url {
+    async fn serve(reply: &'static [u8]) -> Url {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -255,7 +373,7 @@ mod tests {
         format!("http://{addr}/").parse().unwrap()
     }
 
-    fn probe(url: reqwest::Url) -> HttpProbe {
+    fn probe(url: Url) -> HttpProbe {
         HttpProbe::get(url, Duration::from_secs(5))
     }
 
@@ -305,5 +423,123 @@ mod tests {
             "{}",
             outcome.detail
         );
+    }
+
+    /// A server on loopback where `/N` redirects to `/N-1` and `/0` answers.
+    async fn serve_countdown() -> std::net::SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    let head = String::from_utf8_lossy(&buf[..n]);
+                    let path = head.split(' ').nth(1).unwrap_or("/0");
+                    let left: u32 = path.trim_start_matches('/').parse().unwrap_or(0);
+                    let reply = match left {
+                        0 => "HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                            .to_string(),
+                        n => format!(
+                            "HTTP/1.1 302 Found\r\nlocation: /{}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                            n - 1
+                        ),
+                    };
+                    let _ = socket.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn ten_redirects_are_followed_and_the_eleventh_is_too_many() {
+        let addr = serve_countdown().await;
+        let ten = probe(format!("http://{addr}/10").parse().unwrap())
+            .run()
+            .await;
+        assert_eq!(ten.health, Health::Up, "{}", ten.detail);
+        let eleven = probe(format!("http://{addr}/11").parse().unwrap())
+            .run()
+            .await;
+        assert_eq!(eleven.health, Health::Down);
+        assert_eq!(eleven.detail, "too many redirects");
+    }
+
+    #[tokio::test]
+    async fn a_redirect_from_https_to_http_is_refused_before_any_request() {
+        // The plain-text target: counts the connections it gets.
+        let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let plain_addr = plain.local_addr().unwrap();
+        let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = reached.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = plain.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = socket
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                    .await;
+            }
+        });
+        // The TLS target, trusted by this probe's client, sends it there.
+        let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certified.cert.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into()),
+        )
+        .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let secure = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let secure_addr = secure.local_addr().unwrap();
+        let redirect = format!(
+            "HTTP/1.1 302 Found\r\nlocation: http://{plain_addr}/\r\ncontent-length: 0\r\n\r\n"
+        );
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = secure.accept().await {
+                let (acceptor, redirect) = (acceptor.clone(), redirect.clone());
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(socket).await else {
+                        return;
+                    };
+                    let mut buf = [0u8; 1024];
+                    let _ = tls.read(&mut buf).await;
+                    let _ = tls.write_all(redirect.as_bytes()).await;
+                    let _ = tls.flush().await;
+                });
+            }
+        });
+        let mut probe = probe(format!("https://{secure_addr}/").parse().unwrap());
+        let ca = reqwest::Certificate::from_der(certified.cert.der()).unwrap();
+        probe.client = client_settings().add_root_certificate(ca).build().unwrap();
+
+        let outcome = probe.run().await;
+        assert_eq!(outcome.health, Health::Down, "{}", outcome.detail);
+        assert_eq!(outcome.detail, "redirect from https to http refused");
+        assert_eq!(reached.load(std::sync::atomic::Ordering::SeqCst), 0);
+    }
+
+    #[test]
+    fn a_redirect_changes_the_method_as_browsers_do() {
+        use StatusCode as S;
+        let after = |status, method: Method| method_after(status, &method);
+        assert_eq!(after(S::SEE_OTHER, Method::POST), Some(Method::GET));
+        assert_eq!(after(S::SEE_OTHER, Method::HEAD), Some(Method::HEAD));
+        assert_eq!(after(S::FOUND, Method::POST), Some(Method::GET));
+        assert_eq!(after(S::MOVED_PERMANENTLY, Method::PUT), Some(Method::PUT));
+        assert_eq!(
+            after(S::TEMPORARY_REDIRECT, Method::POST),
+            Some(Method::POST)
+        );
+        assert_eq!(
+            after(S::PERMANENT_REDIRECT, Method::HEAD),
+            Some(Method::HEAD)
+        );
+        assert_eq!(after(S::NOT_MODIFIED, Method::GET), None);
     }
 }

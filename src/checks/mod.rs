@@ -2,7 +2,9 @@
 //! runs on its own interval, with a hard timeout and under a shared
 //! concurrency limit, and publishes each result to the hub. A probe that
 //! hangs, fails or panics yields a `down` status with a reason; it never
-//! stops its own loop or anyone else's. Checks do not know who listens.
+//! stops its own loop or anyone else's. A probe that fails for a reason on
+//! Pulse's side (out of file descriptors, say) yields `unknown`: "Pulse
+//! could not check this". Checks do not know who listens.
 
 mod build;
 mod defaults;
@@ -10,6 +12,7 @@ pub mod demo;
 mod engine;
 mod host;
 mod http;
+mod local_fault;
 mod redact;
 mod tcp;
 mod tls;
@@ -19,6 +22,7 @@ pub use defaults::embedded_default;
 pub use engine::{Applied, Engine};
 pub use host::{HostMetric, HostProbe, Thresholds};
 pub use http::HttpProbe;
+pub use local_fault::LocalFault;
 pub use redact::Redactor;
 pub use tcp::TcpProbe;
 pub use tls::TlsProbe;
@@ -71,6 +75,27 @@ impl Outcome {
     pub fn down(detail: impl Into<String>) -> Self {
         Outcome::new(Health::Down, detail)
     }
+
+    /// A probe that failed with `error`: down, for the reason `describe`
+    /// gives, unless the failure was Pulse's own, which says nothing about
+    /// the target. Every probe kind turns its errors into outcomes here.
+    pub fn failed(
+        error: &(dyn std::error::Error + 'static),
+        describe: impl FnOnce() -> String,
+    ) -> Self {
+        match LocalFault::find_in(error) {
+            Some(fault) => Outcome::not_checked(fault),
+            None => Outcome::down(describe()),
+        }
+    }
+
+    /// Pulse could not look at the target: `unknown`, with why.
+    pub fn not_checked(fault: LocalFault) -> Self {
+        Outcome::new(
+            Health::Unknown,
+            format!("Pulse could not check this: {fault}"),
+        )
+    }
 }
 
 impl Probe {
@@ -118,8 +143,10 @@ impl Check {
                 humantime::format_duration(self.timeout)
             )),
         };
+        // A check Pulse could not run measured nothing of its target.
+        let measured = outcome.health != Health::Unknown;
         self.redactor.apply(CheckStatus {
-            latency_ms: Some(started.elapsed().as_secs_f64() * 1000.0),
+            latency_ms: measured.then(|| started.elapsed().as_secs_f64() * 1000.0),
             health: outcome.health,
             detail: outcome.detail,
             checked_at_ms: unix_millis(),

@@ -1,5 +1,6 @@
 //! TCP checks: can a connection be opened to host:port? The engine's
-//! timeout bounds the wait; a refusal or a failed lookup is reported as is.
+//! timeout bounds the wait; a refusal or a failed lookup is reported as is,
+//! a failure on Pulse's side (no free descriptor) as not checked.
 
 use super::Outcome;
 use crate::config::TcpSpec;
@@ -40,7 +41,9 @@ impl TcpProbe {
                     _ => Outcome::new(Health::Up, detail),
                 }
             }
-            Err(error) => Outcome::down(format!("could not connect to {}: {error}", self.address)),
+            Err(error) => Outcome::failed(&error, || {
+                format!("could not connect to {}: {error}", self.address)
+            }),
         }
     }
 }

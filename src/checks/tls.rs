@@ -53,7 +53,11 @@ impl TlsProbe {
     pub async fn run(&self) -> Outcome {
         let tcp = match TcpStream::connect(&self.address).await {
             Ok(tcp) => tcp,
-            Err(e) => return Outcome::down(format!("could not connect to {}: {e}", self.address)),
+            Err(e) => {
+                return Outcome::failed(&e, || {
+                    format!("could not connect to {}: {e}", self.address)
+                });
+            }
         };
         self.presented.take();
         let handshake = self.connector.connect(self.server_name.clone(), tcp).await;
@@ -88,6 +92,12 @@ impl TlsProbe {
 }
 
 fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Outcome {
+    Outcome::failed(error, || judge_failure(error, expiry))
+}
+
+/// Why a handshake failed, in the words of the certificate's problem when
+/// it has one.
+fn judge_failure(error: &std::io::Error, expiry: Option<i64>) -> String {
     let tls_error = error
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>());
@@ -96,16 +106,16 @@ fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Outcome {
         | (
             Some(rustls::Error::InvalidCertificate(CertificateError::ExpiredContext { .. })),
             Some(not_after),
-        ) => Outcome::down(format!(
+        ) => format!(
             "certificate expired {} days ago ({})",
             -days_until(not_after),
             date_of(not_after)
-        )),
+        ),
         (Some(rustls::Error::InvalidCertificate(why)), _) => {
-            Outcome::down(format!("certificate not valid: {}", plain(why)))
+            format!("certificate not valid: {}", plain(why))
         }
-        (Some(other), _) => Outcome::down(format!("TLS handshake failed: {other}")),
-        (None, _) => Outcome::down(format!("TLS handshake failed: {error}")),
+        (Some(other), _) => format!("TLS handshake failed: {other}"),
+        (None, _) => format!("TLS handshake failed: {error}"),
     }
 }
 

@@ -12,7 +12,7 @@ pub fn SummaryBar(board: Board) -> impl IntoView {
             <span class="count up"><b>{count(|t| t.up)}</b>" up"</span>
             <span class="count degraded"><b>{count(|t| t.degraded)}</b>" degraded"</span>
             <span class="count down"><b>{count(|t| t.down)}</b>" down"</span>
-            <span class="count unknown"><b>{count(|t| t.unknown)}</b>" not yet checked"</span>
+            <span class="count unknown"><b>{count(|t| t.unknown)}</b>" not checked"</span>
         </section>
     }
 }

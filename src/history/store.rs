@@ -135,7 +135,10 @@ impl Store {
     }
 
     /// Records a batch of results in one transaction, with the changes of
-    /// health they bring. Pending (`unknown`) statuses are not results.
+    /// health they bring. Pending statuses (never checked) are not results.
+    /// A result Pulse could not check (`unknown`) is kept with its reason,
+    /// for the detail page, but it is no change of the target's health, and
+    /// every count (uptime, aggregates, charts) leaves it out.
     pub fn record(&mut self, batch: &[CheckStatus]) -> rusqlite::Result<()> {
         let mut last_health = self.last_health.clone();
         let mut new_nums: HashMap<String, i64> = HashMap::new();
@@ -150,10 +153,7 @@ impl Store {
             let mut change = tx.prepare_cached(
                 "INSERT INTO changes_data (check_num, at_ms, from_code, to_code, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for status in batch
-                .iter()
-                .filter(|s| s.health != Health::Unknown && s.checked_at_ms > 0)
-            {
+            for status in batch.iter().filter(|s| s.checked_at_ms > 0) {
                 let detail = (status.health != Health::Up).then_some(status.detail.as_str());
                 let id = &status.id.0;
                 let num = match self.check_nums.get(id).or(new_nums.get(id)) {
@@ -174,6 +174,9 @@ impl Store {
                     status.latency_ms.map(micros),
                     detail
                 ])?;
+                if status.health == Health::Unknown {
+                    continue;
+                }
                 let before = last_health.insert(status.id.0.clone(), status.health);
                 if before != Some(status.health) {
                     change.execute(params![
@@ -296,7 +299,8 @@ impl Store {
     }
 
     /// The share of results since `since_ms` that were not down (degraded
-    /// counts as up); `None` without any result.
+    /// counts as up; results Pulse could not check do not count at all);
+    /// `None` without any result.
     pub fn uptime(&self, check: &str, since_ms: u64) -> rusqlite::Result<Option<f64>> {
         Ok(self
             .uptime_counts(Some(check), since_ms)?
@@ -323,7 +327,8 @@ impl Store {
                  SELECT check_id, count, failures FROM rollups
                  WHERE span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
                  UNION ALL
-                 SELECT check_id, 1, health = 'down' FROM results WHERE at_ms >= ?3
+                 SELECT check_id, 1, health = 'down' FROM results
+                 WHERE at_ms >= ?3 AND health != 'unknown'
              ) WHERE ?4 IS NULL OR check_id = ?4 GROUP BY check_id",
         )?;
         let rows = query.query_map(
@@ -357,7 +362,7 @@ impl Store {
         // (raw results are kept for 24 h, so they are all there).
         let mut minutes = self.conn.prepare_cached(
             "SELECT check_id, at_ms / 60000 * 60000 AS minute, AVG(latency_ms), COUNT(*) FROM results
-             WHERE at_ms >= ?1 GROUP BY check_id, minute ORDER BY check_id, minute",
+             WHERE at_ms >= ?1 AND health != 'unknown' GROUP BY check_id, minute ORDER BY check_id, minute",
         )?;
         let rows = minutes.query_map([hour_ago as i64], |r| {
             Ok((
@@ -377,7 +382,7 @@ impl Store {
             "SELECT check_id, at_ms, health FROM (
                  SELECT check_id, at_ms, health,
                         ROW_NUMBER() OVER (PARTITION BY check_id ORDER BY at_ms DESC) AS newest
-                 FROM results WHERE at_ms >= ?1
+                 FROM results WHERE at_ms >= ?1 AND health != 'unknown'
              ) WHERE newest <= ?2 ORDER BY check_id, at_ms",
         )?;
         let rows = recent.query_map(params![hour_ago as i64, RECENT as i64], |r| {
@@ -450,7 +455,8 @@ impl Store {
         let mut query = self.conn.prepare_cached(
             "SELECT at_ms / ?3 * ?3 AS start, COUNT(*), SUM(health = 'down'),
                     AVG(latency_ms), MAX(latency_ms)
-             FROM results WHERE check_id = ?1 AND at_ms >= ?2 GROUP BY start ORDER BY start",
+             FROM results WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'unknown'
+             GROUP BY start ORDER BY start",
         )?;
         let fresh =
             query.query_map(params![check, rolled as i64, (span_s * 1000) as i64], |r| {
@@ -545,7 +551,8 @@ impl Store {
     }
 }
 
-/// Aggregates raw results in `[start, end)` into spans of `span_s`.
+/// Aggregates raw results in `[start, end)` into spans of `span_s`. Results
+/// Pulse could not check are no results of the target: not counted.
 fn aggregate(
     tx: &rusqlite::Transaction<'_>,
     span_s: u64,
@@ -556,9 +563,13 @@ fn aggregate(
     let mut query = tx.prepare_cached(
         "SELECT r.check_num, r.at_ms, r.health, r.latency_us
          FROM checks c CROSS JOIN results_data r ON r.check_num = c.num
-         WHERE r.at_ms >= ?1 AND r.at_ms < ?2",
+         WHERE r.at_ms >= ?1 AND r.at_ms < ?2 AND r.health != ?3",
     )?;
-    let mut rows = query.query(params![start as i64, end as i64])?;
+    let mut rows = query.query(params![
+        start as i64,
+        end as i64,
+        health_code(Health::Unknown)
+    ])?;
     let mut buckets: HashMap<(i64, u64), (u64, u64, Vec<i64>)> = HashMap::new();
     while let Some(row) = rows.next()? {
         let check: i64 = row.get(0)?;

@@ -149,6 +149,76 @@ fn uptime_counts_aggregates_and_fresh_results() {
     assert_eq!(store.uptime("other", T0).unwrap(), None);
 }
 
+/// A result Pulse could not check (`unknown`, with a reason) is kept, but
+/// it is no result of the target: neither a failure nor a success in any
+/// count, fresh or rolled up, and no change of health.
+#[test]
+fn results_pulse_could_not_check_count_nowhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let not_checked = |at_ms| {
+        let mut status = result("api", at_ms, Health::Unknown, 0.0);
+        status.latency_ms = None;
+        status.detail = "Pulse could not check this: too many open files in Pulse".into();
+        status
+    };
+    // Minute 0: up, down, and six that Pulse could not check; minute 1 the same.
+    let mut batch = Vec::new();
+    for minute in [T0, T0 + MINUTE] {
+        batch.push(result("api", minute + 1000, Health::Up, 10.0));
+        batch.push(result("api", minute + 2000, Health::Down, 30.0));
+        batch.extend((3..9).map(|s| not_checked(minute + s * 1000)));
+    }
+    store.record(&batch).unwrap();
+    // Half the target's results were down, however many Pulse missed.
+    assert_eq!(store.uptime("api", T0).unwrap(), Some(0.5), "fresh");
+    store.roll_up(T0 + MINUTE + 30_000).unwrap();
+    assert_eq!(
+        store.uptime("api", T0).unwrap(),
+        Some(0.5),
+        "minute 0 rolled up"
+    );
+    let minute = &store.rollups("api", 60, 0).unwrap()[0];
+    assert_eq!((minute.count, minute.failures), (2, 1));
+    assert_eq!((minute.lat_min, minute.lat_max), (Some(10.0), Some(30.0)));
+    store.roll_up(T0 + 61 * MINUTE).unwrap();
+    assert_eq!(
+        store.uptime("api", T0).unwrap(),
+        Some(0.5),
+        "the hour rolled up"
+    );
+    assert_eq!(store.rollups("api", 3600, 0).unwrap()[0].count, 4);
+
+    // Kept, with the reason, where the detail page lists what was not up…
+    let now = T0 + 2 * MINUTE;
+    let history = store.check_history("api", "1h", 3_600_000, now).unwrap();
+    assert!(
+        history
+            .failures
+            .iter()
+            .any(|f| f.health == Health::Unknown && f.detail.contains("too many open files")),
+        "{:?}",
+        history.failures
+    );
+    // …but not a change of the target's health: up, down, up, down.
+    let path: Vec<_> = store
+        .changes("api", 0)
+        .unwrap()
+        .iter()
+        .map(|c| c.to)
+        .collect();
+    assert_eq!(path, [Health::Up, Health::Down, Health::Up, Health::Down]);
+    // Nor in a card's trend: uptime windows, sparkline and strip.
+    let trend = &store.trends(now).unwrap()["api"];
+    assert_eq!(trend.uptime()[0], Some(0.5));
+    assert_eq!(trend.recent.len(), 4);
+    assert!(
+        trend.minutes.iter().all(|m| m.count == 2),
+        "{:?}",
+        trend.minutes
+    );
+}
+
 #[test]
 fn retention_prunes_raw_results_before_aggregates() {
     let dir = tempfile::tempdir().unwrap();

@@ -1,7 +1,8 @@
 //! Things for checks to look at, all on loopback and started by the test:
 //! a well-behaved HTTP server with routes for each expectation, and the
 //! misbehaving ones (a server that never answers, one that sends garbage,
-//! one that resets), and TLS servers with certificates of a chosen age.
+//! one that resets), TLS servers with certificates of a chosen age, and a
+//! server that keeps the headers of every request it gets.
 
 #![allow(dead_code)]
 
@@ -57,6 +58,58 @@ pub async fn http_target() -> SocketAddr {
             }),
         );
     serve(app).await
+}
+
+/// The requests a recording target received: path and query, and headers.
+pub type Received = Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap)>>>;
+
+/// An HTTP server that keeps every request's headers, answers `/seen`
+/// with 200, and `/redirect?to=URL` with a 302 to that URL. Two of them
+/// are two origins (same host, other port).
+pub async fn recording_target() -> (SocketAddr, Received) {
+    let received = Received::default();
+    let log = received.clone();
+    let app = Router::new()
+        .route("/seen", get(|| async { "seen" }))
+        .route(
+            "/redirect",
+            get(
+                |axum::extract::Query(query): axum::extract::Query<
+                    std::collections::HashMap<String, String>,
+                >| async move {
+                    let to = query.get("to").cloned().unwrap_or_default();
+                    (StatusCode::FOUND, [(header::LOCATION, to)])
+                },
+            ),
+        )
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let log = log.clone();
+                async move {
+                    let path = request
+                        .uri()
+                        .path_and_query()
+                        .map_or_else(String::new, |p| p.to_string());
+                    log.lock().unwrap().push((path, request.headers().clone()));
+                    next.run(request).await
+                }
+            },
+        ));
+    (serve(app).await, received)
+}
+
+/// Answers every request with 200 and closes the connection, so that each
+/// check opens a new one (a kept-alive connection would need no new file
+/// descriptor).
+pub async fn closing_target() -> SocketAddr {
+    raw_target(|mut socket| async move {
+        let mut buf = [0u8; 1024];
+        let _ = socket.read(&mut buf).await;
+        let _ = socket
+            .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+            .await;
+    })
+    .await
 }
 
 async fn serve(app: Router) -> SocketAddr {
