@@ -4,10 +4,12 @@
 //! (`unknown`), never `down`, and their uptime must not drop.
 //!
 //! The real thing, from outside: Pulse starts with a low open-file limit,
-//! the test fills its descriptor table with idle connections (from several
-//! loopback addresses, so a per-address cap does not stop them), and reads
-//! the status through connections Pulse accepted before it was full, each
-//! kept silent until it asks (every answer closes its connection).
+//! and a reload adds hundreds of checks against a target that accepts and
+//! never answers, each holding a socket, until Pulse's descriptor table is
+//! full (clients cannot fill it: the connection caps keep a reserve for
+//! the checks, see `hostile_clients`). The test reads the status through
+//! connections Pulse accepted before it was full, each kept silent until
+//! it asks (every answer closes its connection), then stops the target.
 
 mod support;
 
@@ -22,9 +24,8 @@ use tokio::process::Command;
 /// Pulse's open-file limit (soft and hard) in this test: enough to start
 /// and serve, few enough to fill.
 const FD_LIMIT: u64 = 128;
-/// Connections held beyond the limit, waiting in the accept queue, so that
-/// each descriptor Pulse frees is taken by one of them, not by a check.
-const SPARE_CONNECTIONS: u64 = 64;
+/// Checks added to use up the descriptors, more than the limit.
+const HOGS: usize = 300;
 /// Connections accepted before Pulse is full, one per status read while it is.
 const STATUS_READS: usize = 40;
 const CHECKS: [&str; 3] = ["web", "port", "cert"];
@@ -33,7 +34,7 @@ const REASON: &str = "Pulse could not check this: too many open files in Pulse";
 #[tokio::test]
 async fn checks_pulse_cannot_run_for_want_of_descriptors_are_unknown_and_cost_no_uptime() {
     let dir = tempfile::tempdir().unwrap();
-    let config = config_of_every_kind(&dir).await;
+    let (config, text) = config_of_every_kind(&dir).await;
     let history = dir.path().join("history.db");
     let mut command = Command::new(env!("CARGO_BIN_EXE_pulse"));
     // SAFETY: setrlimit is async-signal-safe and touches only the child.
@@ -65,7 +66,18 @@ async fn checks_pulse_cannot_run_for_want_of_descriptors_are_unknown_and_cost_no
     // The ways in once Pulse accepts nothing: accepted now, asked later.
     let mut status_reads = connect(&server, STATUS_READS as u64).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let held = fill_descriptors(&server).await;
+    let hanging = Hanging::start().await;
+    let hogs = (0..HOGS)
+        .map(|n| {
+            format!(
+                "[[check]]\nname = \"hog {n}\"\nkind = \"http\"\nurl = \"http://{}/\"\n",
+                hanging.addr
+            )
+        })
+        .collect::<String>();
+    let crowded = text.replace("[defaults]\n", "[defaults]\nconcurrency = 1000\n") + &hogs;
+    std::fs::write(&config, crowded).unwrap();
+    wait_until_full(&server).await;
     let full_at = support::now_ms();
     let mut not_checked = HashSet::new();
     while not_checked.len() < CHECKS.len() {
@@ -87,7 +99,7 @@ async fn checks_pulse_cannot_run_for_want_of_descriptors_are_unknown_and_cost_no
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
-    drop((held, status_reads));
+    drop((hanging, status_reads));
     every_check_up_after(&server, support::now_ms()).await;
     // The history writer writes a batch a second.
     tokio::time::sleep(Duration::from_millis(1500)).await;
@@ -119,7 +131,7 @@ async fn checks_pulse_cannot_run_for_want_of_descriptors_are_unknown_and_cost_no
 /// A config with one check of each network kind, every 200 ms, against
 /// targets that need a new connection each time (a kept-alive one would
 /// need no new descriptor).
-async fn config_of_every_kind(dir: &tempfile::TempDir) -> std::path::PathBuf {
+async fn config_of_every_kind(dir: &tempfile::TempDir) -> (std::path::PathBuf, String) {
     let web = targets::closing_target().await;
     let ca = TestCa::new();
     let tls = ca.tls_target(90).await;
@@ -135,8 +147,8 @@ async fn config_of_every_kind(dir: &tempfile::TempDir) -> std::path::PathBuf {
         ca_file.display()
     );
     let path = dir.path().join("pulse.toml");
-    std::fs::write(&path, config).unwrap();
-    path
+    std::fs::write(&path, &config).unwrap();
+    (path, config)
 }
 
 /// Every check's status, asked for on `stream`, a connection Pulse has
@@ -188,21 +200,47 @@ async fn every_check_up_after(server: &Server, since_ms: u64) {
     }
 }
 
-/// Opens idle connections to Pulse until its descriptor table is full,
-/// plus spares in its accept queue; Pulse waits for their first request.
-async fn fill_descriptors(server: &Server) -> Vec<TcpStream> {
-    let held = connect(server, FD_LIMIT + SPARE_CONNECTIONS).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+/// A target that accepts connections and never says a word, until it is
+/// dropped: then every connection it holds is closed at once.
+struct Hanging {
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Hanging {
+    async fn start() -> Hanging {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        Hanging { addr, task }
+    }
+}
+
+impl Drop for Hanging {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Waits until Pulse's descriptor table is full (the reload has been read
+/// and its checks hold every descriptor left).
+async fn wait_until_full(server: &Server) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let open = std::fs::read_dir(format!("/proc/{}/fd", server.pid()))
             .unwrap()
             .count() as u64;
         if open >= FD_LIMIT {
-            return held;
+            return;
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "Pulse holds {open} descriptors of {FD_LIMIT} after 5 s"
+            "Pulse holds {open} descriptors of {FD_LIMIT} after 10 s"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -58,12 +58,14 @@ pub struct Limits {
 
 /// The most connections this process can hold and still have
 /// `RESERVED_DESCRIPTORS` for its own work: its open-file limit (raised to
-/// the hard limit first, as most servers do) less the reserve. A larger
+/// the hard limit first, as most servers do) less the reserve, or half the
+/// limit when it is so small that the reserve would leave clients nothing. A larger
 /// `requested` is lowered to it, with a warning; it is the one number that
 /// keeps a crowd of clients from taking the checks' sockets.
 pub fn connection_budget(requested: Option<usize>) -> usize {
     let descriptors = raise_open_file_limit();
-    let budget = descriptors.saturating_sub(RESERVED_DESCRIPTORS).max(1);
+    let reserve = RESERVED_DESCRIPTORS.min(descriptors / 2);
+    let budget = descriptors.saturating_sub(reserve).max(1);
     match requested {
         Some(wanted) if wanted > budget => {
             tracing::warn!(
