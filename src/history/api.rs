@@ -16,6 +16,11 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// History reads running at once (see `blocking_read`).
+const CONCURRENT_READS: usize = 4;
+/// How long a history read waits for its turn before it is refused.
+const READ_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Where the history is, if it is on.
 #[derive(Clone, Default)]
 pub struct HistoryFile(pub Option<Arc<PathBuf>>);
@@ -160,10 +165,21 @@ async fn read<T: Serialize + Send + 'static>(
 }
 
 /// Runs `query` on a read-only connection of its own, on the blocking pool.
+///
+/// At most `CONCURRENT_READS` run at once, for every path in (pages, server
+/// functions, the API): each holds a blocking thread and a file handle, and
+/// a client asking for 90-day histories in a loop must not take them all.
+/// A read that waits longer than `READ_QUEUE_WAIT` for its turn is refused
+/// (503) rather than queued without end.
 async fn blocking_read<T: Send + 'static>(
     path: Arc<PathBuf>,
     query: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
 ) -> Result<T, String> {
+    static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_READS);
+    let turn = tokio::time::timeout(READ_QUEUE_WAIT, READS.acquire()).await;
+    let Ok(Ok(_turn)) = turn else {
+        return Err("the history is busy; try again shortly".to_string());
+    };
     tokio::task::spawn_blocking(move || {
         let store = Store::open_read_only(&path)?;
         query(&store).map_err(|e| format!("reading the history failed: {e}"))

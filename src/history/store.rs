@@ -69,6 +69,60 @@ pub struct Change {
     pub detail: Option<String>,
 }
 
+// The reads of one check's history, named so that a test can ask SQLite
+// how it runs each (`tests::per_check_reads_search_their_index`): every one
+// must find its rows through the check's key, never by scanning.
+
+const ROLLUPS_OF_CHECK: &str = "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max FROM rollups
+     WHERE check_id = ?1 AND span_s = ?2 AND start_ms >= ?3 ORDER BY start_ms";
+
+const CHANGES_OF_CHECK: &str = "SELECT at_ms, from_health, to_health, detail FROM changes
+     WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, seq";
+
+const FRESH_POINTS_OF_CHECK: &str = "SELECT at_ms / ?3 * ?3 AS start, COUNT(*), SUM(health = 'down'),
+            AVG(latency_ms), MAX(latency_ms)
+     FROM results WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'unknown'
+     GROUP BY start ORDER BY start";
+
+const FAILURES_OF_CHECK: &str = "SELECT at_ms, health, detail FROM results
+     WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'up' ORDER BY at_ms DESC LIMIT 10";
+
+/// (results, failures) of check ?4: whole hours from ?1 to ?2, whole
+/// minutes from ?2 to ?3, raw results from ?3. The check is named in each
+/// part, so each part searches that check's rows only.
+const UPTIME_OF_CHECK: &str = "SELECT check_id, SUM(n), SUM(f) FROM (
+         SELECT check_id, count AS n, failures AS f FROM rollups
+         WHERE check_id = ?4 AND span_s = 3600 AND start_ms >= ?1 AND start_ms < ?2
+         UNION ALL
+         SELECT check_id, count, failures FROM rollups
+         WHERE check_id = ?4 AND span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
+         UNION ALL
+         SELECT check_id, 1, health = 'down' FROM results
+         WHERE check_id = ?4 AND at_ms >= ?3 AND health != 'unknown'
+     ) GROUP BY check_id";
+
+/// The same for every check (the dashboard's cards); ?4 is unused.
+const UPTIME_OF_EVERY_CHECK: &str = "SELECT check_id, SUM(n), SUM(f) FROM (
+         SELECT check_id, count AS n, failures AS f FROM rollups
+         WHERE span_s = 3600 AND start_ms >= ?1 AND start_ms < ?2
+         UNION ALL
+         SELECT check_id, count, failures FROM rollups
+         WHERE span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
+         UNION ALL
+         SELECT check_id, 1, health = 'down' FROM results
+         WHERE at_ms >= ?3 AND health != 'unknown' AND ?4 = ?4
+     ) GROUP BY check_id";
+
+/// Every per-check read, for the query-plan test.
+#[cfg(test)]
+pub(super) const PER_CHECK_READS: [&str; 5] = [
+    ROLLUPS_OF_CHECK,
+    CHANGES_OF_CHECK,
+    FRESH_POINTS_OF_CHECK,
+    FAILURES_OF_CHECK,
+    UPTIME_OF_CHECK,
+];
+
 pub struct Store {
     conn: Connection,
     /// Each check's newest recorded health, to tell a change from a repeat;
@@ -122,6 +176,17 @@ impl Store {
     }
 
     /// A reader beside the writer: no schema changes, no writes.
+    /// How SQLite runs `sql`: the `detail` lines of `EXPLAIN QUERY PLAN`.
+    #[cfg(test)]
+    pub(super) fn explain(&self, sql: &str) -> Vec<String> {
+        let mut plan = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let params: Vec<i64> = vec![0; plan.parameter_count()];
+        let rows = plan
+            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+            .unwrap();
+        rows.map(Result::unwrap).collect()
+    }
+
     pub fn open_read_only(path: &Path) -> Result<Store, String> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("history database {}: cannot open: {e}", path.display()))?;
@@ -270,10 +335,7 @@ impl Store {
         span_s: u64,
         since_ms: u64,
     ) -> rusqlite::Result<Vec<Rollup>> {
-        let mut query = self.conn.prepare_cached(
-            "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max FROM rollups
-             WHERE check_id = ?1 AND span_s = ?2 AND start_ms >= ?3 ORDER BY start_ms",
-        )?;
+        let mut query = self.conn.prepare_cached(ROLLUPS_OF_CHECK)?;
         let rows = query.query_map(params![check, span_s as i64, since_ms as i64], |r| {
             Ok(Rollup {
                 start_ms: r.get::<_, i64>(0)? as u64,
@@ -290,10 +352,7 @@ impl Store {
 
     /// A check's changes of health since `since_ms`, oldest first.
     pub fn changes(&self, check: &str, since_ms: u64) -> rusqlite::Result<Vec<Change>> {
-        let mut query = self.conn.prepare_cached(
-            "SELECT at_ms, from_health, to_health, detail FROM changes
-             WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, seq",
-        )?;
+        let mut query = self.conn.prepare_cached(CHANGES_OF_CHECK)?;
         let rows = query.query_map(params![check, since_ms as i64], |r| change_at(r, 0))?;
         rows.collect()
     }
@@ -319,20 +378,18 @@ impl Store {
     ) -> rusqlite::Result<HashMap<String, (i64, i64)>> {
         let hours_end = self.rolled_up_to(3600)?.max(since_ms);
         let minutes_end = self.rolled_up_to(60)?.max(hours_end);
-        let mut query = self.conn.prepare_cached(
-            "SELECT check_id, SUM(n), SUM(f) FROM (
-                 SELECT check_id, count AS n, failures AS f FROM rollups
-                 WHERE span_s = 3600 AND start_ms >= ?1 AND start_ms < ?2
-                 UNION ALL
-                 SELECT check_id, count, failures FROM rollups
-                 WHERE span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
-                 UNION ALL
-                 SELECT check_id, 1, health = 'down' FROM results
-                 WHERE at_ms >= ?3 AND health != 'unknown'
-             ) WHERE ?4 IS NULL OR check_id = ?4 GROUP BY check_id",
-        )?;
+        let sql = match check {
+            Some(_) => UPTIME_OF_CHECK,
+            None => UPTIME_OF_EVERY_CHECK,
+        };
+        let mut query = self.conn.prepare_cached(sql)?;
         let rows = query.query_map(
-            params![since_ms as i64, hours_end as i64, minutes_end as i64, check],
+            params![
+                since_ms as i64,
+                hours_end as i64,
+                minutes_end as i64,
+                check.unwrap_or_default()
+            ],
             |r| {
                 Ok((
                     r.get::<_, String>(0)?,
@@ -452,12 +509,7 @@ impl Store {
                 lat_max: r.lat_max,
             })
             .collect();
-        let mut query = self.conn.prepare_cached(
-            "SELECT at_ms / ?3 * ?3 AS start, COUNT(*), SUM(health = 'down'),
-                    AVG(latency_ms), MAX(latency_ms)
-             FROM results WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'unknown'
-             GROUP BY start ORDER BY start",
-        )?;
+        let mut query = self.conn.prepare_cached(FRESH_POINTS_OF_CHECK)?;
         let fresh =
             query.query_map(params![check, rolled as i64, (span_s * 1000) as i64], |r| {
                 Ok(ChartPoint {
@@ -482,10 +534,7 @@ impl Store {
                 detail: change.detail.clone(),
             })
             .collect();
-        let mut query = self.conn.prepare_cached(
-            "SELECT at_ms, health, detail FROM results
-             WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'up' ORDER BY at_ms DESC LIMIT 10",
-        )?;
+        let mut query = self.conn.prepare_cached(FAILURES_OF_CHECK)?;
         let failures = query
             .query_map(params![check, since as i64], |r| {
                 Ok(FailureReason {

@@ -374,3 +374,26 @@ fn a_database_of_the_first_schema_is_migrated_with_its_data() {
     assert_eq!(store.result_count().unwrap(), 3);
     assert_eq!(store.changes("api", 0).unwrap().len(), 2);
 }
+
+#[test]
+fn per_check_reads_search_their_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(&dir);
+    for sql in super::store::PER_CHECK_READS {
+        let plan = store.explain(sql);
+        // Reading one check's rows must never walk a whole table, nor the
+        // by-time indexes that hold every check's rows.
+        for step in &plan {
+            let walks_a_table = step.starts_with("SCAN ")
+                && ["results_data", "rollups_data", "changes_data", "checks"]
+                    .iter()
+                    .any(|table| step.starts_with(&format!("SCAN {table}")));
+            assert!(!walks_a_table, "{step}\n{plan:#?}\n{sql}");
+            assert!(!step.contains("_by_time"), "{step}\n{plan:#?}\n{sql}");
+        }
+        assert!(
+            plan.iter().any(|s| s.starts_with("SEARCH ") && s.contains("check_num=?")),
+            "finds the check's rows by its key: {plan:#?}\n{sql}"
+        );
+    }
+}
