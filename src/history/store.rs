@@ -73,13 +73,15 @@ pub struct Change {
 // how it runs each (`tests::per_check_reads_search_their_index`): every one
 // must find its rows through the check's key, never by scanning.
 
-const ROLLUPS_OF_CHECK: &str = "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max FROM rollups
+const ROLLUPS_OF_CHECK: &str =
+    "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max FROM rollups
      WHERE check_id = ?1 AND span_s = ?2 AND start_ms >= ?3 ORDER BY start_ms";
 
 const CHANGES_OF_CHECK: &str = "SELECT at_ms, from_health, to_health, detail FROM changes
      WHERE check_id = ?1 AND at_ms >= ?2 ORDER BY at_ms, seq";
 
-const FRESH_POINTS_OF_CHECK: &str = "SELECT at_ms / ?3 * ?3 AS start, COUNT(*), SUM(health = 'down'),
+const FRESH_POINTS_OF_CHECK: &str =
+    "SELECT at_ms / ?3 * ?3 AS start, COUNT(*), SUM(health = 'down'),
             AVG(latency_ms), MAX(latency_ms)
      FROM results WHERE check_id = ?1 AND at_ms >= ?2 AND health != 'unknown'
      GROUP BY start ORDER BY start";
@@ -179,10 +181,15 @@ impl Store {
     /// How SQLite runs `sql`: the `detail` lines of `EXPLAIN QUERY PLAN`.
     #[cfg(test)]
     pub(super) fn explain(&self, sql: &str) -> Vec<String> {
-        let mut plan = self.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let mut plan = self
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap();
         let params: Vec<i64> = vec![0; plan.parameter_count()];
         let rows = plan
-            .query_map(rusqlite::params_from_iter(params), |r| r.get::<_, String>(3))
+            .query_map(rusqlite::params_from_iter(params), |r| {
+                r.get::<_, String>(3)
+            })
             .unwrap();
         rows.map(Result::unwrap).collect()
     }
