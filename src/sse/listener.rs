@@ -9,6 +9,7 @@
 //! cost (README, "Benchmarks").
 
 use super::{Streams, direct};
+use crate::hub::Subscription;
 use crate::limits::{Admission, Admitted, Limits, Refusal, StallGuard};
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
@@ -123,7 +124,7 @@ async fn accept_all(
                         accepted: Instant::now(),
                     };
                     let sorting = sort_one(connection, door.clone(), streams.clone());
-                    direct.spawn(hand_on(sorting, to_hyper.clone()));
+                    direct.spawn(hand_on(sorting, to_hyper.clone(), direct.clone()));
                 }
                 Err(refusal) => turn_away(&socket, refusal),
             },
@@ -203,21 +204,53 @@ impl Unserved {
     }
 }
 
-/// Sends what `sort_one` left for hyper on to it.
-async fn hand_on(sorting: impl Future<Output = Option<(Rewound, SocketAddr)>>, to_hyper: ToHyper) {
-    if let Some(handed) = sorting.await {
+/// Where a sorted connection goes on to.
+enum Onward {
+    Hyper(Rewound, SocketAddr),
+    Stream(DirectStream),
+}
+
+/// A stream to serve straight onto its socket, with its place under the caps.
+struct DirectStream {
+    socket: StallGuard<TcpStream>,
+    request: direct::Request,
+    subscription: Subscription,
+    streams: Streams,
+    admitted: Admitted,
+}
+
+/// Sends the connection where `sort_one` sorted it. A stream gets a task of
+/// its own rather than running in this one: this task's state is sized for
+/// sorting as well (the deadlines, the head), and a stream lives for hours,
+/// so it would carry that for nothing (2.4 KiB per idle stream).
+async fn hand_on(
+    sorting: impl Future<Output = Option<Onward>>,
+    to_hyper: ToHyper,
+    tracker: TaskTracker,
+) {
+    match sorting.await {
         // Fails only once hyper has stopped accepting: shutdown.
-        let _ = to_hyper.send(handed).await;
+        Some(Onward::Hyper(handed, peer)) => drop(to_hyper.send((handed, peer)).await),
+        Some(Onward::Stream(stream)) => drop(tracker.spawn(serve_directly(stream))),
+        None => {}
     }
 }
 
-/// Reads the first request head whole (within the deadlines), then serves
-/// a stream directly or returns the connection for hyper.
-async fn sort_one(
-    mut connection: Connection,
-    door: Arc<Door>,
-    streams: Streams,
-) -> Option<(Rewound, SocketAddr)> {
+async fn serve_directly(stream: DirectStream) {
+    let DirectStream {
+        socket,
+        request,
+        subscription,
+        streams,
+        admitted,
+    } = stream;
+    direct::serve(socket, request, subscription, streams).await;
+    drop(admitted);
+}
+
+/// Reads the first request head whole (within the deadlines) and says
+/// where the connection goes: a stream served directly, or hyper.
+async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams) -> Option<Onward> {
     let first = tokio::select! {
         biased;
         _ = streams.shutdown.triggered() => return None,
@@ -249,11 +282,14 @@ async fn sort_one(
     if let Sorted::Stream(request) = sorted {
         // At capacity, hyper's handler answers (503, counted there).
         if let Ok(subscription) = streams.hub.subscribe_from(request.last_event_id) {
-            drop(head);
             streams.opened("direct");
-            direct::serve(socket, request, subscription, streams).await;
-            drop(admitted);
-            return None;
+            return Some(Onward::Stream(DirectStream {
+                socket,
+                request,
+                subscription,
+                streams,
+                admitted,
+            }));
         }
     }
     let handed = Rewound {
@@ -261,7 +297,7 @@ async fn sort_one(
         socket,
         _admitted: admitted,
     };
-    Some((handed, peer))
+    Some(Onward::Hyper(handed, peer))
 }
 
 enum Sorted {
