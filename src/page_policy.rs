@@ -27,10 +27,12 @@ fn policy(nonce: &str) -> String {
     // 'wasm-unsafe-eval': compiling the WASM bundle, nothing else.
     // `cargo leptos watch` reloads the page over a WebSocket to its
     // reload port; only then is that connection allowed.
-    let reload = match std::env::var("LEPTOS_WATCH") {
-        Ok(_) => " ws: wss:",
-        Err(_) => "",
-    };
+    // Read once: the environment does not change under a running server.
+    static RELOAD: std::sync::OnceLock<&str> = std::sync::OnceLock::new();
+    let reload = RELOAD.get_or_init(|| match std::env::var_os("LEPTOS_WATCH") {
+        Some(_) => " ws: wss:",
+        None => "",
+    });
     format!(
         "default-src 'self'; script-src 'self' 'nonce-{nonce}' 'wasm-unsafe-eval'; \
          style-src 'self'; img-src 'self' data:; connect-src 'self'{reload}; \
