@@ -11,6 +11,8 @@ pub mod status;
 
 // Server only: config → checks → hub → sse handler, plus the plain API.
 #[cfg(feature = "ssr")]
+pub mod access;
+#[cfg(feature = "ssr")]
 pub mod allocator;
 #[cfg(feature = "ssr")]
 pub mod api;

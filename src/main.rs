@@ -1,7 +1,7 @@
 //! The `pulse` server binary: parse flags, set up logging, run.
 
 use clap::Parser;
-use pulse::settings::Settings;
+use pulse::settings::{Command, Settings};
 use std::process::ExitCode;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -20,6 +20,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let settings = Settings::parse();
+    if let Some(command) = &settings.command {
+        return run_tool(command);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,4 +45,43 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `pulse hash-password` and `pulse new-token`: what goes into `[access]`.
+fn run_tool(command: &Command) -> ExitCode {
+    let printed = match command {
+        Command::HashPassword => read_password().and_then(|p| pulse::access::hash_password(&p)),
+        Command::NewToken => pulse::access::new_token().map(|(token, sha256)| {
+            format!(
+                "token (give it to the script; it is not stored anywhere): {token}\n\
+                 for the config: tokens = [{{ name = \"…\", sha256 = \"{sha256}\", scope = \"read\" }}]"
+            )
+        }),
+    };
+    match printed {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("pulse: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// One line of stdin, without its line ending. Not echoed anywhere.
+fn read_password() -> Result<String, String> {
+    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        eprintln!("password (input is shown; pipe it in to hide it), then Enter:");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        return Err("the password is empty".into());
+    }
+    Ok(password)
 }

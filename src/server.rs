@@ -1,6 +1,7 @@
 //! Assembles the server: settings → hub → checks → router → listener, and
 //! the shutdown that ends it all. Nothing here does the work itself.
 
+use crate::access::{self, Access};
 use crate::app::{App, shell};
 use crate::checks::{Engine, Fallbacks};
 use crate::hub::Hub;
@@ -10,16 +11,16 @@ use crate::shutdown::Shutdown;
 use crate::sse::Streams;
 use crate::status::ConfigNotice;
 use crate::{api, checks, config, history, sse};
+use axum::extract::DefaultBodyLimit;
 use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Router, middleware};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::make::Shared;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::RequestBodyTimeoutLayer;
@@ -34,6 +35,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub streams: Streams,
     pub history: history::api::HistoryFile,
+    pub access: Arc<Access>,
 }
 
 /// Every route. API routes come first and never share a path with a page.
@@ -49,7 +51,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/checks/{id}/uptime", get(history::api::uptime))
         .route("/api/checks/{id}/history", get(history::api::history))
         .route("/healthz", get(api::healthz))
-        .route("/metrics", get(metrics::export));
+        .route("/metrics", get(metrics::export))
+        .route(
+            "/login",
+            post(access::web::sign_in).layer(DefaultBodyLimit::max(access::web::FORM_LIMIT)),
+        )
+        .route("/logout", post(access::web::sign_out));
     let leptos_options = state.leptos_options.clone();
     let pages = Router::new()
         .leptos_routes(&state, generate_route_list(App), move || {
@@ -59,7 +66,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         // Pages and assets only: the event stream must never be compressed.
         .layer(CompressionLayer::new());
     let [nosniff, no_framing, referrer] = crate::page_policy::on_every_answer();
+    let gate = middleware::from_fn_with_state(state.access.clone(), access::web::guard);
     api.merge(pages)
+        // Innermost of the layers: its refusals carry the headers below.
+        .layer(gate)
         .layer(RequestBodyTimeoutLayer::new(request_timeout))
         .layer(close_after_answering())
         .layer(nosniff)
@@ -79,14 +89,16 @@ fn close_after_answering() -> SetResponseHeaderLayer<HeaderValue> {
 }
 
 /// Starts the checks of the config file, watching it for changes, or the
-/// embedded default when there is none. A bad file at start-up is an error
-/// (the process exits non-zero); later, a bad edit is shown and skipped.
+/// embedded default when there is none, and puts its access rule in force.
+/// A bad file at start-up is an error (the process exits non-zero), as is
+/// an open dashboard where it must not be open; later, a bad edit is shown
+/// and skipped.
 async fn start_checks(
     settings: &Settings,
     bound: SocketAddr,
     hub: &Arc<Hub>,
     shutdown: &Shutdown,
-) -> Result<(), String> {
+) -> Result<Arc<Access>, String> {
     let fallbacks = Fallbacks {
         interval: settings.interval,
         timeout: settings.check_timeout,
@@ -94,6 +106,7 @@ async fn start_checks(
     };
     let mut engine = Engine::new(hub.clone(), shutdown.clone());
     let Some(path) = &settings.config else {
+        let access = Access::new(None, bound, settings.open_dashboard)?;
         let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
         engine.apply(defaults, CHECK_CONCURRENCY);
         hub.set_config(ConfigNotice {
@@ -101,7 +114,7 @@ async fn start_checks(
             error: None,
             checked_at_ms: checks::unix_millis(),
         });
-        return Ok(());
+        return Ok(access);
     };
     let file = config::ConfigFile {
         path: path.clone(),
@@ -110,6 +123,7 @@ async fn start_checks(
     let (config, text) = config::load_for_watching(&file)
         .await
         .map_err(|e| e.to_string())?;
+    let access = Access::new(config.access.as_ref(), bound, settings.open_dashboard)?;
     let (checks, concurrency) = checks::from_config(&config, fallbacks)?;
     let applied = engine.apply(checks, concurrency);
     let source = file.name();
@@ -120,8 +134,10 @@ async fn start_checks(
         checked_at_ms: checks::unix_millis(),
     });
     let changes = config::watch(&file, text)?;
-    tokio::spawn(engine.follow(source, changes, fallbacks));
-    Ok(())
+    let gate = access.clone();
+    let apply_access = move |config: &config::Config| gate.apply(config.access.as_ref());
+    tokio::spawn(engine.follow(source, changes, fallbacks, apply_access));
+    Ok(access)
 }
 
 /// Connections waiting to be accepted. Tokio's default is 1,024; when a
@@ -183,7 +199,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub.keep_history(history::start(store, retention));
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
-    start_checks(&settings, bound, &hub, &shutdown).await?;
+    let access = start_checks(&settings, bound, &hub, &shutdown).await?;
     if let Some(rate) = settings.demo_rate {
         checks::demo::start(rate, hub.clone(), shutdown.clone());
     }
@@ -198,7 +214,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         retry_ms: settings.retry_ms,
     };
     let (for_hyper, direct_streams) =
-        sse::listener::sort(listener, streams.clone(), limits.clone())
+        sse::listener::sort(listener, streams.clone(), limits.clone(), access.clone())
             .map_err(|e| e.to_string())?;
     let state = AppState {
         leptos_options,
@@ -206,17 +222,21 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         metrics,
         streams,
         history: history::api::HistoryFile(history_file.map(Arc::new)),
+        access,
     };
     tokio::spawn(shutdown.clone().on_signal());
     // Tests and scripts wait for this exact line to learn the port.
     println!("pulse listening on http://{bound}");
     tracing::info!(%bound, interval = ?settings.interval, "serving");
-    // `Shared` hands each connection a clone of the one router (an `Arc`).
-    // Served directly, axum's `Router` rebuilds its routes for every
-    // connection and keeps them for the connection's life: about 8 KiB per
-    // open stream (heap profile in the README).
+    // Each connection gets a clone of the one router (an `Arc`) and its
+    // peer address, which the access rule needs. Served as a plain
+    // `Router`, axum would rebuild its routes for every connection and keep
+    // them for the connection's life: about 8 KiB per open stream (heap
+    // profile in the README).
+    let app =
+        router(state, limits.request_head).into_make_service_with_connect_info::<access::Peer>();
     let serving = async {
-        let served = axum::serve(for_hyper, Shared::new(router(state, limits.request_head)))
+        let served = axum::serve(for_hyper, app)
             .with_graceful_shutdown(shutdown.triggered())
             .await;
         direct_streams.close();

@@ -13,6 +13,15 @@ use std::time::Duration;
     about = "A live status dashboard over Server-Sent Events"
 )]
 pub struct Settings {
+    /// A tool instead of the server: `hash-password`, `new-token`.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Serve the whole dashboard to anyone who can reach it, even on an
+    /// address other than loopback with no `[access]` in the config.
+    #[arg(long, env = "PULSE_OPEN_DASHBOARD")]
+    pub open_dashboard: bool,
+
     /// Address to listen on; `127.0.0.1:0` picks a free port (printed at start).
     /// Defaults to Leptos' site address (LEPTOS_SITE_ADDR, else 127.0.0.1:3000).
     #[arg(long, env = "PULSE_ADDR")]
@@ -117,6 +126,17 @@ impl Settings {
             connections: crate::limits::connection_budget(self.max_connections),
         }
     }
+}
+
+/// The tools `pulse` also is, for writing the `[access]` part of a config.
+#[derive(clap::Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Reads a password from stdin (one line) and prints its argon2id hash,
+    /// for `users = [{ name = "…", password_hash = "…" }]`.
+    HashPassword,
+    /// Prints a new random token for a script or Prometheus, and the
+    /// SHA-256 of it for `tokens = [{ name = "…", sha256 = "…", scope = "read" }]`.
+    NewToken,
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {

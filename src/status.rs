@@ -76,6 +76,15 @@ impl Health {
     }
 }
 
+/// Who a stream, a snapshot or a page is for: signed-in users and `read`
+/// tokens see everything (`Private`); anyone else sees the public checks
+/// only, through their public projection (`Public`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Audience {
+    Public,
+    Private,
+}
+
 /// The latest result of one check: the payload of every `message` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
@@ -198,6 +207,18 @@ pub struct BoardData {
     pub trends: std::collections::HashMap<CheckId, Trend>,
     /// The newest changes of health across all checks, newest first.
     pub feed: Vec<FeedItem>,
+    /// Who is looking, when someone signed in.
+    #[serde(default)]
+    pub signed_in: Option<SignedIn>,
+}
+
+/// The person (or token) a page is rendered for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignedIn {
+    pub name: String,
+    /// Signed in here with a password; someone named by a proxy in front
+    /// signs out there, and a token has nothing to sign out of.
+    pub can_sign_out: bool,
 }
 
 /// One line of the state-change feed: a check went down, recovered, …

@@ -102,12 +102,14 @@ impl Engine {
 
     /// Follows the config file: each valid change is applied, each invalid
     /// one is logged and shown on the dashboard while the last good config
-    /// keeps running. Ends at shutdown.
+    /// keeps running. `also_apply` puts the rest of a config in force (the
+    /// access rule) and may refuse it too. Ends at shutdown.
     pub async fn follow(
         mut self,
         source: String,
         mut changes: mpsc::Receiver<Result<Config, ConfigError>>,
         fallbacks: Fallbacks,
+        also_apply: impl Fn(&Config) -> Result<(), String> + Send + 'static,
     ) {
         let shutdown = self.shutdown.clone();
         loop {
@@ -118,9 +120,13 @@ impl Engine {
                     None => return,
                 },
             };
-            let built = change
-                .map_err(|e| e.to_string())
-                .and_then(|config| from_config(&config, fallbacks));
+            let built = change.map_err(|e| e.to_string()).and_then(|config| {
+                // Built first, so a config whose checks are refused
+                // changes nothing else either.
+                let built = from_config(&config, fallbacks)?;
+                also_apply(&config)?;
+                Ok(built)
+            });
             let error = match built {
                 Ok((checks, concurrency)) => {
                     let applied = self.apply(checks, concurrency);

@@ -4,6 +4,7 @@
 //! `watch` re-reads the file when it changes. The config knows nothing of
 //! how checks run: `checks` turns a `Config` into running probes.
 
+mod access;
 mod env;
 mod error;
 mod fields;
@@ -11,6 +12,7 @@ mod file;
 mod kinds;
 mod watch;
 
+pub use access::{AccessSpec, Scope, TokenSpec, UserSpec, is_plain_name};
 pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
@@ -36,6 +38,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 pub struct Config {
     pub defaults: Defaults,
     pub checks: Vec<CheckSpec>,
+    /// `[access]`: users, tokens, trusted proxies; `None` when absent.
+    pub access: Option<AccessSpec>,
     /// Every value `${…}` substituted: never to be published.
     pub secrets: Vec<String>,
 }
@@ -158,6 +162,7 @@ fn parse_substituting(
     let mut config = Config {
         defaults: Defaults::default(),
         checks: Vec::new(),
+        access: None,
         secrets: substituted.clone(),
     };
     let mut first_line_of: HashMap<CheckId, (String, Range<usize>)> = HashMap::new();
@@ -202,11 +207,20 @@ fn parse_substituting(
                     config.checks.push(check.spec);
                 }
             }
+            "access" => {
+                let span = value.span();
+                let table = access::AccessTable::deserialize(ValueDeserializer::from(value))
+                    .map_err(from_toml)?;
+                let spec = table
+                    .resolve(source.dir(), source.max_bytes)
+                    .map_err(|message| fail(span, message))?;
+                config.access = Some(spec);
+            }
             other => {
                 return Err(fail(
                     key.span(),
                     format!(
-                        "unknown key `{other}`; a config has `[defaults]` and `[[check]]` tables"
+                        "unknown key `{other}`; a config has `[defaults]`, `[access]` and `[[check]]` tables"
                     ),
                 ));
             }

@@ -51,8 +51,10 @@ impl Admission {
     }
 
     /// A place for a connection from `peer`, or why there is none. A
-    /// refusal is counted in `/metrics` here.
-    pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Admitted, Refusal> {
+    /// refusal is counted in `/metrics` here. A `shared` peer (a trusted
+    /// reverse proxy, which speaks for many clients) is held to the total
+    /// cap only.
+    pub fn admit(self: &Arc<Self>, peer: IpAddr, shared: bool) -> Result<Admitted, Refusal> {
         let client = client_of(peer);
         let refusal = {
             let mut open = self.lock();
@@ -60,7 +62,7 @@ impl Admission {
             let from_client = open.get(&client).copied().unwrap_or(0);
             if total >= self.connections {
                 Some(Refusal::Total)
-            } else if from_client >= self.per_address {
+            } else if from_client >= self.per_address && !shared {
                 Some(Refusal::PerAddress)
             } else {
                 open.insert(client, from_client + 1);
@@ -101,7 +103,7 @@ impl Drop for Admitted {
 /// Who a peer address stands for. An IPv6 host is usually given a whole
 /// /64, so counting its addresses one by one would give one client 2^64
 /// places; an IPv4 address mapped into IPv6 is the IPv4 client it is.
-fn client_of(peer: IpAddr) -> IpAddr {
+pub fn client_of(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -135,12 +137,18 @@ mod tests {
         let admission = admission(2, 10);
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let first = admission.admit(a).unwrap();
-        let _second = admission.admit(a).unwrap();
-        assert_eq!(admission.admit(a).err(), Some(Refusal::PerAddress));
-        assert!(admission.admit(b).is_ok(), "another address is not held up");
+        let first = admission.admit(a, false).unwrap();
+        let _second = admission.admit(a, false).unwrap();
+        assert_eq!(admission.admit(a, false).err(), Some(Refusal::PerAddress));
+        assert!(
+            admission.admit(b, false).is_ok(),
+            "another address is not held up"
+        );
         drop(first);
-        assert!(admission.admit(a).is_ok(), "a place freed is a place again");
+        assert!(
+            admission.admit(a, false).is_ok(),
+            "a place freed is a place again"
+        );
     }
 
     #[test]
@@ -148,12 +156,12 @@ mod tests {
         let admission = admission(5, 2);
         let held: Vec<_> = ["10.0.0.1", "10.0.0.2"]
             .iter()
-            .map(|a| admission.admit(a.parse().unwrap()).unwrap())
+            .map(|a| admission.admit(a.parse().unwrap(), false).unwrap())
             .collect();
-        let third = admission.admit("10.0.0.3".parse().unwrap());
+        let third = admission.admit("10.0.0.3".parse().unwrap(), false);
         assert_eq!(third.err(), Some(Refusal::Total));
         drop(held);
-        let _third = admission.admit("10.0.0.3".parse().unwrap()).unwrap();
+        let _third = admission.admit("10.0.0.3".parse().unwrap(), false).unwrap();
         assert_eq!(
             admission.lock().len(),
             1,
@@ -164,12 +172,18 @@ mod tests {
     #[test]
     fn an_ipv6_slash_64_is_one_client() {
         let admission = admission(1, 10);
-        let _held = admission.admit("2001:db8::1".parse().unwrap()).unwrap();
-        let same_64 = admission.admit("2001:db8::ffff:1".parse().unwrap());
+        let _held = admission
+            .admit("2001:db8::1".parse().unwrap(), false)
+            .unwrap();
+        let same_64 = admission.admit("2001:db8::ffff:1".parse().unwrap(), false);
         assert_eq!(same_64.err(), Some(Refusal::PerAddress));
-        assert!(admission.admit("2001:db8:0:1::1".parse().unwrap()).is_ok());
-        let _v4 = admission.admit("10.0.0.9".parse().unwrap()).unwrap();
-        let mapped = admission.admit("::ffff:10.0.0.9".parse().unwrap());
+        assert!(
+            admission
+                .admit("2001:db8:0:1::1".parse().unwrap(), false)
+                .is_ok()
+        );
+        let _v4 = admission.admit("10.0.0.9".parse().unwrap(), false).unwrap();
+        let mapped = admission.admit("::ffff:10.0.0.9".parse().unwrap(), false);
         assert_eq!(mapped.err(), Some(Refusal::PerAddress));
     }
 }

@@ -13,7 +13,7 @@
 mod admission;
 mod stall;
 
-pub use admission::{Admission, Admitted, Refusal};
+pub use admission::{Admission, Admitted, Refusal, client_of};
 pub use stall::StallGuard;
 
 use std::time::Duration;

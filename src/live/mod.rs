@@ -162,6 +162,7 @@ impl Board {
             snapshot,
             mut trends,
             feed,
+            ..
         } = data;
         let query = RwSignal::new(String::new());
         let board = Board {

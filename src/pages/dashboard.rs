@@ -4,7 +4,7 @@
 //! and groups folded away (a folded group renders no cards at all).
 
 use crate::components::{
-    ChangeFeed, CheckCard, ConfigBanner, ConnectionBadge, SummaryBar, Toolbar,
+    ChangeFeed, CheckCard, ConfigBanner, ConnectionBadge, SignedInAs, SummaryBar, Toolbar,
 };
 use crate::live::{self, Board};
 use crate::status::BoardData;
@@ -29,6 +29,7 @@ pub async fn current_board() -> Result<BoardData, ServerFnError> {
         snapshot,
         trends,
         feed,
+        signed_in: crate::access::web::signed_in(),
     })
 }
 
@@ -51,12 +52,14 @@ pub fn Dashboard() -> impl IntoView {
 
 #[component]
 fn LiveBoard(data: BoardData) -> impl IntoView {
+    let who = data.signed_in.clone();
     let board = Board::new(data);
     live::follow(board);
     view! {
         <header class="top">
             <h1><span class="logo" aria-hidden="true">"◉"</span>" Pulse"</h1>
             <ConnectionBadge board/>
+            <SignedInAs who/>
         </header>
         <ConfigBanner board/>
         <SummaryBar board/>

@@ -2,6 +2,8 @@
 
 mod check_detail;
 mod dashboard;
+mod login;
 
 pub use check_detail::{CheckDetail, check_detail};
 pub use dashboard::{Dashboard, current_board};
+pub use login::Login;

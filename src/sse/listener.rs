@@ -9,11 +9,13 @@
 //! cost (README, "Benchmarks").
 
 use super::{Streams, direct};
+use crate::access::{Access, Asking, Peer, Verdict};
 use crate::hub::Subscription;
 use crate::limits::{Admission, Admitted, Limits, Refusal, StallGuard};
+use crate::status::Audience;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -42,13 +44,15 @@ const HANDOFF_QUEUE: usize = 1024;
 /// descriptors, mostly), how long to wait before trying again.
 const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
-/// Starts accepting on `listener`, within `limits`. Returns what hyper
+/// Starts accepting on `listener`, within `limits`, serving streams
+/// directly to whom `access` lets have them. Returns what hyper
 /// (through `axum::serve`) accepts from, and the tracker of every directly
 /// served stream, to wait on at shutdown.
 pub fn sort(
     listener: TcpListener,
     streams: Streams,
     limits: Limits,
+    access: Arc<Access>,
 ) -> io::Result<(ForHyper, TaskTracker)> {
     let local = listener.local_addr()?;
     let (to_hyper, incoming) = mpsc::channel(HANDOFF_QUEUE);
@@ -56,6 +60,7 @@ pub fn sort(
     let door = Arc::new(Door {
         admission: Admission::new(&limits, streams.hub.metrics().clone()),
         limits,
+        access,
     });
     tokio::spawn(accept_all(
         listener,
@@ -67,10 +72,12 @@ pub fn sort(
     Ok((ForHyper { incoming, local }, direct))
 }
 
-/// What every new connection passes: the caps, then the deadlines.
+/// What every new connection passes: the caps, then the deadlines; and
+/// for a stream, the access rule.
 struct Door {
     admission: Arc<Admission>,
     limits: Limits,
+    access: Arc<Access>,
 }
 
 /// The connections left to hyper, as an `axum::serve` listener.
@@ -97,6 +104,13 @@ impl axum::serve::Listener for ForHyper {
     }
 }
 
+/// Hands hyper's connections' peer addresses to axum's `ConnectInfo`.
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ForHyper>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ForHyper>) -> Self {
+        Peer(*stream.remote_addr())
+    }
+}
+
 type ToHyper = mpsc::Sender<(Rewound, SocketAddr)>;
 
 async fn accept_all(
@@ -115,7 +129,10 @@ async fn accept_all(
             accepted = listener.accept() => accepted,
         };
         match accepted {
-            Ok((socket, peer)) => match door.admission.admit(peer.ip()) {
+            Ok((socket, peer)) => match door
+                .admission
+                .admit(peer.ip(), door.access.is_trusted_proxy(peer.ip()))
+            {
                 Ok(admitted) => {
                     let connection = Connection {
                         socket,
@@ -279,7 +296,9 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
     }
     let disconnected = streams.hub.metrics().stalled_clients_disconnected.clone();
     let socket = StallGuard::new(socket, door.limits.stall, disconnected);
-    if let Sorted::Stream(request) = sorted {
+    if let Sorted::Stream(request) = sorted
+        && may_have_private_stream(&head, peer.ip(), &door.access)
+    {
         // At capacity, hyper's handler answers (503, counted there).
         if let Ok(subscription) = streams.hub.subscribe_from(request.last_event_id) {
             streams.opened("direct");
@@ -298,6 +317,29 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
         _admitted: admitted,
     };
     Some(Onward::Hyper(handed, peer))
+}
+
+/// Asks the access rule about a stream request, with the head the sorter
+/// read. A stream it refuses goes to hyper, whose access layer answers it
+/// (the same rule, so the same answer).
+fn may_have_private_stream(head: &[u8], peer: IpAddr, access: &Access) -> bool {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut request = httparse::Request::new(&mut fields);
+    if request.parse(head).is_err() {
+        return false;
+    }
+    let verdict = access.decide(&Asking {
+        path: STREAM_PATH,
+        peer,
+        head: &request,
+    });
+    matches!(
+        verdict,
+        Verdict::Pass {
+            audience: Audience::Private,
+            ..
+        }
+    )
 }
 
 enum Sorted {

@@ -1,0 +1,351 @@
+//! Who may see what. One decision, `Access::decide`, says from a request's
+//! path, head and peer address who is asking (anonymous, a signed-in user,
+//! a user named by a trusted proxy, or a token) and whether they may have
+//! what they ask for, and as which audience. Every way in asks it: the
+//! connection sorter before it serves a stream directly
+//! (`sse::listener`), and one axum layer (`web::guard`) for everything
+//! hyper serves. Nothing else knows the rule.
+//!
+//! The rule is built from the config's `[access]` (users, tokens, trusted
+//! proxies, allowed hosts) and replaced whole on each reload; sessions
+//! signed out and the sign-in rate limits outlive reloads.
+
+mod password;
+mod session;
+mod throttle;
+mod tokens;
+pub mod web;
+
+pub use password::hash_password;
+pub use tokens::new_token;
+
+use crate::config::{AccessSpec, Scope};
+use crate::status::Audience;
+use ipnet::IpNet;
+use session::{Revoked, SessionKey};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use throttle::Throttle;
+
+/// The peer address of a connection hyper serves, as axum's `ConnectInfo`
+/// (`sse::listener` fills it in).
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub SocketAddr);
+
+/// Who is asking.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Viewer {
+    Anonymous,
+    /// Signed in with a password; `session` names the session, to end it.
+    User {
+        name: String,
+        session: String,
+    },
+    /// Named by a trusted proxy's user header (single sign-on in front).
+    ProxyUser(String),
+    Token {
+        name: String,
+        scope: Scope,
+    },
+}
+
+impl Viewer {
+    /// The name a page greets, if any.
+    pub fn name(&self) -> Option<&str> {
+        match self {
+            Viewer::Anonymous => None,
+            Viewer::User { name, .. } | Viewer::ProxyUser(name) | Viewer::Token { name, .. } => {
+                Some(name)
+            }
+        }
+    }
+}
+
+/// What a request's head offers the decision: its header fields, whether
+/// parsed by hyper or by the sorter.
+pub trait Head {
+    /// The first field named `name` (lower case).
+    fn field(&self, name: &str) -> Option<&[u8]>;
+}
+
+impl Head for axum::http::HeaderMap {
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.get(name).map(|value| value.as_bytes())
+    }
+}
+
+impl Head for httparse::Request<'_, '_> {
+    fn field(&self, name: &str) -> Option<&[u8]> {
+        self.headers
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+    }
+}
+
+/// One request, as the decision sees it.
+pub struct Asking<'a> {
+    /// The path, without the query.
+    pub path: &'a str,
+    pub peer: IpAddr,
+    pub head: &'a dyn Head,
+}
+
+/// The decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Pass {
+        viewer: Viewer,
+        audience: Audience,
+    },
+    /// A private page asked anonymously: sign in first.
+    SignIn,
+    /// A private API asked anonymously (401).
+    Unauthorized,
+    /// A token whose scope does not cover this (403).
+    Forbidden,
+    /// A `Host` not in `allowed_hosts` (DNS rebinding, or a wrong name).
+    UnknownHost,
+}
+
+/// What a path is, for the rule.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    /// Liveness, sign-in, the public page and its data, assets.
+    Open,
+    /// The stream and the status API: private to those who may, public
+    /// to anyone else.
+    EitherAudience,
+    Metrics,
+    PrivateApi,
+    PrivatePage,
+}
+
+fn way(path: &str) -> Way {
+    const OPEN: [&str; 5] = ["/healthz", "/login", "/logout", "/status", "/favicon.svg"];
+    match path {
+        _ if OPEN.contains(&path) => Way::Open,
+        _ if path.starts_with("/pkg/") || path.starts_with("/api/public/") => Way::Open,
+        "/api/events" | "/api/status" => Way::EitherAudience,
+        "/metrics" => Way::Metrics,
+        _ if path.starts_with("/api/") => Way::PrivateApi,
+        // Anything else is a page, or will be a 404: private either way.
+        _ => Way::PrivatePage,
+    }
+}
+
+/// The rule of one config: replaced whole on reload.
+struct Gate {
+    /// No `[access]`: anyone is a private viewer (loopback, or opted in).
+    open: bool,
+    users: HashMap<String, password::User>,
+    tokens: tokens::Tokens,
+    key: Option<SessionKey>,
+    proxies: Vec<IpNet>,
+    user_header: Option<String>,
+    allowed_hosts: Vec<String>,
+}
+
+impl Gate {
+    fn open() -> Gate {
+        Gate {
+            open: true,
+            users: HashMap::new(),
+            tokens: tokens::Tokens::default(),
+            key: None,
+            proxies: Vec::new(),
+            user_header: None,
+            allowed_hosts: Vec::new(),
+        }
+    }
+
+    fn from_spec(spec: &AccessSpec, open: bool) -> Gate {
+        Gate {
+            open,
+            users: password::users(&spec.users),
+            tokens: tokens::Tokens::new(&spec.tokens),
+            key: Some(SessionKey::new(&spec.session_key, spec.session_lifetime)),
+            proxies: spec.trusted_proxies.clone(),
+            user_header: spec.user_header.clone(),
+            allowed_hosts: spec.allowed_hosts.clone(),
+        }
+    }
+
+    fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        let peer = crate::limits::client_of(peer);
+        self.proxies.iter().any(|net| net.contains(&peer))
+    }
+}
+
+/// The gate in force, and what outlives a reload of it.
+pub struct Access {
+    gate: RwLock<Arc<Gate>>,
+    revoked: Revoked,
+    throttle: Throttle,
+    /// Where Pulse listens, and whether an open dashboard was asked for
+    /// there (`--open-dashboard`): what "secure by default" weighs.
+    listening: SocketAddr,
+    open_dashboard: bool,
+}
+
+impl Access {
+    /// The access of `spec` (the config's `[access]`, if any), or why
+    /// Pulse must not serve with it.
+    pub fn new(
+        spec: Option<&AccessSpec>,
+        listening: SocketAddr,
+        open_dashboard: bool,
+    ) -> Result<Arc<Access>, String> {
+        let access = Access {
+            gate: RwLock::new(Arc::new(Gate::open())),
+            revoked: Revoked::default(),
+            throttle: Throttle::new(),
+            listening,
+            open_dashboard,
+        };
+        access.apply(spec)?;
+        Ok(Arc::new(access))
+    }
+
+    /// Puts the rule of a new config in force, or refuses it (the old one
+    /// stays) when it would open the dashboard where it must not be open.
+    pub fn apply(&self, spec: Option<&AccessSpec>) -> Result<(), String> {
+        let gate = match spec {
+            Some(spec) => Gate::from_spec(spec, self.open_dashboard),
+            None if self.open_dashboard || self.listening.ip().is_loopback() => Gate::open(),
+            None => return Err(self.refusal_to_open()),
+        };
+        *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
+        Ok(())
+    }
+
+    fn refusal_to_open(&self) -> String {
+        format!(
+            "refusing to serve an open dashboard on {}: anyone who can reach it would see every check. \
+             Add a user: run `pulse hash-password`, then put \
+             `[access]` with `users = [{{ name = \"you\", password_hash = \"…\" }}]` in the config file; \
+             or pass --open-dashboard (PULSE_OPEN_DASHBOARD=1) to serve it open on purpose",
+            self.listening
+        )
+    }
+
+    fn gate(&self) -> Arc<Gate> {
+        self.gate.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The one decision: who asks, and whether they may have `asking.path`.
+    pub fn decide(&self, asking: &Asking) -> Verdict {
+        let gate = self.gate();
+        let way = way(asking.path);
+        if asking.path != "/healthz" && !host_allowed(&gate, asking.head) {
+            return Verdict::UnknownHost;
+        }
+        let viewer = self.identify(&gate, asking);
+        let private = match &viewer {
+            Viewer::Anonymous => gate.open,
+            Viewer::User { .. } | Viewer::ProxyUser(_) => true,
+            Viewer::Token { scope, .. } => *scope == Scope::Read,
+        };
+        let metrics = private || matches!(viewer, Viewer::Token { .. });
+        let audience = match private {
+            true => Audience::Private,
+            false => Audience::Public,
+        };
+        let allowed = match way {
+            Way::Open | Way::EitherAudience => Ok(()),
+            Way::Metrics if metrics => Ok(()),
+            Way::PrivateApi | Way::PrivatePage if private => Ok(()),
+            _ if viewer != Viewer::Anonymous => Err(Verdict::Forbidden),
+            Way::PrivatePage => Err(Verdict::SignIn),
+            _ => Err(Verdict::Unauthorized),
+        };
+        match allowed {
+            Ok(()) => Verdict::Pass { viewer, audience },
+            Err(verdict) => verdict,
+        }
+    }
+
+    /// A bearer token first (scripts send nothing else), then a trusted
+    /// proxy's user header, then the session cookie.
+    fn identify(&self, gate: &Gate, asking: &Asking) -> Viewer {
+        if let Some(token) = bearer_token(asking.head) {
+            return gate.tokens.viewer(token).unwrap_or(Viewer::Anonymous);
+        }
+        if let Some(name) = proxy_user(gate, asking) {
+            return Viewer::ProxyUser(name);
+        }
+        let Some(key) = &gate.key else {
+            return Viewer::Anonymous;
+        };
+        session::from_cookie(asking.head)
+            .and_then(|cookie| key.verify(cookie, &gate.users, &self.revoked))
+            .unwrap_or(Viewer::Anonymous)
+    }
+
+    /// Whether `peer` is a trusted proxy: it speaks for many clients, so
+    /// the per-address connection cap does not apply to it.
+    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+        self.gate().is_trusted_proxy(peer)
+    }
+
+    /// Whether the request came over TLS to a trusted proxy in front, so
+    /// the session cookie can be marked `Secure`. Pulse itself serves no
+    /// TLS.
+    pub fn came_over_tls(&self, peer: IpAddr, head: &dyn Head) -> bool {
+        self.gate().is_trusted_proxy(peer)
+            && head
+                .field("x-forwarded-proto")
+                .is_some_and(|proto| proto.eq_ignore_ascii_case(b"https"))
+    }
+
+    /// The client a request is from: the peer, or for a trusted proxy the
+    /// address it says it forwards for (the last hop it added).
+    pub fn client_address(&self, peer: IpAddr, head: &dyn Head) -> IpAddr {
+        if !self.gate().is_trusted_proxy(peer) {
+            return peer;
+        }
+        head.field("x-forwarded-for")
+            .and_then(|value| std::str::from_utf8(value).ok())
+            .and_then(|list| list.rsplit(',').next())
+            .and_then(|last| last.trim().parse().ok())
+            .unwrap_or(peer)
+    }
+}
+
+fn bearer_token(head: &dyn Head) -> Option<&[u8]> {
+    let value = head.field("authorization")?;
+    let scheme = value.get(..7)?;
+    scheme
+        .eq_ignore_ascii_case(b"bearer ")
+        .then(|| value[7..].trim_ascii())
+}
+
+/// The user a trusted proxy names. From any other address the header is
+/// ignored: anyone can send it.
+fn proxy_user(gate: &Gate, asking: &Asking) -> Option<String> {
+    let header = gate.user_header.as_deref()?;
+    if !gate.is_trusted_proxy(asking.peer) {
+        return None;
+    }
+    let name = std::str::from_utf8(asking.head.field(header)?).ok()?.trim();
+    crate::config::is_plain_name(name).then(|| name.to_owned())
+}
+
+/// Whether the `Host` asked for is served. Without a list, any is.
+fn host_allowed(gate: &Gate, head: &dyn Head) -> bool {
+    if gate.allowed_hosts.is_empty() {
+        return true;
+    }
+    let Some(host) = head.field("host").and_then(|h| std::str::from_utf8(h).ok()) else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().map(|a| format!("[{a}]")),
+        None => host.split(':').next().map(str::to_owned),
+    };
+    name.is_some_and(|name| {
+        let name = name.to_ascii_lowercase();
+        gate.allowed_hosts.iter().any(|allowed| *allowed == name)
+    })
+}

@@ -1,0 +1,234 @@
+//! Access over HTTP: the layer every request hyper serves passes through
+//! (it asks `Access::decide`, and hands the viewer and audience on to the
+//! handlers), and signing in and out. The login page itself is a page of
+//! the app (`pages::login`); it posts here.
+
+use super::{Access, Asking, Peer, Verdict, Viewer, password, session};
+use axum::extract::{ConnectInfo, Form, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+/// The largest sign-in form read: a name and a password.
+pub const FORM_LIMIT: usize = 8 * 1024;
+
+/// The layer: decides, then either passes the request on with its
+/// `Viewer` and `Audience` in the extensions, or answers.
+pub async fn guard(
+    State(access): State<Arc<Access>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let verdict = access.decide(&Asking {
+        path: request.uri().path(),
+        peer: peer.ip(),
+        head: request.headers(),
+    });
+    match verdict {
+        Verdict::Pass { viewer, audience } => {
+            request.extensions_mut().insert(viewer);
+            request.extensions_mut().insert(audience);
+            next.run(request).await
+        }
+        Verdict::SignIn if matches!(*request.method(), Method::GET | Method::HEAD) => {
+            let asked = request.uri().path_and_query().map_or("/", |p| p.as_str());
+            see_other(&format!("/login?next={}", encode(asked)))
+        }
+        Verdict::SignIn | Verdict::Unauthorized => (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer realm=\"pulse\"")],
+            "sign in, or send a token: Authorization: Bearer …\n",
+        )
+            .into_response(),
+        Verdict::Forbidden => (
+            StatusCode::FORBIDDEN,
+            "this token's scope does not cover this\n",
+        )
+            .into_response(),
+        Verdict::UnknownHost => (
+            StatusCode::MISDIRECTED_REQUEST,
+            "this host name is not served here\n",
+        )
+            .into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct SignInForm {
+    user: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login`: a session cookie and back to where the user was going,
+/// or back to the form saying why not.
+pub async fn sign_in(
+    State(access): State<Arc<Access>>,
+    ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if !from_this_site(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
+    }
+    let client = access.client_address(peer.ip(), &headers);
+    let gate = access.gate();
+    let user = gate.users.get(&form.user).cloned();
+    let counted = user.is_some().then_some(form.user.as_str());
+    if let Err(wait) = access.throttle.attempt(client, counted) {
+        tracing::warn!(user = %form.user, %client, "sign-in attempts throttled");
+        return too_many_attempts(wait);
+    }
+    let next = local_path(&form.next);
+    let (Some(known), Some(key)) = (user.clone(), &gate.key) else {
+        password::matches(None, form.password).await;
+        return failed(client, &form.user, next);
+    };
+    if !password::matches(Some(known.clone()), form.password).await {
+        return failed(client, &form.user, next);
+    }
+    let Ok(value) = key.issue(&form.user, &known) else {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    };
+    tracing::info!(user = %form.user, %client, "signed in");
+    let secure = match access.came_over_tls(peer.ip(), &headers) {
+        true => "; Secure",
+        false => "",
+    };
+    let cookie = format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        session::COOKIE,
+        key.lifetime().as_secs()
+    );
+    with_cookie(see_other(next), &cookie)
+}
+
+/// `POST /logout`: ends the session (it is refused from now on, even if
+/// the cookie was copied) and clears the cookie.
+pub async fn sign_out(
+    State(access): State<Arc<Access>>,
+    headers: HeaderMap,
+    viewer: Option<axum::Extension<Viewer>>,
+) -> Response {
+    if !from_this_site(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site sign-out refused\n").into_response();
+    }
+    if let Some(axum::Extension(Viewer::User { name, session })) = viewer {
+        access.revoked.revoke(&session);
+        tracing::info!(user = %name, "signed out");
+    }
+    let cleared = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0",
+        session::COOKIE
+    );
+    with_cookie(see_other("/login"), &cleared)
+}
+
+/// Who the page being rendered is for, from the viewer the layer handed
+/// on. Called by the pages' server functions while rendering.
+pub fn signed_in() -> Option<crate::status::SignedIn> {
+    let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
+    let viewer = parts.extensions.get::<Viewer>()?;
+    Some(crate::status::SignedIn {
+        name: viewer.name()?.to_owned(),
+        can_sign_out: matches!(viewer, Viewer::User { .. }),
+    })
+}
+
+fn failed(client: std::net::IpAddr, user: &str, next: &str) -> Response {
+    tracing::warn!(%user, %client, "sign-in failed");
+    see_other(&format!("/login?failed=1&next={}", encode(next)))
+}
+
+fn too_many_attempts(wait: std::time::Duration) -> Response {
+    let seconds = wait.as_secs().max(1);
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [
+            (header::RETRY_AFTER, seconds.to_string()),
+            (header::CONTENT_TYPE, "text/html; charset=utf-8".into()),
+        ],
+        format!(
+            "<!DOCTYPE html><title>Pulse</title><p>Too many sign-in attempts. \
+             Try again in {seconds} s. <a href=\"/login\">Back</a></p>"
+        ),
+    )
+        .into_response()
+}
+
+/// A form posted by a page of another site carries that site in `Origin`
+/// (or says so in `Sec-Fetch-Site`): refused, so no other site can sign
+/// a visitor in or out.
+fn from_this_site(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site == "cross-site")
+    {
+        return false;
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.as_bytes());
+    origin_host.is_some() && origin_host == host
+}
+
+/// Where to go after signing in: a path on this site, never another site
+/// (`//evil.example` and `/\evil.example` are other sites to a browser).
+fn local_path(next: &str) -> &str {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
+    if local && !next.starts_with("/login") {
+        next
+    } else {
+        "/"
+    }
+}
+
+fn see_other(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response(),
+    }
+}
+
+fn with_cookie(mut response: Response, cookie: &str) -> Response {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn encode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_path;
+
+    #[test]
+    fn only_local_paths_are_followed_after_signing_in() {
+        assert_eq!(local_path("/checks/web?x=1"), "/checks/web?x=1");
+        for elsewhere in [
+            "//evil.example/",
+            "/\\evil.example",
+            "https://evil.example",
+            "",
+            "/login",
+        ] {
+            assert_eq!(local_path(elsewhere), "/", "{elsewhere}");
+        }
+    }
+}
