@@ -1,0 +1,451 @@
+//! Who may see what, from the outside: the real binary with an `[access]`
+//! config, asked anonymously, with a session, with tokens of each scope,
+//! and through a trusted (and an untrusted) proxy's user header, on every
+//! kind of route, the directly served stream included. Also: signing in
+//! and out, the sign-in rate limit, session expiry, allowed hosts, and
+//! secure-by-default start-up.
+
+mod support;
+
+use std::net::Ipv4Addr;
+use std::process::Stdio;
+use std::time::Duration;
+use support::Server;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const PASSWORD: &str = "correct horse battery staple";
+/// In the private check's name: must never reach an anonymous viewer.
+const PRIVATE_MARK: &str = "Private DB 7f3a";
+const TRUSTED_PROXY: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 2);
+const STRANGER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 3);
+
+/// What `pulse hash-password` or `pulse new-token` prints.
+async fn pulse_tool(args: &[&str], stdin: &str) -> String {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).await.unwrap();
+    drop(input);
+    let output = child.wait_with_output().await.unwrap();
+    assert!(output.status.success(), "pulse {args:?} fails");
+    String::from_utf8(output.stdout).unwrap()
+}
+
+struct Tokens {
+    read: String,
+    metrics: String,
+    config: String,
+}
+
+/// Two tokens, made as a user would, and their lines for the config.
+async fn tokens() -> Tokens {
+    let mut made = Vec::new();
+    for scope in ["read", "metrics"] {
+        let printed = pulse_tool(&["new-token"], "").await;
+        let token = printed.split(": ").nth(1).unwrap().lines().next().unwrap();
+        let sha = printed.split("sha256 = \"").nth(1).unwrap();
+        let sha = &sha[..64];
+        made.push((
+            token.to_owned(),
+            format!("{{ name = \"{scope}-script\", sha256 = \"{sha}\", scope = \"{scope}\" }}"),
+        ));
+    }
+    Tokens {
+        read: made[0].0.clone(),
+        metrics: made[1].0.clone(),
+        config: format!("[{}, {}]", made[0].1, made[1].1),
+    }
+}
+
+/// A server whose config has a user, two tokens and a trusted proxy, and
+/// one private check.
+async fn guarded_server(dir: &tempfile::TempDir, extra: &str) -> (Server, Tokens) {
+    let hash = pulse_tool(&["hash-password"], &format!("{PASSWORD}\n")).await;
+    let tokens = tokens().await;
+    let config = format!(
+        "[access]\n\
+         users = [{{ name = \"ada\", password_hash = \"{}\" }}]\n\
+         tokens = {}\n\
+         trusted_proxies = [\"{TRUSTED_PROXY}\"]\n\
+         user_header = \"X-Forwarded-User\"\n\
+         {extra}\n\
+         [[check]]\nname = \"{PRIVATE_MARK}\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n",
+        hash.trim(),
+        tokens.config
+    );
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]).await;
+    (server, tokens)
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Sends `request` from `source` and reads the answer until `enough`
+/// appears in it, the connection closes, or 3 s pass.
+async fn raw(server: &Server, source: Ipv4Addr, request: &str, enough: &str) -> String {
+    let mut socket = server.connect_from(source).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    let mut buffer = [0u8; 8192];
+    while !String::from_utf8_lossy(&answer).contains(enough) {
+        match tokio::time::timeout_at(deadline, socket.read(&mut buffer)).await {
+            Ok(Ok(n)) if n > 0 => answer.extend_from_slice(&buffer[..n]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The start of a stream asked for with `headers`, from `source`: its
+/// head and its snapshot.
+async fn stream_start(server: &Server, source: Ipv4Addr, headers: &str) -> String {
+    let request = format!("GET /api/events HTTP/1.1\r\nHost: pulse\r\n{headers}\r\n");
+    raw(server, source, &request, "\n\n\n").await
+}
+
+async fn status_of(server: &Server, path: &str, headers: &[(&str, &str)]) -> u16 {
+    let mut request = client().get(server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.unwrap().status().as_u16()
+}
+
+/// Streams served directly so far, read with a token that may.
+async fn direct_streams(server: &Server, bearer: &str) -> u64 {
+    let answer = client()
+        .get(server.url("/metrics"))
+        .header("authorization", bearer)
+        .send()
+        .await
+        .unwrap();
+    let text = answer.text().await.unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("pulse_streams_opened_total{path=\"direct\"} "))
+        .map_or(0, |n| n.parse().unwrap())
+}
+
+/// Signs in; returns the `Cookie` header value.
+async fn sign_in(server: &Server, password: &str) -> Result<String, reqwest::Response> {
+    let answer = client()
+        .post(server.url("/login"))
+        .form(&[("user", "ada"), ("password", password), ("next", "/")])
+        .send()
+        .await
+        .unwrap();
+    let cookie = answer
+        .headers()
+        .get("set-cookie")
+        .map(|c| c.to_str().unwrap().split(';').next().unwrap().to_owned());
+    match cookie {
+        Some(cookie) if answer.status() == 303 => Ok(cookie),
+        _ => Err(answer),
+    }
+}
+
+#[tokio::test]
+async fn anonymous_viewers_get_public_only_and_private_routes_ask_to_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    let page = client()
+        .get(server.url("/checks/x?y=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 303);
+    assert_eq!(
+        page.headers()["location"],
+        "/login?next=%2Fchecks%2Fx%3Fy%3D1"
+    );
+    assert_eq!(status_of(&server, "/", &[]).await, 303);
+    for api in ["/api/checks/x/history", "/api/checks/x/uptime", "/metrics"] {
+        assert_eq!(status_of(&server, api, &[]).await, 401, "{api}");
+    }
+    let health = reqwest::get(server.url("/healthz")).await.unwrap();
+    assert_eq!(health.text().await.unwrap(), r#"{"status":"ok"}"#);
+    let login = reqwest::get(server.url("/login")).await.unwrap();
+    assert_eq!(login.status(), 200);
+    assert!(login.text().await.unwrap().contains("name=\"password\""));
+    // The stream and the status answer, with nothing private in them.
+    let status = reqwest::get(server.url("/api/status")).await.unwrap();
+    assert_eq!(status.status(), 200);
+    assert!(!status.text().await.unwrap().contains(PRIVATE_MARK));
+    let stream = stream_start(&server, Ipv4Addr::LOCALHOST, "").await;
+    assert!(stream.starts_with("HTTP/1.1 200"), "{stream}");
+    assert!(stream.contains("event: snapshot"), "{stream}");
+    assert!(!stream.contains(PRIVATE_MARK), "{stream}");
+    // A user header from an address that is not a trusted proxy is
+    // anyone's to send: ignored.
+    let claimed = "X-Forwarded-User: ada\r\n";
+    let stream = stream_start(&server, STRANGER, claimed).await;
+    assert!(!stream.contains(PRIVATE_MARK), "{stream}");
+    let page = raw(
+        &server,
+        STRANGER,
+        &format!("GET / HTTP/1.1\r\nHost: pulse\r\n{claimed}\r\n"),
+        "\r\n\r\n",
+    )
+    .await;
+    assert!(page.starts_with("HTTP/1.1 303"), "{page}");
+}
+
+#[tokio::test]
+async fn tokens_get_what_their_scope_covers_on_both_stream_paths() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, tokens) = guarded_server(&dir, "").await;
+    let read = format!("Bearer {}", tokens.read);
+    let metrics = format!("Bearer {}", tokens.metrics);
+    for path in ["/", "/api/status", "/api/checks/x/uptime", "/metrics"] {
+        let status = status_of(&server, path, &[("authorization", &read)]).await;
+        assert!(status == 200 || status == 404, "{path}: {status}");
+    }
+    assert_eq!(
+        status_of(&server, "/metrics", &[("authorization", &metrics)]).await,
+        200
+    );
+    assert_eq!(
+        status_of(&server, "/", &[("authorization", &metrics)]).await,
+        403
+    );
+    assert_eq!(
+        status_of(
+            &server,
+            "/api/checks/x/uptime",
+            &[("authorization", &metrics)]
+        )
+        .await,
+        403
+    );
+    let forged = format!("Bearer {}x", tokens.read);
+    assert_eq!(
+        status_of(&server, "/metrics", &[("authorization", &forged)]).await,
+        401
+    );
+
+    // The read token's stream is private, and served directly.
+    let before = direct_streams(&server, &metrics).await;
+    let stream = stream_start(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        &format!("Authorization: {read}\r\n"),
+    )
+    .await;
+    assert!(stream.contains(PRIVATE_MARK), "{stream}");
+    assert_eq!(direct_streams(&server, &metrics).await, before + 1);
+    // Through hyper (HTTP/1.0 with a body length goes there), the same.
+    let through_hyper = raw(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        &format!(
+            "GET /api/events HTTP/1.1\r\nHost: pulse\r\nAuthorization: {read}\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n"
+        ),
+        "\n\n\n",
+    )
+    .await;
+    assert!(through_hyper.contains(PRIVATE_MARK), "{through_hyper}");
+    assert_eq!(direct_streams(&server, &metrics).await, before + 1);
+    // The metrics token's stream is the public one.
+    let stream = stream_start(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        &format!("Authorization: {metrics}\r\n"),
+    )
+    .await;
+    assert!(
+        stream.contains("event: snapshot") && !stream.contains(PRIVATE_MARK),
+        "{stream}"
+    );
+}
+
+#[tokio::test]
+async fn a_trusted_proxy_names_the_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    let named = "X-Forwarded-User: grace@example.com\r\n";
+    let page = raw(
+        &server,
+        TRUSTED_PROXY,
+        &format!("GET / HTTP/1.1\r\nHost: pulse\r\n{named}\r\n"),
+        "</html>",
+    )
+    .await;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    assert!(
+        page.contains("grace@example.com"),
+        "the page greets the user"
+    );
+    let stream = stream_start(&server, TRUSTED_PROXY, named).await;
+    assert!(stream.contains(PRIVATE_MARK), "{stream}");
+    // Without the header, the proxy's own requests are anonymous.
+    let stream = stream_start(&server, TRUSTED_PROXY, "").await;
+    assert!(!stream.contains(PRIVATE_MARK), "{stream}");
+}
+
+#[tokio::test]
+async fn a_session_signs_in_sees_everything_and_signs_out_for_good() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    let wrong = sign_in(&server, "guess").await.unwrap_err();
+    assert_eq!(wrong.headers()["location"], "/login?failed=1&next=%2F");
+    let cookie = sign_in(&server, PASSWORD).await.unwrap();
+    let with_cookie = [("cookie", cookie.as_str())];
+    assert_eq!(status_of(&server, "/", &with_cookie).await, 200);
+    assert_eq!(status_of(&server, "/metrics", &with_cookie).await, 200);
+    let stream = stream_start(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        &format!("Cookie: {cookie}\r\n"),
+    )
+    .await;
+    assert!(stream.contains(PRIVATE_MARK), "{stream}");
+    // A tampered cookie is nobody's.
+    let tampered = cookie.replacen("pulse_session=", "pulse_session=x", 1);
+    assert_eq!(status_of(&server, "/", &[("cookie", &tampered)]).await, 303);
+
+    let out = client()
+        .post(server.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    // The old cookie, kept by someone, no longer signs anyone in.
+    assert_eq!(status_of(&server, "/", &with_cookie).await, 303);
+    let stream = stream_start(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        &format!("Cookie: {cookie}\r\n"),
+    )
+    .await;
+    assert!(!stream.contains(PRIVATE_MARK), "{stream}");
+    // A sign-in posted by another site's page is refused.
+    let forged = client()
+        .post(server.url("/login"))
+        .header("origin", "https://evil.example")
+        .form(&[("user", "ada"), ("password", PASSWORD)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+}
+
+#[tokio::test]
+async fn sessions_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "session_lifetime = \"2s\"").await;
+    let cookie = sign_in(&server, PASSWORD).await.unwrap();
+    assert_eq!(status_of(&server, "/", &[("cookie", &cookie)]).await, 200);
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    assert_eq!(status_of(&server, "/", &[("cookie", &cookie)]).await, 303);
+}
+
+#[tokio::test]
+async fn guessing_passwords_is_slowed_per_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    let mut throttled = None;
+    for attempt in 1..=12 {
+        if let Err(answer) = sign_in(&server, "guess").await
+            && answer.status() == 429
+        {
+            throttled = Some((attempt, answer));
+            break;
+        }
+    }
+    let (attempt, answer) = throttled.expect("the 11th attempt in a minute is refused");
+    assert_eq!(attempt, 11);
+    assert!(answer.headers().contains_key("retry-after"));
+    // Even the right password waits its turn now…
+    assert_eq!(sign_in(&server, PASSWORD).await.unwrap_err().status(), 429);
+    // …from this address only.
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: pulse\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\nuser=ada&password={}",
+        "user=ada&password=".len() + PASSWORD.replace(' ', "+").len(),
+        PASSWORD.replace(' ', "+"),
+    );
+    let answer = raw(&server, STRANGER, &request, "\r\n\r\n").await;
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    assert!(answer.contains("set-cookie: pulse_session="), "{answer}");
+}
+
+#[tokio::test]
+async fn only_allowed_host_names_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, tokens) = guarded_server(&dir, "allowed_hosts = [\"status.example.com\"]").await;
+    let read = format!("Authorization: Bearer {}\r\n", tokens.read);
+    for (host, expected) in [
+        ("status.example.com", "200"),
+        ("STATUS.example.com:8080", "200"),
+        ("evil.example", "421"),
+    ] {
+        let answer = raw(
+            &server,
+            Ipv4Addr::LOCALHOST,
+            &format!("GET /api/events HTTP/1.1\r\nHost: {host}\r\n{read}\r\n"),
+            "\r\n\r\n",
+        )
+        .await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{host}: {answer}"
+        );
+    }
+    // Liveness probes use whatever name they like.
+    let health = raw(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        "GET /healthz HTTP/1.1\r\nHost: 10.1.2.3\r\n\r\n",
+        "\r\n\r\n",
+    )
+    .await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}
+
+#[tokio::test]
+async fn an_open_dashboard_off_loopback_is_refused_unless_asked_for() {
+    let refused = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(["--addr", "0.0.0.0:0", "--no-history"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    let refused = tokio::time::timeout(Duration::from_secs(20), refused)
+        .await
+        .expect("refused at once")
+        .unwrap();
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("pulse hash-password"), "{message}");
+    assert!(message.contains("--open-dashboard"), "{message}");
+
+    let mut opened = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .args(["--addr", "0.0.0.0:0", "--no-history", "--open-dashboard"])
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = opened.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(20), out.read(&mut first))
+        .await
+        .expect("it starts")
+        .unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("pulse listening on"));
+}
