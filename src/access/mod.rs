@@ -346,6 +346,6 @@ fn host_allowed(gate: &Gate, head: &dyn Head) -> bool {
     };
     name.is_some_and(|name| {
         let name = name.to_ascii_lowercase();
-        gate.allowed_hosts.iter().any(|allowed| *allowed == name)
+        gate.allowed_hosts.contains(&name)
     })
 }
