@@ -601,7 +601,9 @@ mod tests {
             let (piece, last) = hub
                 .replay_piece(after, until, 1, audience)
                 .expect("still in the ring");
-            assert_eq!(piece.len(), 1, "a budget of one byte still takes one frame");
+            // A budget of one byte still takes one frame, unless every
+            // event left is one this audience does not get.
+            assert!(piece.len() == 1 || (piece.is_empty() && last == until));
             frames.extend(piece);
             after = last;
         }

@@ -2,6 +2,8 @@
 
 mod check_detail;
 mod dashboard;
+mod public_status;
 
 pub use check_detail::{CheckDetail, check_detail};
 pub use dashboard::{Dashboard, current_board};
+pub use public_status::{PublicStatusPage, public_status_data};
