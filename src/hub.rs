@@ -182,10 +182,10 @@ impl Hub {
         state.snapshot_frames = SnapshotFrames::default();
     }
 
-    /// Makes a known check public or private (a reload changed the config)
-    /// and tells both audiences, in one event: the public gets the check's
-    /// current public status when it becomes public, `removed` when it
-    /// becomes private (or only its public detail changes, its status); the
+    /// Makes a known check public or private, or changes its public detail
+    /// (a reload changed the config), and tells both audiences in one
+    /// event: the public gets the check's current public status when it is
+    /// public after the change, `removed` when it became private; the
     /// private audience gets the check's current status again, which it
     /// already shows. Nothing happens for an unknown check or no change.
     pub fn set_publicity(&self, id: &CheckId, publicity: Publicity) {

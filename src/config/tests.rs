@@ -52,6 +52,11 @@ fn the_example_config_is_valid() {
             "disk"
         ]
     );
+    let home = Publicity::Public {
+        detail: Some("Our home page".into()),
+    };
+    assert_eq!(config.checks[0].publicity, home);
+    assert_eq!(config.checks[1].publicity, Publicity::Private);
     let ProbeSpec::Http(api) = &config.checks[1].probe else {
         panic!("http")
     };
