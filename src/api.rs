@@ -1,15 +1,25 @@
 //! The plain JSON endpoints: the snapshot for scripts, liveness for probes.
 
-use crate::hub::Hub;
-use crate::status::Snapshot;
-use axum::Json;
+use crate::hub::{Hub, SnapshotFor};
+use crate::status::{Audience, PublicSnapshot};
 use axum::extract::State;
+use axum::{Extension, Json};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// `GET /api/status`: every current status.
-pub async fn status(State(hub): State<Arc<Hub>>) -> Json<Snapshot> {
-    Json(hub.snapshot())
+/// `GET /api/status`: every current status the asker may see: everything
+/// for the private audience, the public checks' `PublicStatus` for the
+/// public.
+pub async fn status(
+    State(hub): State<Arc<Hub>>,
+    Extension(audience): Extension<Audience>,
+) -> Json<SnapshotFor> {
+    Json(hub.snapshot_for(audience))
+}
+
+/// `GET /api/public/status`: what the public status page shows, whoever asks.
+pub async fn public_status(State(hub): State<Arc<Hub>>) -> Json<PublicSnapshot> {
+    Json(hub.public_snapshot())
 }
 
 #[derive(Serialize)]

@@ -6,12 +6,23 @@
 //! the same reference-counted bytes. Publishing therefore costs the same with
 //! no listener or a hundred thousand, and the broadcast buffer is shared, so a
 //! client that stops reading holds a position in it, not a copy of it.
+//!
+//! There are two audiences (`Audience`): the private one sees every event,
+//! the public one only public checks, as `PublicStatus`. Each event is
+//! framed once per audience that gets it, never once per client; the ids
+//! are one sequence for both, and an event the public must not get simply
+//! has no public frame, so a public client skips it in live, replay and
+//! snapshot alike.
 
 use crate::metrics::Metrics;
 use crate::sse::frame;
-use crate::status::{CheckId, CheckStatus, ConfigNotice, HistoryNotice, Removed, Snapshot};
+use crate::status::{
+    Audience, CheckId, CheckStatus, ConfigNotice, HistoryNotice, PublicSnapshot, Publicity,
+    Removed, Snapshot,
+};
 use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
+use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,7 +33,38 @@ use tokio::sync::broadcast;
 #[derive(Clone, Debug)]
 pub struct Delivery {
     pub id: u64,
+    /// What the private audience gets.
     pub frame: Bytes,
+    /// What the public gets; `None` for an event it must not see (a private
+    /// check's result, the config and history notices).
+    pub public: Option<Bytes>,
+}
+
+impl Delivery {
+    /// The frame `audience` is sent, if it gets this event at all.
+    pub fn frame_for(&self, audience: Audience) -> Option<&Bytes> {
+        match audience {
+            Audience::Private => Some(&self.frame),
+            Audience::Public => self.public.as_ref(),
+        }
+    }
+}
+
+/// What the public gets of an event being sent.
+enum ForPublic<'a> {
+    Nothing,
+    /// The same bytes as the private audience (a public check's `removed`).
+    Same,
+    /// Its own data, framed with the same id.
+    Own(Option<&'a str>, &'a str),
+}
+
+/// The snapshot in either form, for `GET /api/status`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum SnapshotFor {
+    Private(Snapshot),
+    Public(PublicSnapshot),
 }
 
 /// How a new stream starts: with the events it missed, or with a snapshot.
@@ -42,6 +84,8 @@ pub enum Start {
 /// holds for that client and lowers the connected-clients count.
 pub struct Subscription {
     pub start: Start,
+    /// Which frames this client is written.
+    pub audience: Audience,
     pub live: broadcast::Receiver<Delivery>,
     pub client: ClientSlot,
 }
@@ -67,6 +111,8 @@ pub struct Hub {
 struct HubState {
     /// Current statuses in the order checks were registered.
     statuses: Vec<CheckStatus>,
+    /// Who may see each of `statuses`, at the same position.
+    publicity: Vec<Publicity>,
     index: HashMap<CheckId, usize>,
     /// The id the next event gets. Starts at the start-up time in
     /// microseconds, so ids grow across restarts and an id from an earlier
@@ -78,9 +124,25 @@ struct HubState {
     frames: frame::Blocks,
     config: ConfigNotice,
     history: HistoryNotice,
-    /// The framed snapshot, built on the first connect after a change; a
-    /// burst of reconnects then costs one serialisation, not one each.
-    snapshot_frame: Option<Bytes>,
+    /// The framed snapshot per audience, built on the first connect after
+    /// a change; a burst of reconnects then costs one serialisation, not
+    /// one each.
+    snapshot_frames: SnapshotFrames,
+}
+
+#[derive(Default)]
+struct SnapshotFrames {
+    private: Option<Bytes>,
+    public: Option<Bytes>,
+}
+
+impl SnapshotFrames {
+    fn slot(&mut self, audience: Audience) -> &mut Option<Bytes> {
+        match audience {
+            Audience::Private => &mut self.private,
+            Audience::Public => &mut self.public,
+        }
+    }
 }
 
 impl Hub {
@@ -92,6 +154,7 @@ impl Hub {
         Arc::new(Hub {
             state: Mutex::new(HubState {
                 statuses: Vec::new(),
+                publicity: Vec::new(),
                 index: HashMap::new(),
                 next_id: first_event_id(),
                 ring: VecDeque::with_capacity(ring_size),
@@ -99,7 +162,7 @@ impl Hub {
                 frames: frame::Blocks::new(),
                 config: ConfigNotice::default(),
                 history: HistoryNotice::default(),
-                snapshot_frame: None,
+                snapshot_frames: SnapshotFrames::default(),
             }),
             live,
             history: std::sync::OnceLock::new(),
@@ -110,11 +173,38 @@ impl Hub {
     }
 
     /// Makes a check known before its first result, so that snapshots list
-    /// it (as `unknown`) from the start. Publishes nothing.
-    pub fn register(&self, status: CheckStatus) {
+    /// it (as `unknown`) from the start, to the audiences `publicity` lets
+    /// see it. Publishes nothing; a check already known changes audience
+    /// through `set_publicity` first.
+    pub fn register(&self, status: CheckStatus, publicity: Publicity) {
         let mut state = self.lock();
-        state.upsert(status);
-        state.snapshot_frame = None;
+        state.upsert(status, Some(publicity));
+        state.snapshot_frames = SnapshotFrames::default();
+    }
+
+    /// Makes a known check public or private, or changes its public detail
+    /// (a reload changed the config), and tells both audiences in one
+    /// event: the public gets the check's current public status when it is
+    /// public after the change, `removed` when it became private; the
+    /// private audience gets the check's current status again, which it
+    /// already shows. Nothing happens for an unknown check or no change.
+    pub fn set_publicity(&self, id: &CheckId, publicity: Publicity) {
+        let mut state = self.lock();
+        let Some(&at) = state.index.get(id) else {
+            return;
+        };
+        if state.publicity[at] == publicity {
+            return;
+        }
+        let status = &state.statuses[at];
+        let private = serde_json::to_string(status).expect("CheckStatus serialises");
+        let public = match publicity.project(status) {
+            Some(shown) => serde_json::to_string(&shown).expect("PublicStatus serialises"),
+            None => removed_json(id),
+        };
+        let kind = (!publicity.is_public()).then_some("removed");
+        state.publicity[at] = publicity;
+        self.send(&mut state, None, &private, ForPublic::Own(kind, &public));
     }
 
     /// Records a result and sends it to every subscriber. Returns its id,
@@ -125,14 +215,20 @@ impl Hub {
         // keeps the critical section to bookkeeping.
         let json = serde_json::to_string(&status).expect("CheckStatus serialises");
         let mut state = self.lock();
-        if !state.index.contains_key(&status.id) {
-            return None;
-        }
+        let &at = state.index.get(&status.id)?;
         if let Some(history) = self.history.get() {
             history.offer(&status);
         }
-        state.upsert(status);
-        Some(self.send(&mut state, None, &json))
+        // Under the lock, as the publicity may change with a reload; only
+        // public checks pay for it, once per event whatever the audience.
+        let public = state.publicity[at]
+            .project(&status)
+            .map(|shown| serde_json::to_string(&shown).expect("PublicStatus serialises"));
+        state.upsert(status, None);
+        let for_public = public
+            .as_deref()
+            .map_or(ForPublic::Nothing, |public| ForPublic::Own(None, public));
+        Some(self.send(&mut state, None, &json, for_public))
     }
 
     /// Sends every result from now on to the history writer as well.
@@ -148,7 +244,7 @@ impl Hub {
         }
         let json = serde_json::to_string(&notice).expect("HistoryNotice serialises");
         state.history = notice;
-        self.send(&mut state, Some("history"), &json);
+        self.send(&mut state, Some("history"), &json, ForPublic::Nothing);
     }
 
     /// Follows the history writer's health, once a second, and tells the
@@ -172,12 +268,17 @@ impl Hub {
         }
     }
 
-    /// Forgets a check and tells every client to drop its card.
+    /// Forgets a check and tells every client that could see it to drop
+    /// its card.
     pub fn remove(&self, id: &CheckId) {
-        let json = serde_json::to_string(&Removed { id: id.clone() }).expect("Removed serialises");
+        let json = removed_json(id);
         let mut state = self.lock();
-        if state.forget(id) {
-            self.send(&mut state, Some("removed"), &json);
+        if let Some(publicity) = state.forget(id) {
+            let for_public = match publicity.is_public() {
+                true => ForPublic::Same,
+                false => ForPublic::Nothing,
+            };
+            self.send(&mut state, Some("removed"), &json, for_public);
         }
     }
 
@@ -187,18 +288,23 @@ impl Hub {
         let json = serde_json::to_string(&notice).expect("ConfigNotice serialises");
         let mut state = self.lock();
         state.config = notice;
-        self.send(&mut state, Some("config"), &json);
+        self.send(&mut state, Some("config"), &json, ForPublic::Nothing);
     }
 
-    /// Gives the next id to an event, keeps it in the ring and fans it out.
-    fn send(&self, state: &mut HubState, kind: Option<&str>, json: &str) -> u64 {
+    /// Gives the next id to an event, frames it once per audience that
+    /// gets it, keeps it in the ring and fans it out.
+    fn send(&self, state: &mut HubState, kind: Option<&str>, json: &str, public: ForPublic) -> u64 {
         let id = state.next_id;
         state.next_id += 1;
-        let delivery = Delivery {
-            id,
-            frame: state.frames.event(kind, Some(id), json),
+        let frame = state.frames.event(kind, Some(id), json);
+        let public = match public {
+            ForPublic::Nothing => None,
+            ForPublic::Same => Some(frame.clone()),
+            ForPublic::Own(kind, json) => Some(state.frames.event(kind, Some(id), json)),
         };
-        state.snapshot_frame = None;
+        let delivery = Delivery { id, frame, public };
+        // Every event moves `last_event_id`, which both snapshots carry.
+        state.snapshot_frames = SnapshotFrames::default();
         if state.ring.len() == state.ring_size {
             state.ring.pop_front();
         }
@@ -211,10 +317,14 @@ impl Hub {
         id
     }
 
-    /// Subscribes a client that last saw `last_event_id` (if any). A refusal
-    /// is counted by whoever answers it: the direct path passes a refused
-    /// client on to the handler, which asks again.
-    pub fn subscribe_from(&self, last_event_id: Option<u64>) -> Result<Subscription, AtCapacity> {
+    /// Subscribes a client of `audience` that last saw `last_event_id` (if
+    /// any). A refusal is counted by whoever answers it: the direct path
+    /// passes a refused client on to the handler, which asks again.
+    pub fn subscribe_from(
+        &self,
+        last_event_id: Option<u64>,
+        audience: Audience,
+    ) -> Result<Subscription, AtCapacity> {
         let Some((slot, open)) =
             ClientSlot::claim(&self.metrics.connected_clients, self.max_clients)
         else {
@@ -234,23 +344,31 @@ impl Hub {
             }
             None => {
                 self.metrics.snapshots_on_connect.inc();
-                Start::Snapshot(state.snapshot_frame())
+                Start::Snapshot(state.snapshot_frame(audience))
             }
         };
         Ok(Subscription {
             start,
+            audience,
             live: self.live.subscribe(),
             client: slot,
         })
     }
 
-    /// The frames of the events after `after`, up to `until`, as many as
-    /// fit in `budget` bytes (at least one), and the id of the last one;
-    /// `None` once the ring no longer holds the event after `after` (the
-    /// client replayed too slowly and must start over from a snapshot).
-    /// The frames are shared, not copied: the lock is held for a few
-    /// reference counts.
-    pub fn replay_piece(&self, after: u64, until: u64, budget: usize) -> Option<(Vec<Bytes>, u64)> {
+    /// The frames `audience` gets of the events after `after`, up to
+    /// `until`, as many as fit in `budget` bytes (at least one, unless none
+    /// is left), and the id of the last event looked at (skipped ones
+    /// included, so the next piece starts after them); `None` once the
+    /// ring no longer holds the event after `after` (the client replayed
+    /// too slowly and must start over from a snapshot). The frames are
+    /// shared, not copied: the lock is held for a few reference counts.
+    pub fn replay_piece(
+        &self,
+        after: u64,
+        until: u64,
+        budget: usize,
+        audience: Audience,
+    ) -> Option<(Vec<Bytes>, u64)> {
         let state = self.lock();
         let oldest = state.oldest_replayable();
         if after.checked_add(1)? < oldest {
@@ -260,27 +378,44 @@ impl Hub {
         let (mut size, mut last) = (0, after);
         let missed = state.ring.iter().skip((after + 1 - oldest) as usize);
         for delivery in missed.take_while(|d| d.id <= until) {
-            if !frames.is_empty() && size + delivery.frame.len() > budget {
+            let Some(frame) = delivery.frame_for(audience) else {
+                last = delivery.id;
+                continue;
+            };
+            if !frames.is_empty() && size + frame.len() > budget {
                 break;
             }
-            size += delivery.frame.len();
+            size += frame.len();
             last = delivery.id;
-            frames.push(delivery.frame.clone());
+            frames.push(frame.clone());
         }
         Some((frames, last))
     }
 
     /// For a client that fell behind the broadcast buffer: a fresh snapshot
     /// and a new receiver positioned right after it.
-    pub fn resync(&self) -> (Bytes, broadcast::Receiver<Delivery>) {
+    pub fn resync(&self, audience: Audience) -> (Bytes, broadcast::Receiver<Delivery>) {
         self.metrics.slow_client_resyncs.inc();
         let mut state = self.lock();
-        (state.snapshot_frame(), self.live.subscribe())
+        (state.snapshot_frame(audience), self.live.subscribe())
     }
 
     /// Every current status, and the id of the newest event they include.
     pub fn snapshot(&self) -> Snapshot {
         self.lock().snapshot()
+    }
+
+    /// Every public check as the public sees it.
+    pub fn public_snapshot(&self) -> PublicSnapshot {
+        self.lock().public_snapshot()
+    }
+
+    /// The snapshot `audience` may see.
+    pub fn snapshot_for(&self, audience: Audience) -> SnapshotFor {
+        match audience {
+            Audience::Private => SnapshotFor::Private(self.snapshot()),
+            Audience::Public => SnapshotFor::Public(self.public_snapshot()),
+        }
     }
 
     /// Streams open right now.
@@ -310,28 +445,35 @@ impl Hub {
 }
 
 impl HubState {
-    fn upsert(&mut self, status: CheckStatus) {
+    /// Sets a check's status, and its publicity if given (a check seen
+    /// for the first time without one is private).
+    fn upsert(&mut self, status: CheckStatus, publicity: Option<Publicity>) {
         match self.index.get(&status.id) {
-            Some(&at) => self.statuses[at] = status,
+            Some(&at) => {
+                self.statuses[at] = status;
+                if let Some(publicity) = publicity {
+                    self.publicity[at] = publicity;
+                }
+            }
             None => {
                 self.index.insert(status.id.clone(), self.statuses.len());
                 self.statuses.push(status);
+                self.publicity.push(publicity.unwrap_or_default());
             }
         }
     }
 
-    /// Drops a check from the statuses; `false` if it was not there.
-    fn forget(&mut self, id: &CheckId) -> bool {
-        let Some(at) = self.index.remove(id) else {
-            return false;
-        };
+    /// Drops a check from the statuses; its publicity, or `None` if it was
+    /// not there.
+    fn forget(&mut self, id: &CheckId) -> Option<Publicity> {
+        let at = self.index.remove(id)?;
         self.statuses.remove(at);
         for later in &self.statuses[at..] {
             if let Some(position) = self.index.get_mut(&later.id) {
                 *position -= 1;
             }
         }
-        true
+        Some(self.publicity.remove(at))
     }
 
     fn last_event_id(&self) -> u64 {
@@ -357,14 +499,27 @@ impl HubState {
         }
     }
 
-    fn snapshot_frame(&mut self) -> Bytes {
-        if let Some(frame) = &self.snapshot_frame {
+    fn public_snapshot(&self) -> PublicSnapshot {
+        let shown = self.statuses.iter().zip(&self.publicity);
+        PublicSnapshot {
+            last_event_id: self.last_event_id(),
+            checks: shown
+                .filter_map(|(status, publicity)| publicity.project(status))
+                .collect(),
+        }
+    }
+
+    fn snapshot_frame(&mut self, audience: Audience) -> Bytes {
+        if let Some(frame) = self.snapshot_frames.slot(audience) {
             return frame.clone();
         }
-        let snapshot = self.snapshot();
-        let json = serde_json::to_string(&snapshot).expect("Snapshot serialises");
-        let frame = frame::snapshot(snapshot.last_event_id, &json);
-        self.snapshot_frame = Some(frame.clone());
+        let json = match audience {
+            Audience::Private => serde_json::to_string(&self.snapshot()),
+            Audience::Public => serde_json::to_string(&self.public_snapshot()),
+        };
+        let json = json.expect("snapshots serialise");
+        let frame = frame::snapshot(self.last_event_id(), &json);
+        *self.snapshot_frames.slot(audience) = Some(frame.clone());
         frame
     }
 }
@@ -393,6 +548,11 @@ impl Drop for ClientSlot {
     }
 }
 
+/// The data of a `removed` event.
+fn removed_json(id: &CheckId) -> String {
+    serde_json::to_string(&Removed { id: id.clone() }).expect("Removed serialises")
+}
+
 fn first_event_id() -> u64 {
     let micros = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -405,6 +565,7 @@ fn first_event_id() -> u64 {
 mod tests {
     use super::*;
     use crate::status::{CheckKind, Health};
+    use Audience::{Private, Public};
 
     fn status(id: &str, detail: &str) -> CheckStatus {
         CheckStatus {
@@ -421,21 +582,28 @@ mod tests {
 
     /// A result of a registered check, as the engine publishes it.
     fn published(hub: &Hub, status: CheckStatus) -> u64 {
-        hub.register(status.clone());
+        hub.register(status.clone(), Publicity::Private);
         hub.publish(status).expect("registered")
     }
 
     /// Every frame of a replay, read piece by piece as a stream would.
     fn replayed(hub: &Hub, start: Start) -> Vec<Bytes> {
+        replayed_for(hub, start, Private)
+    }
+
+    /// `replayed`, as `audience` is sent it.
+    fn replayed_for(hub: &Hub, start: Start, audience: Audience) -> Vec<Bytes> {
         let Start::Replay { mut after, until } = start else {
             panic!("expected a replay");
         };
         let mut frames = Vec::new();
         while after < until {
             let (piece, last) = hub
-                .replay_piece(after, until, 1)
+                .replay_piece(after, until, 1, audience)
                 .expect("still in the ring");
-            assert_eq!(piece.len(), 1, "a budget of one byte still takes one frame");
+            // A budget of one byte still takes one frame, unless every
+            // event left is one this audience does not get.
+            assert!(piece.len() == 1 || (piece.is_empty() && last == until));
             frames.extend(piece);
             after = last;
         }
@@ -450,11 +618,20 @@ mod tests {
         let third = published(&hub, status("b", "3"));
         assert_eq!((second, third), (first + 1, first + 2));
 
-        let frames = replayed(&hub, hub.subscribe_from(Some(first)).unwrap().start);
+        let frames = replayed(
+            &hub,
+            hub.subscribe_from(Some(first), Private).unwrap().start,
+        );
         assert_eq!(frames.len(), 2);
         assert!(frames[0].starts_with(format!("id: {second}\n").as_bytes()));
         assert!(frames[1].starts_with(format!("id: {third}\n").as_bytes()));
-        assert!(replayed(&hub, hub.subscribe_from(Some(third)).unwrap().start).is_empty());
+        assert!(
+            replayed(
+                &hub,
+                hub.subscribe_from(Some(third), Private).unwrap().start
+            )
+            .is_empty()
+        );
     }
 
     #[test]
@@ -467,11 +644,15 @@ mod tests {
         // The ring (size 2) holds the last two events: a client that saw
         // `first` missed only those and is replayed; an older id is not.
         assert_eq!(
-            replayed(&hub, hub.subscribe_from(Some(first)).unwrap().start).len(),
+            replayed(
+                &hub,
+                hub.subscribe_from(Some(first), Private).unwrap().start
+            )
+            .len(),
             2
         );
         for id in [before_first, last + 1, 0, u64::MAX] {
-            let start = hub.subscribe_from(Some(id)).unwrap().start;
+            let start = hub.subscribe_from(Some(id), Private).unwrap().start;
             assert!(
                 matches!(start, Start::Snapshot(_)),
                 "id {id} must not replay"
@@ -482,8 +663,8 @@ mod tests {
     #[test]
     fn snapshot_keeps_registration_order_and_latest_values() {
         let hub = Hub::new(4, 10, Metrics::new());
-        hub.register(status("b", "pending"));
-        hub.register(status("a", "pending"));
+        hub.register(status("b", "pending"), Publicity::Private);
+        hub.register(status("a", "pending"), Publicity::Private);
         let id = published(&hub, status("b", "fresh"));
         let snapshot = hub.snapshot();
         assert_eq!(snapshot.last_event_id, id);
@@ -495,12 +676,15 @@ mod tests {
     fn removing_a_check_is_an_event_and_late_results_are_dropped() {
         let hub = Hub::new(8, 10, Metrics::new());
         for id in ["a", "b", "c"] {
-            hub.register(status(id, "pending"));
+            hub.register(status(id, "pending"), Publicity::Private);
         }
         let before = published(&hub, status("b", "x"));
         hub.remove(&CheckId("a".into()));
         hub.remove(&CheckId("a".into()));
-        let frames = replayed(&hub, hub.subscribe_from(Some(before)).unwrap().start);
+        let frames = replayed(
+            &hub,
+            hub.subscribe_from(Some(before), Private).unwrap().start,
+        );
         assert_eq!(frames.len(), 1, "a second removal sends nothing");
         let text = String::from_utf8(frames[0].to_vec()).unwrap();
         assert!(text.starts_with("event: removed\n"), "{text}");
@@ -532,7 +716,7 @@ mod tests {
         assert_eq!(hub.snapshot().config, notice);
         let frames = replayed(
             &hub,
-            hub.subscribe_from(Some(hub.snapshot().last_event_id - 1))
+            hub.subscribe_from(Some(hub.snapshot().last_event_id - 1), Private)
                 .unwrap()
                 .start,
         );
@@ -542,15 +726,15 @@ mod tests {
     #[test]
     fn client_slots_are_capped_and_released_on_drop() {
         let hub = Hub::new(4, 2, Metrics::new());
-        let one = hub.subscribe_from(None).unwrap();
-        let _two = hub.subscribe_from(None).unwrap();
+        let one = hub.subscribe_from(None, Private).unwrap();
+        let _two = hub.subscribe_from(None, Private).unwrap();
         assert_eq!(
-            hub.subscribe_from(None).err(),
+            hub.subscribe_from(None, Private).err(),
             Some(AtCapacity { max_clients: 2 })
         );
         drop(one);
         assert_eq!(hub.connected_clients(), 1);
-        assert!(hub.subscribe_from(None).is_ok());
+        assert!(hub.subscribe_from(None, Private).is_ok());
     }
 
     #[test]
@@ -560,5 +744,134 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(2));
         let later = Hub::new(4, 1, Metrics::new());
         assert!(later.snapshot().last_event_id > last_of_earlier);
+    }
+
+    const SECRET: &str = "secret-marker";
+
+    /// A hub with a private check `p` (its detail holds `SECRET`) and a
+    /// public check `o` whose public detail is "all fine".
+    fn mixed_hub() -> Arc<Hub> {
+        let hub = Hub::new(16, 10, Metrics::new());
+        hub.register(status("p", SECRET), Publicity::Private);
+        let shown = Publicity::Public {
+            detail: Some("all fine".into()),
+        };
+        hub.register(status("o", "pending"), shown);
+        hub
+    }
+
+    fn text(frames: &[Bytes]) -> String {
+        frames
+            .iter()
+            .map(|f| String::from_utf8(f.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_public_client_never_gets_a_private_frame() {
+        let hub = mixed_hub();
+        let before = hub.snapshot().last_event_id;
+        let mut live = hub.subscribe_from(None, Public).unwrap();
+        let Start::Snapshot(snapshot) = &live.start else {
+            panic!("no id: a snapshot")
+        };
+        let snapshot = text(std::slice::from_ref(snapshot));
+        assert!(snapshot.contains("\"o\"") && snapshot.contains("all fine"));
+        assert!(!snapshot.contains(SECRET) && !snapshot.contains("\"p\""));
+
+        hub.publish(status("p", SECRET)).unwrap();
+        hub.publish(status("o", &format!("live {SECRET}"))).unwrap();
+        hub.set_config(ConfigNotice::default());
+        hub.remove(&CheckId("p".into()));
+        let mut received = Vec::new();
+        while let Ok(delivery) = live.live.try_recv() {
+            received.extend(delivery.frame_for(Public).cloned());
+        }
+        assert_eq!(received.len(), 1, "only the public check's result");
+        let replay = replayed_for(
+            &hub,
+            hub.subscribe_from(Some(before), Public).unwrap().start,
+            Public,
+        );
+        assert_eq!(replay, received, "live and replay agree");
+        let sent = text(&received);
+        assert!(sent.contains("\"detail\":\"all fine\""), "{sent}");
+        assert!(
+            !sent.contains(SECRET) && !sent.contains("\"kind\""),
+            "{sent}"
+        );
+        let all = serde_json::to_string(&hub.public_snapshot()).unwrap();
+        assert!(!all.contains(SECRET), "{all}");
+    }
+
+    #[test]
+    fn a_public_replay_across_private_ids_is_exact() {
+        let hub = mixed_hub();
+        let start = hub.snapshot().last_event_id;
+        let mut public_ids = Vec::new();
+        for n in 0..5 {
+            hub.publish(status("p", SECRET)).unwrap();
+            hub.publish(status("p", SECRET)).unwrap();
+            public_ids.push(hub.publish(status("o", &n.to_string())).unwrap());
+        }
+        hub.publish(status("p", SECRET)).unwrap();
+        // From every point, public or private id: exactly the public events
+        // after it, in order, none twice.
+        for after in start..=hub.snapshot().last_event_id {
+            let frames = replayed_for(
+                &hub,
+                hub.subscribe_from(Some(after), Public).unwrap().start,
+                Public,
+            );
+            let ids: Vec<u64> = frames
+                .iter()
+                .map(|f| {
+                    let f = std::str::from_utf8(f).unwrap();
+                    f["id: ".len()..f.find('\n').unwrap()].parse().unwrap()
+                })
+                .collect();
+            let wanted: Vec<u64> = public_ids
+                .iter()
+                .copied()
+                .filter(|&id| id > after)
+                .collect();
+            assert_eq!(ids, wanted, "after {after}");
+        }
+    }
+
+    #[test]
+    fn turning_public_or_private_tells_both_audiences() {
+        let hub = mixed_hub();
+        let before = hub.snapshot().last_event_id;
+        hub.set_publicity(&CheckId("o".into()), Publicity::Private);
+        hub.set_publicity(&CheckId("o".into()), Publicity::Private);
+        let public = replayed_for(
+            &hub,
+            hub.subscribe_from(Some(before), Public).unwrap().start,
+            Public,
+        );
+        assert_eq!(public.len(), 1, "a second, equal change sends nothing");
+        assert!(text(&public).starts_with("event: removed\n"));
+        let private = replayed(
+            &hub,
+            hub.subscribe_from(Some(before), Private).unwrap().start,
+        );
+        assert!(
+            text(&private).contains("\"detail\":\"pending\""),
+            "the status again"
+        );
+        assert!(hub.public_snapshot().checks.is_empty());
+
+        let before = hub.snapshot().last_event_id;
+        hub.set_publicity(&CheckId("p".into()), Publicity::Public { detail: None });
+        let public = replayed_for(
+            &hub,
+            hub.subscribe_from(Some(before), Public).unwrap().start,
+            Public,
+        );
+        let public = text(&public);
+        assert!(public.contains("\"id\":\"p\"") && public.contains("\"detail\":null"));
+        assert!(!public.contains(SECRET), "{public}");
+        assert_eq!(hub.public_snapshot().checks.len(), 1);
     }
 }

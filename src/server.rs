@@ -47,7 +47,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "/api/events",
             get(sse::events).layer(middleware::from_fn(sse::sse_headers)),
         )
+        .route(
+            "/api/public/events",
+            get(sse::public_events).layer(middleware::from_fn(sse::sse_headers)),
+        )
         .route("/api/status", get(api::status))
+        .route("/api/public/status", get(api::public_status))
         .route("/api/checks/{id}/uptime", get(history::api::uptime))
         .route("/api/checks/{id}/history", get(history::api::history))
         .route("/healthz", get(api::healthz))

@@ -76,15 +76,6 @@ impl Health {
     }
 }
 
-/// Who a stream, a snapshot or a page is for: signed-in users and `read`
-/// tokens see everything (`Private`); anyone else sees the public checks
-/// only, through their public projection (`Public`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Audience {
-    Public,
-    Private,
-}
-
 /// The latest result of one check: the payload of every `message` event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckStatus {
@@ -116,6 +107,84 @@ impl CheckStatus {
             checked_at_ms: 0,
         }
     }
+}
+
+/// Who is looking. `Private`: signed-in users and tokens, who see every
+/// check as it is. `Public`: anyone, who sees only the checks the config
+/// makes public, and only their `PublicStatus`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Audience {
+    Public,
+    Private,
+}
+
+/// Whether the public may see a check, and the fixed sentence it is shown
+/// instead of the live detail (which can name hosts, URLs and errors).
+/// Set by the config; not on the wire.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Publicity {
+    #[default]
+    Private,
+    Public {
+        detail: Option<String>,
+    },
+}
+
+impl Publicity {
+    pub fn is_public(&self) -> bool {
+        matches!(self, Publicity::Public { .. })
+    }
+
+    /// What the public sees of `status`; `None` for a private check.
+    pub fn project(&self, status: &CheckStatus) -> Option<PublicStatus> {
+        let Publicity::Public { detail } = self else {
+            return None;
+        };
+        Some(PublicStatus {
+            id: status.id.clone(),
+            name: status.name.clone(),
+            group: status.group.clone(),
+            health: status.health,
+            latency_ms: status.latency_ms,
+            checked_at_ms: status.checked_at_ms,
+            detail: detail.clone(),
+        })
+    }
+}
+
+/// A public check as anyone may see it: the payload of every `message`
+/// event on the public stream. A projection of `CheckStatus` that leaves
+/// out everything that can be private: the live detail (it can quote URLs,
+/// host names and errors) and the kind.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PublicStatus {
+    pub id: CheckId,
+    pub name: String,
+    pub group: String,
+    pub health: Health,
+    pub latency_ms: Option<f64>,
+    pub checked_at_ms: u64,
+    /// The check's `public_detail` from the config, never the live detail.
+    pub detail: Option<String>,
+}
+
+/// Every public check at once: the public stream's `snapshot` event and
+/// `GET /api/public/status`. No config or history notices: those speak of
+/// the server, not of the checks.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PublicSnapshot {
+    /// The newest event id overall, so that a public client resumes with
+    /// the same "everything after X" as any other.
+    pub last_event_id: u64,
+    pub checks: Vec<PublicStatus>,
+}
+
+/// What the public status page is rendered with.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PublicBoardData {
+    pub snapshot: PublicSnapshot,
+    /// Each public check's uptime and latency, from the history.
+    pub trends: std::collections::HashMap<CheckId, Trend>,
 }
 
 /// Every current status at once: the payload of the `snapshot` event, of
@@ -316,33 +385,33 @@ pub const RECENT: usize = 20;
 impl Trend {
     /// Takes in one new result, as the history would have.
     pub fn push(&mut self, status: &CheckStatus) {
-        let seen = self
-            .recent
-            .last()
-            .is_some_and(|r| r.at_ms >= status.checked_at_ms);
-        if status.checked_at_ms == 0 || status.health == Health::Unknown || seen {
+        self.push_result(status.checked_at_ms, status.health, status.latency_ms);
+    }
+
+    /// `push` for what a public status carries: the same three fields.
+    pub fn push_public(&mut self, status: &PublicStatus) {
+        self.push_result(status.checked_at_ms, status.health, status.latency_ms);
+    }
+
+    fn push_result(&mut self, at_ms: u64, health: Health, latency_ms: Option<f64>) {
+        let seen = self.recent.last().is_some_and(|r| r.at_ms >= at_ms);
+        if at_ms == 0 || health == Health::Unknown || seen {
             return;
         }
-        let elapsed_ms = self
-            .recent
-            .last()
-            .map_or(0, |r| status.checked_at_ms - r.at_ms);
-        self.count_in_windows(status.health, elapsed_ms);
+        let elapsed_ms = self.recent.last().map_or(0, |r| at_ms - r.at_ms);
+        self.count_in_windows(health, elapsed_ms);
         let last_health = self.recent.last().map(|r| r.health);
-        if last_health.is_some_and(|h| h != status.health) || self.last_change_ms.is_none() {
-            self.last_change_ms = Some(status.checked_at_ms);
+        if last_health.is_some_and(|h| h != health) || self.last_change_ms.is_none() {
+            self.last_change_ms = Some(at_ms);
         }
-        self.recent.push(RecentResult {
-            at_ms: status.checked_at_ms,
-            health: status.health,
-        });
+        self.recent.push(RecentResult { at_ms, health });
         if self.recent.len() > RECENT {
             self.recent.remove(0);
         }
-        let minute = status.checked_at_ms / 60_000 * 60_000;
+        let minute = at_ms / 60_000 * 60_000;
         match self.minutes.last_mut() {
             Some(point) if point.start_ms == minute => {
-                if let Some(ms) = status.latency_ms {
+                if let Some(ms) = latency_ms {
                     let total = point.latency_ms.unwrap_or(0.0) * point.count as f64 + ms;
                     point.count += 1;
                     point.latency_ms = Some(total / point.count as f64);
@@ -350,7 +419,7 @@ impl Trend {
             }
             _ => self.minutes.push(MinutePoint {
                 start_ms: minute,
-                latency_ms: status.latency_ms,
+                latency_ms,
                 count: 1,
             }),
         }

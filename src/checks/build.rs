@@ -36,12 +36,28 @@ pub fn from_config(config: &Config, fallbacks: Fallbacks) -> Result<(Vec<Check>,
                 interval,
                 timeout,
                 probe: probe(spec)?,
-                fingerprint: format!("{spec:?} every {interval:?} within {timeout:?}"),
+                publicity: spec.publicity.clone(),
+                fingerprint: fingerprint(spec, interval, timeout),
                 redactor: Arc::new(Redactor::for_check(&config.secrets, spec)),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok((checks, concurrency))
+}
+
+/// What restarts a check when it changes: everything but its publicity
+/// (see `Check::publicity`).
+fn fingerprint(spec: &CheckSpec, interval: Duration, timeout: Duration) -> String {
+    let CheckSpec {
+        id,
+        name,
+        group,
+        probe,
+        interval: _,
+        timeout: _,
+        publicity: _,
+    } = spec;
+    format!("{id:?} {name:?} {group:?} {probe:?} every {interval:?} within {timeout:?}")
 }
 
 fn probe(spec: &CheckSpec) -> Result<Probe, String> {

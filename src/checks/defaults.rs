@@ -1,15 +1,20 @@
 //! The embedded default: what Pulse watches when given no configuration.
 //! The host it runs on, and its own `/healthz` over real HTTP, so a fresh
-//! start shows live, changing data with nothing to set up.
+//! start shows live, changing data with nothing to set up. The self-check is
+//! public, so the public status page has something to show; the host's
+//! metrics are not.
 
 use super::host::{LOAD_PER_CORE, USAGE};
 use super::{Check, HostMetric, HostProbe, HttpProbe, Probe};
-use crate::status::CheckId;
+use crate::status::{CheckId, Publicity};
 use std::net::SocketAddr;
 use std::time::Duration;
 
 /// The healthz answer is local; anything this slow means the server is starved.
 const SELF_DEGRADED_ABOVE: Duration = Duration::from_millis(500);
+/// What the public reads about the self-check, instead of its live detail
+/// (which names the address Pulse listens on).
+const SELF_PUBLIC_DETAIL: &str = "Pulse answers its own health check.";
 
 pub fn embedded_default(
     listening_on: SocketAddr,
@@ -23,6 +28,7 @@ pub fn embedded_default(
         interval,
         timeout,
         probe,
+        publicity: Publicity::Private,
         fingerprint: id.to_string(),
         redactor: Default::default(),
     };
@@ -54,12 +60,17 @@ pub fn embedded_default(
             "host",
             Probe::Host(HostProbe::new(HostMetric::Load, LOAD_PER_CORE)),
         ),
-        check(
-            "pulse-healthz",
-            "Pulse /healthz",
-            "pulse",
-            Probe::Http(Box::new(HttpProbe::get(healthz, SELF_DEGRADED_ABOVE))),
-        ),
+        Check {
+            publicity: Publicity::Public {
+                detail: Some(SELF_PUBLIC_DETAIL.to_string()),
+            },
+            ..check(
+                "pulse-healthz",
+                "Pulse /healthz",
+                "pulse",
+                Probe::Http(Box::new(HttpProbe::get(healthz, SELF_DEGRADED_ABOVE))),
+            )
+        },
     ]
 }
 

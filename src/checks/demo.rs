@@ -59,12 +59,11 @@ impl FromStr for DemoRate {
 pub fn start(rate: DemoRate, hub: Arc<Hub>, shutdown: Shutdown) {
     for k in 0..SYNTHETIC_CHECKS {
         let pending = status(k as u64, 0);
-        hub.register(CheckStatus::pending(
-            pending.id,
-            pending.name,
-            pending.group,
-            pending.kind,
-        ));
+        hub.register(
+            CheckStatus::pending(pending.id, pending.name, pending.group, pending.kind),
+            // Synthetic checks are for demos and benchmarks of the private view.
+            crate::status::Publicity::Private,
+        );
     }
     tokio::spawn(async move {
         // Publish by schedule, not by tick count: at high rates several events

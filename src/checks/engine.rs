@@ -84,6 +84,9 @@ impl Engine {
             .count();
         let spread = MIN_SPREAD.max(SPREAD_PER_CHECK * starting as u32);
         for check in checks {
+            // First, so that a changed check's pending result below already
+            // goes to the audiences it has now.
+            self.hub.set_publicity(&check.id, check.publicity.clone());
             match self.running.get(&check.id) {
                 Some(running) if running.fingerprint == check.fingerprint => {
                     applied.unchanged += 1;
@@ -163,7 +166,7 @@ impl Engine {
             },
         );
         let pending = check.pending_status();
-        self.hub.register(pending.clone());
+        self.hub.register(pending.clone(), check.publicity.clone());
         // An event, so that dashboards already open show the new card.
         self.hub.publish(pending);
         let phase = spread.min(check.interval).as_millis() as u64;

@@ -27,7 +27,7 @@ pub use redact::Redactor;
 pub use tcp::TcpProbe;
 pub use tls::TlsProbe;
 
-use crate::status::{CheckId, CheckKind, CheckStatus, Health};
+use crate::status::{CheckId, CheckKind, CheckStatus, Health, Publicity};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -42,6 +42,10 @@ pub struct Check {
     pub interval: Duration,
     pub timeout: Duration,
     pub probe: Probe,
+    /// Who may see it. Not part of the fingerprint: a check that only
+    /// turns public or private keeps running, and the hub tells each
+    /// audience (`Hub::set_publicity`).
+    pub publicity: Publicity,
     /// Everything that defines the check; a reload restarts a check only
     /// when this changes.
     pub fingerprint: String,

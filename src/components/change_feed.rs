@@ -13,7 +13,7 @@ pub fn ChangeFeed(board: Board) -> impl IntoView {
             feed.iter()
                 .map(|item| {
                     let at = item.at_ms;
-                    let when = move || match board.now_ms.get() {
+                    let when = move || match board.link.now_ms.get() {
                         Some(now) => ago(at, now),
                         None => utc_clock(at),
                     };

@@ -1,7 +1,7 @@
 //! One check's card. Every text reads the check's own signal, so an event
 //! for this check updates these nodes in place and touches no other card.
 
-use super::TrendView;
+use super::{TrendView, latency_label};
 use crate::live::ago;
 use crate::status::{CheckStatus, Trend, utc_clock};
 use leptos::prelude::*;
@@ -16,13 +16,7 @@ pub fn CheckCard(
 ) -> impl IntoView {
     let id = status.with_untracked(|s| s.id.to_string());
     let health = move || status.with(|s| s.health.label());
-    let latency = move || {
-        status.with(|s| match s.latency_ms {
-            Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
-            Some(ms) => format!("{ms:.0} ms"),
-            None => "–".to_string(),
-        })
-    };
+    let latency = move || status.with(|s| latency_label(s.latency_ms));
     let checked = move || {
         let at = status.with(|s| s.checked_at_ms);
         match (at, now_ms.get()) {

@@ -1,12 +1,12 @@
 //! Whether the page is receiving events, and when the last one came.
 
-use crate::live::{Board, ago};
+use crate::live::{Link, ago};
 use leptos::prelude::*;
 
 #[component]
-pub fn ConnectionBadge(board: Board) -> impl IntoView {
-    let state = move || board.connection.get().label();
-    let last_event = move || match (board.last_event_at_ms.get(), board.now_ms.get()) {
+pub fn ConnectionBadge(link: Link) -> impl IntoView {
+    let state = move || link.connection.get().label();
+    let last_event = move || match (link.last_event_at_ms.get(), link.now_ms.get()) {
         (Some(at), Some(now)) => format!("last event {}", ago(at, now)),
         _ => "waiting for events".to_string(),
     };

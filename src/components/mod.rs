@@ -1,9 +1,10 @@
-//! Pieces of the dashboard used by the pages.
+//! Pieces of the dashboard and the public status page.
 
 mod change_feed;
 mod check_card;
 mod config_banner;
 mod connection_badge;
+mod public_check;
 mod signed_in;
 mod summary_bar;
 mod toolbar;
@@ -13,7 +14,8 @@ pub use change_feed::ChangeFeed;
 pub use check_card::CheckCard;
 pub use config_banner::ConfigBanner;
 pub use connection_badge::ConnectionBadge;
+pub use public_check::PublicCheck;
 pub use signed_in::SignedInAs;
 pub use summary_bar::SummaryBar;
 pub use toolbar::Toolbar;
-pub use trend::TrendView;
+pub use trend::{Sparkline, TrendView, UptimeWindow, latency_label};

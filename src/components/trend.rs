@@ -1,7 +1,8 @@
 //! How a check has been, drawn on its card: uptime per window, a latency
 //! sparkline for the last hour (inline SVG, no chart library), a strip of
 //! the newest results coloured by health, and when the health last changed.
-//! All from the card's trend signal, which each event extends.
+//! All from the card's trend signal, which each event extends. The public
+//! status page draws its checks' uptime and sparkline with the same pieces.
 
 use crate::live::ago;
 use crate::status::{Health, RECENT, RecentResult, Trend, UPTIME_WINDOWS, utc_clock};
@@ -18,17 +19,9 @@ const STRIP_HEIGHT: u32 = 16;
 
 #[component]
 pub fn TrendView(trend: RwSignal<Trend>, now_ms: RwSignal<Option<u64>>) -> impl IntoView {
-    let uptimes = move || {
-        trend.with(|t| {
-            UPTIME_WINDOWS
-                .iter()
-                .zip(t.uptime())
-                .map(|((window, _), share)| {
-                    view! { <span class="window"><b>{percent(share)}</b>" " {*window}</span> }
-                })
-                .collect_view()
-        })
-    };
+    let uptimes = (0..UPTIME_WINDOWS.len())
+        .map(|window| view! { <UptimeWindow trend window/> })
+        .collect_view();
     let changed = move || {
         let at = trend.with(|t| t.last_change_ms);
         match (at, now_ms.get()) {
@@ -42,15 +35,7 @@ pub fn TrendView(trend: RwSignal<Trend>, now_ms: RwSignal<Option<u64>>) -> impl 
     let strip_count = move || trend.with(|t| t.recent.len());
     view! {
         <div class="trend">
-            <svg
-                class="sparkline"
-                viewBox=format!("0 0 {WIDTH} {HEIGHT}")
-                preserveAspectRatio="none"
-                role="img"
-                aria-label="mean latency per minute, last hour"
-            >
-                <polyline points=move || trend.with(sparkline_points)></polyline>
-            </svg>
+            <Sparkline trend/>
             <svg
                 class="strip"
                 viewBox=format!("0 0 {STRIP_WIDTH} {STRIP_HEIGHT}")
@@ -64,6 +49,39 @@ pub fn TrendView(trend: RwSignal<Trend>, now_ms: RwSignal<Option<u64>>) -> impl 
             {uptimes}
             <span class="changed">{changed}</span>
         </div>
+    }
+}
+
+/// Mean latency per minute over the last hour, as a line.
+#[component]
+pub fn Sparkline(trend: RwSignal<Trend>) -> impl IntoView {
+    view! {
+        <svg
+            class="sparkline"
+            viewBox=format!("0 0 {WIDTH} {HEIGHT}")
+            preserveAspectRatio="none"
+            role="img"
+            aria-label="mean latency per minute, last hour"
+        >
+            <polyline points=move || trend.with(sparkline_points)></polyline>
+        </svg>
+    }
+}
+
+/// The uptime of one window of `UPTIME_WINDOWS` (by position), as
+/// `99.95% 24h`.
+#[component]
+pub fn UptimeWindow(trend: RwSignal<Trend>, window: usize) -> impl IntoView {
+    let share = move || trend.with(|t| percent(t.uptime()[window]));
+    view! { <span class="window"><b>{share}</b>" " {UPTIME_WINDOWS[window].0}</span> }
+}
+
+/// `4.2 ms`, `130 ms`, `–` before the first run.
+pub fn latency_label(latency_ms: Option<f64>) -> String {
+    match latency_ms {
+        Some(ms) if ms < 10.0 => format!("{ms:.1} ms"),
+        Some(ms) => format!("{ms:.0} ms"),
+        None => "–".to_string(),
     }
 }
 

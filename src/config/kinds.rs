@@ -32,6 +32,17 @@ impl<'de> Deserialize<'de> for Concurrency {
     }
 }
 
+/// `[public]`: what the public status page shows besides the checks that
+/// say `public = true` themselves.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublicSection {
+    /// Every check of these groups is public, unless it says
+    /// `public = false`.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
 /// The keys every kind shares; split off before the kind's own keys are read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,10 +51,21 @@ pub(super) struct Common {
     pub group: Option<Spanned<String>>,
     pub interval: Option<Period>,
     pub timeout: Option<Period>,
+    /// Shown on the public status page; unset: as its group says.
+    pub public: Option<bool>,
+    /// The fixed sentence the public sees instead of the live detail.
+    pub public_detail: Option<Spanned<String>>,
 }
 
 impl Common {
-    pub const KEYS: [&'static str; 4] = ["name", "group", "interval", "timeout"];
+    pub const KEYS: [&'static str; 6] = [
+        "name",
+        "group",
+        "interval",
+        "timeout",
+        "public",
+        "public_detail",
+    ];
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]

@@ -2,7 +2,9 @@
 //! typed structs; anything wrong in it is refused with the file, line,
 //! column and a plain message, and nothing of a bad file is ever applied.
 //! `watch` re-reads the file when it changes. The config knows nothing of
-//! how checks run: `checks` turns a `Config` into running probes.
+//! how checks run: `checks` turns a `Config` into running probes. It does
+//! say who may see each check (`Publicity`): `public = true` on a check,
+//! or its group listed in `[public]`.
 
 mod access;
 mod env;
@@ -17,13 +19,13 @@ pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
 pub use kinds::{
-    Concurrency, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation, NonEmpty, TcpSpec,
-    TlsSpec,
+    Concurrency, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation, NonEmpty,
+    PublicSection, TcpSpec, TlsSpec,
 };
 pub use watch::watch;
 
 use crate::checks::Redactor;
-use crate::status::CheckId;
+use crate::status::{CheckId, Publicity};
 use kinds::Common;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -55,6 +57,28 @@ pub struct CheckSpec {
     pub interval: Option<Duration>,
     pub timeout: Option<Duration>,
     pub probe: ProbeSpec,
+    /// Whether the public status page shows it, and with what sentence.
+    pub publicity: Publicity,
+}
+
+/// What a check says about being public, before `[public]` is known (it
+/// may come after the checks in the file).
+struct PublicChoice {
+    public: Option<bool>,
+    detail: Option<String>,
+}
+
+impl PublicChoice {
+    /// The check's own `public` wins; unset, its group decides.
+    fn publicity(self, group: &str, public: &PublicSection) -> Publicity {
+        let in_public_group = || public.groups.iter().any(|g| g == group);
+        match self.public.unwrap_or_else(in_public_group) {
+            true => Publicity::Public {
+                detail: self.detail,
+            },
+            false => Publicity::Private,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -166,11 +190,17 @@ fn parse_substituting(
         secrets: substituted.clone(),
     };
     let mut first_line_of: HashMap<CheckId, (String, Range<usize>)> = HashMap::new();
+    let mut public = PublicSection::default();
+    let mut choices = Vec::new();
     for (key, value) in table {
         match key.get_ref().as_ref() {
             "defaults" => {
                 config.defaults =
                     Defaults::deserialize(ValueDeserializer::from(value)).map_err(from_toml)?;
+            }
+            "public" => {
+                public = PublicSection::deserialize(ValueDeserializer::from(value))
+                    .map_err(from_toml)?;
             }
             "check" => {
                 let span = value.span();
@@ -205,6 +235,7 @@ fn parse_substituting(
                         (check.spec.name.clone(), check.name_span),
                     );
                     config.checks.push(check.spec);
+                    choices.push(check.public);
                 }
             }
             "access" => {
@@ -220,11 +251,14 @@ fn parse_substituting(
                 return Err(fail(
                     key.span(),
                     format!(
-                        "unknown key `{other}`; a config has `[defaults]`, `[access]` and `[[check]]` tables"
+                        "unknown key `{other}`; a config has `[defaults]`, `[access]`, `[public]` and `[[check]]` tables"
                     ),
                 ));
             }
         }
+    }
+    for (spec, choice) in config.checks.iter_mut().zip(choices) {
+        spec.publicity = choice.publicity(&spec.group, &public);
     }
     Ok(config)
 }
@@ -232,6 +266,7 @@ fn parse_substituting(
 struct Parsed {
     spec: CheckSpec,
     name_span: Range<usize>,
+    public: PublicChoice,
 }
 
 enum Failure {
@@ -294,17 +329,22 @@ fn parse_check(
             )));
         }
     };
-    // Names and groups are published as they are (and the id is made from
-    // the name), so they must not carry a secret.
-    for text in std::iter::once(&common.name).chain(common.group.as_ref()) {
+    // Names, groups and public details are published as they are (and the
+    // id is made from the name), so they must not carry a secret.
+    let shown = [
+        (Some(&common.name), "names and groups"),
+        (common.group.as_ref(), "names and groups"),
+        (common.public_detail.as_ref(), "public details"),
+    ];
+    for (text, what) in shown {
+        let Some(text) = text else { continue };
         if secrets
             .iter()
             .any(|secret| text.get_ref().contains(secret.as_str()))
         {
             return Err(Failure::Config(fail(
                 text.span(),
-                "names and groups are shown to everyone: they cannot hold a value from `${…}`"
-                    .into(),
+                format!("{what} are shown to everyone: they cannot hold a value from `${{…}}`"),
             )));
         }
     }
@@ -328,8 +368,16 @@ fn parse_check(
             interval: common.interval.map(|p| p.0),
             timeout: common.timeout.map(|p| p.0),
             probe,
+            publicity: Publicity::Private,
         },
         name_span,
+        public: PublicChoice {
+            public: common.public,
+            detail: common
+                .public_detail
+                .map(Spanned::into_inner)
+                .filter(|d| !d.trim().is_empty()),
+        },
     })
 }
 

@@ -52,6 +52,11 @@ fn the_example_config_is_valid() {
             "disk"
         ]
     );
+    let home = Publicity::Public {
+        detail: Some("Our home page".into()),
+    };
+    assert_eq!(config.checks[0].publicity, home);
+    assert_eq!(config.checks[1].publicity, Publicity::Private);
     let ProbeSpec::Http(api) = &config.checks[1].probe else {
         panic!("http")
     };
@@ -375,4 +380,75 @@ fn ids_come_from_names() {
     assert_eq!(id_from_name("Shop API (EU)").unwrap().0, "shop-api-eu");
     assert_eq!(id_from_name("  Größe  ").unwrap().0, "größe");
     assert!(id_from_name("!!!").is_none());
+}
+
+/// A check named `name` in `group`, with `extra` lines of its own.
+fn tcp_check(name: &str, group: &str, extra: &str) -> String {
+    format!(
+        "[[check]]\nname = \"{name}\"\ngroup = \"{group}\"\nkind = \"tcp\"\naddress = \"db:1\"\n{extra}"
+    )
+}
+
+fn publicity_of(text: &str) -> Vec<(String, Publicity)> {
+    let config = parse_text(text).unwrap();
+    config
+        .checks
+        .into_iter()
+        .map(|c| (c.id.0, c.publicity))
+        .collect()
+}
+
+#[test]
+fn checks_are_public_by_their_own_word_or_their_group() {
+    let text = [
+        tcp_check(
+            "Own",
+            "inner",
+            "public = true\npublic_detail = \"Our database\"\n",
+        ),
+        tcp_check("Site", "Website", ""),
+        tcp_check(
+            "Site admin",
+            "Website",
+            "public = false\npublic_detail = \"x\"\n",
+        ),
+        tcp_check("Hidden", "inner", "public_detail = \"unused\"\n"),
+        // After the checks: `[public]` may come anywhere in the file.
+        "[public]\ngroups = [\"Website\"]\n".to_string(),
+    ]
+    .concat();
+    let shown = |detail: Option<&str>| Publicity::Public {
+        detail: detail.map(String::from),
+    };
+    assert_eq!(
+        publicity_of(&text),
+        [
+            ("own".to_string(), shown(Some("Our database"))),
+            ("site".to_string(), shown(None)),
+            ("site-admin".to_string(), Publicity::Private),
+            ("hidden".to_string(), Publicity::Private),
+        ]
+    );
+    assert!(
+        publicity_of(HTTP)
+            .iter()
+            .all(|(_, p)| *p == Publicity::Private)
+    );
+}
+
+#[test]
+fn the_public_table_and_public_details_are_checked() {
+    let error = error_of("[public]\ngroup = [\"Website\"]\n");
+    assert!(error.starts_with("2:1: unknown field `group`"), "{error}");
+    let error = error_of(&tcp_check("A", "g", "public = \"yes\"\n"));
+    assert!(error.starts_with("6:10: invalid type"), "{error}");
+    let error = error_of(&tcp_check(
+        "A",
+        "g",
+        "public_detail = \"up ${SHOP_TOKEN}\"\n",
+    ));
+    assert!(
+        error.starts_with("6:17: public details are shown to everyone"),
+        "{error}"
+    );
 }

@@ -88,6 +88,30 @@ pub async fn board_history(
     (trends, feed)
 }
 
+/// The trends of the checks in `ids` only: what the public status page
+/// shows beside each public check. Empty when history is off or cannot be
+/// read.
+pub async fn trends_of(
+    file: &HistoryFile,
+    ids: std::collections::HashSet<CheckId>,
+) -> HashMap<CheckId, Trend> {
+    let Some(path) = file.0.clone() else {
+        return HashMap::new();
+    };
+    let now = crate::checks::unix_millis();
+    match blocking_read(path, move |store| store.trends(now)).await {
+        Ok(trends) => trends
+            .into_iter()
+            .map(|(id, trend)| (CheckId(id), trend))
+            .filter(|(id, _)| ids.contains(id))
+            .collect(),
+        Err(error) => {
+            tracing::warn!(%error, "status page rendered without the history");
+            HashMap::new()
+        }
+    }
+}
+
 /// One check's history for its detail page; `None` when history is off.
 pub async fn check_history(
     file: &HistoryFile,

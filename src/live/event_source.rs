@@ -1,4 +1,5 @@
-//! The browser's end of the stream: one EventSource that feeds the board.
+//! The browser's end of the stream: one EventSource that feeds a `Feed`
+//! (the dashboard's board, or the public status page's).
 //!
 //! The browser reconnects an EventSource by itself after a network error,
 //! sending `Last-Event-ID` so the server replays what was missed. It gives up
@@ -6,8 +7,8 @@
 //! the source CLOSED; from then on this module reconnects with jittered,
 //! doubling backoff, passing the last id as `?lastEventId=`.
 
-use super::{Board, Connection};
-use crate::status::{CheckStatus, ConfigNotice, HistoryNotice, Removed, Snapshot};
+use super::{Connection, Feed};
+use crate::status::{ConfigNotice, HistoryNotice, Removed};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -22,12 +23,12 @@ const OFFLINE_AFTER_MS: u64 = 30_000;
 const BACKOFF_FIRST_MS: f64 = 1_000.0;
 const BACKOFF_MAX_MS: f64 = 30_000.0;
 
-pub fn follow(board: Board) {
+pub fn follow<F: Feed>(feed: F) {
     // Effects run only in the browser and only after hydration, so the first
     // client render equals the server's HTML before any event changes it.
     Effect::new(move |_| {
         let follower = Rc::new(Follower {
-            board,
+            feed,
             open: RefCell::new(None),
             failures: Cell::new(0),
             last_event_id: RefCell::new(None),
@@ -45,8 +46,8 @@ pub fn follow(board: Board) {
     });
 }
 
-struct Follower {
-    board: Board,
+struct Follower<F: Feed> {
+    feed: F,
     open: RefCell<Option<OpenSource>>,
     /// Consecutive times the source was closed for good; sets the backoff.
     failures: Cell<u32>,
@@ -67,14 +68,14 @@ impl Drop for OpenSource {
     }
 }
 
-impl Follower {
+impl<F: Feed> Follower<F> {
     fn connect(self: &Rc<Self>) {
         if self.stopped.get() {
             return;
         }
         let url = match self.last_event_id.borrow().as_deref() {
-            Some(id) => format!("/api/events?lastEventId={id}"),
-            None => "/api/events".to_string(),
+            Some(id) => format!("{}?lastEventId={id}", F::PATH),
+            None => F::PATH.to_string(),
         };
         let Ok(source) = EventSource::new(&url) else {
             self.retry_later();
@@ -103,7 +104,7 @@ impl Follower {
         self: &Rc<Self>,
         source: &EventSource,
         name: &str,
-        on_event: fn(&Rc<Follower>, &web_sys::Event),
+        on_event: fn(&Rc<Follower<F>>, &web_sys::Event),
     ) -> Closure<dyn FnMut(web_sys::Event)> {
         let weak = Rc::downgrade(self);
         let listener = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
@@ -118,7 +119,7 @@ impl Follower {
     fn opened(&self) {
         self.failures.set(0);
         self.lost_since_ms.set(None);
-        self.board.connection.set(Connection::Live);
+        self.feed.link().connection.set(Connection::Live);
     }
 
     fn errored(self: &Rc<Self>) {
@@ -136,43 +137,37 @@ impl Follower {
     }
 
     fn message(&self, event: &web_sys::Event) {
-        let Some((event, status)) = parse::<CheckStatus>(event) else {
-            return;
-        };
-        self.note_event(event);
-        self.board.apply(status);
+        self.take(event, |feed, status: F::Status| feed.apply(status));
     }
 
     fn snapshot(&self, event: &web_sys::Event) {
-        let Some((event, snapshot)) = parse::<Snapshot>(event) else {
-            return;
-        };
-        self.note_event(event);
-        self.board.replace(snapshot);
+        self.take(event, |feed, snapshot: F::Snapshot| feed.replace(snapshot));
     }
 
     fn removed(&self, event: &web_sys::Event) {
-        let Some((event, removed)) = parse::<Removed>(event) else {
-            return;
-        };
-        self.note_event(event);
-        self.board.remove(&removed.id);
+        self.take(event, |feed, removed: Removed| feed.remove(&removed.id));
     }
 
     fn config(&self, event: &web_sys::Event) {
-        let Some((event, notice)) = parse::<ConfigNotice>(event) else {
-            return;
-        };
-        self.note_event(event);
-        self.board.config.set(notice);
+        self.take(event, |feed, notice: ConfigNotice| feed.config(notice));
     }
 
     fn history(&self, event: &web_sys::Event) {
-        let Some((event, notice)) = parse::<HistoryNotice>(event) else {
+        self.take(event, |feed, notice: HistoryNotice| feed.history(notice));
+    }
+
+    /// Parses the event's payload and hands it to the feed; an event that
+    /// does not parse is logged and ignored.
+    fn take<T: serde::de::DeserializeOwned>(
+        &self,
+        event: &web_sys::Event,
+        to_feed: impl FnOnce(&F, T),
+    ) {
+        let Some((event, payload)) = parse::<T>(event) else {
             return;
         };
         self.note_event(event);
-        self.board.history.set(notice);
+        to_feed(&self.feed, payload);
     }
 
     /// `Done`: the server is going away. The browser reconnects by itself
@@ -191,8 +186,8 @@ impl Follower {
         if !id.is_empty() {
             *self.last_event_id.borrow_mut() = Some(id);
         }
-        self.board.last_event_at_ms.set(Some(now_ms()));
-        if self.board.connection.get_untracked() != Connection::Live {
+        self.feed.link().last_event_at_ms.set(Some(now_ms()));
+        if self.feed.link().connection.get_untracked() != Connection::Live {
             self.opened();
         }
     }
@@ -201,7 +196,7 @@ impl Follower {
         if self.lost_since_ms.get().is_none() {
             self.lost_since_ms.set(Some(now_ms()));
         }
-        self.board.connection.set(Connection::Reconnecting);
+        self.feed.link().connection.set(Connection::Reconnecting);
     }
 
     fn retry_later(self: &Rc<Self>) {
@@ -225,13 +220,14 @@ impl Follower {
     /// Once a second: the clock for "… ago", and "offline" after a long loss.
     fn tick(&self) {
         let now = now_ms();
-        self.board.tick(now);
+        self.feed.tick(now);
         let long_lost = self
             .lost_since_ms
             .get()
             .is_some_and(|since| now.saturating_sub(since) >= OFFLINE_AFTER_MS);
-        if long_lost && self.board.connection.get_untracked() == Connection::Reconnecting {
-            self.board.connection.set(Connection::Offline);
+        let connection = self.feed.link().connection;
+        if long_lost && connection.get_untracked() == Connection::Reconnecting {
+            connection.set(Connection::Offline);
         }
     }
 
@@ -241,7 +237,7 @@ impl Follower {
     }
 }
 
-fn start_clock(follower: Weak<Follower>) -> IntervalHandle {
+fn start_clock<F: Feed>(follower: Weak<Follower<F>>) -> IntervalHandle {
     let tick = move || {
         if let Some(follower) = follower.upgrade() {
             follower.tick();

@@ -1,11 +1,16 @@
 //! The live board: the page's reactive copy of every check's status, one
 //! signal per check, so that an event re-renders the one card it concerns.
 //! The server builds it from the snapshot it renders with; in the browser,
-//! `follow` feeds it from the SSE stream after hydration.
+//! `follow` feeds it from the SSE stream after hydration. `follow` feeds
+//! any `Feed`: this board (the private stream) or the public status page's
+//! `PublicBoard` (the public stream).
 
 mod clock;
 #[cfg(feature = "hydrate")]
 mod event_source;
+mod public_board;
+
+pub use public_board::{Overall, PublicBoard, PublicCard};
 
 use crate::status::{
     BoardData, CheckId, CheckStatus, ConfigNotice, FEED, FeedItem, Health, HistoryNotice, Snapshot,
@@ -14,6 +19,59 @@ use crate::status::{
 use clock::Clock;
 use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
+
+/// What a page's stream feeds: the payloads it parses and where they go.
+/// `event_source` follows the stream at `PATH` into any of them, with the
+/// same reconnecting, replay and offline logic.
+pub trait Feed: Copy + 'static {
+    /// The payload of a `message` event.
+    type Status: serde::de::DeserializeOwned;
+    /// The payload of the `snapshot` event.
+    type Snapshot: serde::de::DeserializeOwned;
+    /// The stream's path.
+    const PATH: &'static str;
+    /// Where the state of the stream itself is shown.
+    fn link(&self) -> Link;
+    fn apply(&self, status: Self::Status);
+    fn replace(&self, snapshot: Self::Snapshot);
+    fn remove(&self, id: &CheckId);
+    /// A `config` event; only the private stream has them.
+    fn config(&self, _notice: ConfigNotice) {}
+    /// A `history` event; only the private stream has them.
+    fn history(&self, _notice: HistoryNotice) {}
+    /// The browser's clock has moved on (once a second).
+    fn tick(&self, now_ms: u64) {
+        self.link().now_ms.set(Some(now_ms));
+    }
+}
+
+/// A page's view of its stream: whether it is live, and when the last
+/// event came, as the header's badge shows.
+#[derive(Clone, Copy)]
+pub struct Link {
+    pub connection: RwSignal<Connection>,
+    /// Browser clock time of the newest event; `None` until one arrives.
+    pub last_event_at_ms: RwSignal<Option<u64>>,
+    /// The browser's clock, ticking once a second after hydration; `None`
+    /// on the server and during hydration so both render the same text.
+    pub now_ms: RwSignal<Option<u64>>,
+}
+
+impl Link {
+    pub fn new() -> Link {
+        Link {
+            connection: RwSignal::new(Connection::Connecting),
+            last_event_at_ms: RwSignal::new(None),
+            now_ms: RwSignal::new(None),
+        }
+    }
+}
+
+impl Default for Link {
+    fn default() -> Link {
+        Link::new()
+    }
+}
 
 /// What the page knows about its stream, as shown in the header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -96,13 +154,9 @@ pub struct Board {
     pub history: RwSignal<HistoryNotice>,
     /// The newest changes of health, newest first.
     pub feed: RwSignal<Vec<FeedItem>>,
-    pub connection: RwSignal<Connection>,
-    /// Browser clock time of the newest event; `None` until one arrives.
-    pub last_event_at_ms: RwSignal<Option<u64>>,
-    /// The browser's clock, ticking once a second after hydration; `None`
-    /// on the server and during hydration so both render the same text.
-    /// For the page's few texts; the cards read `card_clock`.
-    pub now_ms: RwSignal<Option<u64>>,
+    /// The stream's state and the browser's clock (`link.now_ms`), for
+    /// the page's few texts; the cards read `card_clock`.
+    pub link: Link,
     card_clock: Clock,
     /// What the viewer asked to see: a search text, failing checks only,
     /// and the groups folded away.
@@ -173,9 +227,7 @@ impl Board {
             config: RwSignal::new(snapshot.config.clone()),
             history: RwSignal::new(snapshot.history.clone()),
             feed: RwSignal::new(feed),
-            connection: RwSignal::new(Connection::Connecting),
-            last_event_at_ms: RwSignal::new(None),
-            now_ms: RwSignal::new(None),
+            link: Link::new(),
             card_clock: Clock::new(),
             query,
             query_words: Memo::new(move |_| {
@@ -196,12 +248,6 @@ impl Board {
         // In the browser only: the server renders with no filter on.
         Effect::new(move |_| board.refilter());
         board
-    }
-
-    /// The browser's clock has moved on.
-    pub fn tick(&self, now_ms: u64) {
-        self.now_ms.set(Some(now_ms));
-        self.card_clock.set(now_ms);
     }
 
     /// Tells each card what the filters now say about it; only the cards
@@ -482,13 +528,50 @@ fn search_key(status: &CheckStatus) -> String {
     .to_lowercase()
 }
 
-/// Keeps the board live from the server's event stream, from hydration until
-/// the component that called it is cleaned up. Nothing happens on the server.
-pub fn follow(board: Board) {
+/// The dashboard follows the private stream (everything, for whoever may
+/// see it).
+impl Feed for Board {
+    type Status = CheckStatus;
+    type Snapshot = Snapshot;
+    const PATH: &'static str = "/api/events";
+
+    fn link(&self) -> Link {
+        self.link
+    }
+
+    fn apply(&self, status: CheckStatus) {
+        Board::apply(self, status);
+    }
+
+    fn replace(&self, snapshot: Snapshot) {
+        Board::replace(self, snapshot);
+    }
+
+    fn remove(&self, id: &CheckId) {
+        Board::remove(self, id);
+    }
+
+    fn config(&self, notice: ConfigNotice) {
+        self.config.set(notice);
+    }
+
+    fn history(&self, notice: HistoryNotice) {
+        self.history.set(notice);
+    }
+
+    fn tick(&self, now_ms: u64) {
+        self.link.now_ms.set(Some(now_ms));
+        self.card_clock.set(now_ms);
+    }
+}
+
+/// Keeps `feed` live from its event stream, from hydration until the
+/// component that called it is cleaned up. Nothing happens on the server.
+pub fn follow<F: Feed>(feed: F) {
     #[cfg(feature = "hydrate")]
-    event_source::follow(board);
+    event_source::follow(feed);
     #[cfg(not(feature = "hydrate"))]
-    let _ = board;
+    let _ = feed;
 }
 
 /// "just now", "42 s ago", "3 min ago", "2 h ago".

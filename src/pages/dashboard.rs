@@ -58,7 +58,7 @@ fn LiveBoard(data: BoardData) -> impl IntoView {
     view! {
         <header class="top">
             <h1><span class="logo" aria-hidden="true">"◉"</span>" Pulse"</h1>
-            <ConnectionBadge board/>
+            <ConnectionBadge link=board.link/>
             <SignedInAs who/>
         </header>
         <ConfigBanner board/>

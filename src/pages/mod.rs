@@ -3,7 +3,9 @@
 mod check_detail;
 mod dashboard;
 mod login;
+mod public_status;
 
 pub use check_detail::{CheckDetail, check_detail};
 pub use dashboard::{Dashboard, current_board};
 pub use login::Login;
+pub use public_status::{PublicStatusPage, public_status_data};

@@ -1,5 +1,6 @@
 //! A stream written straight onto its socket, for connections whose first
-//! request is `GET /api/events` (see `listener`). What it writes is what
+//! request is `GET /api/events` or `GET /api/public/events` (see
+//! `listener`). What it writes is what
 //! hyper writes for the same request, byte for byte but the `retry:` jitter
 //! and the date: the same head, then `client_stream`'s frames in HTTP/1.1
 //! chunks (or, for HTTP/1.0, as they are, ended by closing).
@@ -17,6 +18,7 @@
 use super::{Streams, client_stream, headers};
 use crate::hub::Subscription;
 use crate::limits::StallGuard;
+use crate::status::Audience;
 use bytes::{Buf, Bytes, BytesMut};
 use futures::{FutureExt, Stream, StreamExt};
 use std::convert::Infallible;
@@ -35,6 +37,8 @@ const BATCH_BYTES: usize = 16 * 1024;
 pub(super) struct Request {
     pub http11: bool,
     pub last_event_id: Option<u64>,
+    /// Whose frames the stream is written.
+    pub audience: Audience,
 }
 
 /// Serves the stream until it ends (shutdown), the client leaves, or a

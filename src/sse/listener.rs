@@ -1,6 +1,6 @@
 //! The server's accept loop. It reads the first request of each connection
-//! just far enough to sort it: a plain `GET /api/events` is served by
-//! `direct`, straight onto the socket; everything else (pages, the API,
+//! just far enough to sort it: a plain `GET /api/events` or
+//! `GET /api/public/events` is served by `direct`, straight onto the socket; everything else (pages, the API,
 //! anything odd) is handed to hyper with the bytes already read put back in
 //! front, so hyper sees the connection as if nobody had touched it.
 //!
@@ -26,9 +26,14 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-/// The one request served directly, by path; its target is this path,
-/// alone or with a query.
-const STREAM_PATH: &str = "/api/events";
+/// The requests served directly, by path, with the most each stream may
+/// show; a target is one of these paths, alone or with a query. Who is
+/// asking narrows it (`Access::decide`): `/api/events` is public to an
+/// anonymous viewer.
+const STREAM_PATHS: [(&str, Audience); 2] = [
+    ("/api/events", Audience::Private),
+    ("/api/public/events", Audience::Public),
+];
 /// A first read this size holds a browser's usual request head.
 const FIRST_READ: usize = 2048;
 /// A request head larger than this is refused (431). A browser's is well
@@ -296,11 +301,15 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
     }
     let disconnected = streams.hub.metrics().stalled_clients_disconnected.clone();
     let socket = StallGuard::new(socket, door.limits.stall, disconnected);
-    if let Sorted::Stream(request) = sorted
-        && may_have_private_stream(&head, peer.ip(), &door.access)
+    if let Sorted::Stream(mut request) = sorted
+        && let Some(audience) = allowed_audience(&head, peer.ip(), &door.access, request.audience)
     {
+        request.audience = audience;
         // At capacity, hyper's handler answers (503, counted there).
-        if let Ok(subscription) = streams.hub.subscribe_from(request.last_event_id) {
+        let subscribed = streams
+            .hub
+            .subscribe_from(request.last_event_id, request.audience);
+        if let Ok(subscription) = subscribed {
             streams.opened("direct");
             return Some(Onward::Stream(DirectStream {
                 socket,
@@ -320,26 +329,32 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
 }
 
 /// Asks the access rule about a stream request, with the head the sorter
-/// read. A stream it refuses goes to hyper, whose access layer answers it
+/// read: the audience to serve it to directly, at most `most`, or `None`
+/// if it is refused, and goes to hyper, whose access layer answers it
 /// (the same rule, so the same answer).
-fn may_have_private_stream(head: &[u8], peer: IpAddr, access: &Access) -> bool {
+fn allowed_audience(
+    head: &[u8],
+    peer: IpAddr,
+    access: &Access,
+    most: Audience,
+) -> Option<Audience> {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut request = httparse::Request::new(&mut fields);
-    if request.parse(head).is_err() {
-        return false;
-    }
-    let verdict = access.decide(&Asking {
-        path: STREAM_PATH,
+    request.parse(head).ok()?;
+    let target = request.path?;
+    let path = target.split_once('?').map_or(target, |(path, _)| path);
+    match access.decide(&Asking {
+        path,
         peer,
         head: &request,
-    });
-    matches!(
-        verdict,
+    }) {
         Verdict::Pass {
             audience: Audience::Private,
             ..
-        }
-    )
+        } => Some(most),
+        Verdict::Pass { .. } => Some(Audience::Public),
+        _ => None,
+    }
 }
 
 enum Sorted {
@@ -400,10 +415,15 @@ fn sort_head(head: &[u8]) -> Sorted {
         Ok(httparse::Status::Complete(len)) => {
             let stream = asks_for_stream(&request);
             // Anything after the head (a body, a pipelined request) is hyper's.
-            let direct = (stream && len == head.len())
-                .then(|| stream_request(&request))
-                .flatten();
-            direct.map_or(Sorted::Hyper { stream }, Sorted::Stream)
+            let direct = stream
+                .filter(|_| len == head.len())
+                .and_then(|audience| stream_request(&request, audience));
+            direct.map_or(
+                Sorted::Hyper {
+                    stream: stream.is_some(),
+                },
+                Sorted::Stream,
+            )
         }
     }
 }
@@ -421,15 +441,20 @@ fn has_two_lengths(request: &httparse::Request) -> bool {
     has("content-length") && has("transfer-encoding")
 }
 
-fn asks_for_stream(request: &httparse::Request) -> bool {
+/// The audience of the stream `request` asks for, if it asks for one.
+fn asks_for_stream(request: &httparse::Request) -> Option<Audience> {
     let target = request.path.unwrap_or_default();
     let path = target.split_once('?').map_or(target, |(path, _)| path);
-    request.method == Some("GET") && path == STREAM_PATH
+    if request.method != Some("GET") {
+        return None;
+    }
+    let known = STREAM_PATHS.iter().find(|(known, _)| *known == path);
+    known.map(|&(_, audience)| audience)
 }
 
 /// The stream request as `direct` needs it, or `None` for anything it
 /// does not serve: another version, a body, an upgrade.
-fn stream_request(request: &httparse::Request) -> Option<direct::Request> {
+fn stream_request(request: &httparse::Request, audience: Audience) -> Option<direct::Request> {
     let http11 = match request.version? {
         1 => true,
         0 => false,
@@ -451,6 +476,7 @@ fn stream_request(request: &httparse::Request) -> Option<direct::Request> {
     Some(direct::Request {
         http11,
         last_event_id: super::requested_event_id(last_event_id, query),
+        audience,
     })
 }
 
@@ -514,10 +540,14 @@ impl AsyncWrite for Rewound {
 #[cfg(test)]
 mod tests {
     use super::{Sorted, sort_head};
+    use crate::status::Audience;
 
     fn sorted(head: &str) -> &'static str {
         match sort_head(head.as_bytes()) {
-            Sorted::Stream(_) => "stream",
+            Sorted::Stream(request) => match request.audience {
+                Audience::Private => "stream",
+                Audience::Public => "public stream",
+            },
             Sorted::Hyper { .. } => "hyper",
             Sorted::Undecided => "undecided",
             Sorted::TooLarge => "too large",
@@ -535,6 +565,14 @@ mod tests {
             sorted("GET /api/events?lastEventId=4 HTTP/1.0\r\n\r\n"),
             "stream"
         );
+        assert_eq!(
+            sorted("GET /api/public/events HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "public stream"
+        );
+        assert_eq!(
+            sorted("GET /api/public/events?lastEventId=4 HTTP/1.0\r\n\r\n"),
+            "public stream"
+        );
         assert_eq!(sorted("GET /api/ev"), "undecided");
         assert_eq!(sorted("GET /api/events HTTP/1.1\r\nHost:"), "undecided");
         // Any request waits for its whole head, so hyper never has to.
@@ -548,6 +586,10 @@ mod tests {
             "GET /api/events HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
             "GET /api/events HTTP/1.1\r\nUpgrade: h2c\r\n\r\n",
             "GET /api/events HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
+            "GET /api/public HTTP/1.1\r\n\r\n",
+            "GET /api/public/events/ HTTP/1.1\r\n\r\n",
+            "POST /api/public/events HTTP/1.1\r\n\r\n",
+            "GET /api/public/events HTTP/1.1\r\n\r\nGET / HTTP/1.1\r\n\r\n",
         ] {
             assert_eq!(sorted(other), "hyper", "{other:?}");
         }

@@ -1,5 +1,8 @@
-//! `GET /api/events`: one client's subscription to the hub, written as an SSE
-//! body. A stream starts with a jittered `retry:` and either the events the
+//! `GET /api/events` and `GET /api/public/events`: one client's
+//! subscription to the hub, written as an SSE body. The first is for
+//! whichever audience the request belongs to (an `Audience` in its
+//! extensions), the second always for the public; each client is written
+//! only the frames of its audience. A stream starts with a jittered `retry:` and either the events the
 //! client missed (by `Last-Event-ID`) or one `snapshot`; then live events,
 //! a heartbeat comment whenever it has been idle, and `Done` when the server
 //! shuts down. Dropping the body (the client left) drops the subscription.
@@ -21,6 +24,8 @@ pub use headers::sse_headers;
 
 use crate::hub::{Hub, Start, Subscription};
 use crate::shutdown::Shutdown;
+use crate::status::Audience;
+use axum::Extension;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -57,17 +62,37 @@ impl Streams {
 /// Seconds a refused client should wait; its own backoff takes over after.
 const RETRY_AFTER_SECS: &str = "5";
 
+/// `GET /api/events`, for the audience of the request.
 pub async fn events(
+    State(streams): State<Streams>,
+    Extension(audience): Extension<Audience>,
+    request: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    stream_for(streams, audience, &request, query.as_deref())
+}
+
+/// `GET /api/public/events`: the public stream, whoever asks.
+pub async fn public_events(
     State(streams): State<Streams>,
     request: HeaderMap,
     RawQuery(query): RawQuery,
+) -> Response {
+    stream_for(streams, Audience::Public, &request, query.as_deref())
+}
+
+fn stream_for(
+    streams: Streams,
+    audience: Audience,
+    request: &HeaderMap,
+    query: Option<&str>,
 ) -> Response {
     if streams.shutdown.is_triggered() {
         return unavailable("shutting down");
     }
     let header = request.get("last-event-id").map(|value| value.as_bytes());
-    let last_event_id = requested_event_id(header, query.as_deref());
-    match streams.hub.subscribe_from(last_event_id) {
+    let last_event_id = requested_event_id(header, query);
+    match streams.hub.subscribe_from(last_event_id, audience) {
         Ok(subscription) => {
             streams.opened("hyper");
             (
@@ -158,15 +183,17 @@ impl Opening {
         }
     }
 
-    /// The next piece, at most about `PIECE_BYTES` (a single larger event
-    /// goes whole); `None` when there is nothing (more) to write.
-    fn next_piece(&mut self, hub: &Hub) -> Option<Bytes> {
+    /// The next piece `audience` is written, at most about `PIECE_BYTES`
+    /// (a single larger event goes whole); `None` when there is nothing
+    /// (more) to write. Never empty: an empty chunk would end the body.
+    fn next_piece(&mut self, hub: &Hub, audience: Audience) -> Option<Bytes> {
         match self {
             Opening::Replay { after, until } if *after < *until => {
-                match hub.replay_piece(*after, *until, PIECE_BYTES) {
+                match hub.replay_piece(*after, *until, PIECE_BYTES, audience) {
                     Some((frames, last)) => {
+                        // Empty only when every event left was skipped.
                         *after = last;
-                        Some(joined(frames))
+                        (!frames.is_empty()).then(|| joined(frames))
                     }
                     None => {
                         *self = Opening::Overtaken;
@@ -206,6 +233,7 @@ fn client_stream(
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     let Subscription {
         start,
+        audience,
         mut live,
         client: _client,
     } = subscription;
@@ -217,7 +245,7 @@ fn client_stream(
         // The jittered `retry:` (so a restart does not bring every browser
         // back in the same millisecond) and the first piece, in one write.
         let retry = frame::retry(streams.retry_ms + fastrand::u64(0..=streams.retry_ms));
-        let first = opening.next_piece(&hub).unwrap_or_default();
+        let first = opening.next_piece(&hub, audience).unwrap_or_default();
         yield Ok(joined(vec![retry, first]));
 
         let delivered = hub.metrics().events_delivered.clone();
@@ -227,7 +255,7 @@ fn client_stream(
         let shutdown = streams.shutdown.triggered();
         tokio::pin!(heartbeat, shutdown);
         loop {
-            if let Some(piece) = opening.next_piece(&hub) {
+            if let Some(piece) = opening.next_piece(&hub, audience) {
                 if streams.shutdown.is_triggered() {
                     yield Ok(frame::done());
                     break;
@@ -237,7 +265,7 @@ fn client_stream(
                 continue;
             }
             if let Opening::Overtaken = opening {
-                let (snapshot, receiver) = hub.resync();
+                let (snapshot, receiver) = hub.resync(audience);
                 live = receiver;
                 opening = Opening::Snapshot(snapshot);
                 continue;
@@ -246,14 +274,19 @@ fn client_stream(
                 biased;
                 _ = &mut shutdown => Step::WriteAndEnd(frame::done()),
                 received = live.recv() => match received {
-                    Ok(delivery) => {
-                        delivered.inc();
-                        Step::Write(delivery.frame)
-                    }
+                    // An event this audience does not get is skipped; the
+                    // heartbeat keeps counting from the last write.
+                    Ok(delivery) => match delivery.frame_for(audience) {
+                        Some(frame) => {
+                            delivered.inc();
+                            Step::Write(frame.clone())
+                        }
+                        None => Step::Idle,
+                    },
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to catch up event by event: start
                         // over from the present rather than skip silently.
-                        let (snapshot, receiver) = hub.resync();
+                        let (snapshot, receiver) = hub.resync(audience);
                         live = receiver;
                         Step::StartOver(snapshot)
                     }
