@@ -38,6 +38,9 @@ pub struct Delivery {
     /// What the public gets; `None` for an event it must not see (a private
     /// check's result, the config and history notices).
     pub public: Option<Bytes>,
+    /// Not an event: every private stream ends, so that its client comes
+    /// back and is asked again who it is (see `end_private_streams`).
+    pub ask_again: bool,
 }
 
 impl Delivery {
@@ -268,6 +271,21 @@ impl Hub {
         }
     }
 
+    /// Ends every private stream: who may see what has changed (someone
+    /// signed out, the access rule was reloaded), and a stream was let in
+    /// under the old rule. Each client reconnects at once with its last id
+    /// and is asked again; it misses nothing. Sent on the fan-out only,
+    /// never kept in the ring, so no replay ever ends a stream.
+    pub fn end_private_streams(&self) {
+        let state = self.lock();
+        let _ = self.live.send(Delivery {
+            id: state.last_event_id(),
+            frame: Bytes::new(),
+            public: None,
+            ask_again: true,
+        });
+    }
+
     /// Forgets a check and tells every client that could see it to drop
     /// its card.
     pub fn remove(&self, id: &CheckId) {
@@ -302,7 +320,12 @@ impl Hub {
             ForPublic::Same => Some(frame.clone()),
             ForPublic::Own(kind, json) => Some(state.frames.event(kind, Some(id), json)),
         };
-        let delivery = Delivery { id, frame, public };
+        let delivery = Delivery {
+            id,
+            frame,
+            public,
+            ask_again: false,
+        };
         // Every event moves `last_event_id`, which both snapshots carry.
         state.snapshot_frames = SnapshotFrames::default();
         if state.ring.len() == state.ring_size {

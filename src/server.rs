@@ -145,6 +145,23 @@ async fn start_checks(
     Ok(access)
 }
 
+/// Whenever who may see what changes (a sign-out, a new access rule), the
+/// private streams let in under the old rule end, and their clients come
+/// back and are asked again. Ends at shutdown.
+async fn ask_private_streams_again(
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    hub: Arc<Hub>,
+    shutdown: Shutdown,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.triggered() => return,
+            changed = changes.changed() => if changed.is_err() { return },
+        }
+        hub.end_private_streams();
+    }
+}
+
 /// Connections waiting to be accepted. Tokio's default is 1,024; when a
 /// crowd of dashboards reconnects at once (a deploy, a network blip) and the
 /// queue overflows, the kernel drops their SYNs and each client waits for
@@ -205,6 +222,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
     let access = start_checks(&settings, bound, &hub, &shutdown).await?;
+    tokio::spawn(ask_private_streams_again(
+        access.changes(),
+        hub.clone(),
+        shutdown.clone(),
+    ));
     if let Some(rate) = settings.demo_rate {
         checks::demo::start(rate, hub.clone(), shutdown.clone());
     }

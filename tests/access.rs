@@ -185,6 +185,24 @@ async fn anonymous_viewers_get_public_only_and_private_routes_ask_to_sign_in() {
     assert!(stream.starts_with("HTTP/1.1 200"), "{stream}");
     assert!(stream.contains("event: snapshot"), "{stream}");
     assert!(!stream.contains(PRIVATE_MARK), "{stream}");
+    // Paths the app's router would resolve to a private page are judged
+    // as that page, whatever they start with.
+    for sly in [
+        "/pkg/../",
+        "/api/public/%2e%2e/%2e%2e/",
+        "/status/..",
+        "/pkg/%2E%2E/checks/x",
+    ] {
+        let answer = raw(
+            &server,
+            Ipv4Addr::LOCALHOST,
+            &format!("GET {sly} HTTP/1.1\r\nHost: pulse\r\n\r\n"),
+            "</html>",
+        )
+        .await;
+        assert!(answer.starts_with("HTTP/1.1 303"), "{sly}: {answer}");
+        assert!(!answer.contains(PRIVATE_MARK), "{sly}: {answer}");
+    }
     // A user header from an address that is not a trusted proxy is
     // anyone's to send: ignored.
     let claimed = "X-Forwarded-User: ada\r\n";
@@ -313,6 +331,14 @@ async fn a_session_signs_in_sees_everything_and_signs_out_for_good() {
     let tampered = cookie.replacen("pulse_session=", "pulse_session=x", 1);
     assert_eq!(status_of(&server, "/", &[("cookie", &tampered)]).await, 303);
 
+    // A private stream open while its session signs out ends, and its
+    // client, coming back with the same cookie, is anonymous.
+    let mut open_stream = server.connect_from(Ipv4Addr::LOCALHOST).await.unwrap();
+    let request = format!("GET /api/events HTTP/1.1\r\nHost: pulse\r\nCookie: {cookie}\r\n\r\n");
+    open_stream.write_all(request.as_bytes()).await.unwrap();
+    let mut first = [0u8; 4096];
+    let n = open_stream.read(&mut first).await.unwrap();
+    assert!(String::from_utf8_lossy(&first[..n]).starts_with("HTTP/1.1 200"));
     let out = client()
         .post(server.url("/logout"))
         .header("cookie", &cookie)
@@ -326,6 +352,10 @@ async fn a_session_signs_in_sees_everything_and_signs_out_for_good() {
             .unwrap()
             .contains("Max-Age=0")
     );
+    let mut rest = Vec::new();
+    let ended =
+        tokio::time::timeout(Duration::from_secs(5), open_stream.read_to_end(&mut rest)).await;
+    assert!(ended.is_ok(), "the signed-out session's stream ended");
     // The old cookie, kept by someone, no longer signs anyone in.
     assert_eq!(status_of(&server, "/", &with_cookie).await, 303);
     let stream = stream_start(

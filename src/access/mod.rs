@@ -124,6 +124,11 @@ enum Way {
 
 fn way(path: &str) -> Way {
     const OPEN: [&str; 5] = ["/healthz", "/login", "/logout", "/status", "/favicon.svg"];
+    if !is_plain(path) {
+        // The app's router resolves `..` and `%2e%2e` (`/pkg/../` renders
+        // `/`), so such a path is judged as the page it may become.
+        return Way::PrivatePage;
+    }
     match path {
         _ if OPEN.contains(&path) => Way::Open,
         _ if path.starts_with("/pkg/") || path.starts_with("/api/public/") => Way::Open,
@@ -133,6 +138,15 @@ fn way(path: &str) -> Way {
         // Anything else is a page, or will be a 404: private either way.
         _ => Way::PrivatePage,
     }
+}
+
+/// A path with no dot segments, escapes or backslashes: what it names is
+/// what it says.
+fn is_plain(path: &str) -> bool {
+    !path.contains(['%', '\\'])
+        && !path
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
 }
 
 /// The rule of one config: replaced whole on reload.
@@ -160,9 +174,9 @@ impl Gate {
         }
     }
 
-    fn from_spec(spec: &AccessSpec, open: bool) -> Gate {
+    fn from_spec(spec: &AccessSpec) -> Gate {
         Gate {
-            open,
+            open: false,
             users: password::users(&spec.users),
             tokens: tokens::Tokens::new(&spec.tokens),
             key: Some(SessionKey::new(&spec.session_key, spec.session_lifetime)),
@@ -173,7 +187,9 @@ impl Gate {
     }
 
     fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
-        let peer = crate::limits::client_of(peer);
+        // Exactly this address (an IPv4 one, if it came mapped into IPv6),
+        // never its neighbours.
+        let peer = peer.to_canonical();
         self.proxies.iter().any(|net| net.contains(&peer))
     }
 }
@@ -181,6 +197,11 @@ impl Gate {
 /// The gate in force, and what outlives a reload of it.
 pub struct Access {
     gate: RwLock<Arc<Gate>>,
+    /// The `[access]` in force, to tell a reload that changes it.
+    spec: std::sync::Mutex<Option<AccessSpec>>,
+    /// Bumped whenever who may see what changes (a new rule, a sign-out):
+    /// streams let in before must ask again.
+    changes: tokio::sync::watch::Sender<u64>,
     revoked: Revoked,
     throttle: Throttle,
     /// Where Pulse listens, and whether an open dashboard was asked for
@@ -199,6 +220,8 @@ impl Access {
     ) -> Result<Arc<Access>, String> {
         let access = Access {
             gate: RwLock::new(Arc::new(Gate::open())),
+            spec: std::sync::Mutex::new(None),
+            changes: tokio::sync::watch::Sender::new(0),
             revoked: Revoked::default(),
             throttle: Throttle::new(),
             listening,
@@ -211,13 +234,32 @@ impl Access {
     /// Puts the rule of a new config in force, or refuses it (the old one
     /// stays) when it would open the dashboard where it must not be open.
     pub fn apply(&self, spec: Option<&AccessSpec>) -> Result<(), String> {
+        // `--open-dashboard` only opens a dashboard that has no `[access]`:
+        // users configured later are never silently overridden by it.
         let gate = match spec {
-            Some(spec) => Gate::from_spec(spec, self.open_dashboard),
+            Some(spec) => Gate::from_spec(spec),
             None if self.open_dashboard || self.listening.ip().is_loopback() => Gate::open(),
             None => return Err(self.refusal_to_open()),
         };
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
+        let mut current = self.spec.lock().unwrap_or_else(|p| p.into_inner());
+        if current.as_ref() != spec {
+            *current = spec.cloned();
+            self.changes.send_modify(|n| *n += 1);
+        }
         Ok(())
+    }
+
+    /// Ends a signed-in session, for new requests and for the streams
+    /// already open under it.
+    fn sign_out(&self, session: &str) {
+        self.revoked.revoke(session);
+        self.changes.send_modify(|n| *n += 1);
+    }
+
+    /// Changes each time who may see what changes.
+    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     fn refusal_to_open(&self) -> String {

@@ -80,7 +80,7 @@ pub async fn sign_in(
     let user = gate.users.get(&form.user).cloned();
     let counted = user.is_some().then_some(form.user.as_str());
     if let Err(wait) = access.throttle.attempt(client, counted) {
-        tracing::warn!(user = %form.user, %client, "sign-in attempts throttled");
+        tracing::warn!(user = ?form.user, %client, "sign-in attempts throttled");
         return too_many_attempts(wait);
     }
     let next = local_path(&form.next);
@@ -118,7 +118,7 @@ pub async fn sign_out(
         return (StatusCode::FORBIDDEN, "cross-site sign-out refused\n").into_response();
     }
     if let Some(axum::Extension(Viewer::User { name, session })) = viewer {
-        access.revoked.revoke(&session);
+        access.sign_out(&session);
         tracing::info!(user = %name, "signed out");
     }
     let cleared = format!(
@@ -139,8 +139,22 @@ pub fn signed_in() -> Option<crate::status::SignedIn> {
     })
 }
 
+/// For the private pages' server functions: refuses unless the request
+/// was let in as the private audience. The layer already sends anyone else
+/// to sign in; this holds even for a path the layer judged otherwise.
+pub fn require_private() -> Result<(), leptos::prelude::ServerFnError> {
+    let private = leptos::prelude::use_context::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<crate::status::Audience>().copied())
+        == Some(crate::status::Audience::Private);
+    private
+        .then_some(())
+        .ok_or_else(|| leptos::prelude::ServerFnError::new("sign in to see this"))
+}
+
 fn failed(client: std::net::IpAddr, user: &str, next: &str) -> Response {
-    tracing::warn!(%user, %client, "sign-in failed");
+    // `?`: the name is whatever was typed, newlines included; escaped, it
+    // cannot forge a log line.
+    tracing::warn!(?user, %client, "sign-in failed");
     see_other(&format!("/login?failed=1&next={}", encode(next)))
 }
 
@@ -185,7 +199,11 @@ fn from_this_site(headers: &HeaderMap) -> bool {
 /// Where to go after signing in: a path on this site, never another site
 /// (`//evil.example` and `/\evil.example` are other sites to a browser).
 fn local_path(next: &str) -> &str {
-    let local = next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\");
+    // Only visible ASCII and no backslash at all: a browser drops tabs and
+    // newlines from a URL, and reads `\` as `/`, so `/\t/evil.example`
+    // would become `//evil.example`.
+    let visible = next.bytes().all(|b| b.is_ascii_graphic() && b != b'\\');
+    let local = visible && next.starts_with('/') && !next.starts_with("//");
     if local && !next.starts_with("/login") {
         next
     } else {
@@ -224,6 +242,8 @@ mod tests {
         for elsewhere in [
             "//evil.example/",
             "/\\evil.example",
+            "/\t/evil.example",
+            "/a\\..\\\\evil.example",
             "https://evil.example",
             "",
             "/login",

@@ -16,6 +16,7 @@ use leptos::prelude::*;
 /// browser ever needs it again.
 #[server]
 pub async fn current_board() -> Result<BoardData, ServerFnError> {
+    crate::access::web::require_private()?;
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
     let snapshot = state.hub.snapshot();

@@ -276,6 +276,10 @@ fn client_stream(
                 received = live.recv() => match received {
                     // An event this audience does not get is skipped; the
                     // heartbeat keeps counting from the last write.
+                    Ok(delivery) if delivery.ask_again => match audience {
+                        Audience::Private => Step::End,
+                        Audience::Public => Step::Idle,
+                    },
                     Ok(delivery) => match delivery.frame_for(audience) {
                         Some(frame) => {
                             delivered.inc();
