@@ -110,7 +110,7 @@ async fn raw(server: &Server, source: Ipv4Addr, request: &str, enough: &str) -> 
 /// The start of a stream asked for with `headers`, from `source`: its
 /// head and its snapshot.
 async fn stream_start(server: &Server, source: Ipv4Addr, headers: &str) -> String {
-    let request = format!("GET /api/events HTTP/1.1\r\nHost: pulse\r\n{headers}\r\n");
+    let request = format!("GET /api/events HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n");
     raw(server, source, &request, "\n\n\n").await
 }
 
@@ -196,7 +196,7 @@ async fn anonymous_viewers_get_public_only_and_private_routes_ask_to_sign_in() {
         let answer = raw(
             &server,
             Ipv4Addr::LOCALHOST,
-            &format!("GET {sly} HTTP/1.1\r\nHost: pulse\r\n\r\n"),
+            &format!("GET {sly} HTTP/1.1\r\nHost: localhost\r\n\r\n"),
             "</html>",
         )
         .await;
@@ -211,7 +211,7 @@ async fn anonymous_viewers_get_public_only_and_private_routes_ask_to_sign_in() {
     let page = raw(
         &server,
         STRANGER,
-        &format!("GET / HTTP/1.1\r\nHost: pulse\r\n{claimed}\r\n"),
+        &format!("GET / HTTP/1.1\r\nHost: localhost\r\n{claimed}\r\n"),
         "\r\n\r\n",
     )
     .await;
@@ -266,7 +266,7 @@ async fn tokens_get_what_their_scope_covers_on_both_stream_paths() {
         &server,
         Ipv4Addr::LOCALHOST,
         &format!(
-            "GET /api/events HTTP/1.1\r\nHost: pulse\r\nAuthorization: {read}\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n"
+            "GET /api/events HTTP/1.1\r\nHost: localhost\r\nAuthorization: {read}\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n"
         ),
         "\n\n\n",
     )
@@ -294,7 +294,7 @@ async fn a_trusted_proxy_names_the_user() {
     let page = raw(
         &server,
         TRUSTED_PROXY,
-        &format!("GET / HTTP/1.1\r\nHost: pulse\r\n{named}\r\n"),
+        &format!("GET / HTTP/1.1\r\nHost: localhost\r\n{named}\r\n"),
         "</html>",
     )
     .await;
@@ -334,7 +334,8 @@ async fn a_session_signs_in_sees_everything_and_signs_out_for_good() {
     // A private stream open while its session signs out ends, and its
     // client, coming back with the same cookie, is anonymous.
     let mut open_stream = server.connect_from(Ipv4Addr::LOCALHOST).await.unwrap();
-    let request = format!("GET /api/events HTTP/1.1\r\nHost: pulse\r\nCookie: {cookie}\r\n\r\n");
+    let request =
+        format!("GET /api/events HTTP/1.1\r\nHost: localhost\r\nCookie: {cookie}\r\n\r\n");
     open_stream.write_all(request.as_bytes()).await.unwrap();
     let mut first = [0u8; 4096];
     let n = open_stream.read(&mut first).await.unwrap();
@@ -406,7 +407,7 @@ async fn guessing_passwords_is_slowed_per_address() {
     assert_eq!(sign_in(&server, PASSWORD).await.unwrap_err().status(), 429);
     // …from this address only.
     let request = format!(
-        "POST /login HTTP/1.1\r\nHost: pulse\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\nuser=ada&password={}",
+        "POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\nuser=ada&password={}",
         "user=ada&password=".len() + PASSWORD.replace(' ', "+").len(),
         PASSWORD.replace(' ', "+"),
     );
@@ -478,4 +479,31 @@ async fn an_open_dashboard_off_loopback_is_refused_unless_asked_for() {
         .expect("it starts")
         .unwrap();
     assert!(String::from_utf8_lossy(&first[..n]).starts_with("pulse listening on"));
+}
+
+#[tokio::test]
+async fn an_open_dashboard_on_loopback_answers_only_loopback_names() {
+    // A web page whose own name was pointed at 127.0.0.1 (DNS rebinding)
+    // must not read the dashboard of the person whose browser runs it.
+    let server = Server::start(&[]).await;
+    for (host, expected) in [
+        ("localhost:3000", "200"),
+        ("127.0.0.1", "200"),
+        ("[::1]:3000", "200"),
+        ("rebound.evil.example", "421"),
+    ] {
+        for path in ["/api/status", "/api/events"] {
+            let answer = raw(
+                &server,
+                Ipv4Addr::LOCALHOST,
+                &format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n"),
+                "\r\n\r\n",
+            )
+            .await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {expected}")),
+                "{host}{path}: {answer}"
+            );
+        }
+    }
 }

@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// A request that never finishes: the head's blank line never comes.
-const HALF_SENT: &[u8] = b"GET / HTTP/1.1\r\nHost: pulse\r\nX: a";
+const HALF_SENT: &[u8] = b"GET / HTTP/1.1\r\nHost: localhost\r\nX: a";
 
 fn attacker(n: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 0, 10 + n)
@@ -94,7 +94,7 @@ async fn labelled_metric(server: &Server, name: &str, label: &str) -> f64 {
 /// A GET from `source`, answered in full; the status code.
 async fn get_from(server: &Server, source: Ipv4Addr, path: &str) -> u16 {
     let mut socket = server.connect_from(source).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: pulse\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
@@ -299,42 +299,42 @@ async fn exchange(server: &Server, request: &[u8]) -> String {
 #[tokio::test]
 async fn smuggling_shapes_get_one_answer_and_nothing_more() {
     let server = Server::start(&[]).await;
-    let smuggled = "GET /metrics HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    let smuggled = "GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n";
     let shapes: Vec<(&str, String)> = vec![
         (
             "TE and CL",
             format!(
-                "POST /api/status HTTP/1.1\r\nHost: pulse\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n{smuggled}"
+                "POST /api/status HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n{smuggled}"
             ),
         ),
         (
             "TE and CL on the stream path",
             format!(
-                "GET /api/events HTTP/1.1\r\nHost: pulse\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"
+                "GET /api/events HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n{smuggled}"
             ),
         ),
         (
             "bare LF",
-            format!("GET /healthz HTTP/1.1\nHost: pulse\n\n{smuggled}"),
+            format!("GET /healthz HTTP/1.1\nHost: localhost\n\n{smuggled}"),
         ),
         (
             "obs-fold",
-            format!("GET /healthz HTTP/1.1\r\nHost: pulse\r\nX: a\r\n b\r\n\r\n{smuggled}"),
+            format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\nX: a\r\n b\r\n\r\n{smuggled}"),
         ),
         (
             "absolute-form",
             format!(
-                "GET http://elsewhere.example/healthz HTTP/1.1\r\nHost: pulse\r\n\r\n{smuggled}"
+                "GET http://elsewhere.example/healthz HTTP/1.1\r\nHost: localhost\r\n\r\n{smuggled}"
             ),
         ),
         (
             "pipelining",
-            format!("GET /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n{smuggled}"),
+            format!("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n{smuggled}"),
         ),
         (
             "Upgrade",
             format!(
-                "GET /healthz HTTP/1.1\r\nHost: pulse\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n{smuggled}"
+                "GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n{smuggled}"
             ),
         ),
         (
@@ -344,7 +344,7 @@ async fn smuggling_shapes_get_one_answer_and_nothing_more() {
         (
             "two Content-Lengths",
             format!(
-                "POST /api/status HTTP/1.1\r\nHost: pulse\r\nContent-Length: 0\r\nContent-Length: 41\r\n\r\n{smuggled}"
+                "POST /api/status HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nContent-Length: 41\r\n\r\n{smuggled}"
             ),
         ),
     ];
@@ -373,10 +373,10 @@ async fn stalled_replay(
     socket.bind((source, 0).into()).unwrap();
     let mut stream = socket.connect(server.addr()).await.unwrap();
     let mut request = format!(
-        "GET /api/events HTTP/1.1\r\nHost: pulse\r\nLast-Event-ID: {last_event_id}\r\n\r\n"
+        "GET /api/events HTTP/1.1\r\nHost: localhost\r\nLast-Event-ID: {last_event_id}\r\n\r\n"
     );
     if pipelined {
-        request.push_str("GET /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n");
+        request.push_str("GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n");
     }
     stream.write_all(request.as_bytes()).await.unwrap();
     stream

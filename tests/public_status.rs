@@ -154,7 +154,7 @@ async fn the_public_stream_through_hyper_is_public_too() {
     let (server, _dir) = start().await;
     // A stream with another request pipelined behind it goes through hyper.
     let mut socket = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
-    let request = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: pulse\r\n\r\n");
+    let request = |target: &str| format!("GET {target} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     let pipelined = request("/api/public/events") + &request("/healthz");
     socket.write_all(pipelined.as_bytes()).await.unwrap();
     let mut received = Vec::new();

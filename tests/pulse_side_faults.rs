@@ -158,7 +158,7 @@ async fn status_through(mut stream: TcpStream) -> Vec<Value> {
     let mut answer = Vec::new();
     tokio::time::timeout(Duration::from_secs(2), async {
         stream
-            .write_all(b"GET /api/status HTTP/1.1\r\nHost: pulse\r\n\r\n")
+            .write_all(b"GET /api/status HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .await?;
         // Every answer but a stream closes its connection.
         stream.read_to_end(&mut answer).await

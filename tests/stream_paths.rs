@@ -96,7 +96,7 @@ impl Connection {
 }
 
 fn request(target: &str, version: &str, extra: &str) -> String {
-    format!("GET {target} HTTP/{version}\r\nHost: pulse\r\n{extra}\r\n")
+    format!("GET {target} HTTP/{version}\r\nHost: localhost\r\n{extra}\r\n")
 }
 
 /// A stream asked for with another request pipelined behind it, in one
@@ -244,13 +244,13 @@ async fn a_request_sent_in_pieces_is_sorted_once_it_can_be() {
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let rest = "ents HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    let rest = "ents HTTP/1.1\r\nHost: localhost\r\n\r\n";
     stream.0.get_mut().write_all(rest.as_bytes()).await.unwrap();
     let head = stream.head().await;
     assert_eq!(head.field("content-type"), Some("text/event-stream"));
     assert!(stream.chunk().await.contains("event: snapshot"));
 
-    let rest = "T /healthz HTTP/1.1\r\nHost: pulse\r\n\r\n";
+    let rest = "T /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n";
     page.0.get_mut().write_all(rest.as_bytes()).await.unwrap();
     let head = page.head().await;
     assert_eq!(head.status_line, "HTTP/1.1 200 OK");

@@ -149,6 +149,9 @@ fn is_plain(path: &str) -> bool {
             .any(|segment| segment == "." || segment == "..")
 }
 
+/// The `Host` names of an open dashboard on a loopback address.
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
 /// The rule of one config: replaced whole on reload.
 struct Gate {
     /// No `[access]`: anyone is a private viewer (loopback, or opted in).
@@ -171,6 +174,16 @@ impl Gate {
             proxies: Vec::new(),
             user_header: None,
             allowed_hosts: Vec::new(),
+        }
+    }
+
+    /// The open dashboard of a machine's own user: served only under the
+    /// loopback names, so a web page whose name was pointed at 127.0.0.1
+    /// (DNS rebinding) cannot read it from that user's browser.
+    fn open_on_loopback() -> Gate {
+        Gate {
+            allowed_hosts: LOOPBACK_NAMES.map(str::to_owned).to_vec(),
+            ..Gate::open()
         }
     }
 
@@ -238,7 +251,8 @@ impl Access {
         // users configured later are never silently overridden by it.
         let gate = match spec {
             Some(spec) => Gate::from_spec(spec),
-            None if self.open_dashboard || self.listening.ip().is_loopback() => Gate::open(),
+            None if self.open_dashboard => Gate::open(),
+            None if self.listening.ip().is_loopback() => Gate::open_on_loopback(),
             None => return Err(self.refusal_to_open()),
         };
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
