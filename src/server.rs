@@ -248,7 +248,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub,
         metrics,
         streams,
-        history: history::api::HistoryFile(history_file.map(Arc::new)),
+        history: history::api::HistoryFile(history_file.map(Arc::new), Default::default()),
         access,
     };
     tokio::spawn(shutdown.clone().on_signal());

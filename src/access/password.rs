@@ -13,6 +13,15 @@ use tokio::sync::Semaphore;
 
 /// Password checks running at once.
 const AT_ONCE: usize = 2;
+/// How long an attempt waits for its turn before it is told to come back:
+/// the queue of waiting attempts (and what they hold) stays bounded by
+/// the rate they arrive at times this.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Too many attempts are being checked right now (from many addresses):
+/// this one is not checked at all.
+#[derive(Debug)]
+pub struct Busy;
 
 static TURNS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(AT_ONCE)));
 
@@ -39,9 +48,10 @@ pub fn users(specs: &[UserSpec]) -> HashMap<String, User> {
 /// Whether `password` is `user`'s. For a user that does not exist, a hash
 /// is checked all the same, so the answer takes as long either way and
 /// does not tell which names exist.
-pub async fn matches(user: Option<User>, password: String) -> bool {
-    let Ok(_turn) = TURNS.clone().acquire_owned().await else {
-        return false;
+pub async fn matches(user: Option<User>, password: String) -> Result<bool, Busy> {
+    let turn = tokio::time::timeout(MAX_WAIT, TURNS.clone().acquire_owned()).await;
+    let Ok(Ok(_turn)) = turn else {
+        return Err(Busy);
     };
     let known = user.is_some();
     let hash = user.map_or_else(|| STAND_IN.clone(), |u| u.hash);
@@ -54,7 +64,7 @@ pub async fn matches(user: Option<User>, password: String) -> bool {
     })
     .await
     .unwrap_or(false);
-    known && matched
+    Ok(known && matched)
 }
 
 /// The hash an unknown user's attempt is checked against.

@@ -85,11 +85,15 @@ pub async fn sign_in(
     }
     let next = local_path(&form.next);
     let (Some(known), Some(key)) = (user.clone(), &gate.key) else {
-        password::matches(None, form.password).await;
-        return failed(client, &form.user, next);
+        return match password::matches(None, form.password).await {
+            Ok(_) => failed(client, &form.user, next),
+            Err(password::Busy) => busy(),
+        };
     };
-    if !password::matches(Some(known.clone()), form.password).await {
-        return failed(client, &form.user, next);
+    match password::matches(Some(known.clone()), form.password).await {
+        Ok(true) => {}
+        Ok(false) => return failed(client, &form.user, next),
+        Err(password::Busy) => return busy(),
     }
     let Ok(value) = key.issue(&form.user, &known) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
@@ -156,6 +160,17 @@ fn failed(client: std::net::IpAddr, user: &str, next: &str) -> Response {
     // cannot forge a log line.
     tracing::warn!(?user, %client, "sign-in failed");
     see_other(&format!("/login?failed=1&next={}", encode(next)))
+}
+
+/// Every password check is taken (many attempts from many addresses).
+fn busy() -> Response {
+    tracing::warn!("sign-in attempts are queueing; answering 503");
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::RETRY_AFTER, "5")],
+        "too many sign-ins at once; try again in a few seconds\n",
+    )
+        .into_response()
 }
 
 fn too_many_attempts(wait: std::time::Duration) -> Response {

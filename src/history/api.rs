@@ -21,9 +21,43 @@ const CONCURRENT_READS: usize = 4;
 /// How long a history read waits for its turn before it is refused.
 const READ_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// Where the history is, if it is on.
+/// Where the history is, if it is on, and the public trends read last.
 #[derive(Clone, Default)]
-pub struct HistoryFile(pub Option<Arc<PathBuf>>);
+pub struct HistoryFile(pub Option<Arc<PathBuf>>, pub PublicTrends);
+
+/// The public status page's trends, read at most once per `PUBLIC_TRENDS_AGE`:
+/// anyone may load that page, so a crowd (or one client in a loop) must not
+/// turn into a history read each, which would hold the read slots that
+/// signed-in users' pages wait for.
+#[derive(Clone, Default)]
+pub struct PublicTrends(Arc<std::sync::Mutex<Option<KeptTrends>>>);
+
+struct KeptTrends {
+    at: std::time::Instant,
+    /// The checks asked for: a check made public since is read afresh.
+    ids: std::collections::HashSet<CheckId>,
+    trends: HashMap<CheckId, Trend>,
+}
+
+const PUBLIC_TRENDS_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl PublicTrends {
+    fn fresh(&self, ids: &std::collections::HashSet<CheckId>) -> Option<HashMap<CheckId, Trend>> {
+        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let kept = kept.as_ref()?;
+        let current = kept.at.elapsed() < PUBLIC_TRENDS_AGE && kept.ids == *ids;
+        current.then(|| kept.trends.clone())
+    }
+
+    fn keep(&self, ids: std::collections::HashSet<CheckId>, trends: &HashMap<CheckId, Trend>) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        *kept = Some(KeptTrends {
+            at: std::time::Instant::now(),
+            ids,
+            trends: trends.clone(),
+        });
+    }
+}
 
 #[derive(Serialize)]
 pub struct Uptime {
@@ -98,13 +132,20 @@ pub async fn trends_of(
     let Some(path) = file.0.clone() else {
         return HashMap::new();
     };
+    if let Some(trends) = file.1.fresh(&ids) {
+        return trends;
+    }
     let now = crate::checks::unix_millis();
     match blocking_read(path, move |store| store.trends(now)).await {
-        Ok(trends) => trends
-            .into_iter()
-            .map(|(id, trend)| (CheckId(id), trend))
-            .filter(|(id, _)| ids.contains(id))
-            .collect(),
+        Ok(trends) => {
+            let trends = trends
+                .into_iter()
+                .map(|(id, trend)| (CheckId(id), trend))
+                .filter(|(id, _)| ids.contains(id))
+                .collect();
+            file.1.keep(ids, &trends);
+            trends
+        }
         Err(error) => {
             tracing::warn!(%error, "status page rendered without the history");
             HashMap::new()
