@@ -320,6 +320,13 @@ async fn a_session_signs_in_sees_everything_and_signs_out_for_good() {
     let with_cookie = [("cookie", cookie.as_str())];
     assert_eq!(status_of(&server, "/", &with_cookie).await, 200);
     assert_eq!(status_of(&server, "/metrics", &with_cookie).await, 200);
+    let page = client()
+        .get(server.url("/"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.headers()["cache-control"], "private, no-store");
     let stream = stream_start(
         &server,
         Ipv4Addr::LOCALHOST,

@@ -152,6 +152,12 @@ fn is_plain(path: &str) -> bool {
 /// The `Host` names of an open dashboard on a loopback address.
 const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 
+/// Whether the answer to `path` depends on who asks, so that no shared
+/// cache may keep it for the next viewer.
+pub fn answer_is_personal(path: &str) -> bool {
+    way(path) != Way::Open
+}
+
 /// The rule of one config: replaced whole on reload.
 struct Gate {
     /// No `[access]`: anyone is a private viewer (loopback, or opted in).

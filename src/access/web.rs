@@ -29,9 +29,19 @@ pub async fn guard(
     });
     match verdict {
         Verdict::Pass { viewer, audience } => {
+            let personal = super::answer_is_personal(request.uri().path());
             request.extensions_mut().insert(viewer);
             request.extensions_mut().insert(audience);
-            next.run(request).await
+            let mut response = next.run(request).await;
+            if personal {
+                // Another viewer's cache (a CDN, a company proxy) must not
+                // hand this answer to the next one who asks.
+                response
+                    .headers_mut()
+                    .entry(header::CACHE_CONTROL)
+                    .or_insert(HeaderValue::from_static("private, no-store"));
+            }
+            response
         }
         Verdict::SignIn if matches!(*request.method(), Method::GET | Method::HEAD) => {
             let asked = request.uri().path_and_query().map_or("/", |p| p.as_str());
