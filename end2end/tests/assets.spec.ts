@@ -2,14 +2,13 @@ import { test, expect } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as http from 'node:http';
 import * as path from 'node:path';
-import { PulseServer } from './pulse-server';
+import { PulseServer, siteRoot } from './pulse-server';
 
 // Static assets are compressed once, at build time (`cargo leptos build
 // --release --precompress` writes `.br` and `.gz` beside each file), and
 // served as they are: the bytes on the wire are the file on disk, not a
 // fresh compression per request.
 
-const siteRoot = process.env.PULSE_SITE_ROOT ?? path.resolve(__dirname, '..', '..', 'target', 'site');
 
 let server: PulseServer;
 

@@ -3,14 +3,13 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { PulseServer } from './pulse-server';
+import { PulseServer, binary } from './pulse-server';
 
 // Signing in, from a real browser: an anonymous visitor of the dashboard
 // is sent to the login page, signs in, sees the private dashboard live
 // (results keep arriving), and signs out, after which the dashboard asks
 // for a password again.
 
-const binary = process.env.PULSE_BIN ?? path.resolve(__dirname, '..', '..', 'target', 'release', 'pulse');
 const password = 'a long enough passphrase';
 const privateName = 'Private billing DB';
 

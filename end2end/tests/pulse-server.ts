@@ -5,8 +5,11 @@ import { spawn, ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
 
 const root = path.resolve(__dirname, '..', '..');
-const binary = process.env.PULSE_BIN ?? path.join(root, 'target', 'release', 'pulse');
-const siteRoot = process.env.PULSE_SITE_ROOT ?? path.join(root, 'target', 'site');
+// Where cargo put the release binary (`CARGO_TARGET_DIR` moves it), unless
+// PULSE_BIN says; cargo-leptos writes the site into the project either way.
+const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
+export const binary = process.env.PULSE_BIN ?? path.join(targetDir, 'release', 'pulse');
+export const siteRoot = process.env.PULSE_SITE_ROOT ?? path.join(root, 'target', 'site');
 
 export class PulseServer {
   private child: ChildProcess | null = null;
