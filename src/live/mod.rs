@@ -365,14 +365,7 @@ impl Board {
     /// A whole new picture: every listed check updated, every unlisted one
     /// removed (the server no longer runs it).
     pub fn replace(&self, snapshot: Snapshot) {
-        let listed: HashSet<&CheckId> = snapshot.checks.iter().map(|s| &s.id).collect();
-        let gone: Vec<CheckId> = self.cards.with_value(|cards| {
-            cards
-                .keys()
-                .filter(|id| !listed.contains(id))
-                .cloned()
-                .collect()
-        });
+        let gone = unlisted(self.cards, snapshot.checks.iter().map(|s| &s.id));
         for id in &gone {
             self.remove(id);
         }
@@ -526,6 +519,22 @@ fn search_key(status: &CheckStatus) -> String {
         status.id
     )
     .to_lowercase()
+}
+
+/// The checks a board shows that a new snapshot no longer lists (the
+/// server stopped running them, or they stopped being public).
+fn unlisted<'a, Card: Send + Sync + 'static>(
+    cards: StoredValue<HashMap<CheckId, Card>>,
+    listed: impl Iterator<Item = &'a CheckId>,
+) -> Vec<CheckId> {
+    let listed: HashSet<&CheckId> = listed.collect();
+    cards.with_value(|cards| {
+        cards
+            .keys()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect()
+    })
 }
 
 /// The dashboard follows the private stream (everything, for whoever may

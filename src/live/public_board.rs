@@ -7,7 +7,7 @@
 use super::{Feed, Link};
 use crate::status::{CheckId, Health, PublicBoardData, PublicSnapshot, PublicStatus, Trend};
 use leptos::prelude::*;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// How things are, overall: the banner at the top of the page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -175,14 +175,7 @@ impl Feed for PublicBoard {
     }
 
     fn replace(&self, snapshot: PublicSnapshot) {
-        let listed: HashSet<CheckId> = snapshot.checks.iter().map(|s| s.id.clone()).collect();
-        let gone: Vec<CheckId> = self.cards.with_value(|cards| {
-            cards
-                .keys()
-                .filter(|id| !listed.contains(*id))
-                .cloned()
-                .collect()
-        });
+        let gone = super::unlisted(self.cards, snapshot.checks.iter().map(|s| &s.id));
         for id in &gone {
             self.remove(id);
         }
