@@ -12,7 +12,12 @@ pub fn ConnectionBadge(link: Link) -> impl IntoView {
     };
     view! {
         <div class="connection" role="status" aria-live="polite">
-            <span class=move || format!("badge {}", state()) data-state=state>
+            <span
+                class=move || format!("badge {}", state())
+                data-state=state
+                data-last-event-id=move || link.last_event_id.get()
+                data-events=move || link.events.get()
+            >
                 <span class="dot" aria-hidden="true"></span>
                 {state}
             </span>

@@ -1,5 +1,6 @@
-//! The browser's end of the stream: one EventSource that feeds a `Feed`
-//! (the dashboard's board, or the public status page's).
+//! The browser's one connection to a stream: an EventSource that hands
+//! each event, unparsed, to whoever holds it (the tab that leads, see
+//! `tabs`), and says when it opens and when it is lost.
 //!
 //! The browser reconnects an EventSource by itself after a network error,
 //! sending `Last-Event-ID` so the server replays what was missed. It gives up
@@ -7,10 +8,8 @@
 //! the source CLOSED; from then on this module reconnects with jittered,
 //! doubling backoff, passing the last id as `?lastEventId=`.
 
-use super::{Connection, Feed};
-use crate::status::{ConfigNotice, HistoryNotice, Removed};
+use super::relay::{Kind, Raw};
 use leptos::prelude::*;
-use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use std::time::Duration;
@@ -18,41 +17,27 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
 use web_sys::{EventSource, MessageEvent};
 
-/// Retrying this long without an open stream turns "reconnecting" into "offline".
-const OFFLINE_AFTER_MS: u64 = 30_000;
 const BACKOFF_FIRST_MS: f64 = 1_000.0;
 const BACKOFF_MAX_MS: f64 = 30_000.0;
 
-pub fn follow<F: Feed>(feed: F) {
-    // Effects run only in the browser and only after hydration, so the first
-    // client render equals the server's HTML before any event changes it.
-    Effect::new(move |_| {
-        let follower = Rc::new(Follower {
-            feed,
-            open: RefCell::new(None),
-            failures: Cell::new(0),
-            last_event_id: RefCell::new(None),
-            lost_since_ms: Cell::new(None),
-            stopped: Cell::new(false),
-        });
-        follower.connect();
-        let clock = start_clock(Rc::downgrade(&follower));
-        let handle = SendWrapper::new((follower, clock));
-        on_cleanup(move || {
-            let (follower, clock) = handle.take();
-            clock.clear();
-            follower.stop();
-        });
-    });
+/// What a source tells the one holding it.
+pub trait Receiver {
+    fn received(&self, raw: Raw);
+    fn opened(&self);
+    fn lost(&self);
+    /// The id to resume after when the source must reconnect by itself.
+    fn last_id(&self) -> Option<u64>;
 }
 
-struct Follower<F: Feed> {
-    feed: F,
+/// An open (or reconnecting) stream; closed when dropped.
+pub struct Source(Rc<Inner>);
+
+struct Inner {
+    path: &'static str,
+    receiver: Weak<dyn Receiver>,
     open: RefCell<Option<OpenSource>>,
     /// Consecutive times the source was closed for good; sets the backoff.
     failures: Cell<u32>,
-    last_event_id: RefCell<Option<String>>,
-    lost_since_ms: Cell<Option<u64>>,
     stopped: Cell<bool>,
 }
 
@@ -68,43 +53,67 @@ impl Drop for OpenSource {
     }
 }
 
-impl<F: Feed> Follower<F> {
+impl Source {
+    /// Opens `path`, resuming after the receiver's last id if it has one.
+    pub fn open(path: &'static str, receiver: Weak<dyn Receiver>) -> Source {
+        let inner = Rc::new(Inner {
+            path,
+            receiver,
+            open: RefCell::new(None),
+            failures: Cell::new(0),
+            stopped: Cell::new(false),
+        });
+        inner.connect();
+        Source(inner)
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.0.stopped.set(true);
+        self.0.open.borrow_mut().take();
+    }
+}
+
+impl Inner {
     fn connect(self: &Rc<Self>) {
         if self.stopped.get() {
             return;
         }
-        let url = match self.last_event_id.borrow().as_deref() {
-            Some(id) => format!("{}?lastEventId={id}", F::PATH),
-            None => F::PATH.to_string(),
+        let Some(receiver) = self.receiver.upgrade() else {
+            return;
+        };
+        let url = match receiver.last_id() {
+            Some(id) => format!("{}?lastEventId={id}", self.path),
+            None => self.path.to_string(),
         };
         let Ok(source) = EventSource::new(&url) else {
             self.retry_later();
             return;
         };
-        let listeners = vec![
+        let mut listeners = vec![
             self.listen(&source, "open", |this, _| this.opened()),
             self.listen(&source, "error", |this, _| this.errored()),
-            self.listen(&source, "message", |this, event| this.message(event)),
-            self.listen(&source, "snapshot", |this, event| this.snapshot(event)),
-            self.listen(&source, "status", |this, event| this.status(event)),
-            self.listen(&source, "removed", |this, event| this.removed(event)),
-            self.listen(&source, "config", |this, event| this.config(event)),
-            self.listen(&source, "history", |this, event| this.history(event)),
         ];
+        for kind in Kind::ALL {
+            listeners.push(self.listen(&source, kind.event_name(), move |this, event| {
+                this.received(kind, event)
+            }));
+        }
         *self.open.borrow_mut() = Some(OpenSource {
             source,
             _listeners: listeners,
         });
     }
 
-    /// Registers a listener that holds the follower weakly: the follower owns
-    /// the source, the source owns the listener, so a strong reference would
+    /// Registers a listener that holds the source weakly: the source owns
+    /// the EventSource, which owns the listener, so a strong reference would
     /// be a cycle that outlives the page's cleanup.
     fn listen(
         self: &Rc<Self>,
         source: &EventSource,
         name: &str,
-        on_event: fn(&Rc<Follower<F>>, &web_sys::Event),
+        on_event: impl Fn(&Rc<Inner>, &web_sys::Event) + 'static,
     ) -> Closure<dyn FnMut(web_sys::Event)> {
         let weak = Rc::downgrade(self);
         let listener = Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
@@ -118,12 +127,15 @@ impl<F: Feed> Follower<F> {
 
     fn opened(&self) {
         self.failures.set(0);
-        self.lost_since_ms.set(None);
-        self.feed.link().connection.set(Connection::Live);
+        if let Some(receiver) = self.receiver.upgrade() {
+            receiver.opened();
+        }
     }
 
     fn errored(self: &Rc<Self>) {
-        self.mark_lost();
+        if let Some(receiver) = self.receiver.upgrade() {
+            receiver.lost();
+        }
         let closed = self
             .open
             .borrow()
@@ -136,67 +148,22 @@ impl<F: Feed> Follower<F> {
         }
     }
 
-    fn message(&self, event: &web_sys::Event) {
-        self.take(event, |feed, status: F::Status| feed.apply(status));
-    }
-
-    fn snapshot(&self, event: &web_sys::Event) {
-        self.take(event, |feed, snapshot: F::Snapshot| feed.replace(snapshot));
-    }
-
-    fn removed(&self, event: &web_sys::Event) {
-        self.take(event, |feed, removed: Removed| feed.remove(&removed.id));
-    }
-
-    fn config(&self, event: &web_sys::Event) {
-        self.take(event, |feed, notice: ConfigNotice| feed.config(notice));
-    }
-
-    fn history(&self, event: &web_sys::Event) {
-        self.take(event, |feed, notice: HistoryNotice| feed.history(notice));
-    }
-
-    /// Parses the event's payload and hands it to the feed; an event that
-    /// does not parse is logged and ignored.
-    fn take<T: serde::de::DeserializeOwned>(
-        &self,
-        event: &web_sys::Event,
-        to_feed: impl FnOnce(&F, T),
-    ) {
-        let Some((event, payload)) = parse::<T>(event) else {
+    fn received(&self, kind: Kind, event: &web_sys::Event) {
+        let Some(message) = event.dyn_ref::<MessageEvent>() else {
             return;
         };
-        self.note_event(event);
-        to_feed(&self.feed, payload);
-    }
-
-    /// `Done`: the server is going away. The browser reconnects by itself
-    /// after the `retry:` delay; until then the page says so.
-    fn status(&self, event: &web_sys::Event) {
-        let data = event
-            .dyn_ref::<MessageEvent>()
-            .and_then(|m| m.data().as_string());
-        if data.as_deref() == Some("Done") {
-            self.mark_lost();
+        let Some(data) = message.data().as_string() else {
+            return;
+        };
+        // The browser repeats the previous id on an event that has none
+        // (`status`), so only events that carry ids are given one.
+        let id = kind
+            .has_id()
+            .then(|| message.last_event_id().parse().ok())
+            .flatten();
+        if let Some(receiver) = self.receiver.upgrade() {
+            receiver.received(Raw { kind, data, id });
         }
-    }
-
-    fn note_event(&self, event: &MessageEvent) {
-        let id = event.last_event_id();
-        if !id.is_empty() {
-            *self.last_event_id.borrow_mut() = Some(id);
-        }
-        self.feed.link().last_event_at_ms.set(Some(now_ms()));
-        if self.feed.link().connection.get_untracked() != Connection::Live {
-            self.opened();
-        }
-    }
-
-    fn mark_lost(&self) {
-        if self.lost_since_ms.get().is_none() {
-            self.lost_since_ms.set(Some(now_ms()));
-        }
-        self.feed.link().connection.set(Connection::Reconnecting);
     }
 
     fn retry_later(self: &Rc<Self>) {
@@ -216,51 +183,4 @@ impl<F: Feed> Follower<F> {
             Duration::from_millis(delay as u64),
         );
     }
-
-    /// Once a second: the clock for "… ago", and "offline" after a long loss.
-    fn tick(&self) {
-        let now = now_ms();
-        self.feed.tick(now);
-        let long_lost = self
-            .lost_since_ms
-            .get()
-            .is_some_and(|since| now.saturating_sub(since) >= OFFLINE_AFTER_MS);
-        let connection = self.feed.link().connection;
-        if long_lost && connection.get_untracked() == Connection::Reconnecting {
-            connection.set(Connection::Offline);
-        }
-    }
-
-    fn stop(&self) {
-        self.stopped.set(true);
-        self.open.borrow_mut().take();
-    }
-}
-
-fn start_clock<F: Feed>(follower: Weak<Follower<F>>) -> IntervalHandle {
-    let tick = move || {
-        if let Some(follower) = follower.upgrade() {
-            follower.tick();
-        }
-    };
-    tick();
-    set_interval_with_handle(tick, Duration::from_secs(1)).expect("setInterval is available")
-}
-
-/// The event as a message with its JSON payload, or `None` (logged) if it
-/// is not one.
-fn parse<T: serde::de::DeserializeOwned>(event: &web_sys::Event) -> Option<(&MessageEvent, T)> {
-    let message = event.dyn_ref::<MessageEvent>()?;
-    let data = message.data().as_string()?;
-    match serde_json::from_str(&data) {
-        Ok(value) => Some((message, value)),
-        Err(error) => {
-            leptos::logging::warn!("ignoring an event that does not parse: {error}");
-            None
-        }
-    }
-}
-
-fn now_ms() -> u64 {
-    js_sys::Date::now() as u64
 }

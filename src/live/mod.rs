@@ -9,6 +9,12 @@ mod clock;
 #[cfg(feature = "hydrate")]
 mod event_source;
 mod public_board;
+// Compiled for the tests too, so that they run with the server's `cargo test`.
+#[cfg(any(feature = "hydrate", test))]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+mod relay;
+#[cfg(feature = "hydrate")]
+mod tabs;
 
 pub use public_board::{Overall, PublicBoard, PublicCard};
 
@@ -21,8 +27,8 @@ use leptos::prelude::*;
 use std::collections::{HashMap, HashSet};
 
 /// What a page's stream feeds: the payloads it parses and where they go.
-/// `event_source` follows the stream at `PATH` into any of them, with the
-/// same reconnecting, replay and offline logic.
+/// `tabs` follows the stream at `PATH` into any of them, with the same
+/// sharing between tabs, reconnecting, replay and offline logic.
 pub trait Feed: Copy + 'static {
     /// The payload of a `message` event.
     type Status: serde::de::DeserializeOwned;
@@ -30,6 +36,8 @@ pub trait Feed: Copy + 'static {
     type Snapshot: serde::de::DeserializeOwned;
     /// The stream's path.
     const PATH: &'static str;
+    /// Where the same snapshot is fetched over plain HTTP.
+    const SNAPSHOT_PATH: &'static str;
     /// Where the state of the stream itself is shown.
     fn link(&self) -> Link;
     fn apply(&self, status: Self::Status);
@@ -49,32 +57,37 @@ pub trait Feed: Copy + 'static {
 /// event came, as the header's badge shows.
 #[derive(Clone, Copy)]
 pub struct Link {
+    /// The id of the newest event the page was rendered with: the stream
+    /// resumes after it.
+    pub rendered_at: Option<u64>,
     pub connection: RwSignal<Connection>,
     /// Browser clock time of the newest event; `None` until one arrives.
     pub last_event_at_ms: RwSignal<Option<u64>>,
+    /// The id of the newest event applied, and how many were applied
+    /// (snapshots aside): the badge carries both, so that anyone can see
+    /// that each event reached the page once.
+    pub last_event_id: RwSignal<Option<u64>>,
+    pub events: RwSignal<u64>,
     /// The browser's clock, ticking once a second after hydration; `None`
     /// on the server and during hydration so both render the same text.
     pub now_ms: RwSignal<Option<u64>>,
 }
 
 impl Link {
-    pub fn new() -> Link {
+    pub fn new(rendered_at: Option<u64>) -> Link {
         Link {
+            rendered_at,
             connection: RwSignal::new(Connection::Connecting),
             last_event_at_ms: RwSignal::new(None),
+            last_event_id: RwSignal::new(rendered_at),
+            events: RwSignal::new(0),
             now_ms: RwSignal::new(None),
         }
     }
 }
 
-impl Default for Link {
-    fn default() -> Link {
-        Link::new()
-    }
-}
-
 /// What the page knows about its stream, as shown in the header.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Connection {
     /// Server render and hydration, before the stream has opened.
     Connecting,
@@ -227,7 +240,7 @@ impl Board {
             config: RwSignal::new(snapshot.config.clone()),
             history: RwSignal::new(snapshot.history.clone()),
             feed: RwSignal::new(feed),
-            link: Link::new(),
+            link: Link::new(Some(snapshot.last_event_id)),
             card_clock: Clock::new(),
             query,
             query_words: Memo::new(move |_| {
@@ -543,6 +556,7 @@ impl Feed for Board {
     type Status = CheckStatus;
     type Snapshot = Snapshot;
     const PATH: &'static str = "/api/events";
+    const SNAPSHOT_PATH: &'static str = "/api/status";
 
     fn link(&self) -> Link {
         self.link
@@ -578,7 +592,7 @@ impl Feed for Board {
 /// component that called it is cleaned up. Nothing happens on the server.
 pub fn follow<F: Feed>(feed: F) {
     #[cfg(feature = "hydrate")]
-    event_source::follow(feed);
+    tabs::follow(feed);
     #[cfg(not(feature = "hydrate"))]
     let _ = feed;
 }

@@ -82,7 +82,7 @@ impl PublicBoard {
         let board = PublicBoard {
             layout: RwSignal::new(Vec::new()),
             cards: StoredValue::new(HashMap::new()),
-            link: Link::new(),
+            link: Link::new(Some(snapshot.last_event_id)),
         };
         for status in snapshot.checks {
             let trend = trends.remove(&status.id).unwrap_or_default();
@@ -156,6 +156,7 @@ impl Feed for PublicBoard {
     type Status = PublicStatus;
     type Snapshot = PublicSnapshot;
     const PATH: &'static str = "/api/public/events";
+    const SNAPSHOT_PATH: &'static str = "/api/public/status";
 
     fn link(&self) -> Link {
         self.link
