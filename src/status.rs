@@ -320,11 +320,125 @@ pub struct CheckHistory {
     pub range: String,
     /// The width of each chart point: 60 (minutes) up to 24 h, else 3600.
     pub span_s: u64,
+    /// The end of the range: when it was read, then the newest result
+    /// applied.
+    pub until_ms: u64,
     pub points: Vec<ChartPoint>,
     /// Oldest first, each with how long the state lasted.
     pub changes: Vec<StateSpan>,
-    /// The newest results that were not up, newest first.
+    /// The newest results that were not up, newest first (at most `FAILURES`).
     pub failures: Vec<FailureReason>,
+    /// Results and failures per UTC day over the last `DAYS` days, oldest
+    /// first; days without results are missing.
+    pub days: Vec<DayCount>,
+}
+
+/// The latest failures a detail page lists.
+pub const FAILURES: usize = 10;
+/// The days of the uptime bar.
+pub const DAYS: u64 = 90;
+pub const DAY_MS: u64 = 86_400_000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    /// Midnight UTC.
+    pub start_ms: u64,
+    pub results: u64,
+    /// Results that were down.
+    pub failures: u64,
+}
+
+impl CheckHistory {
+    /// A new result of the check, as the history will hold it: the newest
+    /// chart point, a state change, a failure, today's count. What the
+    /// detail page applies as results arrive, without refetching.
+    pub fn push(&mut self, status: &CheckStatus, range_ms: u64) {
+        let at = status.checked_at_ms;
+        // Older results are in what was read (or lost with its last
+        // second, never counted twice); a snapshot after a reconnect
+        // repeats the newest result.
+        if status.health == Health::Unknown || at <= self.until_ms {
+            return;
+        }
+        self.until_ms = at;
+        self.push_point(at, status.health, status.latency_ms);
+        let since = self.until_ms.saturating_sub(range_ms);
+        self.points
+            .retain(|p| p.start_ms + self.span_s * 1000 > since);
+        self.push_change(status);
+        if status.health != Health::Up {
+            self.failures.insert(
+                0,
+                FailureReason {
+                    at_ms: at,
+                    health: status.health,
+                    detail: status.detail.clone(),
+                },
+            );
+            self.failures.truncate(FAILURES);
+        }
+        self.count_day(at, status.health == Health::Down);
+    }
+
+    fn push_point(&mut self, at_ms: u64, health: Health, latency_ms: Option<f64>) {
+        let span_ms = self.span_s.max(1) * 1000;
+        let start_ms = at_ms / span_ms * span_ms;
+        let down = u64::from(health == Health::Down);
+        match self.points.last_mut() {
+            Some(point) if point.start_ms == start_ms => {
+                if let Some(ms) = latency_ms {
+                    let with_latency = point.count as f64;
+                    let total = point.lat_avg.unwrap_or(0.0) * with_latency + ms;
+                    point.lat_avg = Some(total / (with_latency + 1.0));
+                    point.lat_max = Some(point.lat_max.map_or(ms, |max| max.max(ms)));
+                }
+                point.count += 1;
+                point.failures += down;
+            }
+            Some(point) if point.start_ms > start_ms => {}
+            _ => self.points.push(ChartPoint {
+                start_ms,
+                count: 1,
+                failures: down,
+                lat_avg: latency_ms,
+                lat_max: latency_ms,
+            }),
+        }
+    }
+
+    fn push_change(&mut self, status: &CheckStatus) {
+        let at_ms = status.checked_at_ms;
+        if let Some(last) = self.changes.last_mut() {
+            if last.health == status.health {
+                return;
+            }
+            last.lasted_ms = Some(at_ms.saturating_sub(last.at_ms));
+        }
+        self.changes.push(StateSpan {
+            at_ms,
+            health: status.health,
+            lasted_ms: None,
+            detail: Some(status.detail.clone()),
+        });
+    }
+
+    fn count_day(&mut self, at_ms: u64, down: bool) {
+        let start_ms = at_ms / DAY_MS * DAY_MS;
+        match self.days.last_mut() {
+            Some(day) if day.start_ms == start_ms => {
+                day.results += 1;
+                day.failures += u64::from(down);
+            }
+            Some(day) if day.start_ms > start_ms => {}
+            _ => self.days.push(DayCount {
+                start_ms,
+                results: 1,
+                failures: u64::from(down),
+            }),
+        }
+        let first = start_ms.saturating_sub((DAYS - 1) * DAY_MS);
+        self.days.retain(|day| day.start_ms >= first);
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -466,6 +580,36 @@ pub fn utc_clock(unix_ms: u64) -> String {
     )
 }
 
+/// Formats a Unix time in milliseconds as its UTC date, `Nov 24` (UTC for
+/// the same reason as `utc_clock`).
+pub fn utc_day(unix_ms: u64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let (_, month, day) = civil_date(unix_ms / 86_400_000);
+    format!("{} {day}", MONTHS[month as usize - 1])
+}
+
+/// (year, month 1–12, day 1–31) of a count of days since 1970-01-01, by
+/// Howard Hinnant's days-to-civil algorithm.
+fn civil_date(days: u64) -> (u64, u64, u64) {
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,9 +628,19 @@ mod tests {
 
     #[test]
     fn utc_clock_formats_time_of_day() {
-        // 2026-11-24 13:05:09 UTC
+        // 2026-11-29 13:05:09 UTC
         assert_eq!(utc_clock(1_795_957_509_000), "13:05:09 UTC");
         assert_eq!(utc_clock(0), "00:00:00 UTC");
+    }
+
+    #[test]
+    fn utc_day_names_the_date() {
+        assert_eq!(utc_day(1_795_957_509_000), "Nov 29");
+        assert_eq!(utc_day(0), "Jan 1");
+        // 2024-02-29, a leap day, and 2025-03-01 after a common February.
+        assert_eq!(utc_day(1_709_164_800_000), "Feb 29");
+        assert_eq!(utc_day(1_740_787_200_000), "Mar 1");
+        assert_eq!(civil_date(19_782), (2024, 2, 29));
     }
 
     #[test]
@@ -504,6 +658,55 @@ mod tests {
         let json = serde_json::to_string(&status).unwrap();
         assert!(!json.contains('\n'), "JSON data must fit one SSE data line");
         assert_eq!(serde_json::from_str::<CheckStatus>(&json).unwrap(), status);
+    }
+
+    #[test]
+    fn a_detail_history_follows_new_results() {
+        let minute = 60_000;
+        let start = 20_000 * DAY_MS + 10 * minute;
+        let mut history = CheckHistory {
+            span_s: 60,
+            until_ms: start,
+            points: vec![ChartPoint {
+                start_ms: start - minute,
+                count: 2,
+                failures: 0,
+                lat_avg: Some(2.0),
+                lat_max: Some(3.0),
+            }],
+            changes: vec![StateSpan {
+                at_ms: start - 5 * minute,
+                health: Health::Up,
+                lasted_ms: None,
+                detail: None,
+            }],
+            ..CheckHistory::default()
+        };
+        let hour = 3_600_000;
+        history.push(&result(start + 1_000, Health::Up, 4.0), hour);
+        history.push(&result(start + 2_000, Health::Down, 8.0), hour);
+        // A snapshot after a reconnect repeats the newest result.
+        history.push(&result(start + 2_000, Health::Down, 8.0), hour);
+        history.push(&result(start - 1_000, Health::Up, 1.0), hour);
+
+        let newest = history.points.last().unwrap();
+        assert_eq!(history.points.len(), 2);
+        assert_eq!(
+            (newest.start_ms, newest.count, newest.failures),
+            (start, 2, 1)
+        );
+        assert_eq!((newest.lat_avg, newest.lat_max), (Some(6.0), Some(8.0)));
+        assert_eq!(history.changes.len(), 2);
+        assert_eq!(history.changes[0].lasted_ms, Some(5 * minute + 2_000));
+        assert_eq!(history.changes[1].health, Health::Down);
+        assert_eq!(history.failures.len(), 1);
+        assert_eq!(history.failures[0].at_ms, start + 2_000);
+        let today = history.days.last().unwrap();
+        assert_eq!((today.results, today.failures), (2, 1));
+
+        // An hour on, the oldest point has left the range.
+        history.push(&result(start + hour, Health::Up, 1.0), hour);
+        assert_eq!(history.points.first().unwrap().start_ms, start);
     }
 
     fn result(at_ms: u64, health: Health, latency_ms: f64) -> CheckStatus {

@@ -105,7 +105,8 @@ test('a check has its own page: chart, changes and failures, and ranges change i
 
   // Server-rendered: the first HTML already holds the chart and the changes.
   const html = await (await page.request.get(`${server.url}/checks/pulse-healthz?range=1h`)).text();
-  expect(html).toMatch(/<polyline [^>]*points="[\d.]+,[\d.]+/);
+  expect(html).toMatch(/<path d="M[\d.]+ [\d.]+[^"]*" class="avg">/);
+  expect(html).toMatch(/<text [^>]*class="tick"[^>]*>\d\d:\d\d<\/text>/);
   expect(html).toMatch(/<b>up<\/b> at /);
 
   await page.goto(server.url);

@@ -134,7 +134,7 @@ fn strip_summary(recent: &[RecentResult]) -> String {
 }
 
 /// `99.95%`, `100%`, `–` without data.
-fn percent(share: Option<f64>) -> String {
+pub fn percent(share: Option<f64>) -> String {
     match share {
         None => "–".to_string(),
         Some(s) if s >= 1.0 => "100%".to_string(),

@@ -4,12 +4,12 @@
 //! nothing here ever waits in the check loop or the fan-out.
 
 use crate::status::{
-    ChartPoint, CheckHistory, CheckStatus, FailureReason, Health, MinutePoint, RECENT,
-    RecentResult, StateSpan, Trend, UPTIME_WINDOWS, WindowCount,
+    ChartPoint, CheckHistory, CheckStatus, DAY_MS, DAYS, DayCount, FailureReason, Health,
+    MinutePoint, RECENT, RecentResult, StateSpan, Trend, UPTIME_WINDOWS, WindowCount,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
@@ -554,10 +554,50 @@ impl Store {
         Ok(CheckHistory {
             range: range.to_string(),
             span_s,
+            until_ms: now_ms,
             points,
             changes: spans,
             failures,
+            days: self.days(check, now_ms)?,
         })
+    }
+
+    /// Results and failures per UTC day over the last `DAYS` days: whole
+    /// hours from the hour aggregates, the rest (minutes and raw results
+    /// not yet in an hour) counted day by day.
+    fn days(&self, check: &str, now_ms: u64) -> rusqlite::Result<Vec<DayCount>> {
+        let first = (now_ms / DAY_MS).saturating_sub(DAYS - 1) * DAY_MS;
+        let hours_end = self.rolled_up_to(3600)?.max(first);
+        let mut days: BTreeMap<u64, DayCount> = BTreeMap::new();
+        let mut count = |at_ms: u64, results: i64, failures: i64| {
+            let start_ms = at_ms / DAY_MS * DAY_MS;
+            let day = days.entry(start_ms).or_insert(DayCount {
+                start_ms,
+                results: 0,
+                failures: 0,
+            });
+            day.results += results.max(0) as u64;
+            day.failures += failures.max(0) as u64;
+        };
+        for hour in self.rollups(check, 3600, first)? {
+            if hour.start_ms < hours_end {
+                count(hour.start_ms, hour.count as i64, hour.failures as i64);
+            }
+        }
+        let since = |from_ms: u64| -> rusqlite::Result<(i64, i64)> {
+            Ok(self
+                .uptime_counts(Some(check), from_ms)?
+                .remove(check)
+                .unwrap_or_default())
+        };
+        let mut from = hours_end;
+        while from <= now_ms {
+            let next_day = (from / DAY_MS + 1) * DAY_MS;
+            let (all, later) = (since(from)?, since(next_day)?);
+            count(from, all.0 - later.0, all.1 - later.1);
+            from = next_day;
+        }
+        Ok(days.into_values().filter(|day| day.results > 0).collect())
     }
 
     /// The newest real changes (from one verdict to another) across all

@@ -6,6 +6,7 @@
 //! `PublicBoard` (the public stream).
 
 mod clock;
+mod detail;
 #[cfg(feature = "hydrate")]
 mod event_source;
 mod public_board;
@@ -16,6 +17,7 @@ mod relay;
 #[cfg(feature = "hydrate")]
 mod tabs;
 
+pub use detail::Detail;
 pub use public_board::{Overall, PublicBoard, PublicCard};
 
 use crate::status::{
