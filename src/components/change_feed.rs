@@ -36,7 +36,9 @@ pub fn ChangeFeed(board: Board) -> impl IntoView {
                 when=move || board.feed.with(|f| !f.is_empty())
                 fallback=|| view! { <p class="quiet">"No changes of state yet."</p> }
             >
-                <ol>{lines}</ol>
+                // Focusable: the list scrolls once it is long, and a
+                // keyboard must be able to scroll it.
+                <ol tabindex="0">{lines}</ol>
             </Show>
         </section>
     }

@@ -15,6 +15,12 @@ pub fn CheckCard(
     hidden: Signal<bool>,
 ) -> impl IntoView {
     let id = status.with_untracked(|s| s.id.to_string());
+    // Every card's link reads "history"; a screen reader's list of links
+    // names it after its check ("Disk / history"). Static ids (check ids
+    // have no spaces), so no card pays for another reactive text.
+    let name_id = format!("check-{id}");
+    let more_id = format!("check-{id}-more");
+    let more_label = format!("{name_id} {more_id}");
     let health = move || status.with(|s| s.health.label());
     let latency = move || status.with(|s| latency_label(s.latency_ms));
     let checked = move || {
@@ -33,7 +39,7 @@ pub fn CheckCard(
             hidden=move || hidden.get()
         >
             <div class="card-head">
-                <h3>{move || status.with(|s| s.name.clone())}</h3>
+                <h3 id=name_id>{move || status.with(|s| s.name.clone())}</h3>
                 <span class="pill">{health}</span>
             </div>
             <p class="detail">{move || status.with(|s| s.detail.clone())}</p>
@@ -42,7 +48,9 @@ pub fn CheckCard(
                 <span class="kind">{move || status.with(|s| s.kind.label())}</span>
                 <span class="latency" title="how long the check took">{latency}</span>
                 <span class="checked" title="when the check ran">{checked}</span>
-                <a class="more" href=format!("/checks/{id}")>"history"</a>
+                <a class="more" id=more_id aria-labelledby=more_label href=format!("/checks/{id}")>
+                    "history"
+                </a>
             </div>
         </article>
     }

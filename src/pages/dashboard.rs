@@ -62,14 +62,16 @@ fn LiveBoard(data: BoardData) -> impl IntoView {
             <ConnectionBadge link=board.link/>
             <SignedInAs who/>
         </header>
-        <ConfigBanner board/>
-        <SummaryBar board/>
-        <ChangeFeed board/>
-        <Toolbar board/>
-        <main class="groups">
-            <For each=move || board.groups() key=|group| group.clone() let:group>
-                <GroupSection board group/>
-            </For>
+        <main>
+            <ConfigBanner board/>
+            <SummaryBar board/>
+            <ChangeFeed board/>
+            <Toolbar board/>
+            <div class="groups">
+                <For each=move || board.groups() key=|group| group.clone() let:group>
+                    <GroupSection board group/>
+                </For>
+            </div>
         </main>
     }
 }
