@@ -10,6 +10,7 @@ use crate::live::{self, Detail};
 use crate::status::{CheckHistory, CheckId, CheckStatus, RANGES, range_ms, utc_clock};
 use leptos::either::Either;
 use leptos::prelude::*;
+use leptos_meta::Title;
 use leptos_router::hooks::{use_params_map, use_query_map};
 use serde::{Deserialize, Serialize};
 
@@ -64,16 +65,18 @@ pub fn CheckDetail() -> impl IntoView {
         <header class="top">
             <h1><a class="home" href="/"><span class="logo" aria-hidden="true">"◉"</span>" Pulse"</a></h1>
         </header>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(data) => Either::Left(view! { <DetailView data range=range()/> }),
-                    Err(error) => Either::Right(view! {
-                        <p class="failure">"This history could not be loaded: " {error.to_string()}</p>
-                    }),
-                }
-            })}
-        </Suspense>
+        <main>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(data) => Either::Left(view! { <DetailView data range=range()/> }),
+                        Err(error) => Either::Right(view! {
+                            <p class="failure">"This history could not be loaded: " {error.to_string()}</p>
+                        }),
+                    }
+                })}
+            </Suspense>
+        </main>
     }
 }
 
@@ -95,11 +98,12 @@ fn DetailView(data: DetailData, range: String) -> impl IntoView {
     );
     live::follow(detail);
     let title = {
-        let id = id.clone();
+        let id = StoredValue::new(id.clone());
         move || {
-            detail
-                .status
-                .with(|s| s.as_ref().map_or_else(|| id.clone(), |s| s.name.clone()))
+            detail.status.with(|s| {
+                s.as_ref()
+                    .map_or_else(|| id.get_value(), |s| s.name.clone())
+            })
         }
     };
     let ranges = RANGES
@@ -127,7 +131,9 @@ fn DetailView(data: DetailData, range: String) -> impl IntoView {
     };
     let has_history = move || detail.history.with(Option::is_some);
     let history = Signal::derive(move || detail.history.get().unwrap_or_default());
+    let page_title = move || format!("{} · Pulse", title());
     view! {
+        <Title text=page_title/>
         <section class="detail-page" data-check-id=id.clone()>
             <div class="detail-head">
                 <h2>{title}" " <span class=move || format!("pill {}", now()) data-health=now>{now}</span></h2>
