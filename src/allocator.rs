@@ -8,7 +8,7 @@
 //! `malloc_trim` (see `sse::trim`) each free area still keeps the page that
 //! holds its header. After a 30 s churn of 5,000 clients, with all of them
 //! gone, the server's heap was 1.4 MiB above where it started, nearly all
-//! such pages; after 10 minutes, about 2 MiB (README, "Benchmarks"). With
+//! such pages; after 10 minutes, about 2 MiB (docs/benchmarks.md). With
 //! one arena and no per-thread cache, the same 30 s left 0.2 MiB, at the
 //! same throughput and latency (a stream allocates when it opens, not per
 //! event).

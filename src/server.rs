@@ -259,7 +259,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // peer address, which the access rule needs. Served as a plain
     // `Router`, axum would rebuild its routes for every connection and keep
     // them for the connection's life: about 8 KiB per open stream (heap
-    // profile in the README).
+    // profile in docs/benchmarks.md).
     let app =
         router(state, limits.request_head).into_make_service_with_connect_info::<access::Peer>();
     let serving = async {

@@ -1,5 +1,5 @@
 //! A small run of the benchmark's load generator, so CI proves it works and
-//! that 200 clients lose nothing. The big runs are in the README, not here.
+//! that 200 clients lose nothing. The big runs are in docs/benchmarks.md, not here.
 
 mod support;
 

@@ -8,7 +8,7 @@ import { PulseServer } from './pulse-server';
 
 // 5,000 checks on one page: it loads, stays live, and search, "failing
 // only" and folding all work on it. The times are recorded as annotations
-// (and printed) for the README, never asserted: this machine is shared.
+// (and printed) for docs/benchmarks.md, never asserted: this machine is shared.
 
 const CHECKS = 5000;
 const FAILING_EVERY = 50;

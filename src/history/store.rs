@@ -29,7 +29,7 @@ pub struct Retention {
 impl Default for Retention {
     /// A day of raw results, two days of minutes, 90 days of hours. The
     /// charts read minutes up to a day and hours beyond; 90 days of minutes
-    /// would take gigabytes for a thousand checks (README).
+    /// would take gigabytes for a thousand checks (docs/benchmarks.md, "History size").
     fn default() -> Self {
         Retention {
             raw: Duration::from_secs(24 * 3600),

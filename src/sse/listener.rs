@@ -6,7 +6,7 @@
 //!
 //! Streams are sorted out because they are nearly all of the connections and
 //! live for hours; hyper's per-connection buffers are most of what one would
-//! cost (README, "Benchmarks").
+//! cost (docs/benchmarks.md).
 
 use super::{Streams, direct};
 use crate::access::{Access, Asking, Peer, Verdict};
