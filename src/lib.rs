@@ -37,6 +37,8 @@ pub mod settings;
 #[cfg(feature = "ssr")]
 pub mod shutdown;
 #[cfg(feature = "ssr")]
+pub mod site;
+#[cfg(feature = "ssr")]
 pub mod sse;
 
 /// The browser's entry point: attach to the server-rendered page.

@@ -8,6 +8,7 @@ use crate::hub::Hub;
 use crate::metrics::{self, Metrics};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
+use crate::site::{self, Site};
 use crate::sse::Streams;
 use crate::status::ConfigNotice;
 use crate::{api, checks, config, history, sse};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub streams: Streams,
     pub history: history::api::HistoryFile,
     pub access: Arc<Access>,
+    /// The assets: built into the binary, or a folder (`site`).
+    pub site: Arc<Site>,
 }
 
 /// Every route. API routes come first and never share a path with a page.
@@ -63,11 +66,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/logout", post(access::web::sign_out));
     let leptos_options = state.leptos_options.clone();
+    let bundle = state.site.bundle();
+    let page = move || shell(leptos_options.clone(), bundle.clone());
     let pages = Router::new()
-        .leptos_routes(&state, generate_route_list(App), move || {
-            shell(leptos_options.clone())
-        })
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .leptos_routes(&state, generate_route_list(App), page.clone())
+        .fallback(site::file_and_error_handler::<AppState, _>(page))
         // Pages and assets only: the event stream must never be compressed.
         .layer(CompressionLayer::new());
     let [nosniff, no_framing, referrer] = crate::page_policy::on_every_answer();
@@ -196,6 +199,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         // named after the crate.
         leptos_options.output_name = env!("CARGO_PKG_NAME").into();
     }
+    let site = Arc::new(Site::open(&leptos_options));
 
     let limits = settings.limits();
     tracing::info!(
@@ -250,6 +254,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         streams,
         history: history::api::HistoryFile(history_file.map(Arc::new), Default::default()),
         access,
+        site,
     };
     tokio::spawn(shutdown.clone().on_signal());
     // Tests and scripts wait for this exact line to learn the port.

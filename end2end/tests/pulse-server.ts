@@ -9,16 +9,43 @@ const root = path.resolve(__dirname, '..', '..');
 // PULSE_BIN says; cargo-leptos writes the site into the project either way.
 const targetDir = process.env.CARGO_TARGET_DIR ?? path.join(root, 'target');
 export const binary = process.env.PULSE_BIN ?? path.join(targetDir, 'release', 'pulse');
+// The site as built, which the tests compare what is served with. The
+// servers serve the copy built into the binary, unless PULSE_SITE_ROOT names
+// a folder for them to serve instead (LEPTOS_SITE_ROOT; an unoptimised
+// bundle for profiling, say).
 export const siteRoot = process.env.PULSE_SITE_ROOT ?? path.join(root, 'target', 'site');
+export const servesBuiltInSite = !process.env.PULSE_SITE_ROOT;
+
+export type LaunchOptions = {
+  /** Another binary (a copy of `binary`, say). */
+  binary?: string;
+  /** The working directory; this process's by default. */
+  cwd?: string;
+  /** The whole environment, instead of this process's with the site's. */
+  env?: NodeJS.ProcessEnv;
+};
+
+function serverEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, RUST_LOG: 'warn' };
+  delete env.LEPTOS_SITE_ROOT;
+  if (!servesBuiltInSite) env.LEPTOS_SITE_ROOT = siteRoot;
+  return env;
+}
 
 export class PulseServer {
   private child: ChildProcess | null = null;
   port = 0;
 
-  private constructor(private readonly args: string[]) {}
+  /** What the server wrote to stderr (it is passed on as well). */
+  stderr = '';
 
-  static async start(args: string[] = []): Promise<PulseServer> {
-    const server = new PulseServer(args);
+  private constructor(
+    private readonly args: string[],
+    private readonly options: LaunchOptions,
+  ) {}
+
+  static async start(args: string[] = [], options: LaunchOptions = {}): Promise<PulseServer> {
+    const server = new PulseServer(args, options);
     await server.launch('127.0.0.1:0');
     return server;
   }
@@ -46,11 +73,16 @@ export class PulseServer {
   private launch(addr: string): Promise<void> {
     // No history file in the working directory unless a test asks for one.
     const history = this.args.includes('--history') ? [] : ['--no-history'];
-    const child = spawn(binary, ['--addr', addr, ...history, ...this.args], {
-      env: { ...process.env, LEPTOS_SITE_ROOT: siteRoot, RUST_LOG: 'warn' },
-      stdio: ['ignore', 'pipe', 'inherit'],
+    const child = spawn(this.options.binary ?? binary, ['--addr', addr, ...history, ...this.args], {
+      cwd: this.options.cwd,
+      env: this.options.env ?? serverEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
+    child.stderr!.on('data', (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+      process.stderr.write(chunk);
+    });
     return new Promise((resolve, reject) => {
       let seen = '';
       const timer = setTimeout(() => reject(new Error(`pulse did not start: ${seen}`)), 30_000);
