@@ -85,7 +85,8 @@ test('markup in names, groups, expectations and answers is shown as text', async
   const id = await card.getAttribute('data-check-id');
   const detail = await open(page, `${server.url}/checks/${id}`, false);
   await expect(page.locator('body')).toContainText(hostileName);
-  expect(await page.title()).not.toContain('<');
+  // The title names the check, as text.
+  expect(await page.title()).toBe(`${hostileName} · Pulse`);
   await page.waitForLoadState('networkidle'); // the bundle loaded and hydrated
   await expectNothingInjected(page, detail);
 });

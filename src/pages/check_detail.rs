@@ -131,7 +131,9 @@ fn DetailView(data: DetailData, range: String) -> impl IntoView {
     };
     let has_history = move || detail.history.with(Option::is_some);
     let history = Signal::derive(move || detail.history.get().unwrap_or_default());
-    let page_title = move || format!("{} · Pulse", title());
+    // Set once: leptos_meta keeps a reactive title past this view's life,
+    // when its signals are gone.
+    let page_title = format!("{} · Pulse", title());
     view! {
         <Title text=page_title/>
         <section class="detail-page" data-check-id=id.clone()>
