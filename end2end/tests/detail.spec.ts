@@ -80,6 +80,13 @@ test('the chart has labelled axes and a tooltip under the pointer and on focus',
   const tip = page.locator('.chart .tip');
   await expect(tip).toHaveClass(/shown/);
   await expect(tip).toHaveText(/^\d\d:\d\d UTC: mean [\d.]+ ms, slowest [\d.]+ ms, \d+ results?/);
+  // Beside the pointer, inside the chart (the CSP refuses style attributes,
+  // so a position set that way would leave it at the left edge).
+  const tipBox = (await tip.boundingBox())!;
+  const figure = (await page.locator('.chart').boundingBox())!;
+  expect(tipBox.x).toBeGreaterThanOrEqual(figure.x);
+  expect(tipBox.x + tipBox.width).toBeLessThanOrEqual(figure.x + figure.width + 1);
+  expect(tipBox.x + tipBox.width).toBeGreaterThan(figure.x + figure.width * 0.6);
   // It names the newest minute: results come twice a second, so this one
   // (or the one before, at a minute's turn).
   const minute = Math.floor(Date.now() / 60_000) * 60_000;

@@ -55,13 +55,19 @@ pub fn LatencyChart(history: Signal<CheckHistory>, range_ms: u64) -> impl IntoVi
         let span_s = history.with(|h| h.span_s);
         point(i).map_or_else(String::new, |p| describe(&p, span_s))
     };
-    let tip_left = move || {
+    // Where the chosen point is across the chart, 0–100 %.
+    let tip_at = move || {
         let x = selected
             .get()
             .and_then(point)
             .map_or(W / 2.0, |p| frame.with(|f| f.x_of(&p)));
-        format!("left: {:.1}%", (x / W * 100.0).clamp(12.0, 88.0))
+        x / W * 100.0
     };
+    // The tip starts at the point and grows away from the nearer edge, so it
+    // stays inside the chart. Set through the CSSOM (`style:`), which the
+    // page's CSP allows; it would refuse a `style` attribute.
+    let tip_left = move || format!("{:.1}%", tip_at());
+    let tip_flipped = move || tip_at() > 50.0;
     let cursor = move || {
         let p = selected.get().and_then(point)?;
         let (x, y) = frame.with(|f| (f.x_of(&p), p.lat_avg.map(|ms| f.y_of(ms))));
@@ -99,7 +105,7 @@ pub fn LatencyChart(history: Signal<CheckHistory>, range_ms: u64) -> impl IntoVi
                 {cursor}
             </svg>
             <p id="chart-tip" class="tip" role="status" aria-live="polite"
-                class:shown=move || selected.get().is_some() style=tip_left>
+                class:shown=move || selected.get().is_some() class:flip=tip_flipped style:left=tip_left>
                 {tip}
             </p>
             <figcaption>{move || history.with(|h| summary(h, range_ms))}</figcaption>

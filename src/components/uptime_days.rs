@@ -20,7 +20,7 @@ pub fn UptimeDays(history: Signal<CheckHistory>) -> impl IntoView {
     };
     view! {
         <section class="uptime-days" aria-labelledby="uptime-days-title">
-            <h3 id="uptime-days-title">"Uptime, last 90 days: " <span class="overall">{overall}</span></h3>
+            <h3 id="uptime-days-title">"Uptime, last 90 days: " <span class="days-overall">{overall}</span></h3>
             <ol class="days">
                 {move || {
                     days()
