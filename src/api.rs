@@ -1,5 +1,6 @@
 //! The plain JSON endpoints: the snapshot for scripts, liveness for probes.
 
+use crate::alerts::{Alerts, AlertsReport};
 use crate::hub::{Hub, SnapshotFor};
 use crate::status::{Audience, PublicSnapshot};
 use axum::extract::State;
@@ -20,6 +21,21 @@ pub async fn status(
 /// `GET /api/public/status`: what the public status page shows, whoever asks.
 pub async fn public_status(State(hub): State<Arc<Hub>>) -> Json<PublicSnapshot> {
     Json(hub.public_snapshot())
+}
+
+/// `GET /api/alerts` (private): where each check's alert stands, the
+/// notifiers and whether they fail, and the last 100 messages' outcomes.
+pub async fn alerts(
+    State(hub): State<Arc<Hub>>,
+    State(alerts): State<Arc<Alerts>>,
+) -> Result<Json<AlertsReport>, (axum::http::StatusCode, String)> {
+    let ids: Vec<_> = hub.snapshot().checks.into_iter().map(|c| c.id).collect();
+    let report = tokio::task::spawn_blocking(move || alerts.report(&ids)).await;
+    let failed = |e: String| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e);
+    report
+        .map_err(|e| failed(e.to_string()))?
+        .map(Json)
+        .map_err(failed)
 }
 
 #[derive(Serialize)]

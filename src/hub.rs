@@ -103,6 +103,8 @@ pub struct Hub {
     state: Mutex<HubState>,
     /// Where results are also kept, when history is on.
     history: std::sync::OnceLock<Arc<crate::history::Writer>>,
+    /// Where results are judged for alerts.
+    alerts: std::sync::OnceLock<Arc<crate::alerts::Alerts>>,
     live: broadcast::Sender<Delivery>,
     metrics: Arc<Metrics>,
     max_clients: usize,
@@ -169,6 +171,7 @@ impl Hub {
             }),
             live,
             history: std::sync::OnceLock::new(),
+            alerts: std::sync::OnceLock::new(),
             metrics,
             max_clients,
             peak_clients: AtomicUsize::new(0),
@@ -222,6 +225,9 @@ impl Hub {
         if let Some(history) = self.history.get() {
             history.offer(&status);
         }
+        if let Some(alerts) = self.alerts.get() {
+            alerts.offer(&status);
+        }
         // Under the lock, as the publicity may change with a reload; only
         // public checks pay for it, once per event whatever the audience.
         let public = state.publicity[at]
@@ -237,6 +243,11 @@ impl Hub {
     /// Sends every result from now on to the history writer as well.
     pub fn keep_history(&self, writer: Arc<crate::history::Writer>) {
         let _ = self.history.set(writer);
+    }
+
+    /// Sends every result from now on to the alert rules as well.
+    pub fn alert_on(&self, alerts: Arc<crate::alerts::Alerts>) {
+        let _ = self.alerts.set(alerts);
     }
 
     /// Whether results are being saved; sent to every client when it changes.

@@ -13,6 +13,8 @@ pub mod status;
 #[cfg(feature = "ssr")]
 pub mod access;
 #[cfg(feature = "ssr")]
+pub mod alerts;
+#[cfg(feature = "ssr")]
 pub mod allocator;
 #[cfg(feature = "ssr")]
 pub mod api;

@@ -36,6 +36,12 @@ pub struct ReasonLabel {
     pub reason: &'static str,
 }
 
+/// Which notifier a delivery went to (its `name` in the config).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NotifierLabel {
+    pub notifier: String,
+}
+
 type CheckHistograms = Family<CheckLabel, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -55,6 +61,11 @@ pub struct Metrics {
     pub stalled_clients_disconnected: Counter,
     pub check_duration: CheckHistograms,
     pub check_up: Family<CheckLabel, Gauge>,
+    pub alerts_firing: Gauge,
+    pub outbox_waiting: Gauge,
+    pub notifications_sent: Family<NotifierLabel, Counter>,
+    pub notifications_failed: Family<NotifierLabel, Counter>,
+    pub notifications_expired: Counter,
     /// Read from the runtime when exported: once streams have gone it falls
     /// back to its idle value, which is how a churn run shows no task leaked.
     tasks_alive: Gauge,
@@ -80,6 +91,11 @@ impl Metrics {
                 Histogram::new(exponential_buckets(0.0005, 2.0, 16))
             }),
             check_up: Family::default(),
+            alerts_firing: Gauge::default(),
+            outbox_waiting: Gauge::default(),
+            notifications_sent: Family::default(),
+            notifications_failed: Family::default(),
+            notifications_expired: Counter::default(),
             tasks_alive: Gauge::default(),
             registry: Registry::default(),
         };
@@ -148,6 +164,31 @@ impl Metrics {
             "check_up",
             "1 if the check's last verdict was up or degraded, else 0 (Pulse's own faults leave it)",
             m.check_up.clone(),
+        );
+        registry.register(
+            "alerts_firing",
+            "Alerts that fired and have not resolved",
+            m.alerts_firing.clone(),
+        );
+        registry.register(
+            "outbox_waiting",
+            "Alert messages waiting to be delivered (new or being retried)",
+            m.outbox_waiting.clone(),
+        );
+        registry.register(
+            "notifications_sent",
+            "Alert messages delivered, per notifier",
+            m.notifications_sent.clone(),
+        );
+        registry.register(
+            "notifications_failed",
+            "Failed attempts to deliver an alert message, per notifier (each is retried)",
+            m.notifications_failed.clone(),
+        );
+        registry.register(
+            "notifications_expired",
+            "Alert message rows given up: undelivered for a day, or their notifier removed",
+            m.notifications_expired.clone(),
         );
         registry.register(
             "tasks_alive",

@@ -2,6 +2,7 @@
 //! the shutdown that ends it all. Nothing here does the work itself.
 
 use crate::access::{self, Access};
+use crate::alerts::{Alerts, Outbox};
 use crate::app::{App, shell};
 use crate::checks::{Engine, Fallbacks};
 use crate::hub::Hub;
@@ -37,6 +38,7 @@ pub struct AppState {
     pub streams: Streams,
     pub history: history::api::HistoryFile,
     pub access: Arc<Access>,
+    pub alerts: Arc<Alerts>,
     /// The assets: built into the binary, or a folder (`site`).
     pub site: Arc<Site>,
 }
@@ -56,6 +58,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         )
         .route("/api/status", get(api::status))
         .route("/api/public/status", get(api::public_status))
+        .route("/api/alerts", get(api::alerts))
         .route("/api/checks/{id}/uptime", get(history::api::uptime))
         .route("/api/checks/{id}/history", get(history::api::history))
         .route("/healthz", get(api::healthz))
@@ -105,6 +108,7 @@ async fn start_checks(
     settings: &Settings,
     bound: SocketAddr,
     hub: &Arc<Hub>,
+    alerts: &Arc<Alerts>,
     shutdown: &Shutdown,
 ) -> Result<Arc<Access>, String> {
     let fallbacks = Fallbacks {
@@ -116,6 +120,8 @@ async fn start_checks(
     let Some(path) = &settings.config else {
         let access = Access::new(None, bound, settings.open_dashboard)?;
         let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
+        let ids: Vec<_> = defaults.iter().map(|c| c.id.clone()).collect();
+        alerts.apply_default(&ids);
         engine.apply(defaults, CHECK_CONCURRENCY);
         hub.set_config(ConfigNotice {
             source: "embedded default".into(),
@@ -133,6 +139,8 @@ async fn start_checks(
         .map_err(|e| e.to_string())?;
     let access = Access::new(config.access.as_ref(), bound, settings.open_dashboard)?;
     let (checks, concurrency) = checks::from_config(&config, fallbacks)?;
+    // Before the checks start, so their first results meet their rules.
+    alerts.apply(&config);
     let applied = engine.apply(checks, concurrency);
     let source = file.name();
     tracing::info!(config = %source, checks = applied.added, "config loaded");
@@ -143,8 +151,13 @@ async fn start_checks(
     });
     let changes = config::watch(&file, text)?;
     let gate = access.clone();
-    let apply_access = move |config: &config::Config| gate.apply(config.access.as_ref());
-    tokio::spawn(engine.follow(source, changes, fallbacks, apply_access));
+    let alerts = alerts.clone();
+    let apply_the_rest = move |config: &config::Config| {
+        gate.apply(config.access.as_ref())?;
+        alerts.apply(config);
+        Ok(())
+    };
+    tokio::spawn(engine.follow(source, changes, fallbacks, apply_the_rest));
     Ok(access)
 }
 
@@ -225,7 +238,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub.keep_history(history::start(store, retention));
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
-    let access = start_checks(&settings, bound, &hub, &shutdown).await?;
+    // The outbox lives in the history database; with no history, in
+    // memory (alerts then go out, but a restart forgets what was pending).
+    let outbox = history::side_connection(history_file.as_deref())?;
+    let alerts = Alerts::start(Outbox::new(outbox), metrics.clone(), shutdown.clone())?;
+    hub.alert_on(alerts.clone());
+    let access = start_checks(&settings, bound, &hub, &alerts, &shutdown).await?;
     tokio::spawn(ask_private_streams_again(
         access.changes(),
         hub.clone(),
@@ -254,6 +272,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         streams,
         history: history::api::HistoryFile(history_file.map(Arc::new), Default::default()),
         access,
+        alerts: alerts.clone(),
         site,
     };
     tokio::spawn(shutdown.clone().on_signal());
@@ -280,6 +299,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         tracing::warn!("some clients were still being written to; not waiting for them");
     }
     // What the checks said last is saved before exit.
+    alerts.close();
     history_of.close_history();
     served
         .unwrap_or(Ok(()))

@@ -567,6 +567,21 @@ pub struct Removed {
     pub id: CheckId,
 }
 
+/// Where a check's alert stands (`GET /api/alerts`, and the card's line).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "lowercase")]
+pub enum AlertState {
+    /// Passing, or failing fewer times in a row than matter.
+    Ok,
+    /// Failing, `failing` of the `threshold` results in a row it takes.
+    Pending { failing: u32, threshold: u32 },
+    /// Past its threshold while a check it depends on is failing: told as
+    /// part of that check's alert, not on its own.
+    Held { by: CheckId },
+    /// Fired: failing since `since_ms`, and told.
+    Firing { since_ms: u64 },
+}
+
 /// Formats a Unix time in milliseconds as `HH:MM:SS UTC`. Deliberately not the
 /// browser's local time: the server renders this text and hydration needs the
 /// browser's first render to produce exactly the same characters.

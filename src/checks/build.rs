@@ -46,7 +46,8 @@ pub fn from_config(config: &Config, fallbacks: Fallbacks) -> Result<(Vec<Check>,
 }
 
 /// What restarts a check when it changes: everything but its publicity
-/// (see `Check::publicity`).
+/// (see `Check::publicity`) and its alert rule (the alert rules follow a
+/// reload on their own, keeping their state).
 fn fingerprint(spec: &CheckSpec, interval: Duration, timeout: Duration) -> String {
     let CheckSpec {
         id,
@@ -56,6 +57,7 @@ fn fingerprint(spec: &CheckSpec, interval: Duration, timeout: Duration) -> Strin
         interval: _,
         timeout: _,
         publicity: _,
+        alert: _,
     } = spec;
     format!("{id:?} {name:?} {group:?} {probe:?} every {interval:?} within {timeout:?}")
 }

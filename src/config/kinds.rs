@@ -55,16 +55,22 @@ pub(super) struct Common {
     pub public: Option<bool>,
     /// The fixed sentence the public sees instead of the live detail.
     pub public_detail: Option<Spanned<String>>,
+    /// This check's alert settings, over its group's and `[alerts]`.
+    pub alert: Option<super::alerts::RuleOverrides>,
+    /// Names of the checks it cannot pass without (the router, the database).
+    pub depends_on: Option<Vec<String>>,
 }
 
 impl Common {
-    pub const KEYS: [&'static str; 6] = [
+    pub const KEYS: [&'static str; 8] = [
         "name",
         "group",
         "interval",
         "timeout",
         "public",
         "public_detail",
+        "alert",
+        "depends_on",
     ];
 }
 

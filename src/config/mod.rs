@@ -7,6 +7,7 @@
 //! or its group listed in `[public]`.
 
 mod access;
+mod alerts;
 mod env;
 mod error;
 mod fields;
@@ -15,6 +16,7 @@ mod kinds;
 mod watch;
 
 pub use access::{AccessSpec, Scope, TokenSpec, UserSpec, is_plain_name};
+pub use alerts::{AlertRule, AlertsSpec, NotifierSpec, NotifierTarget};
 pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
@@ -42,6 +44,8 @@ pub struct Config {
     pub checks: Vec<CheckSpec>,
     /// `[access]`: users, tokens, trusted proxies; `None` when absent.
     pub access: Option<AccessSpec>,
+    /// `[alerts]` and `[[notifier]]`; each check's own rule is on its spec.
+    pub alerts: AlertsSpec,
     /// Every value `${…}` substituted: never to be published.
     pub secrets: Vec<String>,
 }
@@ -59,6 +63,8 @@ pub struct CheckSpec {
     pub probe: ProbeSpec,
     /// Whether the public status page shows it, and with what sentence.
     pub publicity: Publicity,
+    /// When its failures are told, and to whom.
+    pub alert: AlertRule,
 }
 
 /// What a check says about being public, before `[public]` is known (it
@@ -187,8 +193,12 @@ fn parse_substituting(
         defaults: Defaults::default(),
         checks: Vec::new(),
         access: None,
+        alerts: AlertsSpec::default(),
         secrets: substituted.clone(),
     };
+    let mut alerts_table = (alerts::AlertsTable::default(), 0..0);
+    let mut notifiers = Vec::new();
+    let mut said_of_alerts = Vec::new();
     let mut first_line_of: HashMap<CheckId, (String, Range<usize>)> = HashMap::new();
     let mut public = PublicSection::default();
     let mut choices = Vec::new();
@@ -232,8 +242,9 @@ fn parse_substituting(
                     }
                     first_line_of.insert(
                         check.spec.id.clone(),
-                        (check.spec.name.clone(), check.name_span),
+                        (check.spec.name.clone(), check.name_span.clone()),
                     );
+                    said_of_alerts.push((check.alert, check.name_span));
                     config.checks.push(check.spec);
                     choices.push(check.public);
                 }
@@ -247,11 +258,33 @@ fn parse_substituting(
                     .map_err(|message| fail(span, message))?;
                 config.access = Some(spec);
             }
+            "alerts" => {
+                let span = value.span();
+                let table = alerts::AlertsTable::deserialize(ValueDeserializer::from(value))
+                    .map_err(from_toml)?;
+                alerts_table = (table, span);
+            }
+            "notifier" => {
+                let span = value.span();
+                let DeValue::Array(items) = value.into_inner() else {
+                    return Err(fail(
+                        span,
+                        "`notifier` must be a list of tables: write each one as [[notifier]]"
+                            .into(),
+                    ));
+                };
+                for item in items {
+                    let span = item.span();
+                    let table = alerts::NotifierTable::deserialize(ValueDeserializer::from(item))
+                        .map_err(from_toml)?;
+                    notifiers.push(table.resolve().map_err(|message| fail(span, message))?);
+                }
+            }
             other => {
                 return Err(fail(
                     key.span(),
                     format!(
-                        "unknown key `{other}`; a config has `[defaults]`, `[access]`, `[public]` and `[[check]]` tables"
+                        "unknown key `{other}`; a config has `[defaults]`, `[access]`, `[public]`, `[alerts]`, `[[notifier]]` and `[[check]]` tables"
                     ),
                 ));
             }
@@ -260,6 +293,23 @@ fn parse_substituting(
     for (spec, choice) in config.checks.iter_mut().zip(choices) {
         spec.publicity = choice.publicity(&spec.group, &public);
     }
+    let (table, table_span) = alerts_table;
+    let (said, spans): (Vec<_>, Vec<_>) = said_of_alerts.into_iter().unzip();
+    let checks: Vec<_> = config
+        .checks
+        .iter()
+        .zip(said)
+        .map(|(spec, said)| (spec.id.clone(), spec.name.clone(), spec.group.clone(), said))
+        .collect();
+    let (spec, rules) =
+        alerts::resolve(table, notifiers, &checks).map_err(|(check, message)| {
+            let span = check.map_or(table_span, |i| spans[i].clone());
+            fail(span, message)
+        })?;
+    config.alerts = spec;
+    for (check, rule) in config.checks.iter_mut().zip(rules) {
+        check.alert = rule;
+    }
     Ok(config)
 }
 
@@ -267,6 +317,7 @@ struct Parsed {
     spec: CheckSpec,
     name_span: Range<usize>,
     public: PublicChoice,
+    alert: alerts::CheckAlert,
 }
 
 enum Failure {
@@ -369,6 +420,7 @@ fn parse_check(
             timeout: common.timeout.map(|p| p.0),
             probe,
             publicity: Publicity::Private,
+            alert: AlertRule::default(),
         },
         name_span,
         public: PublicChoice {
@@ -377,6 +429,10 @@ fn parse_check(
                 .public_detail
                 .map(Spanned::into_inner)
                 .filter(|d| !d.trim().is_empty()),
+        },
+        alert: alerts::CheckAlert {
+            alert: common.alert.unwrap_or_default(),
+            depends_on: common.depends_on.unwrap_or_default(),
         },
     })
 }

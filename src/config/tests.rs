@@ -452,3 +452,120 @@ fn the_public_table_and_public_details_are_checked() {
         "{error}"
     );
 }
+
+const ALERTING: &str = r#"
+[alerts]
+failure_threshold = 4
+repeat = "2h"
+group_window = "10s"
+public_url = "https://status.example.com/"
+
+[alerts.group.shop]
+failure_threshold = 2
+notify = ["chat"]
+
+[[notifier]]
+name = "ops"
+kind = "webhook"
+url = "https://hooks.example.com/pulse"
+secret = "${SHOP_TOKEN}"
+
+[[notifier]]
+name = "chat"
+kind = "slack"
+url = "https://chat.example.com/hooks/abc"
+
+[[check]]
+name = "Router"
+kind = "tcp"
+address = "127.0.0.1:9"
+
+[[check]]
+name = "Shop"
+group = "shop"
+kind = "tcp"
+address = "127.0.0.1:9"
+depends_on = ["Router"]
+
+[[check]]
+name = "Billing"
+group = "shop"
+kind = "tcp"
+address = "127.0.0.1:9"
+alert = { failure_threshold = 1, repeat = "off", send_resolved = false, notify = ["ops", "chat"] }
+"#;
+
+#[test]
+fn alert_rules_resolve_check_over_group_over_alerts_over_defaults() {
+    let config = parse_text(ALERTING).unwrap();
+    assert_eq!(config.alerts.group_window, Duration::from_secs(10));
+    assert_eq!(config.alerts.notifiers.len(), 2);
+    let [router, shop, billing] = &config.checks[..] else {
+        panic!("three checks")
+    };
+    assert_eq!(router.alert.failure_threshold, 4);
+    assert_eq!(router.alert.success_threshold, 2);
+    assert_eq!(router.alert.repeat, Some(Duration::from_secs(7200)));
+    assert_eq!(
+        router.alert.notify,
+        ["ops", "chat"],
+        "no notify: every notifier"
+    );
+    assert_eq!(shop.alert.failure_threshold, 2);
+    assert_eq!(shop.alert.notify, ["chat"]);
+    assert_eq!(shop.alert.depends_on, [CheckId("router".into())]);
+    assert_eq!(billing.alert.failure_threshold, 1);
+    assert_eq!(billing.alert.repeat, None);
+    assert!(!billing.alert.send_resolved);
+    assert_eq!(billing.alert.notify, ["ops", "chat"]);
+}
+
+#[test]
+fn a_notifier_secret_never_shows_in_its_debug_form() {
+    let config = parse_text(ALERTING).unwrap();
+    let shown = format!("{:?}", config.alerts);
+    assert!(
+        !shown.contains("tok-123") && !shown.contains("abc"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn alert_mistakes_are_named_where_they_are() {
+    let unknown_notifier = format!("{HTTP}alert = {{ notify = [\"pager\"] }}\n");
+    assert_eq!(
+        error_of(&unknown_notifier),
+        "2:8: check `API` notifies `pager`, but no [[notifier]] has that name"
+    );
+    let unknown_dependency = format!("{HTTP}depends_on = [\"Router\"]\n");
+    assert_eq!(
+        error_of(&unknown_dependency),
+        "2:8: check `API` depends on `Router`, but no check has that name"
+    );
+    let ring = "[[check]]\nname = \"A\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ndepends_on = [\"B\"]\n\
+                [[check]]\nname = \"B\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\ndepends_on = [\"A\"]\n";
+    assert!(
+        error_of(ring).contains("depend on each other"),
+        "{}",
+        error_of(ring)
+    );
+    let zero = format!("{HTTP}alert = {{ failure_threshold = 0 }}\n");
+    assert!(
+        error_of(&zero).contains("from 1 to 1000, not 0"),
+        "{}",
+        error_of(&zero)
+    );
+    let no_token = "[[notifier]]\nname = \"tg\"\nkind = \"telegram\"\nchat_id = \"1\"\n";
+    assert_eq!(
+        error_of(no_token),
+        "1:1: a `telegram` notifier needs `token` (the bot's token)"
+    );
+    let odd_kind = "[[notifier]]\nname = \"x\"\nkind = \"pigeon\"\n";
+    assert!(error_of(odd_kind).contains("unknown notifier kind `pigeon`"));
+    let misspelt = "[alerts]\nfailure_treshold = 2\n";
+    assert!(
+        error_of(misspelt).starts_with("2:1: unknown field `failure_treshold`"),
+        "{}",
+        error_of(misspelt)
+    );
+}

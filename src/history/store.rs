@@ -139,7 +139,32 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/001_history.sql")),
         M::up(include_str!("../../migrations/002_compact.sql")),
         M::up(include_str!("../../migrations/003_integers.sql")),
+        M::up(include_str!("../../migrations/004_alerts.sql")),
     ])
+}
+
+/// A connection of its own to the history database at `path` (or, with
+/// no path, to a new database in memory) with the schema up to date, for
+/// a part that keeps its own tables there (the alerts' outbox). The file
+/// is in WAL mode already (`Store::open`), so it never waits long for the
+/// writer.
+pub fn side_connection(path: Option<&Path>) -> Result<Connection, String> {
+    let name = path.map_or("in memory".into(), |p| p.display().to_string());
+    let fail =
+        |what: &str, e: &dyn std::fmt::Display| format!("history database {name}: {what}: {e}");
+    let mut conn = match path {
+        Some(path) => Connection::open(path),
+        None => Connection::open_in_memory(),
+    }
+    .map_err(|e| fail("cannot open", &e))?;
+    // FULL: what this connection commits survives a power cut too (its
+    // writes are rare: an alert firing or a message sent).
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000;")
+        .map_err(|e| fail("cannot configure", &e))?;
+    migrations()
+        .to_latest(&mut conn)
+        .map_err(|e| fail("cannot migrate its schema", &e))?;
+    Ok(conn)
 }
 
 impl Store {

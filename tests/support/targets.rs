@@ -226,3 +226,20 @@ impl TestCa {
         .await
     }
 }
+
+/// An HTTP server whose every path answers 200 while `up` holds, 503
+/// while it does not: one switch for a whole outage.
+pub async fn switchable_target() -> (SocketAddr, Arc<std::sync::atomic::AtomicBool>) {
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let switch = up.clone();
+    let app = Router::new().fallback(move || {
+        let up = switch.load(std::sync::atomic::Ordering::SeqCst);
+        async move {
+            match up {
+                true => (StatusCode::OK, "fine"),
+                false => (StatusCode::SERVICE_UNAVAILABLE, "the target is down"),
+            }
+        }
+    });
+    (serve(app).await, up)
+}

@@ -1,0 +1,147 @@
+//! One message: the alerts that went out together to one notifier, and how
+//! each kind of notifier is told them (a title and plain text for chat, a
+//! documented JSON payload for webhooks).
+
+use super::outbox::AlertRecord;
+use crate::status::{CheckId, Health};
+use serde::Serialize;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// A check whose alert is held by one in the message (it depends on it).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HeldCheck {
+    pub id: CheckId,
+    pub name: String,
+}
+
+/// One alert as a message tells it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Told {
+    pub event: String,
+    pub check: CheckRef,
+    pub health: Health,
+    /// Why, in the check's words (redacted as on the dashboard).
+    pub detail: String,
+    pub since_ms: u64,
+    pub at_ms: u64,
+    /// The check's page, when `[alerts] public_url` is set.
+    pub url: Option<String>,
+    /// Checks that depend on this one and are failing with it.
+    pub held: Vec<HeldCheck>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CheckRef {
+    pub id: CheckId,
+    pub name: String,
+    pub group: String,
+}
+
+/// The webhook payload (README, "Alerts"): every field below.
+#[derive(Clone, Debug, Serialize)]
+pub struct Message {
+    /// Stable across retries of the same message: a receiver that got it
+    /// twice (Pulse died between its answer and marking it sent) can tell.
+    pub message_id: String,
+    pub title: String,
+    pub text: String,
+    pub alerts: Vec<Told>,
+}
+
+impl Message {
+    pub fn new(message: i64, alerts: Vec<Told>) -> Message {
+        let title = title(&alerts);
+        let text = alerts.iter().map(line).collect::<Vec<_>>().join("\n");
+        Message {
+            message_id: format!("pulse-{message}"),
+            title,
+            text,
+            alerts,
+        }
+    }
+
+    /// Whether anything in it is failing (for a notifier's priority).
+    pub fn is_trouble(&self) -> bool {
+        self.alerts.iter().any(|a| a.event != "resolved")
+    }
+}
+
+/// Builds what a message says of one record.
+pub fn told(record: AlertRecord, public_url: Option<&reqwest::Url>, held: Vec<HeldCheck>) -> Told {
+    let url = public_url.and_then(|base| base.join(&format!("checks/{}", record.check.0)).ok());
+    Told {
+        event: record.event,
+        check: CheckRef {
+            id: record.check,
+            name: record.name,
+            group: record.group,
+        },
+        health: record.health,
+        detail: record.detail,
+        since_ms: record.since_ms,
+        at_ms: record.at_ms,
+        url: url.map(String::from),
+        held,
+    }
+}
+
+fn title(alerts: &[Told]) -> String {
+    if let [alert] = alerts {
+        return format!("{}: {}", headline(alert), alert.check.name);
+    }
+    let count = |event: &str| alerts.iter().filter(|a| a.event == event).count();
+    let parts = [
+        (count("fired"), "failing"),
+        (count("reminder"), "still failing"),
+        (count("resolved"), "resolved"),
+    ];
+    let parts: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+    format!("Pulse: {}", parts.join(", "))
+}
+
+fn headline(alert: &Told) -> String {
+    let state = alert.health.label().to_uppercase();
+    match alert.event.as_str() {
+        "fired" => state,
+        "reminder" => format!("STILL {state}"),
+        _ => "RESOLVED".into(),
+    }
+}
+
+/// `DOWN: Shop API (shop) since Wed, 02 Dec 2026 05:49:00 GMT: no answer within 5s <url>`
+fn line(alert: &Told) -> String {
+    let mut line = format!(
+        "{}: {} ({})",
+        headline(alert),
+        alert.check.name,
+        alert.check.group
+    );
+    if alert.event == "resolved" {
+        let lasted = Duration::from_millis(alert.at_ms.saturating_sub(alert.since_ms));
+        line += &format!(
+            " is passing again after {}",
+            humantime::format_duration(Duration::from_secs(lasted.as_secs().max(1)))
+        );
+    } else {
+        line += &format!(" since {}: {}", http_time(alert.since_ms), alert.detail);
+    }
+    if let Some(url) = &alert.url {
+        line += &format!(" {url}");
+    }
+    if !alert.held.is_empty() {
+        let names: Vec<&str> = alert.held.iter().map(|h| h.name.as_str()).collect();
+        line += &format!(
+            "\n  also failing, as they depend on it: {}",
+            names.join(", ")
+        );
+    }
+    line
+}
+
+fn http_time(unix_ms: u64) -> String {
+    httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(unix_ms))
+}

@@ -1,0 +1,225 @@
+//! Sending a message to each kind of notifier: one HTTP request each, with
+//! a deadline, never following a redirect (a notifier's URL is where its
+//! secret goes, and nowhere else). Errors are returned redacted: a URL,
+//! token or secret of the notifier, or any `${…}` value, never shows.
+
+use super::message::Message;
+use crate::checks::Redactor;
+use crate::config::{NotifierSpec, NotifierTarget};
+use hmac::{Hmac, Mac};
+use serde_json::json;
+use sha2::Sha256;
+use std::time::Duration;
+
+/// How long one delivery may take before it counts as failed.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How much of a refusing answer's body is kept for the error.
+const BODY_IN_ERROR: usize = 200;
+
+/// Discord refuses a message over 2,000 characters; Telegram over 4,096.
+const DISCORD_LIMIT: usize = 2000;
+const TELEGRAM_LIMIT: usize = 4096;
+
+pub struct Notifier {
+    pub spec: NotifierSpec,
+    client: reqwest::Client,
+    redactor: Redactor,
+}
+
+impl Notifier {
+    pub fn new(spec: NotifierSpec, config_secrets: &[String]) -> Notifier {
+        let mut secrets = config_secrets.to_vec();
+        secrets.extend(own_secrets(&spec.target));
+        let client = reqwest::Client::builder()
+            .timeout(SEND_TIMEOUT)
+            .connect_timeout(SEND_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("an HTTP client with rustls");
+        Notifier {
+            spec,
+            client,
+            redactor: Redactor::new(secrets),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.name
+    }
+
+    /// Sends `message`; `Err` says why not, redacted.
+    pub async fn send(&self, message: &Message) -> Result<(), String> {
+        let request = self
+            .request(message)
+            .map_err(|e| self.redactor.blank_error(&e))?;
+        let answer = request
+            .send()
+            .await
+            .map_err(|e| self.redactor.blank_error(&describe(&e)))?;
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let body = answer.text().await.unwrap_or_default();
+        let body: String = body.chars().take(BODY_IN_ERROR).collect();
+        Err(self
+            .redactor
+            .blank_error(&format!("answered {status}: {}", body.trim())))
+    }
+
+    fn request(&self, message: &Message) -> Result<reqwest::RequestBuilder, String> {
+        let post = |url: reqwest::Url| self.client.post(url);
+        Ok(match &self.spec.target {
+            NotifierTarget::Webhook {
+                url,
+                secret,
+                headers,
+            } => {
+                let body = serde_json::to_vec(message).expect("a message serialises");
+                let mut request = post(url.clone())
+                    .header("content-type", "application/json")
+                    .header("x-pulse-message-id", &message.message_id);
+                for (name, value) in &headers.0 {
+                    request = request.header(name.clone(), value.clone());
+                }
+                if let Some(secret) = secret {
+                    request = request.header("x-pulse-signature", signature(secret, &body));
+                }
+                request.body(body)
+            }
+            NotifierTarget::Slack { url } => post(url.clone()).json(&json!({
+                "text": format!("*{}*\n{}", message.title, message.text),
+            })),
+            NotifierTarget::Discord { url } => post(url.clone()).json(&json!({
+                "content": cut(&format!("**{}**\n{}", message.title, message.text), DISCORD_LIMIT),
+            })),
+            NotifierTarget::Ntfy { url, token } => {
+                // ntfy's JSON form (POST to the server's root) carries a
+                // title of any characters, which a header cannot.
+                let (root, topic) = split_topic(url)?;
+                let mut request = post(root).json(&json!({
+                    "topic": topic,
+                    "title": message.title,
+                    "message": message.text,
+                    "priority": if message.is_trouble() { 4 } else { 3 },
+                    "tags": [if message.is_trouble() { "rotating_light" } else { "white_check_mark" }],
+                }));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                request
+            }
+            NotifierTarget::Gotify { url, token } => {
+                let endpoint = url.join("message").map_err(|e| e.to_string())?;
+                post(endpoint).header("x-gotify-key", token).json(&json!({
+                    "title": message.title,
+                    "message": message.text,
+                    "priority": if message.is_trouble() { 8 } else { 4 },
+                }))
+            }
+            NotifierTarget::Telegram {
+                base_url,
+                token,
+                chat_id,
+            } => {
+                let endpoint = base_url
+                    .join(&format!("bot{token}/sendMessage"))
+                    .map_err(|e| e.to_string())?;
+                post(endpoint).json(&json!({
+                    "chat_id": chat_id,
+                    "text": cut(&format!("{}\n{}", message.title, message.text), TELEGRAM_LIMIT),
+                    "disable_web_page_preview": true,
+                }))
+            }
+        })
+    }
+}
+
+/// `sha256=` and the hex HMAC-SHA256 of the body under the secret, as
+/// GitHub signs its webhooks (README, "Alerts", shows how to check it).
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(body);
+    let digest = mac.finalize().into_bytes();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256={hex}")
+}
+
+/// What of a notifier's settings is a secret: tokens and signing secrets,
+/// and the URL of kinds whose URL is the credential (chat webhooks).
+fn own_secrets(target: &NotifierTarget) -> Vec<String> {
+    let url_secrets = |url: &reqwest::Url| {
+        let mut secrets = vec![url.as_str().to_string(), url.path().to_string()];
+        secrets.extend(
+            [url.username(), url.password().unwrap_or("")]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .map(String::from),
+        );
+        secrets.retain(|s| s.len() > 1);
+        secrets
+    };
+    match target {
+        NotifierTarget::Webhook {
+            url,
+            secret,
+            headers,
+        } => {
+            let mut secrets = url_secrets(url);
+            secrets.extend(secret.clone());
+            secrets.extend(
+                headers
+                    .0
+                    .iter()
+                    .filter_map(|(_, value)| value.to_str().ok().map(String::from)),
+            );
+            secrets
+        }
+        NotifierTarget::Slack { url } | NotifierTarget::Discord { url } => url_secrets(url),
+        NotifierTarget::Ntfy { url, token } => {
+            let mut secrets = url_secrets(url);
+            secrets.extend(token.clone());
+            secrets
+        }
+        NotifierTarget::Gotify { token, .. } | NotifierTarget::Telegram { token, .. } => {
+            vec![token.clone()]
+        }
+    }
+}
+
+/// reqwest's error and its causes, without the URL (which may hold a token).
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        format!("no answer within {}s", SEND_TIMEOUT.as_secs())
+    } else {
+        "request failed".to_string()
+    };
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text += &format!(": {cause}");
+        source = cause.source();
+    }
+    text
+}
+
+/// `https://ntfy.sh/alerts` → (`https://ntfy.sh/`, `alerts`).
+fn split_topic(url: &reqwest::Url) -> Result<(reqwest::Url, String), String> {
+    let topic = url
+        .path_segments()
+        .and_then(|mut s| s.next_back())
+        .filter(|t| !t.is_empty())
+        .ok_or("the ntfy URL names no topic (write it as https://host/topic)")?
+        .to_string();
+    let root = url.join("./").map_err(|e| e.to_string())?;
+    Ok((root, topic))
+}
+
+fn cut(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(limit - 1).collect();
+    cut.push('…');
+    cut
+}

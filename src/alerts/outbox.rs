@@ -1,0 +1,277 @@
+//! The outbox: the alerts that are open and the messages still to send, in
+//! the history database. An alert's change and the rows of its messages
+//! are written in one transaction, and a row is marked sent only once its
+//! notifier confirmed it, so a restart at any moment neither loses nor
+//! repeats a message. Blocking code, called from the rules' thread and
+//! from the dispatcher through `spawn_blocking`.
+
+use super::rules::{Happened, OpenAlert};
+use crate::status::{CheckId, Health};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+use std::sync::Mutex;
+
+/// What one alert event says, kept as JSON in its outbox rows: a message
+/// tells what happened, as it was when it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub event: String,
+    pub check: CheckId,
+    pub name: String,
+    pub group: String,
+    pub health: Health,
+    pub detail: String,
+    pub since_ms: u64,
+    pub at_ms: u64,
+}
+
+/// A row not yet sent nor given up.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub id: i64,
+    pub notifier: String,
+    pub alert: AlertRecord,
+    pub created_ms: u64,
+    /// The message it went in, once it was tried.
+    pub message: Option<i64>,
+    pub attempts: u32,
+    pub next_try_ms: u64,
+}
+
+/// One row of the notifications log (`GET /api/alerts`).
+#[derive(Clone, Debug, Serialize)]
+pub struct Logged {
+    pub id: i64,
+    pub notifier: String,
+    pub event: String,
+    pub check: CheckId,
+    pub name: String,
+    pub created_ms: u64,
+    pub attempts: u32,
+    /// `sent`, `waiting`, `retrying` or `expired`.
+    pub outcome: &'static str,
+    pub sent_ms: Option<u64>,
+    pub last_error: Option<String>,
+}
+
+pub struct Outbox {
+    conn: Mutex<Connection>,
+}
+
+type Sql<T> = rusqlite::Result<T>;
+
+impl Outbox {
+    pub fn new(conn: Connection) -> Outbox {
+        Outbox {
+            conn: Mutex::new(conn),
+        }
+    }
+
+    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The alerts that were open when Pulse last stopped.
+    pub fn open_alerts(&self) -> Sql<Vec<(CheckId, OpenAlert)>> {
+        let conn = self.conn();
+        let mut query = conn.prepare("SELECT check_id, since_ms, reminded_ms FROM alerts_open")?;
+        let rows = query.query_map([], |row| {
+            Ok((
+                CheckId(row.get(0)?),
+                OpenAlert {
+                    since_ms: row.get::<_, i64>(1)? as u64,
+                    reminded_ms: row.get::<_, i64>(2)? as u64,
+                },
+            ))
+        })?;
+        rows.collect()
+    }
+
+    /// Keeps what happened: the alert's open state, and one row per
+    /// notifier to tell, in one transaction.
+    pub fn record(&self, happened: &Happened, now_ms: u64) -> Sql<()> {
+        let record = AlertRecord {
+            event: happened.event.as_str().into(),
+            check: happened.check.clone(),
+            name: happened.name.clone(),
+            group: happened.group.clone(),
+            health: happened.health,
+            detail: happened.detail.clone(),
+            since_ms: happened.since_ms,
+            at_ms: happened.at_ms,
+        };
+        let json = serde_json::to_string(&record).expect("an alert record serialises");
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        match happened.open {
+            Some(open) => tx.execute(
+                "INSERT INTO alerts_open (check_id, since_ms, reminded_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (check_id) DO UPDATE SET since_ms = ?2, reminded_ms = ?3",
+                params![
+                    happened.check.0,
+                    open.since_ms as i64,
+                    open.reminded_ms as i64
+                ],
+            )?,
+            None => tx.execute(
+                "DELETE FROM alerts_open WHERE check_id = ?1",
+                params![happened.check.0],
+            )?,
+        };
+        for notifier in &happened.notify {
+            tx.execute(
+                "INSERT INTO outbox (notifier, event, check_id, alert, created_ms, next_try_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                params![
+                    notifier,
+                    record.event,
+                    happened.check.0,
+                    json,
+                    now_ms as i64
+                ],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// Forgets the open alerts of checks no longer configured.
+    pub fn close(&self, checks: &[CheckId]) -> Sql<()> {
+        let conn = self.conn();
+        for id in checks {
+            conn.execute("DELETE FROM alerts_open WHERE check_id = ?1", params![id.0])?;
+        }
+        Ok(())
+    }
+
+    /// Every row not yet sent nor given up, oldest first.
+    pub fn waiting(&self) -> Sql<Vec<Waiting>> {
+        let conn = self.conn();
+        let mut query = conn.prepare_cached(
+            "SELECT id, notifier, alert, created_ms, message, attempts, next_try_ms FROM outbox
+             WHERE sent_ms IS NULL AND expired_ms IS NULL ORDER BY notifier, id",
+        )?;
+        let rows = query.query_map([], |row| {
+            let json: String = row.get(2)?;
+            let alert = serde_json::from_str(&json).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, e.into())
+            })?;
+            Ok(Waiting {
+                id: row.get(0)?,
+                notifier: row.get(1)?,
+                alert,
+                created_ms: row.get::<_, i64>(3)? as u64,
+                message: row.get(4)?,
+                attempts: row.get::<_, i64>(5)? as u32,
+                next_try_ms: row.get::<_, i64>(6)? as u64,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Puts `rows` in one message, named by its first row, before its
+    /// first try: its retries then send exactly the same message.
+    pub fn assign(&self, rows: &[i64]) -> Sql<i64> {
+        let message = *rows.iter().min().expect("a message has rows");
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for id in rows {
+            tx.execute(
+                "UPDATE outbox SET message = ?1 WHERE id = ?2",
+                params![message, id],
+            )?;
+        }
+        tx.commit()?;
+        Ok(message)
+    }
+
+    pub fn mark_sent(&self, message: i64, now_ms: u64) -> Sql<()> {
+        self.conn().execute(
+            "UPDATE outbox SET sent_ms = ?2, attempts = attempts + 1, last_error = NULL
+             WHERE message = ?1",
+            params![message, now_ms as i64],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Sql<()> {
+        self.conn().execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_try_ms = ?3
+             WHERE message = ?1",
+            params![message, error, next_try_ms as i64],
+        )?;
+        Ok(())
+    }
+
+    /// Gives up rows, with why.
+    pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Sql<()> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        for id in rows {
+            tx.execute(
+                "UPDATE outbox SET expired_ms = ?2, last_error = ?3 WHERE id = ?1",
+                params![id, now_ms as i64, why],
+            )?;
+        }
+        tx.commit()
+    }
+
+    /// The newest `limit` rows, whatever became of them.
+    pub fn log(&self, limit: usize) -> Sql<Vec<Logged>> {
+        let conn = self.conn();
+        let mut query = conn.prepare_cached(
+            "SELECT id, notifier, event, check_id, alert, created_ms, attempts, sent_ms,
+                    expired_ms, last_error
+             FROM outbox ORDER BY id DESC LIMIT ?1",
+        )?;
+        let rows = query.query_map(params![limit as i64], |row| {
+            let alert: String = row.get(4)?;
+            let name = serde_json::from_str::<AlertRecord>(&alert)
+                .map(|a| a.name)
+                .unwrap_or_default();
+            let attempts = row.get::<_, i64>(6)? as u32;
+            let sent_ms = row.get::<_, Option<i64>>(7)?.map(|t| t as u64);
+            let expired = row.get::<_, Option<i64>>(8)?.is_some();
+            let outcome = match (sent_ms, expired, attempts) {
+                (Some(_), _, _) => "sent",
+                (None, true, _) => "expired",
+                (None, false, 0) => "waiting",
+                (None, false, _) => "retrying",
+            };
+            Ok(Logged {
+                id: row.get(0)?,
+                notifier: row.get(1)?,
+                event: row.get(2)?,
+                check: CheckId(row.get(3)?),
+                name,
+                created_ms: row.get::<_, i64>(5)? as u64,
+                attempts,
+                outcome,
+                sent_ms,
+                last_error: row.get(9)?,
+            })
+        })?;
+        rows.collect()
+    }
+
+    /// Drops sent and expired rows older than `before_ms`.
+    pub fn prune(&self, before_ms: u64) -> Sql<usize> {
+        self.conn().execute(
+            "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
+             AND created_ms < ?1",
+            params![before_ms as i64],
+        )
+    }
+
+    /// How many rows wait, for `/metrics`.
+    pub fn waiting_count(&self) -> Sql<u64> {
+        let count: Option<i64> = self
+            .conn()
+            .query_row(
+                "SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL AND expired_ms IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(count.unwrap_or(0) as u64)
+    }
+}

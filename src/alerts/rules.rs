@@ -1,0 +1,247 @@
+//! The rules: each check's alert state, moved by its results. Plain code
+//! with no clock and no I/O (time is the results' own `checked_at_ms`), so
+//! every threshold, reminder, hold and resolution is a unit test.
+//!
+//! ```text
+//! ok ─(failing)─▶ pending n/N ─(N in a row)─▶ firing ─(M passing in a row)─▶ ok
+//!                     │                          └─(every `repeat`)─▶ reminder
+//!                     └─(N in a row, a dependency failing)─▶ held ─(passing)─▶ ok
+//! ```
+//!
+//! `Unknown` results (Pulse could not check) move nothing: they say
+//! nothing about the target.
+
+use crate::config::AlertRule;
+use crate::status::{AlertState, CheckId, CheckStatus, Health};
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+/// An alert that fired and has not resolved; kept in the database.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OpenAlert {
+    /// The first failing result of the run that fired it.
+    pub since_ms: u64,
+    /// When it was last told (fired or reminded).
+    pub reminded_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    Fired,
+    Reminder,
+    Resolved,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Fired => "fired",
+            Event::Reminder => "reminder",
+            Event::Resolved => "resolved",
+        }
+    }
+}
+
+/// What a result changed that is kept or told.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Happened {
+    pub event: Event,
+    pub check: CheckId,
+    pub name: String,
+    pub group: String,
+    pub health: Health,
+    /// The result's detail (already redacted by its check).
+    pub detail: String,
+    pub since_ms: u64,
+    pub at_ms: u64,
+    /// Whom to tell; empty when nobody is (a resolution with
+    /// `send_resolved = false`, a check with no notifier).
+    pub notify: Vec<String>,
+    /// The open alert to keep from now on; `None` once it resolved.
+    pub open: Option<OpenAlert>,
+}
+
+#[derive(Debug, Default)]
+struct Tracked {
+    /// The check's name, as its last result gave it.
+    name: String,
+    failing_in_row: u32,
+    passing_in_row: u32,
+    /// The first failing result of the current run of failures.
+    failing_since_ms: u64,
+    open: Option<OpenAlert>,
+    held_by: Option<CheckId>,
+}
+
+static DEFAULT_RULE: LazyLock<AlertRule> = LazyLock::new(AlertRule::default);
+
+#[derive(Debug, Default)]
+pub struct Rules {
+    rules: HashMap<CheckId, AlertRule>,
+    tracked: HashMap<CheckId, Tracked>,
+}
+
+impl Rules {
+    /// Starts from the alerts that were open when Pulse last stopped: they
+    /// stay open (counted as failing), so a still-failing check does not
+    /// fire again.
+    pub fn new(open: impl IntoIterator<Item = (CheckId, OpenAlert)>) -> Rules {
+        let tracked = open
+            .into_iter()
+            .map(|(id, alert)| {
+                let tracked = Tracked {
+                    failing_in_row: u32::MAX / 2,
+                    failing_since_ms: alert.since_ms,
+                    open: Some(alert),
+                    ..Tracked::default()
+                };
+                (id, tracked)
+            })
+            .collect();
+        Rules {
+            rules: HashMap::new(),
+            tracked,
+        }
+    }
+
+    /// The rules of a (re)loaded config. Each check's state is kept; a
+    /// check no longer configured is forgotten, and its open alert, if it
+    /// had one, is returned so that it can be closed.
+    pub fn set_rules(&mut self, rules: HashMap<CheckId, AlertRule>) -> Vec<CheckId> {
+        let gone: Vec<CheckId> = self
+            .tracked
+            .keys()
+            .filter(|id| !rules.contains_key(*id))
+            .cloned()
+            .collect();
+        let mut closed = Vec::new();
+        for id in gone {
+            if self.tracked.remove(&id).is_some_and(|t| t.open.is_some()) {
+                closed.push(id);
+            }
+        }
+        self.rules = rules;
+        closed
+    }
+
+    fn rule(&self, id: &CheckId) -> &AlertRule {
+        self.rules.get(id).unwrap_or(&DEFAULT_RULE)
+    }
+
+    /// Whether `id` counts as failing for the checks that depend on it:
+    /// its last result failed, or its alert has not resolved yet (so the
+    /// dependents' own recoveries, a moment apart, are not told one by one).
+    fn is_failing(&self, id: &CheckId) -> bool {
+        self.tracked
+            .get(id)
+            .is_some_and(|t| t.failing_in_row > 0 || t.open.is_some())
+    }
+
+    /// Applies one result; returns what it made happen, if anything.
+    pub fn observe(&mut self, status: &CheckStatus) -> Option<Happened> {
+        if status.health == Health::Unknown {
+            return None;
+        }
+        let rule = self.rule(&status.id).clone();
+        let failing = match status.health {
+            Health::Down => true,
+            Health::Degraded => rule.degraded_is_failing,
+            Health::Up | Health::Unknown => false,
+        };
+        let holder = rule.depends_on.iter().find(|d| self.is_failing(d)).cloned();
+        let at_ms = status.checked_at_ms;
+        let tracked = self.tracked.entry(status.id.clone()).or_default();
+        if tracked.name != status.name {
+            tracked.name.clone_from(&status.name);
+        }
+        if failing {
+            if tracked.failing_in_row == 0 {
+                tracked.failing_since_ms = at_ms;
+            }
+            tracked.failing_in_row = tracked.failing_in_row.saturating_add(1);
+            tracked.passing_in_row = 0;
+        } else {
+            tracked.passing_in_row = tracked.passing_in_row.saturating_add(1);
+            tracked.failing_in_row = 0;
+            tracked.held_by = None;
+        }
+        let (event, notify) = match tracked.open.as_mut() {
+            None if failing && tracked.failing_in_row >= rule.failure_threshold => {
+                if let Some(holder) = holder {
+                    tracked.held_by = Some(holder);
+                    return None;
+                }
+                tracked.held_by = None;
+                tracked.open = Some(OpenAlert {
+                    since_ms: tracked.failing_since_ms,
+                    reminded_ms: at_ms,
+                });
+                (Event::Fired, true)
+            }
+            None => return None,
+            Some(open) if failing => {
+                let due = rule
+                    .repeat
+                    .is_some_and(|every| at_ms >= open.reminded_ms + every.as_millis() as u64);
+                if !due {
+                    return None;
+                }
+                open.reminded_ms = at_ms;
+                (Event::Reminder, true)
+            }
+            Some(_) if tracked.passing_in_row >= rule.success_threshold => {
+                (Event::Resolved, rule.send_resolved)
+            }
+            Some(_) => return None,
+        };
+        let since_ms = tracked
+            .open
+            .map_or(tracked.failing_since_ms, |open| open.since_ms);
+        if event == Event::Resolved {
+            tracked.open = None;
+        }
+        Some(Happened {
+            event,
+            check: status.id.clone(),
+            name: status.name.clone(),
+            group: status.group.clone(),
+            health: status.health,
+            detail: status.detail.clone(),
+            since_ms,
+            at_ms,
+            notify: if notify { rule.notify } else { Vec::new() },
+            open: tracked.open,
+        })
+    }
+
+    /// Where `id`'s alert stands.
+    pub fn state_of(&self, id: &CheckId) -> AlertState {
+        let Some(tracked) = self.tracked.get(id) else {
+            return AlertState::Ok;
+        };
+        if let Some(open) = tracked.open {
+            return AlertState::Firing {
+                since_ms: open.since_ms,
+            };
+        }
+        if let Some(by) = &tracked.held_by {
+            return AlertState::Held { by: by.clone() };
+        }
+        match tracked.failing_in_row {
+            0 => AlertState::Ok,
+            failing => AlertState::Pending {
+                failing,
+                threshold: self.rule(id).failure_threshold,
+            },
+        }
+    }
+
+    /// Every check whose alert `id` holds, with its name.
+    pub fn held_by(&self, id: &CheckId) -> Vec<(CheckId, String)> {
+        self.tracked
+            .iter()
+            .filter(|(_, t)| t.held_by.as_ref() == Some(id))
+            .map(|(held, t)| (held.clone(), t.name.clone()))
+            .collect()
+    }
+}

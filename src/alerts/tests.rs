@@ -1,0 +1,421 @@
+//! The rules' semantics and the dispatcher's plan, as plain code: results
+//! in, what happens out.
+
+use super::dispatch::{Plan, backoff, plan};
+use super::outbox::{AlertRecord, Outbox, Waiting};
+use super::rules::{Event, Rules};
+use crate::config::AlertRule;
+use crate::status::{AlertState, CheckId, CheckKind, CheckStatus, Health};
+use std::collections::HashMap;
+use std::time::Duration;
+
+fn id(name: &str) -> CheckId {
+    CheckId(name.to_string())
+}
+
+fn result(name: &str, health: Health, at_s: u64) -> CheckStatus {
+    CheckStatus {
+        id: id(name),
+        name: name.to_string(),
+        group: "g".into(),
+        kind: CheckKind::Http,
+        health,
+        latency_ms: Some(1.0),
+        detail: format!("{} at {at_s}", health.label()),
+        checked_at_ms: at_s * 1000,
+    }
+}
+
+fn rule() -> AlertRule {
+    AlertRule {
+        notify: vec!["ops".into()],
+        ..AlertRule::default()
+    }
+}
+
+fn rules_with(list: &[(&str, AlertRule)]) -> Rules {
+    let mut rules = Rules::new([]);
+    rules.set_rules(list.iter().map(|(n, r)| (id(n), r.clone())).collect());
+    rules
+}
+
+/// Feeds `healths` to check `name`, one a second from `start_s`, and
+/// returns the events with the second they happened at.
+fn feed(rules: &mut Rules, name: &str, start_s: u64, healths: &[Health]) -> Vec<(Event, u64)> {
+    healths
+        .iter()
+        .enumerate()
+        .filter_map(|(i, &h)| {
+            let at = start_s + i as u64;
+            rules.observe(&result(name, h, at)).map(|x| (x.event, at))
+        })
+        .collect()
+}
+
+use Health::{Degraded, Down, Unknown, Up};
+
+#[test]
+fn fires_on_the_third_failure_in_a_row_and_resolves_on_the_second_pass() {
+    let mut rules = rules_with(&[("api", rule())]);
+    let events = feed(
+        &mut rules,
+        "api",
+        0,
+        &[Down, Down, Up, Down, Down, Down, Down, Up, Down, Up, Up, Up],
+    );
+    assert_eq!(events, vec![(Event::Fired, 5), (Event::Resolved, 10)]);
+}
+
+#[test]
+fn a_fired_alert_says_since_when_and_whom_to_tell() {
+    let mut rules = rules_with(&[("api", rule())]);
+    feed(&mut rules, "api", 100, &[Down, Down]);
+    let fired = rules.observe(&result("api", Down, 102)).unwrap();
+    assert_eq!(fired.since_ms, 100_000);
+    assert_eq!(fired.notify, vec!["ops".to_string()]);
+    assert_eq!(fired.open.unwrap().since_ms, 100_000);
+    assert_eq!(
+        rules.state_of(&id("api")),
+        AlertState::Firing { since_ms: 100_000 }
+    );
+    feed(&mut rules, "api", 103, &[Up]);
+    let resolved = rules.observe(&result("api", Up, 104)).unwrap();
+    assert_eq!(
+        (resolved.event, resolved.since_ms, resolved.open),
+        (Event::Resolved, 100_000, None)
+    );
+}
+
+#[test]
+fn pending_counts_up_to_the_threshold() {
+    let mut rules = rules_with(&[("api", rule())]);
+    feed(&mut rules, "api", 0, &[Down, Down]);
+    assert_eq!(
+        rules.state_of(&id("api")),
+        AlertState::Pending {
+            failing: 2,
+            threshold: 3
+        }
+    );
+    feed(&mut rules, "api", 2, &[Up]);
+    assert_eq!(rules.state_of(&id("api")), AlertState::Ok);
+}
+
+#[test]
+fn unknown_results_move_nothing() {
+    let mut rules = rules_with(&[("api", rule())]);
+    let events = feed(
+        &mut rules,
+        "api",
+        0,
+        &[
+            Down, Unknown, Down, Unknown, Unknown, Down, Unknown, Up, Unknown, Up,
+        ],
+    );
+    assert_eq!(events, vec![(Event::Fired, 5), (Event::Resolved, 9)]);
+}
+
+#[test]
+fn degraded_is_passing_unless_the_rule_says_failing() {
+    let mut rules = rules_with(&[("api", rule())]);
+    assert!(
+        feed(
+            &mut rules,
+            "api",
+            0,
+            &[Degraded, Degraded, Degraded, Degraded]
+        )
+        .is_empty()
+    );
+    let strict = AlertRule {
+        degraded_is_failing: true,
+        ..rule()
+    };
+    let mut rules = rules_with(&[("api", strict)]);
+    assert_eq!(
+        feed(&mut rules, "api", 0, &[Degraded, Down, Degraded]),
+        vec![(Event::Fired, 2)]
+    );
+}
+
+#[test]
+fn reminders_come_every_repeat_while_failing_and_stop_with_the_resolution() {
+    let reminding = AlertRule {
+        failure_threshold: 1,
+        repeat: Some(Duration::from_secs(60)),
+        ..rule()
+    };
+    let mut rules = rules_with(&[("api", reminding)]);
+    let mut events = Vec::new();
+    for at in 0..200 {
+        events.extend(
+            rules
+                .observe(&result("api", Down, at))
+                .map(|x| (x.event, at)),
+        );
+    }
+    events.extend(feed(&mut rules, "api", 200, &[Up, Up, Down]));
+    assert_eq!(
+        events,
+        vec![
+            (Event::Fired, 0),
+            (Event::Reminder, 60),
+            (Event::Reminder, 120),
+            (Event::Reminder, 180),
+            (Event::Resolved, 201),
+            (Event::Fired, 202),
+        ]
+    );
+}
+
+#[test]
+fn a_silent_resolution_still_closes_the_alert() {
+    let quiet = AlertRule {
+        send_resolved: false,
+        ..rule()
+    };
+    let mut rules = rules_with(&[("api", quiet)]);
+    feed(&mut rules, "api", 0, &[Down, Down, Down, Up]);
+    let resolved = rules.observe(&result("api", Up, 4)).unwrap();
+    assert_eq!(
+        (resolved.event, resolved.notify.len(), resolved.open),
+        (Event::Resolved, 0, None)
+    );
+}
+
+#[test]
+fn an_alert_open_at_the_last_stop_does_not_fire_again() {
+    let open = super::rules::OpenAlert {
+        since_ms: 5_000,
+        reminded_ms: 7_000,
+    };
+    let mut rules = Rules::new([(id("api"), open)]);
+    rules.set_rules(HashMap::from([(id("api"), rule())]));
+    assert!(feed(&mut rules, "api", 10, &[Down, Down, Down, Down]).is_empty());
+    let resolved = feed(&mut rules, "api", 14, &[Up, Up]);
+    assert_eq!(resolved, vec![(Event::Resolved, 15)]);
+}
+
+#[test]
+fn a_reload_keeps_state_and_forgets_only_removed_checks() {
+    let mut rules = rules_with(&[("api", rule()), ("db", rule())]);
+    feed(&mut rules, "api", 0, &[Down, Down, Down]);
+    feed(&mut rules, "db", 0, &[Down, Down, Down]);
+    let closed = rules.set_rules(HashMap::from([(
+        id("api"),
+        AlertRule {
+            failure_threshold: 5,
+            ..rule()
+        },
+    )]));
+    assert_eq!(closed, vec![id("db")]);
+    assert!(
+        feed(&mut rules, "api", 3, &[Down, Down, Down]).is_empty(),
+        "no second fire after a reload"
+    );
+    assert_eq!(rules.state_of(&id("db")), AlertState::Ok);
+}
+
+#[test]
+fn dependents_are_held_while_their_dependency_fails_and_counted_in_its_alert() {
+    let dependent = AlertRule {
+        depends_on: vec![id("router")],
+        ..rule()
+    };
+    let mut rules = rules_with(&[
+        ("router", rule()),
+        ("a", dependent.clone()),
+        ("b", dependent),
+    ]);
+    let mut events = Vec::new();
+    for at in 0..4 {
+        for name in ["router", "a", "b"] {
+            events.extend(
+                rules
+                    .observe(&result(name, Down, at))
+                    .map(|x| (x.event, x.check)),
+            );
+        }
+    }
+    assert_eq!(events, vec![(Event::Fired, id("router"))]);
+    assert_eq!(
+        rules.state_of(&id("a")),
+        AlertState::Held { by: id("router") }
+    );
+    let mut held: Vec<String> = rules
+        .held_by(&id("router"))
+        .into_iter()
+        .map(|(_, n)| n)
+        .collect();
+    held.sort();
+    assert_eq!(held, vec!["a", "b"]);
+    // The router passes first; its dependents, a moment later, tell nothing.
+    let mut events = Vec::new();
+    for at in 4..8 {
+        for name in ["router", "a", "b"] {
+            events.extend(
+                rules
+                    .observe(&result(name, Up, at))
+                    .map(|x| (x.event, x.check)),
+            );
+        }
+    }
+    assert_eq!(events, vec![(Event::Resolved, id("router"))]);
+}
+
+#[test]
+fn a_dependent_still_failing_after_its_dependency_recovered_fires_on_its_own() {
+    let dependent = AlertRule {
+        depends_on: vec![id("router")],
+        ..rule()
+    };
+    let mut rules = rules_with(&[("router", rule()), ("a", dependent)]);
+    for at in 0..3 {
+        rules.observe(&result("router", Down, at));
+        rules.observe(&result("a", Down, at));
+    }
+    feed(&mut rules, "router", 3, &[Up, Up]);
+    let fired = rules.observe(&result("a", Down, 5)).unwrap();
+    assert_eq!((fired.event, fired.since_ms), (Event::Fired, 0));
+}
+
+fn waiting(
+    id: i64,
+    notifier: &str,
+    created_s: u64,
+    message: Option<i64>,
+    next_try_s: u64,
+) -> Waiting {
+    Waiting {
+        id,
+        notifier: notifier.into(),
+        alert: AlertRecord {
+            event: "fired".into(),
+            check: CheckId(format!("c{id}")),
+            name: format!("c{id}"),
+            group: "g".into(),
+            health: Down,
+            detail: "down".into(),
+            since_ms: 0,
+            at_ms: created_s * 1000,
+        },
+        created_ms: created_s * 1000,
+        message,
+        attempts: u32::from(message.is_some()),
+        next_try_ms: next_try_s * 1000,
+    }
+}
+
+fn ids(plan: &Plan) -> Vec<i64> {
+    match plan {
+        Plan::Send { rows, .. } => rows.iter().map(|r| r.id).collect(),
+        Plan::Expire { rows, .. } => rows.clone(),
+    }
+}
+
+#[test]
+fn new_rows_wait_for_the_group_window_then_go_as_one_message() {
+    let rows = || {
+        vec![
+            waiting(1, "ops", 100, None, 100),
+            waiting(2, "ops", 120, None, 120),
+        ]
+    };
+    let window = Duration::from_secs(30);
+    let all = |_: &str| true;
+    assert!(plan(rows(), &all, window, 129_000).is_empty());
+    let plans = plan(rows(), &all, window, 130_000);
+    assert_eq!(plans.len(), 1);
+    assert_eq!(ids(&plans[0]), vec![1, 2]);
+}
+
+#[test]
+fn a_message_being_retried_goes_first_and_alone_when_due() {
+    let rows = || {
+        vec![
+            waiting(1, "ops", 0, Some(1), 50),
+            waiting(2, "ops", 0, Some(1), 50),
+            waiting(3, "ops", 10, None, 10),
+            waiting(4, "chat", 10, None, 10),
+        ]
+    };
+    let all = |_: &str| true;
+    let plans = plan(rows(), &all, Duration::ZERO, 40_000);
+    assert_eq!(
+        plans.iter().map(ids).collect::<Vec<_>>(),
+        vec![vec![4]],
+        "ops waits for its retry"
+    );
+    let plans = plan(rows(), &all, Duration::ZERO, 50_000);
+    assert_eq!(
+        plans.iter().map(ids).collect::<Vec<_>>(),
+        vec![vec![4], vec![1, 2]]
+    );
+    assert!(matches!(
+        &plans[1],
+        Plan::Send {
+            message: Some(1),
+            ..
+        }
+    ));
+}
+
+#[test]
+fn rows_expire_after_a_day_or_when_their_notifier_is_gone() {
+    let day = 24 * 3600;
+    let rows = vec![
+        waiting(1, "ops", 0, Some(1), 0),
+        waiting(2, "gone", 0, None, 0),
+    ];
+    let plans = plan(rows, &|n| n == "ops", Duration::ZERO, day * 1000);
+    assert!(plans.iter().all(|p| matches!(p, Plan::Expire { .. })));
+    assert_eq!(
+        plans.iter().map(ids).collect::<Vec<_>>(),
+        vec![vec![2], vec![1]]
+    );
+}
+
+#[test]
+fn backoff_doubles_up_to_five_minutes() {
+    let secs: Vec<u64> = (1..=10).map(|n| backoff(n).as_secs()).collect();
+    assert_eq!(secs, vec![2, 4, 8, 16, 32, 64, 128, 256, 300, 300]);
+}
+
+#[test]
+fn the_outbox_keeps_an_alert_and_its_rows_together_and_marks_them_once() {
+    let outbox = Outbox::new(crate::history::side_connection(None).unwrap());
+    let mut rules = rules_with(&[(
+        "api",
+        AlertRule {
+            notify: vec!["ops".into(), "chat".into()],
+            ..rule()
+        },
+    )]);
+    feed(&mut rules, "api", 0, &[Down, Down]);
+    let fired = rules.observe(&result("api", Down, 2)).unwrap();
+    outbox.record(&fired, 2_000).unwrap();
+    assert_eq!(outbox.open_alerts().unwrap().len(), 1);
+    let rows = outbox.waiting().unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.notifier.as_str()).collect::<Vec<_>>(),
+        vec!["chat", "ops"]
+    );
+    let message = outbox.assign(&[rows[1].id]).unwrap();
+    outbox.mark_failed(message, "answered 500", 9_000).unwrap();
+    let retry = outbox.waiting().unwrap();
+    assert_eq!(
+        (retry[1].message, retry[1].attempts, retry[1].next_try_ms),
+        (Some(message), 1, 9_000)
+    );
+    outbox.mark_sent(message, 9_500).unwrap();
+    assert_eq!(outbox.waiting().unwrap().len(), 1);
+    let log = outbox.log(10).unwrap();
+    assert_eq!(
+        log.iter().map(|l| l.outcome).collect::<Vec<_>>(),
+        vec!["waiting", "sent"]
+    );
+    feed(&mut rules, "api", 3, &[Up]);
+    let resolved = rules.observe(&result("api", Up, 4)).unwrap();
+    outbox.record(&resolved, 4_000).unwrap();
+    assert!(outbox.open_alerts().unwrap().is_empty());
+}

@@ -1,0 +1,449 @@
+//! Alerts from the outside: a real Pulse checks a local target that the
+//! test takes down and brings back, and tells a local receiver, which
+//! keeps every request it gets. Thresholds, resolution, grouping behind a
+//! dependency, retries, timeouts, a kill between firing and sending, and a
+//! reload, each as a person would meet them.
+
+mod support;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use support::Server;
+use support::receiver::{Answer, Post, Receiver};
+use support::targets::switchable_target;
+
+const SECRET: &str = "hook-secret-0123";
+
+/// One HTTP check of `target` every 200 ms, alerting the webhook `url`.
+fn config(target: std::net::SocketAddr, notifiers: &str, alerts: &str, checks: &str) -> String {
+    format!(
+        "[defaults]\ninterval = \"200ms\"\ntimeout = \"1s\"\n\n[alerts]\n{alerts}\n\n{notifiers}\n\n\
+         [[check]]\nname = \"Shop API\"\ngroup = \"shop\"\nkind = \"http\"\nurl = \"http://{target}/api\"\n\n{checks}"
+    )
+}
+
+fn webhook(name: &str, url: &str) -> String {
+    format!(
+        "[[notifier]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecret = \"${{HOOK_SECRET}}\"\nheaders = {{ X-Team = \"ops\" }}\n"
+    )
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    history: String,
+}
+
+fn write_config(text: &str) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    std::fs::write(&path, text).unwrap();
+    let history = dir.path().join("history.db").display().to_string();
+    Setup {
+        _dir: dir,
+        path,
+        history,
+    }
+}
+
+async fn start(setup: &Setup) -> Server {
+    let config = setup.path.display().to_string();
+    Server::start_with_env(
+        &["--config", &config, "--history", &setup.history],
+        &[("HOOK_SECRET", SECRET)],
+    )
+    .await
+}
+
+fn signed(post: &Post) -> bool {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+    mac.update(&post.body);
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    post.headers
+        .get("x-pulse-signature")
+        .and_then(|v| v.to_str().ok())
+        == Some(format!("sha256={expected}").as_str())
+}
+
+async fn alert_state(server: &Server, check: &str) -> serde_json::Value {
+    let report: serde_json::Value = reqwest::get(server.url("/api/alerts"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == check)
+        .cloned()
+        .unwrap_or_else(|| panic!("no {check} in {report:#}"))
+}
+
+async fn wait_for_state(server: &Server, check: &str, state: &str, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let now = alert_state(server, check).await;
+        if now["state"] == state {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{check} is {now} after {limit:?}, not {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_outage_fires_once_past_the_threshold_and_resolves_once_signed() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let setup = write_config(&config(
+        target,
+        &webhook("ops", &receiver.url("/hook")),
+        "failure_threshold = 3\nsuccess_threshold = 2\ngroup_window = \"0s\"\npublic_url = \"https://status.example.com/\"",
+        "",
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(
+        receiver.posts().is_empty(),
+        "nothing to tell while it passes"
+    );
+
+    up.store(false, Ordering::SeqCst);
+    let fired = receiver.wait_for("/hook", 1, Duration::from_secs(10)).await;
+    let message = fired[0].json();
+    assert!(
+        signed(&fired[0]),
+        "the signature is HMAC-SHA256 of the body"
+    );
+    assert_eq!(fired[0].headers["x-team"], "ops");
+    assert_eq!(
+        fired[0].headers["x-pulse-message-id"],
+        message["message_id"].as_str().unwrap()
+    );
+    let alert = &message["alerts"][0];
+    assert_eq!(alert["event"], "fired");
+    assert_eq!(alert["check"]["name"], "Shop API");
+    assert_eq!(alert["health"], "down");
+    assert!(alert["detail"].as_str().unwrap().contains("503"), "{alert}");
+    assert_eq!(alert["url"], "https://status.example.com/checks/shop-api");
+    assert!(
+        message["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("DOWN: Shop API"),
+        "{message}"
+    );
+    let since = alert["since_ms"].as_u64().unwrap();
+    let at = alert["at_ms"].as_u64().unwrap();
+    assert!(
+        at >= since + 300,
+        "the third failure, 2 intervals after the first: {since} → {at}"
+    );
+    let state = alert_state(&server, "shop-api").await;
+    assert_eq!(
+        (state["state"].as_str(), state["since_ms"].as_u64()),
+        (Some("firing"), Some(since))
+    );
+
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        receiver.posts().len(),
+        1,
+        "one message for one outage, no repeat by default"
+    );
+
+    up.store(true, Ordering::SeqCst);
+    let both = receiver.wait_for("/hook", 2, Duration::from_secs(10)).await;
+    let resolved = both[1].json();
+    assert!(signed(&both[1]));
+    assert_eq!(resolved["alerts"][0]["event"], "resolved");
+    assert_eq!(resolved["alerts"][0]["since_ms"].as_u64(), Some(since));
+    assert!(
+        resolved["title"]
+            .as_str()
+            .unwrap()
+            .starts_with("RESOLVED: Shop API")
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(receiver.posts().len(), 2);
+    assert_eq!(alert_state(&server, "shop-api").await["state"], "ok");
+    let metrics = server.metrics_text().await;
+    assert!(
+        metrics.contains("pulse_notifications_sent_total{notifier=\"ops\"} 2"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("pulse_alerts_firing 0"), "{metrics}");
+}
+
+#[tokio::test]
+async fn twenty_checks_behind_a_failing_router_give_one_message_per_notifier() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let mut checks = format!(
+        "[[check]]\nname = \"Router\"\nkind = \"http\"\nurl = \"http://{target}/router\"\n\n"
+    );
+    for n in 0..20 {
+        checks += &format!(
+            "[[check]]\nname = \"Service {n:02}\"\ngroup = \"behind\"\nkind = \"http\"\nurl = \"http://{target}/s/{n}\"\ndepends_on = [\"Router\"]\n\n"
+        );
+    }
+    let notifiers = format!(
+        "{}\n[[notifier]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"{}\"\n",
+        webhook("ops", &receiver.url("/hook")),
+        receiver.url("/chat")
+    );
+    let setup = write_config(&config(
+        target,
+        &notifiers,
+        "failure_threshold = 3\nsuccess_threshold = 2\ngroup_window = \"2s\"",
+        &checks,
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+
+    up.store(false, Ordering::SeqCst);
+    let hook = receiver.wait_for("/hook", 1, Duration::from_secs(15)).await;
+    receiver.wait_for("/chat", 1, Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        receiver.accepted("/hook").len(),
+        1,
+        "one message for the whole outage"
+    );
+    assert_eq!(receiver.accepted("/chat").len(), 1);
+    let message = hook[0].json();
+    let names: Vec<&str> = message["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["check"]["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Router") && names.contains(&"Shop API"),
+        "{names:?}"
+    );
+    assert_eq!(
+        names.len(),
+        2,
+        "the services behind the router are folded into its alert: {names:?}"
+    );
+    let router = message["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["check"]["name"] == "Router")
+        .unwrap();
+    assert_eq!(router["held"].as_array().unwrap().len(), 20, "{router}");
+    let chat = receiver.accepted("/chat")[0].json();
+    assert!(
+        chat["text"].as_str().unwrap().contains("Service 07"),
+        "{chat}"
+    );
+    assert_eq!(alert_state(&server, "service-07").await["state"], "held");
+
+    up.store(true, Ordering::SeqCst);
+    receiver.wait_for("/hook", 2, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        receiver.accepted("/hook").len(),
+        2,
+        "one message for the whole recovery"
+    );
+    assert_eq!(receiver.accepted("/chat").len(), 2);
+    let recovery = receiver.accepted("/hook")[1].json();
+    assert_eq!(
+        recovery["alerts"].as_array().unwrap().len(),
+        2,
+        "{recovery}"
+    );
+    assert!(
+        recovery["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["event"] == "resolved")
+    );
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_same_message_until_it_takes_it() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::FailFirst(2)).await;
+    let setup = write_config(&config(
+        target,
+        &webhook("ops", &receiver.url("/hook")),
+        "failure_threshold = 1\ngroup_window = \"0s\"",
+        "",
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    // Tried at once, then 2 s and 4 s later.
+    receiver.wait_for("/hook", 1, Duration::from_secs(15)).await;
+    let posts = receiver.posts();
+    assert_eq!(
+        posts.iter().map(|p| p.accepted).collect::<Vec<_>>(),
+        [false, false, true]
+    );
+    let ids: Vec<_> = posts
+        .iter()
+        .map(|p| p.json()["message_id"].clone())
+        .collect();
+    assert!(
+        ids.iter().all(|id| *id == ids[0]),
+        "retries send the same message: {ids:?}"
+    );
+    assert_eq!(
+        server
+            .metric("pulse_notifications_failed_total{notifier=\"ops\"}")
+            .await,
+        2.0
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.posts().len(), 3);
+}
+
+#[tokio::test]
+async fn a_hanging_receiver_times_out_without_holding_up_another() {
+    let (target, up) = switchable_target().await;
+    let hanging = Receiver::start(Answer::Hang).await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifiers = format!(
+        "{}\n{}",
+        webhook("stuck", &hanging.url("/hook")),
+        webhook("ops", &receiver.url("/hook"))
+    );
+    let setup = write_config(&config(
+        target,
+        &notifiers,
+        "failure_threshold = 1\ngroup_window = \"0s\"",
+        "",
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    receiver.wait_for("/hook", 1, Duration::from_secs(5)).await;
+    assert_eq!(hanging.posts().len(), 1, "the stuck one was tried too");
+    // Its deadline is 10 s; then it counts as failed and is tried again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let failed = || server.metric("pulse_notifications_failed_total{notifier=\"stuck\"}");
+    while !server.metrics_text().await.contains("notifier=\"stuck\"") || failed().await < 1.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the hanging delivery never timed out"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let report: serde_json::Value = reqwest::get(server.url("/api/alerts"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let stuck = report["notifiers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "stuck")
+        .unwrap()
+        .clone();
+    assert!(
+        stuck["failing"]
+            .as_str()
+            .unwrap()
+            .contains("no answer within 10s"),
+        "{stuck}"
+    );
+}
+
+#[tokio::test]
+async fn a_kill_between_firing_and_sending_still_sends_exactly_once() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let setup = write_config(&config(
+        target,
+        &webhook("ops", &receiver.url("/hook")),
+        "failure_threshold = 2\ngroup_window = \"4s\"",
+        "",
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    wait_for_state(&server, "shop-api", "firing", Duration::from_secs(5)).await;
+    assert!(
+        receiver.posts().is_empty(),
+        "fired, and waiting out its group window"
+    );
+    drop(server); // SIGKILL: no shutdown, nothing flushed by hand
+
+    let server = start(&setup).await;
+    let posts = receiver.wait_for("/hook", 1, Duration::from_secs(10)).await;
+    assert_eq!(posts[0].json()["alerts"][0]["event"], "fired");
+    assert_eq!(alert_state(&server, "shop-api").await["state"], "firing");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        receiver.posts().len(),
+        1,
+        "the open alert is not fired again after the restart"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_neither_fires_an_open_alert_again_nor_forgets_it() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifier = webhook("ops", &receiver.url("/hook"));
+    let rules = "failure_threshold = 2\ngroup_window = \"0s\"";
+    let setup = write_config(&config(target, &notifier, rules, ""));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    receiver.wait_for("/hook", 1, Duration::from_secs(10)).await;
+
+    // Another check and a stricter rule: the open alert stays as it is.
+    let extra = format!("[[check]]\nname = \"Other\"\nkind = \"tcp\"\naddress = \"{target}\"\n");
+    let reloaded = config(
+        target,
+        &notifier,
+        "failure_threshold = 5\ngroup_window = \"0s\"",
+        &extra,
+    );
+    std::fs::write(&setup.path, reloaded).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !server.status().await["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["id"] == "other")
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reload never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(receiver.posts().len(), 1, "not fired again by the reload");
+    assert_eq!(alert_state(&server, "shop-api").await["state"], "firing");
+
+    up.store(true, Ordering::SeqCst);
+    let posts = receiver.wait_for("/hook", 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        posts[1].json()["alerts"][0]["event"],
+        "resolved",
+        "and not forgotten"
+    );
+}
