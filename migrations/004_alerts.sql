@@ -10,8 +10,11 @@ CREATE TABLE alerts_open (
     reminded_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+-- AUTOINCREMENT: an id is never used twice, even after pruning, since a
+-- message's id (its first row's, with `outbox_identity`) tells receivers
+-- a retry from a new message.
 CREATE TABLE outbox (
-    id          INTEGER PRIMARY KEY,
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
     notifier    TEXT NOT NULL,
     event       TEXT NOT NULL,     -- fired, reminder, resolved
     check_id    TEXT NOT NULL,
@@ -24,4 +27,10 @@ CREATE TABLE outbox (
     sent_ms     INTEGER,
     expired_ms  INTEGER
 );
+-- A random name for this database, made once: message ids from two
+-- databases (two installs, or a history file started anew) never match.
+CREATE TABLE outbox_identity (
+    name TEXT NOT NULL
+);
+
 CREATE INDEX outbox_waiting ON outbox (notifier, id) WHERE sent_ms IS NULL AND expired_ms IS NULL;

@@ -38,6 +38,25 @@ pub async fn alerts(
         .map_err(failed)
 }
 
+/// `GET` or `POST /api/push/{token}`: a push check's ping. The token is
+/// the whole authentication (see `checks::push`); an unknown one is a
+/// plain 404 that says nothing of which tokens exist.
+pub async fn push(
+    State(pushes): State<Arc<crate::checks::Pushes>>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+) -> impl axum::response::IntoResponse {
+    // A cache between the job and Pulse must not answer a ping itself.
+    let no_store = [(axum::http::header::CACHE_CONTROL, "no-store")];
+    match pushes.ping(&token) {
+        true => (axum::http::StatusCode::OK, no_store, "ok\n"),
+        false => (
+            axum::http::StatusCode::NOT_FOUND,
+            no_store,
+            "no such push check\n",
+        ),
+    }
+}
+
 #[derive(Serialize)]
 pub struct Liveness {
     status: &'static str,

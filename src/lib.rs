@@ -42,6 +42,8 @@ pub mod shutdown;
 pub mod site;
 #[cfg(feature = "ssr")]
 pub mod sse;
+#[cfg(feature = "ssr")]
+pub mod text;
 
 /// The browser's entry point: attach to the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -66,6 +66,7 @@ pub struct Metrics {
     pub notifications_sent: Family<NotifierLabel, Counter>,
     pub notifications_failed: Family<NotifierLabel, Counter>,
     pub notifications_expired: Counter,
+    pub alert_results_dropped: Counter,
     /// Read from the runtime when exported: once streams have gone it falls
     /// back to its idle value, which is how a churn run shows no task leaked.
     tasks_alive: Gauge,
@@ -96,6 +97,7 @@ impl Metrics {
             notifications_sent: Family::default(),
             notifications_failed: Family::default(),
             notifications_expired: Counter::default(),
+            alert_results_dropped: Counter::default(),
             tasks_alive: Gauge::default(),
             registry: Registry::default(),
         };
@@ -189,6 +191,11 @@ impl Metrics {
             "notifications_expired",
             "Alert message rows given up: undelivered for a day, or their notifier removed",
             m.notifications_expired.clone(),
+        );
+        registry.register(
+            "alert_results_dropped",
+            "Results the alert rules never saw: their queue was full",
+            m.alert_results_dropped.clone(),
         );
         registry.register(
             "tasks_alive",

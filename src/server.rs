@@ -39,6 +39,8 @@ pub struct AppState {
     pub history: history::api::HistoryFile,
     pub access: Arc<Access>,
     pub alerts: Arc<Alerts>,
+    /// The push checks, by token, for `/api/push/{token}`.
+    pub pushes: Arc<checks::Pushes>,
     /// The assets: built into the binary, or a folder (`site`).
     pub site: Arc<Site>,
 }
@@ -59,6 +61,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/status", get(api::status))
         .route("/api/public/status", get(api::public_status))
         .route("/api/alerts", get(api::alerts))
+        .route("/api/push/{token}", get(api::push).post(api::push))
         .route("/api/checks/{id}/uptime", get(history::api::uptime))
         .route("/api/checks/{id}/history", get(history::api::history))
         .route("/healthz", get(api::healthz))
@@ -110,13 +113,14 @@ async fn start_checks(
     hub: &Arc<Hub>,
     alerts: &Arc<Alerts>,
     shutdown: &Shutdown,
-) -> Result<Arc<Access>, String> {
+) -> Result<(Arc<Access>, Arc<checks::Pushes>), String> {
     let fallbacks = Fallbacks {
         interval: settings.interval,
         timeout: settings.check_timeout,
         concurrency: CHECK_CONCURRENCY,
     };
     let mut engine = Engine::new(hub.clone(), shutdown.clone());
+    let pushes = engine.pushes();
     let Some(path) = &settings.config else {
         let access = Access::new(None, bound, settings.open_dashboard)?;
         let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
@@ -128,7 +132,7 @@ async fn start_checks(
             error: None,
             checked_at_ms: checks::unix_millis(),
         });
-        return Ok(access);
+        return Ok((access, pushes));
     };
     let file = config::ConfigFile {
         path: path.clone(),
@@ -158,7 +162,7 @@ async fn start_checks(
         Ok(())
     };
     tokio::spawn(engine.follow(source, changes, fallbacks, apply_the_rest));
-    Ok(access)
+    Ok((access, pushes))
 }
 
 /// Whenever who may see what changes (a sign-out, a new access rule), the
@@ -241,9 +245,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // The outbox lives in the history database; with no history, in
     // memory (alerts then go out, but a restart forgets what was pending).
     let outbox = history::side_connection(history_file.as_deref())?;
-    let alerts = Alerts::start(Outbox::new(outbox), metrics.clone(), shutdown.clone())?;
+    let alerts = Alerts::start(Outbox::new(outbox)?, metrics.clone(), shutdown.clone())?;
     hub.alert_on(alerts.clone());
-    let access = start_checks(&settings, bound, &hub, &alerts, &shutdown).await?;
+    let (access, pushes) = start_checks(&settings, bound, &hub, &alerts, &shutdown).await?;
     tokio::spawn(ask_private_streams_again(
         access.changes(),
         hub.clone(),
@@ -273,6 +277,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         history: history::api::HistoryFile(history_file.map(Arc::new), Default::default()),
         access,
         alerts: alerts.clone(),
+        pushes,
         site,
     };
     tokio::spawn(shutdown.clone().on_signal());

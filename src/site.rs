@@ -420,10 +420,7 @@ impl Site {
         // A file with no precompressed copy may be compressed on the way
         // out (the compression layer), under the same tag: a weak one.
         let weak = if available.is_empty() { "W/" } else { "" };
-        let hex: String = sent.sha256[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let hex = crate::text::hex(&sent.sha256[..16]);
         let etag = format!("{weak}\"{hex}\"");
         let cache = if self.forever.iter().any(|n| *n == asked) {
             FOREVER

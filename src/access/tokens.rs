@@ -44,6 +44,5 @@ pub fn new_token() -> Result<(String, String), String> {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
     );
     let digest = Sha256::digest(token.as_bytes());
-    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
-    Ok((token, hex))
+    Ok((token, crate::text::hex(&digest)))
 }

@@ -7,6 +7,7 @@
 
 use super::Alerts;
 use super::message::{HeldCheck, Message, told};
+use super::notifiers::SendError;
 use super::outbox::Waiting;
 use crate::metrics::NotifierLabel;
 use crate::shutdown::Shutdown;
@@ -23,6 +24,12 @@ pub const EXPIRES_AFTER: Duration = Duration::from_secs(24 * 3600);
 const KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
+/// The most alerts in one message; more wait for the next one. Keeps a
+/// storm's message within what chat services and mail clients take.
+pub const MOST_PER_MESSAGE: usize = 100;
+/// How often writing down a delivery's outcome is tried before it is kept
+/// in memory only (and tried again on every pass).
+const MARK_TRIES: u32 = 5;
 
 /// What to do with some waiting rows of one notifier.
 #[derive(Debug, PartialEq)]
@@ -35,7 +42,11 @@ pub enum Plan {
         rows: Vec<Waiting>,
     },
     /// Give these rows up, with why.
-    Expire { rows: Vec<i64>, why: String },
+    Expire {
+        notifier: String,
+        rows: Vec<i64>,
+        why: String,
+    },
 }
 
 impl PartialEq for Waiting {
@@ -44,9 +55,12 @@ impl PartialEq for Waiting {
     }
 }
 
-/// What is due now, per notifier: expired rows first, then the oldest
-/// message tried before (only once its retry time came: nothing overtakes
-/// it), else every new row, once the oldest is a group window old.
+/// What is due now, per notifier: rows a day old are given up; then the
+/// oldest message tried before goes again, once its retry time came
+/// (nothing overtakes it); else the new rows go as one message, once the
+/// oldest is a group window old. Rows of a notifier not (or no longer)
+/// configured wait, in case it comes back under that name, until they
+/// expire.
 pub fn plan(
     waiting: Vec<Waiting>,
     is_configured: &dyn Fn(&str) -> bool,
@@ -62,25 +76,26 @@ pub fn plan(
     }
     let mut plans = Vec::new();
     for (notifier, rows) in by_notifier {
-        if !is_configured(&notifier) {
-            plans.push(Plan::Expire {
-                rows: rows.iter().map(|r| r.id).collect(),
-                why: format!("the notifier `{notifier}` is no longer in the config"),
-            });
-            continue;
-        }
         let expires = EXPIRES_AFTER.as_millis() as u64;
         let (old, rows): (Vec<_>, Vec<_>) = rows
             .into_iter()
             .partition(|r| r.created_ms + expires <= now_ms);
         if !old.is_empty() {
-            plans.push(Plan::Expire {
-                rows: old.iter().map(|r| r.id).collect(),
-                why: format!(
+            let why = match is_configured(&notifier) {
+                true => format!(
                     "not delivered within {}",
                     humantime::format_duration(EXPIRES_AFTER)
                 ),
+                false => format!("the notifier `{notifier}` is not in the config"),
+            };
+            plans.push(Plan::Expire {
+                notifier: notifier.clone(),
+                rows: old.iter().map(|r| r.id).collect(),
+                why,
             });
+        }
+        if !is_configured(&notifier) {
+            continue;
         }
         let (tried, fresh): (Vec<_>, Vec<_>) = rows.into_iter().partition(|r| r.message.is_some());
         if let Some(first) = tried.iter().filter_map(|r| r.message).min() {
@@ -102,10 +117,11 @@ pub fn plan(
             .first()
             .is_some_and(|r| r.created_ms + window <= now_ms)
         {
+            let rows = fresh.into_iter().take(MOST_PER_MESSAGE).collect();
             plans.push(Plan::Send {
                 notifier,
                 message: None,
-                rows: fresh,
+                rows,
             });
         }
     }
@@ -118,8 +134,49 @@ pub fn backoff(attempts: u32) -> Duration {
     doubled.min(LONGEST_RETRY)
 }
 
+/// The notifiers with a delivery in flight. A notifier is taken out again
+/// when its delivery ends, even by a panic.
+#[derive(Clone, Default)]
+struct Busy(Arc<Mutex<HashSet<String>>>);
+
+struct Taken {
+    busy: Busy,
+    notifier: String,
+}
+
+impl Busy {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn take(&self, notifier: &str) -> Option<Taken> {
+        self.lock().insert(notifier.to_string()).then(|| Taken {
+            busy: self.clone(),
+            notifier: notifier.to_string(),
+        })
+    }
+}
+
+impl Drop for Taken {
+    fn drop(&mut self) {
+        self.busy.lock().remove(&self.notifier);
+    }
+}
+
+/// Messages a notifier took whose "sent" could not be written yet: never
+/// sent again, and written down as soon as the database lets us.
+#[derive(Default)]
+struct Unmarked(Mutex<Vec<(i64, u64)>>);
+
+impl Unmarked {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(i64, u64)>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
-    let busy: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let busy = Busy::default();
+    let unmarked = Arc::new(Unmarked::default());
     let mut pruned_ms = 0;
     loop {
         tokio::select! {
@@ -127,10 +184,16 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
             _ = alerts.wake.notified() => {}
             _ = tokio::time::sleep(TICK) => {}
         }
+        // Until the config's notifiers are known, every row would look
+        // like one of a removed notifier.
+        if !alerts.is_ready() {
+            continue;
+        }
+        mark_what_was_sent(&alerts, &unmarked).await;
         // Taken before the outbox is read: a notifier busy then may have
         // marked rows since, so what was read of it is stale. One not busy
         // then has nothing in flight, and only this loop starts a delivery.
-        let busy_before: HashSet<String> = busy.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let busy_before = busy.lock().clone();
         let outbox = alerts.outbox.clone();
         let waiting = match tokio::task::spawn_blocking(move || outbox.waiting()).await {
             Ok(Ok(waiting)) => waiting,
@@ -140,40 +203,37 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
             }
             Err(_) => continue,
         };
+        let sent_already: HashSet<i64> = unmarked.lock().iter().map(|(m, _)| *m).collect();
+        let waiting: Vec<Waiting> = waiting
+            .into_iter()
+            .filter(|r| r.message.is_none_or(|m| !sent_already.contains(&m)))
+            .collect();
         alerts.metrics.outbox_waiting.set(waiting.len() as i64);
         let now = crate::checks::unix_millis();
         let (window, configured): (Duration, HashSet<String>) = {
             let delivery = alerts.delivery.read().unwrap_or_else(|p| p.into_inner());
-            (
-                delivery.spec.group_window,
-                delivery.notifiers.keys().cloned().collect(),
-            )
+            let names = delivery.notifiers.keys().cloned().collect();
+            (delivery.spec.group_window, names)
         };
         for plan in plan(waiting, &|n| configured.contains(n), window, now) {
+            let notifier = match &plan {
+                Plan::Send { notifier, .. } | Plan::Expire { notifier, .. } => notifier.clone(),
+            };
+            if busy_before.contains(&notifier) {
+                continue;
+            }
             match plan {
-                Plan::Expire { rows, why } => expire(&alerts, rows, why, now).await,
-                Plan::Send {
-                    notifier,
-                    message,
-                    rows,
-                } => {
-                    if busy_before.contains(&notifier) {
+                Plan::Expire { rows, why, .. } => expire(&alerts, rows, why, now).await,
+                Plan::Send { message, rows, .. } => {
+                    let Some(taken) = busy.take(&notifier) else {
                         continue;
-                    }
-                    let newly_busy = busy
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(notifier.clone());
-                    if newly_busy {
-                        let (alerts, busy) = (alerts.clone(), busy.clone());
-                        tokio::spawn(async move {
-                            deliver(&alerts, &notifier, message, rows).await;
-                            busy.lock()
-                                .unwrap_or_else(|p| p.into_inner())
-                                .remove(&notifier);
-                            alerts.wake.notify_one();
-                        });
-                    }
+                    };
+                    let (alerts, unmarked) = (alerts.clone(), unmarked.clone());
+                    tokio::spawn(async move {
+                        deliver(&alerts, &notifier, message, rows, &unmarked).await;
+                        drop(taken);
+                        alerts.wake.notify_one();
+                    });
                 }
             }
         }
@@ -196,8 +256,46 @@ async fn expire(alerts: &Alerts, rows: Vec<i64>, why: String, now: u64) {
     }
 }
 
+/// Tries to write down the messages that were sent but not yet marked.
+async fn mark_what_was_sent(alerts: &Alerts, unmarked: &Unmarked) {
+    let pending: Vec<(i64, u64)> = unmarked.lock().clone();
+    for (message, at) in pending {
+        let outbox = alerts.outbox.clone();
+        let marked = tokio::task::spawn_blocking(move || outbox.mark_sent(message, at)).await;
+        if matches!(marked, Ok(Ok(()))) {
+            unmarked.lock().retain(|(m, _)| *m != message);
+        }
+    }
+}
+
+/// Runs a write to the outbox off the runtime, a few times if it fails (a
+/// busy or full database); `false` if it never went through.
+async fn write_down(
+    alerts: &Alerts,
+    what: &'static str,
+    write: impl Fn(&super::Outbox) -> rusqlite::Result<()> + Send + Sync + 'static,
+) -> bool {
+    let write = Arc::new(write);
+    for attempt in 1..=MARK_TRIES {
+        let (outbox, write) = (alerts.outbox.clone(), write.clone());
+        match tokio::task::spawn_blocking(move || write(&outbox)).await {
+            Ok(Ok(())) => return true,
+            Ok(Err(error)) => tracing::warn!(%error, attempt, "cannot write down {what}"),
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+    }
+    false
+}
+
 /// Sends one message and writes down how it went.
-async fn deliver(alerts: &Alerts, notifier_name: &str, message: Option<i64>, rows: Vec<Waiting>) {
+async fn deliver(
+    alerts: &Alerts,
+    notifier_name: &str,
+    message: Option<i64>,
+    rows: Vec<Waiting>,
+    unmarked: &Unmarked,
+) {
     let Some(notifier) = alerts
         .delivery
         .read()
@@ -225,7 +323,6 @@ async fn deliver(alerts: &Alerts, notifier_name: &str, message: Option<i64>, row
     };
     let outcome = notifier.send(&text).await;
     let now = crate::checks::unix_millis();
-    let outbox = alerts.outbox.clone();
     match outcome {
         Ok(()) => {
             tracing::info!(notifier = notifier_name, message = %text.message_id, alerts = rows.len(), "alert message sent");
@@ -234,19 +331,34 @@ async fn deliver(alerts: &Alerts, notifier_name: &str, message: Option<i64>, row
                 .notifications_sent
                 .get_or_create(&label)
                 .inc();
-            let _ = tokio::task::spawn_blocking(move || outbox.mark_sent(message, now)).await;
+            let marked = write_down(alerts, "a sent message", move |o| o.mark_sent(message, now));
+            if !marked.await {
+                unmarked.lock().push((message, now));
+            }
         }
-        Err(error) => {
-            let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
-            let next = now + backoff(attempts).as_millis() as u64;
-            tracing::warn!(notifier = notifier_name, message = %text.message_id, attempts, %error, "alert message not delivered; will try again");
+        Err(SendError {
+            text: error,
+            permanent,
+        }) => {
             alerts
                 .metrics
                 .notifications_failed
                 .get_or_create(&label)
                 .inc();
-            let _ = tokio::task::spawn_blocking(move || outbox.mark_failed(message, &error, next))
-                .await;
+            if permanent {
+                tracing::error!(notifier = notifier_name, message = %text.message_id, %error, "alert message refused; not trying it again");
+                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                let why = format!("refused: {error}");
+                expire(alerts, ids, why, now).await;
+                return;
+            }
+            let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
+            let next = now + backoff(attempts).as_millis() as u64;
+            tracing::warn!(notifier = notifier_name, message = %text.message_id, attempts, %error, "alert message not delivered; will try again");
+            write_down(alerts, "a failed delivery", move |o| {
+                o.mark_failed(message, &error, next)
+            })
+            .await;
         }
     }
 }
@@ -280,5 +392,5 @@ fn compose(alerts: &Alerts, message: i64, rows: &[Waiting]) -> Message {
             told(row.alert.clone(), public_url.as_ref(), held)
         })
         .collect();
-    Message::new(message, told)
+    Message::new(alerts.outbox.message_id(message), told)
 }

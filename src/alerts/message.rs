@@ -49,11 +49,11 @@ pub struct Message {
 }
 
 impl Message {
-    pub fn new(message: i64, alerts: Vec<Told>) -> Message {
+    pub fn new(message_id: String, alerts: Vec<Told>) -> Message {
         let title = title(&alerts);
         let text = alerts.iter().map(line).collect::<Vec<_>>().join("\n");
         Message {
-            message_id: format!("pulse-{message}"),
+            message_id,
             title,
             text,
             alerts,

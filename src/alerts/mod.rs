@@ -14,6 +14,7 @@
 //!   sent once the notifier confirmed.
 
 mod dispatch;
+mod mail;
 mod message;
 mod notifiers;
 mod outbox;
@@ -32,7 +33,7 @@ use crate::shutdown::Shutdown;
 use crate::status::{AlertState, CheckId, CheckStatus};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -57,6 +58,8 @@ pub struct Alerts {
     delivery: Arc<RwLock<Delivery>>,
     /// Wakes the dispatcher when a row was written.
     wake: Arc<Notify>,
+    /// Set by the first `apply`: the dispatcher waits for the notifiers.
+    ready: AtomicBool,
     dropped: AtomicU64,
     metrics: Arc<Metrics>,
 }
@@ -107,6 +110,7 @@ impl Alerts {
                 spec: AlertsSpec::default(),
             })),
             wake: Arc::new(Notify::new()),
+            ready: AtomicBool::new(false),
             dropped: AtomicU64::new(0),
             metrics,
         });
@@ -128,7 +132,12 @@ impl Alerts {
         };
         if sent.is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.metrics.alert_results_dropped.inc();
         }
+    }
+
+    fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::SeqCst)
     }
 
     /// Puts a config's alert rules and notifiers in force. Every check
@@ -174,6 +183,7 @@ impl Alerts {
             }
             self.count_firing();
         }
+        self.ready.store(true, Ordering::SeqCst);
         self.wake.notify_one();
     }
 
@@ -188,30 +198,38 @@ impl Alerts {
 
     fn judge_forever(&self, results: Receiver<CheckStatus>) {
         while let Ok(status) = results.recv() {
-            let happened = self.lock_rules().observe(&status);
-            if let Some(happened) = happened {
-                self.keep(&happened);
+            let (before, happened) = {
+                let mut rules = self.lock_rules();
+                (rules.open_of(&status.id), rules.observe(&status))
+            };
+            if let Some(happened) = happened
+                && !self.keep(&happened)
+            {
+                // Not kept, so not told: the rules go back to what the
+                // database says, and the next result tries again.
+                self.lock_rules().restore_open(&status.id, before);
             }
         }
     }
 
-    /// Writes what happened, trying again a few times: a lost write is a
-    /// lost alert.
-    fn keep(&self, happened: &Happened) {
+    /// Writes what happened, trying again a few times; `false` if it could
+    /// not be written.
+    fn keep(&self, happened: &Happened) -> bool {
         for attempt in 1..=WRITE_TRIES {
             match self.outbox.record(happened, crate::checks::unix_millis()) {
                 Ok(()) => {
                     tracing::info!(check = %happened.check, event = happened.event.as_str(), notifiers = ?happened.notify, "alert");
                     self.count_firing();
                     self.wake.notify_one();
-                    return;
+                    return true;
                 }
                 Err(error) if attempt == WRITE_TRIES => {
-                    tracing::error!(check = %happened.check, %error, "could not keep an alert; it is lost");
+                    tracing::error!(check = %happened.check, %error, "could not keep an alert; the next result tries again");
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(200 * u64::from(attempt))),
             }
         }
+        false
     }
 
     fn count_firing(&self) {
@@ -243,10 +261,12 @@ impl Alerts {
             .map(|n| NotifierReport {
                 name: n.name.clone(),
                 kind: n.target.kind(),
+                // The newest outcome of a delivery to it, not of a row
+                // still waiting for its first try.
                 failing: recent
                     .iter()
-                    .find(|r| r.notifier == n.name)
-                    .filter(|r| r.outcome == "retrying" || r.outcome == "expired")
+                    .find(|r| r.notifier == n.name && r.outcome != "waiting")
+                    .filter(|r| r.outcome != "sent")
                     .and_then(|r| r.last_error.clone()),
             })
             .collect();

@@ -13,12 +13,36 @@ use std::time::Duration;
 
 /// How long one delivery may take before it counts as failed.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
-/// How much of a refusing answer's body is kept for the error.
+/// How much of a refusing answer's body is kept for the error, in bytes.
 const BODY_IN_ERROR: usize = 200;
 
 /// Discord refuses a message over 2,000 characters; Telegram over 4,096.
 const DISCORD_LIMIT: usize = 2000;
 const TELEGRAM_LIMIT: usize = 4096;
+
+/// Why a message was not delivered, redacted, and whether trying the
+/// same message again can help.
+#[derive(Debug)]
+pub struct SendError {
+    pub text: String,
+    pub permanent: bool,
+}
+
+impl SendError {
+    fn again(text: String) -> SendError {
+        SendError {
+            text,
+            permanent: false,
+        }
+    }
+
+    fn given_up(text: String) -> SendError {
+        SendError {
+            text,
+            permanent: true,
+        }
+    }
+}
 
 pub struct Notifier {
     pub spec: NotifierSpec,
@@ -30,11 +54,8 @@ impl Notifier {
     pub fn new(spec: NotifierSpec, config_secrets: &[String]) -> Notifier {
         let mut secrets = config_secrets.to_vec();
         secrets.extend(own_secrets(&spec.target));
-        let client = reqwest::Client::builder()
+        let client = crate::checks::client_settings()
             .timeout(SEND_TIMEOUT)
-            .connect_timeout(SEND_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("an HTTP client with rustls");
         Notifier {
@@ -49,23 +70,48 @@ impl Notifier {
     }
 
     /// Sends `message`; `Err` says why not, redacted.
-    pub async fn send(&self, message: &Message) -> Result<(), String> {
+    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+        let blank = |text: String| self.redactor.blank_error(&text);
+        if let NotifierTarget::Email(mail) = &self.spec.target {
+            // lettre's timeout is per SMTP command; this bounds the whole.
+            let sent = tokio::time::timeout(2 * SEND_TIMEOUT, super::mail::send(mail, message));
+            let sent = sent.await.unwrap_or_else(|_| {
+                Err(format!("no answer within {}s", 2 * SEND_TIMEOUT.as_secs()))
+            });
+            return sent.map_err(|e| SendError::again(blank(e)));
+        }
         let request = self
             .request(message)
-            .map_err(|e| self.redactor.blank_error(&e))?;
-        let answer = request
+            .map_err(|e| SendError::given_up(blank(e)))?;
+        let mut answer = request
             .send()
             .await
-            .map_err(|e| self.redactor.blank_error(&describe(&e)))?;
+            .map_err(|e| SendError::again(blank(crate::checks::describe_http_error(&e))))?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());
         }
-        let body = answer.text().await.unwrap_or_default();
-        let body: String = body.chars().take(BODY_IN_ERROR).collect();
-        Err(self
-            .redactor
-            .blank_error(&format!("answered {status}: {}", body.trim())))
+        // Only the start of a refusal is read: a hostile endpoint could
+        // send anything for as long as the deadline lets it.
+        let mut body = Vec::new();
+        while body.len() < BODY_IN_ERROR {
+            match answer.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                _ => break,
+            }
+        }
+        let body = String::from_utf8_lossy(&body);
+        let text = blank(format!(
+            "answered {status}: {}",
+            crate::text::shorten(body.trim(), BODY_IN_ERROR)
+        ));
+        // A request the notifier refuses as such will be refused again (a
+        // wrong URL, a revoked token, a message too large); a timeout,
+        // throttling or a server error may pass.
+        let permanent = status.is_client_error()
+            && status != reqwest::StatusCode::REQUEST_TIMEOUT
+            && status != reqwest::StatusCode::TOO_MANY_REQUESTS;
+        Err(SendError { text, permanent })
     }
 
     fn request(&self, message: &Message) -> Result<reqwest::RequestBuilder, String> {
@@ -92,7 +138,7 @@ impl Notifier {
                 "text": format!("*{}*\n{}", message.title, message.text),
             })),
             NotifierTarget::Discord { url } => post(url.clone()).json(&json!({
-                "content": cut(&format!("**{}**\n{}", message.title, message.text), DISCORD_LIMIT),
+                "content": crate::text::shorten(&format!("**{}**\n{}", message.title, message.text), DISCORD_LIMIT - 1),
             })),
             NotifierTarget::Ntfy { url, token } => {
                 // ntfy's JSON form (POST to the server's root) carries a
@@ -118,6 +164,7 @@ impl Notifier {
                     "priority": if message.is_trouble() { 8 } else { 4 },
                 }))
             }
+            NotifierTarget::Email(_) => unreachable!("mail is sent by `mail::send`"),
             NotifierTarget::Telegram {
                 base_url,
                 token,
@@ -128,7 +175,7 @@ impl Notifier {
                     .map_err(|e| e.to_string())?;
                 post(endpoint).json(&json!({
                     "chat_id": chat_id,
-                    "text": cut(&format!("{}\n{}", message.title, message.text), TELEGRAM_LIMIT),
+                    "text": crate::text::shorten(&format!("{}\n{}", message.title, message.text), TELEGRAM_LIMIT - 1),
                     "disable_web_page_preview": true,
                 }))
             }
@@ -141,9 +188,7 @@ impl Notifier {
 pub fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
     mac.update(body);
-    let digest = mac.finalize().into_bytes();
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256={hex}")
+    format!("sha256={}", crate::text::hex(&mac.finalize().into_bytes()))
 }
 
 /// What of a notifier's settings is a secret: tokens and signing secrets,
@@ -185,22 +230,8 @@ fn own_secrets(target: &NotifierTarget) -> Vec<String> {
         NotifierTarget::Gotify { token, .. } | NotifierTarget::Telegram { token, .. } => {
             vec![token.clone()]
         }
+        NotifierTarget::Email(mail) => mail.login.iter().map(|(_, p)| p.clone()).collect(),
     }
-}
-
-/// reqwest's error and its causes, without the URL (which may hold a token).
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() {
-        format!("no answer within {}s", SEND_TIMEOUT.as_secs())
-    } else {
-        "request failed".to_string()
-    };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text += &format!(": {cause}");
-        source = cause.source();
-    }
-    text
 }
 
 /// `https://ntfy.sh/alerts` → (`https://ntfy.sh/`, `alerts`).
@@ -213,13 +244,4 @@ fn split_topic(url: &reqwest::Url) -> Result<(reqwest::Url, String), String> {
         .to_string();
     let root = url.join("./").map_err(|e| e.to_string())?;
     Ok((root, topic))
-}
-
-fn cut(text: &str, limit: usize) -> String {
-    if text.chars().count() <= limit {
-        return text.to_string();
-    }
-    let mut cut: String = text.chars().take(limit - 1).collect();
-    cut.push('…');
-    cut
 }

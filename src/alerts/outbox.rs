@@ -56,15 +56,25 @@ pub struct Logged {
 
 pub struct Outbox {
     conn: Mutex<Connection>,
+    /// This database's random name, part of every message id.
+    identity: String,
 }
 
 type Sql<T> = rusqlite::Result<T>;
 
 impl Outbox {
-    pub fn new(conn: Connection) -> Outbox {
-        Outbox {
+    /// Over a connection with the schema in place (`history::side_connection`).
+    pub fn new(conn: Connection) -> Result<Outbox, String> {
+        let identity = identity(&conn).map_err(|e| format!("the alerts outbox: {e}"))?;
+        Ok(Outbox {
             conn: Mutex::new(conn),
-        }
+            identity,
+        })
+    }
+
+    /// The id receivers see for the message whose first row is `message`.
+    pub fn message_id(&self, message: i64) -> String {
+        format!("pulse-{}-{message}", self.identity)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -274,4 +284,24 @@ impl Outbox {
             .optional()?;
         Ok(count.unwrap_or(0) as u64)
     }
+}
+
+/// The database's name, made the first time: 8 random bytes in hex.
+fn identity(conn: &Connection) -> Result<String, String> {
+    let read = || -> Sql<Option<String>> {
+        conn.query_row("SELECT name FROM outbox_identity", [], |row| row.get(0))
+            .optional()
+    };
+    if let Some(name) = read().map_err(|e| e.to_string())? {
+        return Ok(name);
+    }
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).map_err(|e| format!("no random source: {e}"))?;
+    let name = crate::text::hex(&random);
+    conn.execute(
+        "INSERT INTO outbox_identity (name) SELECT ?1 WHERE NOT EXISTS (SELECT 1 FROM outbox_identity)",
+        params![name],
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(read().map_err(|e| e.to_string())?.unwrap_or(name))
 }

@@ -71,6 +71,8 @@ struct Tracked {
     failing_since_ms: u64,
     open: Option<OpenAlert>,
     held_by: Option<CheckId>,
+    /// Its last result was `unknown` (Pulse could not check it).
+    unknown: bool,
 }
 
 static DEFAULT_RULE: LazyLock<AlertRule> = LazyLock::new(AlertRule::default);
@@ -130,16 +132,33 @@ impl Rules {
 
     /// Whether `id` counts as failing for the checks that depend on it:
     /// its last result failed, or its alert has not resolved yet (so the
-    /// dependents' own recoveries, a moment apart, are not told one by one).
+    /// dependents' own recoveries, a moment apart, are not told one by
+    /// one). A dependency Pulse cannot check right now (`unknown`) holds
+    /// nothing: better a dependent's own alert than none.
     fn is_failing(&self, id: &CheckId) -> bool {
         self.tracked
             .get(id)
-            .is_some_and(|t| t.failing_in_row > 0 || t.open.is_some())
+            .is_some_and(|t| !t.unknown && (t.failing_in_row > 0 || t.open.is_some()))
+    }
+
+    /// The open alert of `id`, if any: what to go back to with
+    /// `restore_open` when a change could not be kept.
+    pub fn open_of(&self, id: &CheckId) -> Option<OpenAlert> {
+        self.tracked.get(id).and_then(|t| t.open)
+    }
+
+    pub fn restore_open(&mut self, id: &CheckId, open: Option<OpenAlert>) {
+        if let Some(tracked) = self.tracked.get_mut(id) {
+            tracked.open = open;
+        }
     }
 
     /// Applies one result; returns what it made happen, if anything.
     pub fn observe(&mut self, status: &CheckStatus) -> Option<Happened> {
         if status.health == Health::Unknown {
+            if let Some(tracked) = self.tracked.get_mut(&status.id) {
+                tracked.unknown = true;
+            }
             return None;
         }
         let rule = self.rule(&status.id).clone();
@@ -154,6 +173,7 @@ impl Rules {
         if tracked.name != status.name {
             tracked.name.clone_from(&status.name);
         }
+        tracked.unknown = false;
         if failing {
             if tracked.failing_in_row == 0 {
                 tracked.failing_since_ms = at_ms;

@@ -361,18 +361,61 @@ fn a_message_being_retried_goes_first_and_alone_when_due() {
 }
 
 #[test]
-fn rows_expire_after_a_day_or_when_their_notifier_is_gone() {
+fn rows_expire_after_a_day_and_wait_while_their_notifier_is_gone() {
     let day = 24 * 3600;
-    let rows = vec![
-        waiting(1, "ops", 0, Some(1), 0),
-        waiting(2, "gone", 0, None, 0),
-    ];
-    let plans = plan(rows, &|n| n == "ops", Duration::ZERO, day * 1000);
-    assert!(plans.iter().all(|p| matches!(p, Plan::Expire { .. })));
+    let rows = || {
+        vec![
+            waiting(1, "ops", 0, Some(1), 0),
+            waiting(2, "gone", 0, None, 0),
+            waiting(3, "gone", day, None, day),
+        ]
+    };
+    let only_ops = |n: &str| n == "ops";
+    let plans = plan(rows(), &only_ops, Duration::ZERO, day * 1000);
+    assert!(
+        plans.iter().all(|p| matches!(p, Plan::Expire { .. })),
+        "{plans:?}"
+    );
     assert_eq!(
         plans.iter().map(ids).collect::<Vec<_>>(),
         vec![vec![2], vec![1]]
     );
+    let before_a_day = plan(rows(), &only_ops, Duration::ZERO, day * 1000 - 1);
+    assert_eq!(
+        before_a_day.iter().map(ids).collect::<Vec<_>>(),
+        vec![vec![1]],
+        "gone: waits, unsent"
+    );
+}
+
+#[test]
+fn a_storm_goes_out_at_most_a_hundred_alerts_a_message() {
+    let rows: Vec<_> = (1..=250).map(|id| waiting(id, "ops", 0, None, 0)).collect();
+    let plans = plan(rows, &|_: &str| true, Duration::ZERO, 1_000);
+    assert_eq!(ids(&plans[0]).len(), super::dispatch::MOST_PER_MESSAGE);
+}
+
+#[test]
+fn an_unknown_dependency_holds_nothing() {
+    let dependent = AlertRule {
+        depends_on: vec![id("router")],
+        ..rule()
+    };
+    let mut rules = rules_with(&[("router", rule()), ("a", dependent)]);
+    rules.observe(&result("router", Down, 0));
+    rules.observe(&result("router", Unknown, 1));
+    let events = feed(&mut rules, "a", 1, &[Down, Down, Down]);
+    assert_eq!(events, vec![(Event::Fired, 3)]);
+}
+
+#[test]
+fn a_change_that_could_not_be_kept_is_tried_again_by_the_next_result() {
+    let mut rules = rules_with(&[("api", rule())]);
+    feed(&mut rules, "api", 0, &[Down, Down]);
+    let before = rules.open_of(&id("api"));
+    assert!(rules.observe(&result("api", Down, 2)).is_some());
+    rules.restore_open(&id("api"), before);
+    assert_eq!(feed(&mut rules, "api", 3, &[Down]), vec![(Event::Fired, 3)]);
 }
 
 #[test]
@@ -383,7 +426,8 @@ fn backoff_doubles_up_to_five_minutes() {
 
 #[test]
 fn the_outbox_keeps_an_alert_and_its_rows_together_and_marks_them_once() {
-    let outbox = Outbox::new(crate::history::side_connection(None).unwrap());
+    let outbox = Outbox::new(crate::history::side_connection(None).unwrap()).unwrap();
+    assert!(outbox.message_id(7).starts_with("pulse-") && outbox.message_id(7).ends_with("-7"));
     let mut rules = rules_with(&[(
         "api",
         AlertRule {

@@ -2,7 +2,7 @@
 //! its interval and timeout resolved (the check's own, else the file's
 //! `[defaults]`, else the command line's) and its redactor.
 
-use super::{Check, HostProbe, HttpProbe, Probe, Redactor, TcpProbe, TlsProbe};
+use super::{Check, HostProbe, HttpProbe, Probe, PushProbe, Redactor, TcpProbe, TlsProbe};
 use crate::config::{CheckSpec, Config, ProbeSpec};
 use std::sync::Arc;
 use std::time::Duration;
@@ -70,5 +70,11 @@ fn probe(spec: &CheckSpec) -> Result<Probe, String> {
             Probe::Tls(TlsProbe::from_spec(tls).map_err(|e| format!("check `{}`: {e}", spec.name))?)
         }
         ProbeSpec::Host(host) => Probe::Host(HostProbe::from_spec(host)),
+        ProbeSpec::Push(push) => Probe::Push(PushProbe::new(
+            &push.token.0,
+            push.period.0,
+            push.grace
+                .map_or(crate::config::DEFAULT_PUSH_GRACE, |g| g.0),
+        )),
     })
 }

@@ -4,7 +4,8 @@
 //! dashboard, removed ones stop and disappear, changed ones restart, and
 //! unchanged ones are not touched at all, so they keep their state.
 
-use super::{Check, Fallbacks, from_config};
+use super::push::PushState;
+use super::{Check, Fallbacks, Pushes, from_config};
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
 use crate::metrics::CheckLabel;
@@ -31,11 +32,14 @@ pub struct Engine {
     limiter: Arc<Semaphore>,
     permits: usize,
     running: HashMap<CheckId, Running>,
+    /// The running push checks, for the ping endpoint.
+    pushes: Arc<Pushes>,
 }
 
 struct Running {
     fingerprint: String,
     stop: Shutdown,
+    push: Option<Arc<PushState>>,
 }
 
 /// What a reload did.
@@ -55,7 +59,13 @@ impl Engine {
             limiter: Arc::new(Semaphore::new(0)),
             permits: 0,
             running: HashMap::new(),
+            pushes: Arc::default(),
         }
+    }
+
+    /// Where pings find the push checks this engine runs.
+    pub fn pushes(&self) -> Arc<Pushes> {
+        self.pushes.clone()
     }
 
     /// Makes `checks` the running set.
@@ -158,11 +168,16 @@ impl Engine {
 
     fn start(&mut self, check: Check, spread: Duration) {
         let stop = self.shutdown.child();
+        let push = check.probe.push_state().cloned();
+        if let Some(push) = &push {
+            self.pushes.add(push.clone());
+        }
         self.running.insert(
             check.id.clone(),
             Running {
                 fingerprint: check.fingerprint.clone(),
                 stop: stop.clone(),
+                push,
             },
         );
         let pending = check.pending_status();
@@ -183,6 +198,9 @@ impl Engine {
     fn stop(&mut self, id: &CheckId) {
         if let Some(running) = self.running.remove(id) {
             running.stop.trigger();
+            if let Some(push) = &running.push {
+                self.pushes.remove(push);
+            }
         }
         let label = CheckLabel {
             check: id.0.clone(),
@@ -221,7 +239,11 @@ async fn run_forever(
     // A run that overran its interval pushes the next one back instead of
     // firing a burst to catch up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    while stop.tick(&mut ticker).await {
+    loop {
+        tokio::select! {
+            ticked = stop.tick(&mut ticker) => if !ticked { return },
+            () = check.probe.woken() => ticker.reset(),
+        }
         if !run_and_publish(&check, &hub, &limiter, &stop).await {
             return;
         }

@@ -242,7 +242,7 @@ fn check_json(body: &[u8], expected: &JsonExpectation) -> Result<(), String> {
     if *found != expected.equals {
         return Err(format!(
             "the JSON at {pointer:?} is {}, expected {}",
-            shorten(&found.to_string()),
+            crate::text::shorten(&found.to_string(), 80),
             expected.equals
         ));
     }
@@ -302,8 +302,8 @@ fn shared_client() -> reqwest::Client {
 
 /// A connect timeout, Pulse's own user agent so targets can tell checks
 /// from people, and no redirects of its own: `fetch` follows them, choosing
-/// each hop's headers.
-fn client_settings() -> reqwest::ClientBuilder {
+/// each hop's headers. Alert notifiers use the same (they never redirect).
+pub fn client_settings() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -315,14 +315,6 @@ fn millis(duration: Duration) -> String {
 }
 
 /// A value from a target's body, cut so that a reason stays a sentence.
-fn shorten(text: &str) -> String {
-    const MAX: usize = 80;
-    match text.char_indices().nth(MAX) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_string(),
-    }
-}
-
 fn describe_status(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
@@ -331,8 +323,9 @@ fn describe_status(status: StatusCode) -> String {
 }
 
 /// The most specific cause reqwest's error chain offers, with a plain-words
-/// category in front.
-fn describe(error: &reqwest::Error) -> String {
+/// category in front. Never the URL (reqwest's own text has it, and a URL
+/// may hold a token); alert notifiers describe their errors with it too.
+pub fn describe(error: &reqwest::Error) -> String {
     let category = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -13,6 +13,7 @@ mod engine;
 mod host;
 mod http;
 mod local_fault;
+pub mod push;
 mod redact;
 mod tcp;
 mod tls;
@@ -21,8 +22,9 @@ pub use build::{Fallbacks, from_config};
 pub use defaults::embedded_default;
 pub use engine::{Applied, Engine};
 pub use host::{HostMetric, HostProbe, Thresholds};
-pub use http::HttpProbe;
+pub use http::{HttpProbe, client_settings, describe as describe_http_error};
 pub use local_fault::LocalFault;
+pub use push::{PushProbe, Pushes};
 pub use redact::Redactor;
 pub use tcp::TcpProbe;
 pub use tls::TlsProbe;
@@ -59,6 +61,7 @@ pub enum Probe {
     Tcp(TcpProbe),
     Tls(TlsProbe),
     Host(HostProbe),
+    Push(PushProbe),
 }
 
 /// What a probe found, before the engine adds identity and timing.
@@ -109,6 +112,7 @@ impl Probe {
             Probe::Tcp(_) => CheckKind::Tcp,
             Probe::Tls(_) => CheckKind::Tls,
             Probe::Host(_) => CheckKind::Host,
+            Probe::Push(_) => CheckKind::Push,
         }
     }
 
@@ -118,6 +122,24 @@ impl Probe {
             Probe::Tcp(probe) => probe.run().await,
             Probe::Tls(probe) => probe.run().await,
             Probe::Host(probe) => probe.run().await,
+            Probe::Push(probe) => probe.run().await,
+        }
+    }
+
+    /// Resolves when something outside wants the check run now (a ping
+    /// to a push check that was down); never, for the other kinds.
+    pub async fn woken(&self) {
+        match self {
+            Probe::Push(probe) => probe.state.woken().await,
+            _ => std::future::pending().await,
+        }
+    }
+
+    /// The state a ping reaches, for a push check.
+    pub fn push_state(&self) -> Option<&std::sync::Arc<push::PushState>> {
+        match self {
+            Probe::Push(probe) => Some(&probe.state),
+            _ => None,
         }
     }
 }
@@ -147,8 +169,9 @@ impl Check {
                 humantime::format_duration(self.timeout)
             )),
         };
-        // A check Pulse could not run measured nothing of its target.
-        let measured = outcome.health != Health::Unknown;
+        // A check Pulse could not run measured nothing of its target, and
+        // a push check waits rather than measures.
+        let measured = outcome.health != Health::Unknown && self.probe.push_state().is_none();
         self.redactor.apply(CheckStatus {
             latency_ms: measured.then(|| started.elapsed().as_secs_f64() * 1000.0),
             health: outcome.health,

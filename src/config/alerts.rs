@@ -131,6 +131,33 @@ pub enum NotifierTarget {
         token: String,
         chat_id: String,
     },
+    Email(EmailTarget),
+}
+
+/// `kind = "email"`: plain-text mail over SMTP.
+#[derive(Clone, PartialEq)]
+pub struct EmailTarget {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// User and password, when the server wants a login.
+    pub login: Option<(String, String)>,
+    pub from: lettre::message::Mailbox,
+    pub to: Vec<lettre::message::Mailbox>,
+    /// Trusted besides the public roots (`ca_file`), as DER.
+    pub extra_roots: Vec<Vec<u8>>,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// TLS from the first byte (SMTPS, port 465).
+    Implicit,
+    /// Plain, then STARTTLS, which must succeed (submission, port 587).
+    Starttls,
+    /// No TLS at all: only for a relay on this machine or a trusted
+    /// network, and then without a login.
+    None,
 }
 
 impl NotifierTarget {
@@ -142,6 +169,7 @@ impl NotifierTarget {
             NotifierTarget::Ntfy { .. } => "ntfy",
             NotifierTarget::Gotify { .. } => "gotify",
             NotifierTarget::Telegram { .. } => "telegram",
+            NotifierTarget::Email(_) => "email",
         }
     }
 }
@@ -275,10 +303,40 @@ pub(super) struct NotifierTable {
     headers: Headers,
     token: Option<String>,
     chat_id: Option<String>,
+    // email
+    host: Option<String>,
+    port: Option<u16>,
+    tls: Option<String>,
+    username: Option<String>,
+    password: Option<String>,
+    from: Option<String>,
+    to: Option<Vec<String>>,
+    ca_file: Option<std::path::PathBuf>,
 }
 
+type ReadRoots<'a> = dyn Fn(&std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>
+    + 'a;
+
 impl NotifierTable {
-    pub(super) fn resolve(self) -> Result<NotifierSpec, String> {
+    /// `read_roots` reads a `ca_file` relative to the config.
+    pub(super) fn resolve(self, read_roots: &ReadRoots<'_>) -> Result<NotifierSpec, String> {
+        let is_email = self.kind == "email";
+        let email_keys = [
+            ("host", self.host.is_some()),
+            ("port", self.port.is_some()),
+            ("tls", self.tls.is_some()),
+            ("username", self.username.is_some()),
+            ("password", self.password.is_some()),
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+        ];
+        if !is_email && let Some((key, _)) = email_keys.iter().find(|(_, set)| *set) {
+            return Err(format!(
+                "a `{}` notifier has no `{key}` (that is for kind = \"email\")",
+                self.kind
+            ));
+        }
         let name = self.name.trim().to_string();
         if name.is_empty() {
             return Err("a notifier needs a name".into());
@@ -351,6 +409,16 @@ impl NotifierTable {
                     token: token("the application's token")?,
                 }
             }
+            "email" => {
+                unused(&[
+                    ("url", self.url.is_some()),
+                    ("secret", self.secret.is_some()),
+                    ("token", self.token.is_some()),
+                    ("chat_id", self.chat_id.is_some()),
+                    ("headers", has_headers),
+                ])?;
+                NotifierTarget::Email(self.email(read_roots)?)
+            }
             "telegram" => {
                 unused(&[("secret", self.secret.is_some()), ("headers", has_headers)])?;
                 let base_url = match &self.url {
@@ -369,11 +437,77 @@ impl NotifierTable {
             }
             other => {
                 return Err(format!(
-                    "unknown notifier kind `{other}`; it is one of webhook, slack, mattermost, discord, ntfy, gotify, telegram"
+                    "unknown notifier kind `{other}`; it is one of webhook, slack, mattermost, discord, ntfy, gotify, telegram, email"
                 ));
             }
         };
         Ok(NotifierSpec { name, target })
+    }
+}
+
+impl NotifierTable {
+    fn email(&self, read_roots: &ReadRoots<'_>) -> Result<EmailTarget, String> {
+        let host = self
+            .host
+            .clone()
+            .filter(|h| !h.trim().is_empty())
+            .ok_or("an `email` notifier needs `host` (the SMTP server)")?;
+        let tls = match self.tls.as_deref().unwrap_or("starttls") {
+            "implicit" => SmtpTls::Implicit,
+            "starttls" => SmtpTls::Starttls,
+            "none" => SmtpTls::None,
+            other => {
+                return Err(format!(
+                    "`tls` is \"implicit\" (port 465), \"starttls\" (587) or \"none\", not `{other}`"
+                ));
+            }
+        };
+        let login = match (&self.username, &self.password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            (None, None) => None,
+            _ => return Err("an SMTP login needs both `username` and `password`".into()),
+        };
+        if tls == SmtpTls::None && login.is_some() {
+            return Err(
+                "with tls = \"none\" a password would cross the network in clear; use \"starttls\" or \"implicit\""
+                    .into(),
+            );
+        }
+        let mailbox = |text: &str| {
+            text.parse::<lettre::message::Mailbox>()
+                .map_err(|e| format!("`{text}` is not an e-mail address ({e})"))
+        };
+        let from = mailbox(
+            self.from
+                .as_deref()
+                .ok_or("an `email` notifier needs `from`")?,
+        )?;
+        let to = self
+            .to
+            .as_deref()
+            .filter(|to| !to.is_empty())
+            .ok_or("an `email` notifier needs `to`, a list of addresses")?
+            .iter()
+            .map(|t| mailbox(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        let extra_roots = match &self.ca_file {
+            Some(file) => read_roots(file)?.iter().map(|c| c.to_vec()).collect(),
+            None => Vec::new(),
+        };
+        let port = self.port.unwrap_or(match tls {
+            SmtpTls::Implicit => 465,
+            SmtpTls::Starttls => 587,
+            SmtpTls::None => 25,
+        });
+        Ok(EmailTarget {
+            host,
+            port,
+            tls,
+            login,
+            from,
+            to,
+            extra_roots,
+        })
     }
 }
 

@@ -14,7 +14,12 @@ pub struct Period(pub Duration);
 
 impl<'de> Deserialize<'de> for Period {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer).map_err(|_| {
+        let text = String::deserialize(deserializer).map_err(|e: D::Error| {
+            // A missing key says so (serde names it); a wrong type gets the
+            // form a duration takes.
+            if e.to_string().starts_with("missing field") {
+                return e;
+            }
             de::Error::custom("expected a duration as a string, like \"10s\" or \"500ms\"")
         })?;
         let duration = humantime::parse_duration(&text).map_err(|e| {

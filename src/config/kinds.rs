@@ -128,6 +128,54 @@ pub struct TlsSpec {
     pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
+/// `kind = "push"`: pinged at `/api/push/{token}` at least every
+/// `period`, give or take `grace`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSpec {
+    pub token: PushToken,
+    pub period: Period,
+    pub grace: Option<Period>,
+}
+
+/// The grace of a push check that names none.
+pub const DEFAULT_PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The secret in a push URL: 16 to 128 of `A-Z a-z 0-9 - _`, so it needs
+/// no escaping in a URL and cannot be guessed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PushToken(pub String);
+
+impl<'de> Deserialize<'de> for PushToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let token = String::deserialize(deserializer)?;
+        let plain = token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !(16..=128).contains(&token.len()) || !plain {
+            return Err(de::Error::custom(
+                "a push token is 16 to 128 letters, digits, `-` or `_` (`pulse new-token` makes one)",
+            ));
+        }
+        Ok(PushToken(token))
+    }
+}
+
+impl std::fmt::Debug for PushSpec {
+    /// Never the token; its hash, so that a new token restarts the check
+    /// (the fingerprint is made from this).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSpec")
+            .field(
+                "token_sha256",
+                &crate::checks::push::token_sha256(&self.token.0),
+            )
+            .field("period", &self.period)
+            .field("grace", &self.grace)
+            .finish()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HostSpec {

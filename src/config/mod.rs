@@ -16,13 +16,13 @@ mod kinds;
 mod watch;
 
 pub use access::{AccessSpec, Scope, TokenSpec, UserSpec, is_plain_name};
-pub use alerts::{AlertRule, AlertsSpec, NotifierSpec, NotifierTarget};
+pub use alerts::{AlertRule, AlertsSpec, EmailTarget, NotifierSpec, NotifierTarget, SmtpTls};
 pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
 pub use kinds::{
-    Concurrency, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation, NonEmpty,
-    PublicSection, TcpSpec, TlsSpec,
+    Concurrency, DEFAULT_PUSH_GRACE, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation,
+    NonEmpty, PublicSection, PushSpec, PushToken, TcpSpec, TlsSpec,
 };
 pub use watch::watch;
 
@@ -93,6 +93,7 @@ pub enum ProbeSpec {
     Tcp(TcpSpec),
     Tls(TlsSpec),
     Host(HostSpec),
+    Push(PushSpec),
 }
 
 /// The group of a check that names none.
@@ -277,7 +278,9 @@ fn parse_substituting(
                     let span = item.span();
                     let table = alerts::NotifierTable::deserialize(ValueDeserializer::from(item))
                         .map_err(from_toml)?;
-                    notifiers.push(table.resolve().map_err(|message| fail(span, message))?);
+                    let read_roots = |file: &std::path::Path| read_roots(source, file);
+                    let notifier = table.resolve(&read_roots);
+                    notifiers.push(notifier.map_err(|message| fail(span, message))?);
                 }
             }
             other => {
@@ -293,6 +296,7 @@ fn parse_substituting(
     for (spec, choice) in config.checks.iter_mut().zip(choices) {
         spec.publicity = choice.publicity(&spec.group, &public);
     }
+    keep_push_tokens_secret(&mut config, &first_line_of, &fail)?;
     let (table, table_span) = alerts_table;
     let (said, spans): (Vec<_>, Vec<_>) = said_of_alerts.into_iter().unzip();
     let checks: Vec<_> = config
@@ -311,6 +315,35 @@ fn parse_substituting(
         check.alert = rule;
     }
     Ok(config)
+}
+
+/// A push check's token is its password: each is kept with the secrets,
+/// so that no page, log or error shows it, and no two checks share one
+/// (a ping must name exactly one check).
+fn keep_push_tokens_secret(
+    config: &mut Config,
+    first_line_of: &HashMap<CheckId, (String, Range<usize>)>,
+    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let mut owner: HashMap<&str, &str> = HashMap::new();
+    for check in &config.checks {
+        let ProbeSpec::Push(push) = &check.probe else {
+            continue;
+        };
+        if let Some(other) = owner.insert(&push.token.0, &check.name) {
+            let span = first_line_of[&check.id].1.clone();
+            return Err(fail(
+                span,
+                format!(
+                    "check `{}` has the same push token as `{other}`; each needs its own",
+                    check.name
+                ),
+            ));
+        }
+    }
+    let tokens: Vec<String> = owner.into_keys().map(String::from).collect();
+    config.secrets.extend(tokens);
+    Ok(())
 }
 
 struct Parsed {
@@ -347,7 +380,8 @@ fn parse_check(
     let Some(kind) = table.remove("kind") else {
         return Err(Failure::Config(fail(
             span,
-            "this check has no `kind`; add kind = \"http\", \"tcp\", \"tls\" or \"host\"".into(),
+            "this check has no `kind`; add kind = \"http\", \"tcp\", \"tls\", \"host\" or \"push\""
+                .into(),
         )));
     };
     let mut common = DeTable::new();
@@ -373,10 +407,11 @@ fn parse_check(
             validate_host(&spec).map_err(|message| Failure::Config(fail(span.clone(), message)))?;
             ProbeSpec::Host(spec)
         }
+        Some("push") => ProbeSpec::Push(PushSpec::deserialize(rest)?),
         _ => {
             return Err(Failure::Config(fail(
                 kind.span(),
-                "`kind` must be \"http\", \"tcp\", \"tls\" or \"host\"".into(),
+                "`kind` must be \"http\", \"tcp\", \"tls\", \"host\" or \"push\"".into(),
             )));
         }
     };
@@ -446,35 +481,32 @@ fn load_extra_roots(
     source: &ConfigFile,
     fail: &dyn Fn(Range<usize>, String) -> ConfigError,
 ) -> Result<(), ConfigError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
     let Some(file) = &spec.ca_file else {
         return Ok(());
     };
-    let path: PathBuf = source.dir().join(file.get_ref());
-    let pem = file::read_bytes(&path, source.max_bytes).map_err(|why| {
-        fail(
-            file.span(),
-            format!("cannot read ca_file {}: {why}", path.display()),
-        )
-    })?;
+    spec.extra_roots = read_roots(source, file.get_ref()).map_err(|e| fail(file.span(), e))?;
+    Ok(())
+}
+
+/// The certificates of a PEM file named in the config (a `ca_file`),
+/// relative to the config's folder and bounded like the config itself.
+fn read_roots(
+    source: &ConfigFile,
+    file: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let path: PathBuf = source.dir().join(file);
+    let pem = file::read_bytes(&path, source.max_bytes)
+        .map_err(|why| format!("cannot read ca_file {}: {why}", path.display()))?;
     let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem)
         .map(|cert| cert.map(CertificateDer::into_owned))
         .collect();
-    let certs = certs.map_err(|e| {
-        fail(
-            file.span(),
-            format!("ca_file {} is not PEM: {e}", path.display()),
-        )
-    })?;
+    let certs = certs.map_err(|e| format!("ca_file {} is not PEM: {e}", path.display()))?;
     if certs.is_empty() {
-        return Err(fail(
-            file.span(),
-            format!("ca_file {} holds no certificate", path.display()),
-        ));
+        return Err(format!("ca_file {} holds no certificate", path.display()));
     }
-    spec.extra_roots = certs;
-    Ok(())
+    Ok(certs)
 }
 
 fn validate_server_name(spec: &TlsSpec) -> Result<(), String> {

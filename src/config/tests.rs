@@ -569,3 +569,37 @@ fn alert_mistakes_are_named_where_they_are() {
         error_of(misspelt)
     );
 }
+
+#[test]
+fn push_checks_need_a_long_token_of_their_own_that_stays_secret() {
+    let push = |name: &str, token: &str| {
+        format!(
+            "[[check]]\nname = \"{name}\"\nkind = \"push\"\ntoken = \"{token}\"\nperiod = \"1h\"\n"
+        )
+    };
+    let config = parse_text(&push("Backup", "abcdefghijklmnop-_09")).unwrap();
+    let ProbeSpec::Push(spec) = &config.checks[0].probe else {
+        panic!("a push check")
+    };
+    assert_eq!(spec.period, Period(Duration::from_secs(3600)));
+    assert!(config.secrets.contains(&"abcdefghijklmnop-_09".to_string()));
+    assert!(!format!("{:?}", config.checks[0]).contains("abcdefghijklmnop"));
+    let short = error_of(&push("Backup", "short"));
+    assert!(
+        short.starts_with("4:9: a push token is 16 to 128"),
+        "{short}"
+    );
+    let odd = error_of(&push("Backup", "has spaces in it, see"));
+    assert!(odd.contains("a push token is"), "{odd}");
+    let twice = push("Backup", "abcdefghijklmnop-_09") + &push("Reports", "abcdefghijklmnop-_09");
+    assert_eq!(
+        error_of(&twice),
+        "7:8: check `Reports` has the same push token as `Backup`; each needs its own"
+    );
+    let no_period = "[[check]]\nname = \"B\"\nkind = \"push\"\ntoken = \"abcdefghijklmnop-_09\"\n";
+    assert!(
+        error_of(no_period).contains("missing field `period`"),
+        "{}",
+        error_of(no_period)
+    );
+}

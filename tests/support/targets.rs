@@ -194,6 +194,14 @@ impl TestCa {
         }
     }
 
+    /// A certificate for `localhost`, valid for a year, and its key, in PEM.
+    pub fn server_pem(&self) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
     /// A TLS server for `localhost` whose certificate expires `days` from
     /// now (negative: expired that long ago).
     pub async fn tls_target(&self, days: i64) -> SocketAddr {
