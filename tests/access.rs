@@ -514,3 +514,35 @@ async fn an_open_dashboard_on_loopback_answers_only_loopback_names() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_push_ping_needs_only_its_token_and_the_alerts_need_a_user() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "cron-job-token-7d1e0b9a";
+    let push = format!(
+        "[[check]]\nname = \"Cron\"\nkind = \"push\"\ntoken = \"{token}\"\nperiod = \"1h\"\n"
+    );
+    let (server, tokens) = guarded_server(&dir, &push).await;
+    let ping = client()
+        .post(server.url(&format!("/api/push/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200, "anyone with the token may ping");
+    assert_eq!(ping.headers()["cache-control"], "no-store");
+    assert_eq!(
+        status_of(&server, "/api/push/someone-elses-token", &[]).await,
+        404
+    );
+    assert_eq!(status_of(&server, "/api/alerts", &[]).await, 401);
+    let read = format!("Bearer {}", tokens.read);
+    let metrics = format!("Bearer {}", tokens.metrics);
+    assert_eq!(
+        status_of(&server, "/api/alerts", &[("authorization", &read)]).await,
+        200
+    );
+    assert_eq!(
+        status_of(&server, "/api/alerts", &[("authorization", &metrics)]).await,
+        403
+    );
+}

@@ -57,6 +57,21 @@ async fn start(setup: &Setup) -> Server {
     .await
 }
 
+/// A server whose check alerts `notifiers` on its first failure, with no
+/// group window; once it has results, the target goes down.
+async fn alert_at_once_then_fail(
+    target: std::net::SocketAddr,
+    up: &std::sync::atomic::AtomicBool,
+    notifiers: &str,
+) -> (Setup, Server) {
+    let rules = "failure_threshold = 1\ngroup_window = \"0s\"";
+    let setup = write_config(&config(target, notifiers, rules, ""));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    (setup, server)
+}
+
 fn signed(post: &Post) -> bool {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(&post.body);
@@ -282,15 +297,8 @@ async fn twenty_checks_behind_a_failing_router_give_one_message_per_notifier() {
 async fn a_failing_receiver_gets_the_same_message_until_it_takes_it() {
     let (target, up) = switchable_target().await;
     let receiver = Receiver::start(Answer::FailFirst(2)).await;
-    let setup = write_config(&config(
-        target,
-        &webhook("ops", &receiver.url("/hook")),
-        "failure_threshold = 1\ngroup_window = \"0s\"",
-        "",
-    ));
-    let server = start(&setup).await;
-    server.results_within(Duration::from_secs(10)).await;
-    up.store(false, Ordering::SeqCst);
+    let notifier = webhook("ops", &receiver.url("/hook"));
+    let (_setup, server) = alert_at_once_then_fail(target, &up, &notifier).await;
     // Tried at once, then 2 s and 4 s later.
     receiver.wait_for("/hook", 1, Duration::from_secs(15)).await;
     let posts = receiver.posts();
@@ -326,15 +334,7 @@ async fn a_hanging_receiver_times_out_without_holding_up_another() {
         webhook("stuck", &hanging.url("/hook")),
         webhook("ops", &receiver.url("/hook"))
     );
-    let setup = write_config(&config(
-        target,
-        &notifiers,
-        "failure_threshold = 1\ngroup_window = \"0s\"",
-        "",
-    ));
-    let server = start(&setup).await;
-    server.results_within(Duration::from_secs(10)).await;
-    up.store(false, Ordering::SeqCst);
+    let (_setup, server) = alert_at_once_then_fail(target, &up, &notifiers).await;
     receiver.wait_for("/hook", 1, Duration::from_secs(5)).await;
     assert_eq!(hanging.posts().len(), 1, "the stuck one was tried too");
     // Its deadline is 10 s; then it counts as failed and is tried again.
@@ -627,4 +627,65 @@ async fn a_wrong_smtp_password_is_a_visible_failure_that_never_shows_the_passwor
         !everything.contains("not-the-password"),
         "the password shows: {everything}"
     );
+}
+
+#[tokio::test]
+async fn each_chat_notifier_gets_its_own_format() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let url = |path: &str| receiver.url(path);
+    let notifiers = format!(
+        "[[notifier]]\nname = \"slack\"\nkind = \"slack\"\nurl = \"{}\"\n\n\
+         [[notifier]]\nname = \"discord\"\nkind = \"discord\"\nurl = \"{}\"\n\n\
+         [[notifier]]\nname = \"ntfy\"\nkind = \"ntfy\"\nurl = \"{}\"\ntoken = \"tk_ntfy_0001\"\n\n\
+         [[notifier]]\nname = \"gotify\"\nkind = \"gotify\"\nurl = \"{}\"\ntoken = \"gotify-app-key\"\n\n\
+         [[notifier]]\nname = \"telegram\"\nkind = \"telegram\"\nurl = \"{}\"\ntoken = \"123:bot-secret\"\nchat_id = \"-100200\"\n",
+        url("/slack"),
+        url("/discord"),
+        url("/pulse-alerts"),
+        url("/gotify/"),
+        url("/tg/"),
+    );
+    let (_setup, server) = alert_at_once_then_fail(target, &up, &notifiers).await;
+    let limit = Duration::from_secs(10);
+    let slack = receiver.wait_for("/slack", 1, limit).await[0].json();
+    assert!(
+        slack["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("*DOWN: Shop API*\n"),
+        "{slack}"
+    );
+    let discord = receiver.wait_for("/discord", 1, limit).await[0].json();
+    assert!(
+        discord["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("**DOWN: Shop API**\n"),
+        "{discord}"
+    );
+    let ntfy = &receiver.wait_for("/", 1, limit).await[0];
+    assert_eq!(ntfy.headers["authorization"], "Bearer tk_ntfy_0001");
+    let ntfy = ntfy.json();
+    assert_eq!(
+        (ntfy["topic"].as_str(), ntfy["priority"].as_i64()),
+        (Some("pulse-alerts"), Some(4))
+    );
+    assert_eq!(ntfy["title"], "DOWN: Shop API");
+    let gotify = &receiver.wait_for("/gotify/message", 1, limit).await[0];
+    assert_eq!(gotify.headers["x-gotify-key"], "gotify-app-key");
+    assert_eq!(gotify.json()["priority"], 8);
+    let telegram = receiver
+        .wait_for("/tg/bot123:bot-secret/sendMessage", 1, limit)
+        .await[0]
+        .json();
+    assert_eq!(telegram["chat_id"], "-100200");
+    assert!(
+        telegram["text"]
+            .as_str()
+            .unwrap()
+            .contains("Shop API (shop) since"),
+        "{telegram}"
+    );
+    drop(server);
 }

@@ -170,8 +170,10 @@ impl Notifier {
                 token,
                 chat_id,
             } => {
+                // `./`: a bot token has a colon (`123:ABC`), which would
+                // make `bot123:ABC/…` read as a URL of scheme `bot123`.
                 let endpoint = base_url
-                    .join(&format!("bot{token}/sendMessage"))
+                    .join(&format!("./bot{token}/sendMessage"))
                     .map_err(|e| e.to_string())?;
                 post(endpoint).json(&json!({
                     "chat_id": chat_id,

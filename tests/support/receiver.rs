@@ -60,6 +60,7 @@ impl Receiver {
             posts: posts.clone(),
         });
         let app = Router::new()
+            .route("/", post(receive))
             .route("/{*path}", post(receive))
             .with_state(shared);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
