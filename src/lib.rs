@@ -33,6 +33,8 @@ pub mod metrics;
 #[cfg(feature = "ssr")]
 pub mod page_policy;
 #[cfg(feature = "ssr")]
+pub mod queue;
+#[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod settings;

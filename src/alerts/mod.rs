@@ -4,8 +4,8 @@
 //! hub ─offer─▶ rules (thread) ─record─▶ outbox (history DB) ─▶ dispatcher ─▶ notifiers
 //! ```
 //!
-//! - The hub offers every result on a bounded queue and never waits, as it
-//!   does for history: nothing here can slow a check or a stream.
+//! - The hub offers every result on a bounded queue (`crate::queue`) and
+//!   never waits, as it does for history: nothing here can slow a check or a stream.
 //! - `rules` moves each check's alert state (thresholds, reminders,
 //!   dependencies); what it makes happen is written to the `outbox` with
 //!   the alert's new state, in one transaction.
@@ -29,12 +29,13 @@ pub use rules::{Event, Happened, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
 use crate::metrics::Metrics;
+use crate::queue::Offered;
 use crate::shutdown::Shutdown;
 use crate::status::{AlertState, CheckId, CheckStatus};
 use serde::Serialize;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -52,7 +53,7 @@ pub struct Delivery {
 }
 
 pub struct Alerts {
-    queue: Mutex<Option<SyncSender<CheckStatus>>>,
+    queue: Offered<CheckStatus>,
     rules: Arc<Mutex<Rules>>,
     outbox: Arc<Outbox>,
     delivery: Arc<RwLock<Delivery>>,
@@ -60,7 +61,6 @@ pub struct Alerts {
     wake: Arc<Notify>,
     /// Set by the first `apply`: the dispatcher waits for the notifiers.
     ready: AtomicBool,
-    dropped: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -100,9 +100,9 @@ impl Alerts {
             .open_alerts()
             .map_err(|e| format!("reading the open alerts: {e}"))?;
         metrics.alerts_firing.set(open.len() as i64);
-        let (queue, results) = sync_channel(QUEUE);
+        let (queue, results) = Offered::new(QUEUE);
         let alerts = Arc::new(Alerts {
-            queue: Mutex::new(Some(queue)),
+            queue,
             rules: Arc::new(Mutex::new(Rules::new(open))),
             outbox,
             delivery: Arc::new(RwLock::new(Delivery {
@@ -111,7 +111,6 @@ impl Alerts {
             })),
             wake: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
-            dropped: AtomicU64::new(0),
             metrics,
         });
         let judge = alerts.clone();
@@ -125,13 +124,7 @@ impl Alerts {
 
     /// Offers a result to the rules; never blocks.
     pub fn offer(&self, status: &CheckStatus) {
-        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = match queue.as_ref() {
-            Some(queue) => queue.try_send(status.clone()),
-            None => Err(TrySendError::Disconnected(status.clone())),
-        };
-        if sent.is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if !self.queue.offer(status.clone()) {
             self.metrics.alert_results_dropped.inc();
         }
     }
@@ -193,7 +186,7 @@ impl Alerts {
 
     /// At shutdown: no more results are taken.
     pub fn close(&self) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.queue.close();
     }
 
     fn judge_forever(&self, results: Receiver<CheckStatus>) {

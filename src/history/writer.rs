@@ -6,9 +6,9 @@
 //! streaming go on.
 
 use super::store::{Retention, Store};
+use crate::queue::Offered;
 use crate::status::CheckStatus;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,30 +23,22 @@ const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 const CLOSE_WITHIN: Duration = Duration::from_millis(400);
 
 pub struct Writer {
-    /// `None` once closed: the thread then writes what it has and ends.
-    queue: Mutex<Option<SyncSender<CheckStatus>>>,
+    /// Closed at shutdown: the thread then writes what it has and ends.
+    queue: Offered<CheckStatus>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     problem: Mutex<Option<String>>,
-    dropped: AtomicU64,
 }
 
 impl Writer {
     /// Queues a result for writing; never blocks.
     pub fn offer(&self, status: &CheckStatus) {
-        let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = match queue.as_ref() {
-            Some(queue) => queue.try_send(status.clone()),
-            None => Err(TrySendError::Disconnected(status.clone())),
-        };
-        if sent.is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.queue.offer(status.clone());
     }
 
     /// At shutdown: writes what is queued, rolls up, and stops, waiting a
     /// bounded time so the exit deadline holds.
     pub fn close(&self) {
-        self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
+        self.queue.close();
         let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
         };
@@ -71,7 +63,7 @@ impl Writer {
 
     /// Results not written because the queue was full or the writer gone.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.queue.dropped()
     }
 
     fn report(&self, outcome: rusqlite::Result<()>, what: &str) {
@@ -95,12 +87,11 @@ impl Writer {
 
 /// Starts the writer thread over `store`.
 pub fn start(store: Store, retention: Retention) -> Arc<Writer> {
-    let (queue, results) = sync_channel(QUEUE);
+    let (queue, results) = Offered::new(QUEUE);
     let writer = Arc::new(Writer {
-        queue: Mutex::new(Some(queue)),
+        queue,
         thread: Mutex::new(None),
         problem: Mutex::new(None),
-        dropped: AtomicU64::new(0),
     });
     let handle = writer.clone();
     let thread = std::thread::Builder::new()
