@@ -1,6 +1,6 @@
 //! The HTML shell and the router: which page answers which path.
 
-use crate::pages::{CheckDetail, Dashboard, Login, PublicStatusPage};
+use crate::pages::{CheckDetail, Dashboard, Login, Notifications, PublicStatusPage};
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=Dashboard ssr=SsrMode::Async/>
                 <Route path=path!("/checks/:id") view=CheckDetail ssr=SsrMode::Async/>
                 <Route path=path!("/login") view=Login/>
+                <Route path=path!("/notifications") view=Notifications ssr=SsrMode::Async/>
                 <Route path=path!("/status") view=PublicStatusPage ssr=SsrMode::Async/>
             </Routes>
         </Router>

@@ -17,8 +17,8 @@
 use crate::metrics::Metrics;
 use crate::sse::frame;
 use crate::status::{
-    Audience, CheckId, CheckStatus, ConfigNotice, HistoryNotice, PublicSnapshot, Publicity,
-    Removed, Snapshot,
+    AlertNotice, AlertState, Audience, CheckId, CheckStatus, ConfigNotice, HistoryNotice,
+    NotifiersNotice, PublicSnapshot, Publicity, Removed, Snapshot,
 };
 use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
@@ -129,6 +129,11 @@ struct HubState {
     frames: frame::Blocks,
     config: ConfigNotice,
     history: HistoryNotice,
+    /// Each check's alert that is not `ok`, as the alert rules last told.
+    /// Kept for a check not registered yet (the rules start first, with
+    /// the alerts still open from the last run).
+    alerts: HashMap<CheckId, AlertState>,
+    notifiers: NotifiersNotice,
     /// The framed snapshot per audience, built on the first connect after
     /// a change; a burst of reconnects then costs one serialisation, not
     /// one each.
@@ -167,6 +172,8 @@ impl Hub {
                 frames: frame::Blocks::new(),
                 config: ConfigNotice::default(),
                 history: HistoryNotice::default(),
+                alerts: HashMap::new(),
+                notifiers: NotifiersNotice::default(),
                 snapshot_frames: SnapshotFrames::default(),
             }),
             live,
@@ -261,6 +268,33 @@ impl Hub {
         self.send(&mut state, Some("history"), &json, ForPublic::Nothing);
     }
 
+    /// Where a check's alert stands, from the alert rules: kept for
+    /// snapshots and sent to the private audience when it changed. The
+    /// public never sees alerts.
+    pub fn set_alert(&self, notice: AlertNotice) {
+        let mut state = self.lock();
+        let changed = match notice.state {
+            AlertState::Ok => state.alerts.remove(&notice.id).is_some(),
+            ref told => state.alerts.insert(notice.id.clone(), told.clone()).as_ref() != Some(told),
+        };
+        if changed && state.index.contains_key(&notice.id) {
+            let json = serde_json::to_string(&notice).expect("AlertNotice serialises");
+            self.send(&mut state, Some("alert"), &json, ForPublic::Nothing);
+        }
+    }
+
+    /// Which notifiers are failing; sent to the private audience when it
+    /// changes.
+    pub fn set_notifiers(&self, notice: NotifiersNotice) {
+        let mut state = self.lock();
+        if state.notifiers == notice {
+            return;
+        }
+        let json = serde_json::to_string(&notice).expect("NotifiersNotice serialises");
+        state.notifiers = notice;
+        self.send(&mut state, Some("notifiers"), &json, ForPublic::Nothing);
+    }
+
     /// Follows the history writer's health, once a second, and tells the
     /// clients when it changes. Ends at shutdown.
     pub async fn watch_history(self: Arc<Self>, shutdown: crate::shutdown::Shutdown) {
@@ -302,6 +336,7 @@ impl Hub {
     pub fn remove(&self, id: &CheckId) {
         let json = removed_json(id);
         let mut state = self.lock();
+        state.alerts.remove(id);
         if let Some(publicity) = state.forget(id) {
             let for_public = match publicity.is_public() {
                 true => ForPublic::Same,
@@ -530,6 +565,18 @@ impl HubState {
             checks: self.statuses.clone(),
             config: self.config.clone(),
             history: self.history.clone(),
+            alerts: self
+                .statuses
+                .iter()
+                .filter_map(|s| {
+                    let state = self.alerts.get(&s.id)?.clone();
+                    Some(AlertNotice {
+                        id: s.id.clone(),
+                        state,
+                    })
+                })
+                .collect(),
+            notifiers: self.notifiers.clone(),
         }
     }
 

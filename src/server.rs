@@ -245,7 +245,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // The outbox lives in the history database; with no history, in
     // memory (alerts then go out, but a restart forgets what was pending).
     let outbox = history::side_connection(history_file.as_deref())?;
-    let alerts = Alerts::start(Outbox::new(outbox)?, metrics.clone(), shutdown.clone())?;
+    let alerts = Alerts::start(Outbox::new(outbox)?, &hub, shutdown.clone())?;
     hub.alert_on(alerts.clone());
     let (access, pushes) = start_checks(&settings, bound, &hub, &alerts, &shutdown).await?;
     tokio::spawn(ask_private_streams_again(

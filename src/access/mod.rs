@@ -88,6 +88,8 @@ impl Head for httparse::Request<'_, '_> {
 pub struct Asking<'a> {
     /// The path, without the query.
     pub path: &'a str,
+    /// Its method is not GET, HEAD or OPTIONS: it may change something.
+    pub changes: bool,
     pub peer: IpAddr,
     pub head: &'a dyn Head,
 }
@@ -103,8 +105,12 @@ pub enum Verdict {
     SignIn,
     /// A private API asked anonymously (401).
     Unauthorized,
-    /// A token whose scope does not cover this (403).
+    /// A token whose scope does not cover this, or a viewer who may look
+    /// but not act (403).
     Forbidden,
+    /// An action asked by a page of another site (403): a visitor's
+    /// browser sends their cookie along, so it proves nothing.
+    CrossSite,
     /// A `Host` not in `allowed_hosts` (DNS rebinding, or a wrong name).
     UnknownHost,
 }
@@ -120,9 +126,16 @@ enum Way {
     Metrics,
     PrivateApi,
     PrivatePage,
+    /// Something that changes Pulse's state or sends something: for those
+    /// who may act (users, `write` tokens), from this site.
+    Action,
 }
 
-fn way(path: &str) -> Way {
+/// The actions' paths (any method) and their prefixes (for a method that
+/// changes something; reading under them is a private API).
+const ACTIONS: [&str; 1] = ["/api/notifiers/test"];
+
+fn way(path: &str, changes: bool) -> Way {
     const OPEN: [&str; 5] = ["/healthz", "/login", "/logout", "/status", "/favicon.svg"];
     if !is_plain(path) {
         // The app's router resolves `..` and `%2e%2e` (`/pkg/../` renders
@@ -136,10 +149,21 @@ fn way(path: &str) -> Way {
         _ if path.starts_with("/api/push/") => Way::Open,
         "/api/events" | "/api/status" => Way::EitherAudience,
         "/metrics" => Way::Metrics,
+        _ if is_action(path, changes) => Way::Action,
         _ if path.starts_with("/api/") => Way::PrivateApi,
         // Anything else is a page, or will be a 404: private either way.
         _ => Way::PrivatePage,
     }
+}
+
+fn is_action(path: &str, changes: bool) -> bool {
+    ACTIONS.iter().any(|action| {
+        path == *action
+            || (changes
+                && path
+                    .strip_prefix(action)
+                    .is_some_and(|rest| rest.starts_with('/')))
+    })
 }
 
 /// A path with no dot segments, escapes or backslashes: what it names is
@@ -157,13 +181,16 @@ const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
 /// Whether the answer to `path` depends on who asks, so that no shared
 /// cache may keep it for the next viewer.
 pub fn answer_is_personal(path: &str) -> bool {
-    way(path) != Way::Open
+    way(path, false) != Way::Open
 }
 
 /// The rule of one config: replaced whole on reload.
 struct Gate {
     /// No `[access]`: anyone is a private viewer (loopback, or opted in).
     open: bool,
+    /// Anyone may act too: only the open dashboard of a machine's own
+    /// user, on loopback. One opened on purpose elsewhere is for looking.
+    anyone_acts: bool,
     users: HashMap<String, password::User>,
     tokens: tokens::Tokens,
     key: Option<SessionKey>,
@@ -176,6 +203,7 @@ impl Gate {
     fn open() -> Gate {
         Gate {
             open: true,
+            anyone_acts: false,
             users: HashMap::new(),
             tokens: tokens::Tokens::default(),
             key: None,
@@ -191,6 +219,7 @@ impl Gate {
     fn open_on_loopback() -> Gate {
         Gate {
             allowed_hosts: LOOPBACK_NAMES.map(str::to_owned).to_vec(),
+            anyone_acts: true,
             ..Gate::open()
         }
     }
@@ -198,6 +227,7 @@ impl Gate {
     fn from_spec(spec: &AccessSpec) -> Gate {
         Gate {
             open: false,
+            anyone_acts: false,
             users: password::users(&spec.users),
             tokens: tokens::Tokens::new(&spec.tokens),
             key: Some(SessionKey::new(&spec.session_key, spec.session_lifetime)),
@@ -301,7 +331,7 @@ impl Access {
     /// The one decision: who asks, and whether they may have `asking.path`.
     pub fn decide(&self, asking: &Asking) -> Verdict {
         let gate = self.gate();
-        let way = way(asking.path);
+        let way = way(asking.path, asking.changes);
         if asking.path != "/healthz" && !host_allowed(&gate, asking.head) {
             return Verdict::UnknownHost;
         }
@@ -309,7 +339,12 @@ impl Access {
         let private = match &viewer {
             Viewer::Anonymous => gate.open,
             Viewer::User { .. } | Viewer::ProxyUser(_) => true,
-            Viewer::Token { scope, .. } => *scope == Scope::Read,
+            Viewer::Token { scope, .. } => matches!(scope, Scope::Read | Scope::Write),
+        };
+        let acts = match &viewer {
+            Viewer::Anonymous => gate.anyone_acts,
+            Viewer::User { .. } | Viewer::ProxyUser(_) => true,
+            Viewer::Token { scope, .. } => *scope == Scope::Write,
         };
         let metrics = private || matches!(viewer, Viewer::Token { .. });
         let audience = match private {
@@ -320,7 +355,12 @@ impl Access {
             Way::Open | Way::EitherAudience => Ok(()),
             Way::Metrics if metrics => Ok(()),
             Way::PrivateApi | Way::PrivatePage if private => Ok(()),
-            _ if viewer != Viewer::Anonymous => Err(Verdict::Forbidden),
+            // A token is sent by a script, never added by a browser on its own.
+            Way::Action if acts && !matches!(viewer, Viewer::Token { .. }) && !from_this_site(asking.head) => {
+                Err(Verdict::CrossSite)
+            }
+            Way::Action if acts => Ok(()),
+            _ if viewer != Viewer::Anonymous || private => Err(Verdict::Forbidden),
             Way::PrivatePage => Err(Verdict::SignIn),
             _ => Err(Verdict::Unauthorized),
         };
@@ -375,6 +415,23 @@ impl Access {
             .and_then(|last| last.trim().parse().ok())
             .unwrap_or(peer)
     }
+}
+
+/// A request sent by a page of another site carries that site in `Origin`
+/// (or says so in `Sec-Fetch-Site`). One without either is not from a
+/// browser's page (a browser sends `Origin` with every cross-site POST).
+pub fn from_this_site(head: &dyn Head) -> bool {
+    if head.field("sec-fetch-site") == Some(b"cross-site") {
+        return false;
+    }
+    let Some(origin) = head.field("origin") else {
+        return true;
+    };
+    let origin_host = std::str::from_utf8(origin)
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, host)| host.as_bytes());
+    origin_host.is_some() && origin_host == head.field("host")
 }
 
 fn bearer_token(head: &dyn Head) -> Option<&[u8]> {

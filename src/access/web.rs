@@ -24,6 +24,7 @@ pub async fn guard(
 ) -> Response {
     let verdict = access.decide(&Asking {
         path: request.uri().path(),
+        changes: !request.method().is_safe(),
         peer: peer.ip(),
         head: request.headers(),
     });
@@ -58,6 +59,11 @@ pub async fn guard(
             "this token's scope does not cover this\n",
         )
             .into_response(),
+        Verdict::CrossSite => (
+            StatusCode::FORBIDDEN,
+            "refused: sent from a page of another site\n",
+        )
+            .into_response(),
         Verdict::UnknownHost => (
             StatusCode::MISDIRECTED_REQUEST,
             "this host name is not served here\n",
@@ -82,7 +88,7 @@ pub async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Response {
-    if !from_this_site(&headers) {
+    if !super::from_this_site(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
     }
     let client = access.client_address(peer.ip(), &headers);
@@ -128,7 +134,7 @@ pub async fn sign_out(
     headers: HeaderMap,
     viewer: Option<axum::Extension<Viewer>>,
 ) -> Response {
-    if !from_this_site(&headers) {
+    if !super::from_this_site(&headers) {
         return (StatusCode::FORBIDDEN, "cross-site sign-out refused\n").into_response();
     }
     if let Some(axum::Extension(Viewer::User { name, session })) = viewer {
@@ -151,6 +157,37 @@ pub fn signed_in() -> Option<crate::status::SignedIn> {
         name: viewer.name()?.to_owned(),
         can_sign_out: matches!(viewer, Viewer::User { .. }),
     })
+}
+
+/// Whether the viewer of the page being rendered may act (send a test
+/// message, open an incident): the one decision, asked about an action,
+/// from this request's head and peer. Where the page was reached from does
+/// not matter here; the action itself is asked again when it is sent.
+pub fn may_act() -> bool {
+    let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() else {
+        return false;
+    };
+    let Some(state) = leptos::prelude::use_context::<crate::server::AppState>() else {
+        return false;
+    };
+    let Some(ConnectInfo(Peer(peer))) = parts.extensions.get::<ConnectInfo<Peer>>() else {
+        return false;
+    };
+    let verdict = state.access.decide(&Asking {
+        path: super::ACTIONS[0],
+        changes: true,
+        peer: peer.ip(),
+        head: &parts.headers,
+    });
+    matches!(verdict, Verdict::Pass { .. } | Verdict::CrossSite)
+}
+
+/// Who asked for what the server function being run does, for its log and
+/// its message: a name, or this machine's user on an open dashboard.
+pub fn who_asks() -> String {
+    leptos::prelude::use_context::<axum::http::request::Parts>()
+        .and_then(|parts| Some(parts.extensions.get::<Viewer>()?.name()?.to_owned()))
+        .unwrap_or_else(|| "the open dashboard's user".into())
 }
 
 /// For the private pages' server functions: refuses unless the request
@@ -197,28 +234,6 @@ fn too_many_attempts(wait: std::time::Duration) -> Response {
         ),
     )
         .into_response()
-}
-
-/// A form posted by a page of another site carries that site in `Origin`
-/// (or says so in `Sec-Fetch-Site`): refused, so no other site can sign
-/// a visitor in or out.
-fn from_this_site(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .is_some_and(|site| site == "cross-site")
-    {
-        return false;
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let host = headers.get(header::HOST).map(HeaderValue::as_bytes);
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, host)| host.as_bytes());
-    origin_host.is_some() && origin_host == host
 }
 
 /// Where to go after signing in: a path on this site, never another site

@@ -326,6 +326,7 @@ async fn deliver(
     match outcome {
         Ok(()) => {
             tracing::info!(notifier = notifier_name, message = %text.message_id, alerts = rows.len(), "alert message sent");
+            alerts.delivered(notifier_name);
             alerts
                 .metrics
                 .notifications_sent
@@ -345,6 +346,7 @@ async fn deliver(
                 .notifications_failed
                 .get_or_create(&label)
                 .inc();
+            alerts.failed(notifier_name, &error, now);
             if permanent {
                 tracing::error!(notifier = notifier_name, message = %text.message_id, %error, "alert message refused; not trying it again");
                 let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();

@@ -46,6 +46,10 @@ pub struct Message {
     pub title: String,
     pub text: String,
     pub alerts: Vec<Told>,
+    /// Sent from the notifications page to see that the notifier works;
+    /// it tells no alert. Left out of every other message.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub test: bool,
 }
 
 impl Message {
@@ -57,6 +61,21 @@ impl Message {
             title,
             text,
             alerts,
+            test: false,
+        }
+    }
+
+    /// A test message, asked for by `who`.
+    pub fn test(message_id: String, who: &str) -> Message {
+        Message {
+            message_id,
+            title: "Pulse: test message".into(),
+            text: format!(
+                "A test message from Pulse, sent by {who} to see that this notifier works. \
+                 Nothing is failing because of it."
+            ),
+            alerts: Vec::new(),
+            test: true,
         }
     }
 

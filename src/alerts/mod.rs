@@ -24,19 +24,23 @@ mod tests;
 
 pub use message::Message;
 pub use notifiers::signature;
-pub use outbox::{Logged, Outbox};
+pub use outbox::Outbox;
 pub use rules::{Event, Happened, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
 use crate::metrics::Metrics;
 use crate::queue::Offered;
 use crate::shutdown::Shutdown;
-use crate::status::{AlertState, CheckId, CheckStatus};
+use crate::hub::Hub;
+use crate::status::{
+    AlertNotice, CheckId, CheckStatus, FailingNotifier, Notification, NotifierSummary,
+    NotifiersNotice, Outcome,
+};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -62,29 +66,25 @@ pub struct Alerts {
     /// Set by the first `apply`: the dispatcher waits for the notifiers.
     ready: AtomicBool,
     metrics: Arc<Metrics>,
+    /// Where each check's alert state and the failing notifiers are told,
+    /// for the dashboard. Weak: the hub holds these alerts.
+    hub: Weak<Hub>,
+    /// The notifiers whose last delivery failed, by name.
+    failing: Mutex<BTreeMap<String, FailingNotifier>>,
+    /// When each notifier last got a test message: one at a time, and
+    /// not more often than `TEST_SPACING`, whoever asks.
+    tested: Mutex<HashMap<String, u64>>,
 }
+
+/// The shortest time between two test messages to one notifier.
+const TEST_SPACING: Duration = Duration::from_secs(10);
 
 /// `GET /api/alerts`: each check's alert, the notifiers, the recent messages.
 #[derive(Serialize)]
 pub struct AlertsReport {
-    pub checks: Vec<CheckAlert>,
-    pub notifiers: Vec<NotifierReport>,
-    pub recent: Vec<Logged>,
-}
-
-#[derive(Serialize)]
-pub struct CheckAlert {
-    pub id: CheckId,
-    #[serde(flatten)]
-    pub state: AlertState,
-}
-
-#[derive(Serialize)]
-pub struct NotifierReport {
-    pub name: String,
-    pub kind: &'static str,
-    /// The last delivery's error, while it is failing.
-    pub failing: Option<String>,
+    pub checks: Vec<AlertNotice>,
+    pub notifiers: Vec<NotifierSummary>,
+    pub recent: Vec<Notification>,
 }
 
 impl Alerts {
@@ -92,13 +92,18 @@ impl Alerts {
     /// alerts that were open when Pulse last stopped.
     pub fn start(
         outbox: Outbox,
-        metrics: Arc<Metrics>,
+        hub: &Arc<Hub>,
         shutdown: Shutdown,
     ) -> Result<Arc<Alerts>, String> {
         let outbox = Arc::new(outbox);
+        let metrics = hub.metrics().clone();
         let open = outbox
             .open_alerts()
             .map_err(|e| format!("reading the open alerts: {e}"))?;
+        let failing = outbox
+            .log(1_000)
+            .map(|log| failing_in(&log))
+            .map_err(|e| format!("reading the notifications: {e}"))?;
         metrics.alerts_firing.set(open.len() as i64);
         let (queue, results) = Offered::new(QUEUE);
         let alerts = Arc::new(Alerts {
@@ -112,6 +117,9 @@ impl Alerts {
             wake: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
             metrics,
+            hub: Arc::downgrade(hub),
+            failing: Mutex::new(failing),
+            tested: Mutex::new(HashMap::new()),
         });
         let judge = alerts.clone();
         std::thread::Builder::new()
@@ -159,6 +167,7 @@ impl Alerts {
         spec: AlertsSpec,
         secrets: &[String],
     ) {
+        let names: Vec<String> = spec.notifiers.iter().map(|n| n.name.clone()).collect();
         let notifiers = spec
             .notifiers
             .iter()
@@ -168,7 +177,13 @@ impl Alerts {
             })
             .collect();
         *self.delivery.write().unwrap_or_else(|p| p.into_inner()) = Delivery { notifiers, spec };
-        let closed = self.lock_rules().set_rules(rules);
+        let (closed, news) = {
+            let mut judged = self.lock_rules();
+            let closed = judged.set_rules(rules);
+            (closed, judged.all_news())
+        };
+        self.tell_alerts(news);
+        self.forget_failing_except(&names);
         if !closed.is_empty() {
             tracing::info!(checks = ?closed, "alerts of checks no longer configured are closed");
             if let Err(error) = self.outbox.close(&closed) {
@@ -202,6 +217,8 @@ impl Alerts {
                 // database says, and the next result tries again.
                 self.lock_rules().restore_open(&status.id, before);
             }
+            let news = self.lock_rules().news(&status.id);
+            self.tell_alerts(news);
         }
     }
 
@@ -231,11 +248,114 @@ impl Alerts {
         }
     }
 
+    /// Tells the dashboard where these alerts stand now.
+    fn tell_alerts(&self, news: impl IntoIterator<Item = AlertNotice>) {
+        if let Some(hub) = self.hub.upgrade() {
+            news.into_iter().for_each(|notice| hub.set_alert(notice));
+        }
+    }
+
+    /// A delivery to `notifier` went through: it is not failing (any more).
+    fn delivered(&self, notifier: &str) {
+        let changed = self.lock_failing().remove(notifier).is_some();
+        if changed {
+            self.tell_failing();
+        }
+    }
+
+    /// A delivery to `notifier` failed with `error` (redacted) at `now`.
+    fn failed(&self, notifier: &str, error: &str, now: u64) {
+        let mut failing = self.lock_failing();
+        let entry = failing
+            .entry(notifier.to_owned())
+            .or_insert_with(|| FailingNotifier {
+                name: notifier.to_owned(),
+                error: String::new(),
+                since_ms: now,
+            });
+        let changed = entry.error != error;
+        if changed {
+            entry.error = error.to_owned();
+        }
+        drop(failing);
+        if changed {
+            self.tell_failing();
+        }
+    }
+
+    /// After a reload: a notifier no longer configured is not failing.
+    fn forget_failing_except(&self, configured: &[String]) {
+        let mut failing = self.lock_failing();
+        let before = failing.len();
+        failing.retain(|name, _| configured.contains(name));
+        let changed = failing.len() != before;
+        drop(failing);
+        // Told at least once, so the dashboard learns what was failing
+        // when Pulse last stopped.
+        if changed || !self.is_ready() {
+            self.tell_failing();
+        }
+    }
+
+    fn lock_failing(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, FailingNotifier>> {
+        self.failing.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn tell_failing(&self) {
+        let failing = self.lock_failing().values().cloned().collect();
+        if let Some(hub) = self.hub.upgrade() {
+            hub.set_notifiers(NotifiersNotice { failing });
+        }
+    }
+
+    /// Sends `notifier` a test message asked for by `who`, now, outside
+    /// the outbox (it tells no alert and is not retried): whether it went
+    /// through, or why not, redacted.
+    pub async fn send_test(&self, notifier: &str, who: &str) -> Result<String, String> {
+        let found = self
+            .delivery
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .notifiers
+            .get(notifier)
+            .cloned();
+        let Some(found) = found else {
+            return Err(format!("no notifier is named `{notifier}`"));
+        };
+        let now = crate::checks::unix_millis();
+        {
+            let mut tested = self.tested.lock().unwrap_or_else(|p| p.into_inner());
+            let last = tested.get(notifier).copied().unwrap_or(0);
+            let wait = (last + TEST_SPACING.as_millis() as u64).saturating_sub(now);
+            if wait > 0 {
+                return Err(format!(
+                    "a test message went to `{notifier}` moments ago; try again in {} s",
+                    wait.div_ceil(1000)
+                ));
+            }
+            // Set before sending: a second click while this one waits for
+            // a slow notifier is refused too.
+            tested.insert(notifier.to_owned(), now);
+        }
+        let id = self.outbox.test_message_id(now);
+        let message = Message::test(id, who);
+        match found.send(&message).await {
+            Ok(()) => {
+                tracing::info!(notifier, who, "test message sent");
+                Ok(format!("a test message was sent to `{notifier}`"))
+            }
+            Err(error) => {
+                tracing::warn!(notifier, who, error = %error.text, "test message not delivered");
+                Err(format!("`{notifier}` did not take the test message: {}", error.text))
+            }
+        }
+    }
+
     /// Where each of `ids` stands.
-    pub fn states(&self, ids: &[CheckId]) -> Vec<CheckAlert> {
+    pub fn states(&self, ids: &[CheckId]) -> Vec<AlertNotice> {
         let rules = self.lock_rules();
         ids.iter()
-            .map(|id| CheckAlert {
+            .map(|id| AlertNotice {
                 id: id.clone(),
                 state: rules.state_of(id),
             })
@@ -245,28 +365,56 @@ impl Alerts {
     /// Everything `GET /api/alerts` shows, for the checks `ids` (in order).
     /// Blocking (it reads the outbox): call it off the runtime.
     pub fn report(&self, ids: &[CheckId]) -> Result<AlertsReport, String> {
-        let recent = self.outbox.log(100).map_err(|e| e.to_string())?;
-        let delivery = self.delivery.read().unwrap_or_else(|p| p.into_inner());
-        let notifiers = delivery
-            .spec
-            .notifiers
-            .iter()
-            .map(|n| NotifierReport {
-                name: n.name.clone(),
-                kind: n.target.kind(),
-                // The newest outcome of a delivery to it, not of a row
-                // still waiting for its first try.
-                failing: recent
-                    .iter()
-                    .find(|r| r.notifier == n.name && r.outcome != "waiting")
-                    .filter(|r| r.outcome != "sent")
-                    .and_then(|r| r.last_error.clone()),
-            })
-            .collect();
+        let recent = self.recent(100)?;
         Ok(AlertsReport {
             checks: self.states(ids),
-            notifiers,
+            notifiers: self.notifiers(),
             recent,
         })
     }
+
+    /// The newest `limit` notifications. Blocking (it reads the outbox).
+    pub fn recent(&self, limit: usize) -> Result<Vec<Notification>, String> {
+        self.outbox.log(limit).map_err(|e| e.to_string())
+    }
+
+    /// The configured notifiers, and which are failing.
+    pub fn notifiers(&self) -> Vec<NotifierSummary> {
+        let failing = self.lock_failing();
+        let delivery = self.delivery.read().unwrap_or_else(|p| p.into_inner());
+        delivery
+            .spec
+            .notifiers
+            .iter()
+            .map(|n| NotifierSummary {
+                name: n.name.clone(),
+                kind: n.target.kind().to_owned(),
+                failing: failing.get(&n.name).map(|f| f.error.clone()),
+            })
+            .collect()
+    }
+}
+
+/// The notifiers failing as of a log of notifications (newest first): those
+/// whose newest tried row was not sent. What the dashboard shows after a
+/// restart, until the next delivery to each.
+fn failing_in(log: &[Notification]) -> BTreeMap<String, FailingNotifier> {
+    let mut seen = std::collections::HashSet::new();
+    let mut failing = BTreeMap::new();
+    for row in log.iter().filter(|r| r.outcome != Outcome::Waiting) {
+        if !seen.insert(row.notifier.as_str()) || row.outcome == Outcome::Sent {
+            continue;
+        }
+        if let Some(error) = &row.last_error {
+            failing.insert(
+                row.notifier.clone(),
+                FailingNotifier {
+                    name: row.notifier.clone(),
+                    error: error.clone(),
+                    since_ms: row.created_ms,
+                },
+            );
+        }
+    }
+    failing
 }

@@ -6,7 +6,7 @@
 //! from the dispatcher through `spawn_blocking`.
 
 use super::rules::{Happened, OpenAlert};
-use crate::status::{CheckId, Health};
+use crate::status::{CheckId, Health, Notification, Outcome};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
@@ -38,22 +38,6 @@ pub struct Waiting {
     pub next_try_ms: u64,
 }
 
-/// One row of the notifications log (`GET /api/alerts`).
-#[derive(Clone, Debug, Serialize)]
-pub struct Logged {
-    pub id: i64,
-    pub notifier: String,
-    pub event: String,
-    pub check: CheckId,
-    pub name: String,
-    pub created_ms: u64,
-    pub attempts: u32,
-    /// `sent`, `waiting`, `retrying` or `expired`.
-    pub outcome: &'static str,
-    pub sent_ms: Option<u64>,
-    pub last_error: Option<String>,
-}
-
 pub struct Outbox {
     conn: Mutex<Connection>,
     /// This database's random name, part of every message id.
@@ -75,6 +59,11 @@ impl Outbox {
     /// The id receivers see for the message whose first row is `message`.
     pub fn message_id(&self, message: i64) -> String {
         format!("pulse-{}-{message}", self.identity)
+    }
+
+    /// The id of a test message sent at `at_ms` (not kept in the outbox).
+    pub fn test_message_id(&self, at_ms: u64) -> String {
+        format!("pulse-{}-test-{at_ms}", self.identity)
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
@@ -226,7 +215,7 @@ impl Outbox {
     }
 
     /// The newest `limit` rows, whatever became of them.
-    pub fn log(&self, limit: usize) -> Sql<Vec<Logged>> {
+    pub fn log(&self, limit: usize) -> Sql<Vec<Notification>> {
         let conn = self.conn();
         let mut query = conn.prepare_cached(
             "SELECT id, notifier, event, check_id, alert, created_ms, attempts, sent_ms,
@@ -242,12 +231,12 @@ impl Outbox {
             let sent_ms = row.get::<_, Option<i64>>(7)?.map(|t| t as u64);
             let expired = row.get::<_, Option<i64>>(8)?.is_some();
             let outcome = match (sent_ms, expired, attempts) {
-                (Some(_), _, _) => "sent",
-                (None, true, _) => "expired",
-                (None, false, 0) => "waiting",
-                (None, false, _) => "retrying",
+                (Some(_), _, _) => Outcome::Sent,
+                (None, true, _) => Outcome::Expired,
+                (None, false, 0) => Outcome::Waiting,
+                (None, false, _) => Outcome::Retrying,
             };
-            Ok(Logged {
+            Ok(Notification {
                 id: row.get(0)?,
                 notifier: row.get(1)?,
                 event: row.get(2)?,

@@ -12,7 +12,7 @@
 //! nothing about the target.
 
 use crate::config::AlertRule;
-use crate::status::{AlertState, CheckId, CheckStatus, Health};
+use crate::status::{AlertNotice, AlertState, CheckId, CheckStatus, Health};
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -81,6 +81,9 @@ static DEFAULT_RULE: LazyLock<AlertRule> = LazyLock::new(AlertRule::default);
 pub struct Rules {
     rules: HashMap<CheckId, AlertRule>,
     tracked: HashMap<CheckId, Tracked>,
+    /// What the dashboard was last told of each check whose alert is not
+    /// `ok`: a state is told when it changes, not with every result.
+    told: HashMap<CheckId, AlertState>,
 }
 
 impl Rules {
@@ -103,6 +106,7 @@ impl Rules {
         Rules {
             rules: HashMap::new(),
             tracked,
+            told: HashMap::new(),
         }
     }
 
@@ -254,6 +258,29 @@ impl Rules {
                 threshold: self.rule(id).failure_threshold,
             },
         }
+    }
+
+    /// Where `id`'s alert stands, if that changed since it was last told.
+    pub fn news(&mut self, id: &CheckId) -> Option<AlertNotice> {
+        let state = self.state_of(id);
+        let before = match &state {
+            AlertState::Ok => self.told.remove(id),
+            now => self.told.insert(id.clone(), now.clone()),
+        };
+        let changed = before.unwrap_or(AlertState::Ok) != state;
+        changed.then(|| AlertNotice {
+            id: id.clone(),
+            state,
+        })
+    }
+
+    /// The news of every check, after a reload: thresholds may have
+    /// changed what pending means, and a check no longer configured is
+    /// told `ok` once.
+    pub fn all_news(&mut self) -> Vec<AlertNotice> {
+        let mut ids: Vec<CheckId> = self.tracked.keys().cloned().collect();
+        ids.extend(self.told.keys().filter(|id| !self.tracked.contains_key(*id)).cloned());
+        ids.iter().filter_map(|id| self.news(id)).collect()
     }
 
     /// Every check whose alert `id` holds, with its name.

@@ -455,7 +455,7 @@ fn the_outbox_keeps_an_alert_and_its_rows_together_and_marks_them_once() {
     assert_eq!(outbox.waiting().unwrap().len(), 1);
     let log = outbox.log(10).unwrap();
     assert_eq!(
-        log.iter().map(|l| l.outcome).collect::<Vec<_>>(),
+        log.iter().map(|l| l.outcome.label()).collect::<Vec<_>>(),
         vec!["waiting", "sent"]
     );
     feed(&mut rules, "api", 3, &[Up]);

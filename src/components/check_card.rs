@@ -3,13 +3,16 @@
 
 use super::{TrendView, latency_label};
 use crate::live::ago;
-use crate::status::{CheckStatus, Trend, utc_clock};
+use crate::status::{AlertState, CheckId, CheckStatus, Trend, utc_clock};
 use leptos::prelude::*;
 
 #[component]
 pub fn CheckCard(
     status: RwSignal<CheckStatus>,
     trend: RwSignal<Trend>,
+    alert: RwSignal<AlertState>,
+    /// The name of another check, for "held by" (given its id).
+    name_of: Callback<CheckId, String>,
     now_ms: RwSignal<Option<u64>>,
     /// Filtered out by the viewer's search or "failing only".
     hidden: Signal<bool>,
@@ -43,6 +46,9 @@ pub fn CheckCard(
                 <span class="pill">{health}</span>
             </div>
             <p class="detail">{move || status.with(|s| s.detail.clone())}</p>
+            <p class="alert" data-alert=move || alert.with(AlertState::label)>
+                {move || alert.with(|state| alert_text(state, name_of))}
+            </p>
             <TrendView trend now_ms/>
             <div class="card-foot">
                 <span class="kind">{move || status.with(|s| s.kind.label())}</span>
@@ -53,5 +59,17 @@ pub fn CheckCard(
                 </a>
             </div>
         </article>
+    }
+}
+
+/// What a card says of its alert. Times in UTC, as the server renders them.
+fn alert_text(state: &AlertState, name_of: Callback<CheckId, String>) -> String {
+    match state {
+        AlertState::Ok => "no alert".into(),
+        AlertState::Pending { failing, threshold } => {
+            format!("alert pending: {failing} of {threshold} failing")
+        }
+        AlertState::Held { by } => format!("alert held: {} is failing", name_of.run(by.clone())),
+        AlertState::Firing { since_ms } => format!("alert firing since {}", utc_clock(*since_ms)),
     }
 }

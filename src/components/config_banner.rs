@@ -1,9 +1,11 @@
 //! Where the checks come from, and, when the newest edit of the config file
 //! was refused, why: the file, line and column, in plain sight, while the
 //! last good config keeps running. Also when the history cannot be saved
-//! (a full or read-only disk).
+//! (a full or read-only disk), and when alerts are not getting through to a
+//! notifier.
 
 use crate::live::Board;
+use crate::status::utc_clock;
 use leptos::prelude::*;
 
 #[component]
@@ -18,6 +20,20 @@ pub fn ConfigBanner(board: Board) -> impl IntoView {
             <div class="history-error" role="alert">
                 <strong>"Results are not being saved to the history; checks and live updates go on."</strong>
                 <pre>{move || board.history.with(|h| h.problem.clone())}</pre>
+            </div>
+        </Show>
+        <Show when=move || board.notifiers.with(|n| !n.failing.is_empty())>
+            <div class="notifier-error" role="alert">
+                <strong>"Alerts are not getting through; Pulse keeps them and tries again. "</strong>
+                <a href="/notifications">"Notifications"</a>
+                <ul>
+                    {move || board.notifiers.with(|n| n.failing.iter().map(|f| view! {
+                        <li data-notifier=f.name.clone()>
+                            <code>{f.name.clone()}</code>
+                            " failing since " {utc_clock(f.since_ms)} ": " {f.error.clone()}
+                        </li>
+                    }).collect_view())}
+                </ul>
             </div>
         </Show>
         <Show when=move || error().is_some()>

@@ -87,12 +87,15 @@ pub struct TokenSpec {
     pub scope: Scope,
 }
 
-/// What a token may read.
+/// What a token may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Scope {
     /// Everything a signed-in user sees: pages, the API, the stream.
     Read,
+    /// What `read` covers, and what a signed-in user may do (the actions:
+    /// a notifier's test message, incidents).
+    Write,
     /// `/metrics` only, for Prometheus.
     Metrics,
 }

@@ -21,8 +21,8 @@ pub use detail::Detail;
 pub use public_board::{Overall, PublicBoard, PublicCard};
 
 use crate::status::{
-    BoardData, CheckId, CheckStatus, ConfigNotice, FEED, FeedItem, Health, HistoryNotice, Snapshot,
-    Trend,
+    AlertNotice, AlertState, BoardData, CheckId, CheckStatus, ConfigNotice, FEED, FeedItem, Health,
+    HistoryNotice, NotifiersNotice, Snapshot, Trend,
 };
 use clock::Clock;
 use leptos::prelude::*;
@@ -49,6 +49,10 @@ pub trait Feed: Copy + 'static {
     fn config(&self, _notice: ConfigNotice) {}
     /// A `history` event; only the private stream has them.
     fn history(&self, _notice: HistoryNotice) {}
+    /// An `alert` event; only the private stream has them.
+    fn alert(&self, _notice: AlertNotice) {}
+    /// A `notifiers` event; only the private stream has them.
+    fn notifiers(&self, _notice: NotifiersNotice) {}
     /// The browser's clock has moved on (once a second).
     fn tick(&self, now_ms: u64) {
         self.link().now_ms.set(Some(now_ms));
@@ -167,6 +171,7 @@ pub struct Board {
     tallies: RwSignal<HashMap<String, Tally>>,
     pub config: RwSignal<ConfigNotice>,
     pub history: RwSignal<HistoryNotice>,
+    pub notifiers: RwSignal<NotifiersNotice>,
     /// The newest changes of health, newest first.
     pub feed: RwSignal<Vec<FeedItem>>,
     /// The stream's state and the browser's clock (`link.now_ms`), for
@@ -185,6 +190,7 @@ pub struct Board {
 struct Card {
     status: RwSignal<CheckStatus>,
     trend: RwSignal<Trend>,
+    alert: RwSignal<AlertState>,
     clock: RwSignal<Option<u64>>,
     filter: RwSignal<Filter>,
     /// Lower-case name, group, kind and id: what a search looks in, made
@@ -213,6 +219,7 @@ impl Filter {
 pub struct CardSignals {
     pub status: RwSignal<CheckStatus>,
     pub trend: RwSignal<Trend>,
+    pub alert: RwSignal<AlertState>,
     /// The browser's clock, `None` until hydrated.
     pub clock: RwSignal<Option<u64>>,
     /// Filtered out by the viewer's search or "failing only".
@@ -241,6 +248,7 @@ impl Board {
             tallies: RwSignal::new(HashMap::new()),
             config: RwSignal::new(snapshot.config.clone()),
             history: RwSignal::new(snapshot.history.clone()),
+            notifiers: RwSignal::new(snapshot.notifiers.clone()),
             feed: RwSignal::new(feed),
             link: Link::new(Some(snapshot.last_event_id)),
             card_clock: Clock::new(),
@@ -260,6 +268,7 @@ impl Board {
             let trend = trends.remove(&status.id).unwrap_or_default();
             board.add(status, trend);
         }
+        board.set_alerts(snapshot.alerts);
         // In the browser only: the server renders with no filter on.
         Effect::new(move |_| board.refilter());
         board
@@ -351,6 +360,7 @@ impl Board {
             search_key: key,
             status: RwSignal::new(status),
             trend: RwSignal::new(trend),
+            alert: RwSignal::new(AlertState::Ok),
             clock: self.card_clock.shard(self.cards.with_value(HashMap::len)),
             filter: RwSignal::new(filter),
         };
@@ -387,8 +397,45 @@ impl Board {
         for status in snapshot.checks {
             self.apply(status);
         }
+        self.set_alerts(snapshot.alerts);
         self.config.set(snapshot.config);
         self.history.set(snapshot.history);
+        self.notifiers.set(snapshot.notifiers);
+    }
+
+    /// One check's alert moved; a check the page does not show is skipped.
+    pub fn alert(&self, notice: AlertNotice) {
+        let alert = self
+            .cards
+            .with_value(|cards| cards.get(&notice.id).map(|card| card.alert));
+        if let Some(alert) = alert
+            && alert.with_untracked(|now| *now != notice.state)
+        {
+            alert.set(notice.state);
+        }
+    }
+
+    /// Every alert as a snapshot lists them: a card not listed is `ok`.
+    fn set_alerts(&self, alerts: Vec<AlertNotice>) {
+        let mut listed: HashMap<CheckId, AlertState> =
+            alerts.into_iter().map(|n| (n.id, n.state)).collect();
+        let cards: Vec<(CheckId, RwSignal<AlertState>)> = self.cards.with_value(|cards| {
+            cards.iter().map(|(id, card)| (id.clone(), card.alert)).collect()
+        });
+        for (id, alert) in cards {
+            let state = listed.remove(&id).unwrap_or(AlertState::Ok);
+            if alert.with_untracked(|now| *now != state) {
+                alert.set(state);
+            }
+        }
+    }
+
+    /// A check's name as the page shows it, for a card that names another
+    /// (held by a dependency); its id if the page does not show it.
+    pub fn name_of(&self, id: &CheckId) -> String {
+        self.card(id)
+            .map(|status| status.with_untracked(|s| s.name.clone()))
+            .unwrap_or_else(|| id.to_string())
     }
 
     fn card(&self, id: &CheckId) -> Option<RwSignal<CheckStatus>> {
@@ -427,6 +474,7 @@ impl Board {
         Some(CardSignals {
             status,
             trend: card.trend,
+            alert: card.alert,
             clock: card.clock,
             hidden: Signal::derive(move || filter.with(|f| f.hides(status.with(|s| s.health)))),
         })
@@ -582,6 +630,14 @@ impl Feed for Board {
 
     fn history(&self, notice: HistoryNotice) {
         self.history.set(notice);
+    }
+
+    fn alert(&self, notice: AlertNotice) {
+        Board::alert(self, notice);
+    }
+
+    fn notifiers(&self, notice: NotifiersNotice) {
+        self.notifiers.set(notice);
     }
 
     fn tick(&self, now_ms: u64) {

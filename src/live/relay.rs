@@ -15,16 +15,20 @@ pub enum Kind {
     Removed,
     Config,
     History,
+    Alert,
+    Notifiers,
     Status,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Message,
         Kind::Snapshot,
         Kind::Removed,
         Kind::Config,
         Kind::History,
+        Kind::Alert,
+        Kind::Notifiers,
         Kind::Status,
     ];
 
@@ -35,6 +39,8 @@ impl Kind {
             Kind::Removed => "removed",
             Kind::Config => "config",
             Kind::History => "history",
+            Kind::Alert => "alert",
+            Kind::Notifiers => "notifiers",
             Kind::Status => "status",
         }
     }

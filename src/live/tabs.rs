@@ -20,7 +20,7 @@
 use super::event_source::{Receiver, Source};
 use super::relay::{Kind, Note, Raw, Recent};
 use super::{Connection, Feed};
-use crate::status::{ConfigNotice, HistoryNotice, Removed};
+use crate::status::{AlertNotice, ConfigNotice, HistoryNotice, NotifiersNotice, Removed};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -218,6 +218,8 @@ impl<F: Feed> Tab<F> {
             Kind::Removed => parse(raw, |removed: Removed| feed.remove(&removed.id)),
             Kind::Config => parse(raw, |notice: ConfigNotice| feed.config(notice)),
             Kind::History => parse(raw, |notice: HistoryNotice| feed.history(notice)),
+            Kind::Alert => parse(raw, |notice: AlertNotice| feed.alert(notice)),
+            Kind::Notifiers => parse(raw, |notice: NotifiersNotice| feed.notifiers(notice)),
             Kind::Status => {
                 // `Done`: the server is going away. The browser reconnects
                 // by itself after the `retry:` delay; until then the page says so.

@@ -60,6 +60,7 @@ fn LiveBoard(data: BoardData) -> impl IntoView {
         <header class="top">
             <h1><span class="logo" aria-hidden="true">"◉"</span>" Pulse"</h1>
             <ConnectionBadge link=board.link/>
+            <nav class="top-links"><a href="/notifications">"Notifications"</a></nav>
             <SignedInAs who/>
         </header>
         <main>
@@ -82,6 +83,8 @@ fn GroupSection(board: Board, group: String) -> impl IntoView {
     // Folding hides the cards rather than unmounting them: creating 5,000
     // cards again on unfold took over a second, toggling an attribute does not.
     let collapsed = move || name.with_value(|g| board.is_collapsed(g));
+    // One for the group's cards, not one per card.
+    let name_of = Callback::new(move |id| board.name_of(&id));
     let tally = move || name.with_value(|g| board.group_tally(g));
     let counts = move || {
         let tally = tally();
@@ -117,6 +120,8 @@ fn GroupSection(board: Board, group: String) -> impl IntoView {
                         <CheckCard
                             status=card.status
                             trend=card.trend
+                            alert=card.alert
+                            name_of
                             now_ms=card.clock
                             hidden=card.hidden
                         />

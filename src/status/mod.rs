@@ -2,6 +2,12 @@
 //! them. This is the only definition; the server serialises these types into
 //! SSE events and JSON, the browser deserialises the same types.
 
+mod alerts;
+
+pub use alerts::{
+    AlertNotice, AlertState, FailingNotifier, Notification, NotificationsData, NotifierSummary,
+    NotifiersNotice, Outcome,
+};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -204,6 +210,13 @@ pub struct Snapshot {
     /// Why results are not being saved to the history right now, if so.
     #[serde(default)]
     pub history: HistoryNotice,
+    /// The alert of every check whose alert is not `ok`, in the checks'
+    /// order; a check not listed is `ok`.
+    #[serde(default)]
+    pub alerts: Vec<AlertNotice>,
+    /// The notifiers whose last delivery failed.
+    #[serde(default)]
+    pub notifiers: NotifiersNotice,
 }
 
 /// The payload of the `history` event: whether results are being saved.
@@ -568,21 +581,6 @@ impl Trend {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {
     pub id: CheckId,
-}
-
-/// Where a check's alert stands (`GET /api/alerts`, and the card's line).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "lowercase")]
-pub enum AlertState {
-    /// Passing, or failing fewer times in a row than matter.
-    Ok,
-    /// Failing, `failing` of the `threshold` results in a row it takes.
-    Pending { failing: u32, threshold: u32 },
-    /// Past its threshold while a check it depends on is failing: told as
-    /// part of that check's alert, not on its own.
-    Held { by: CheckId },
-    /// Fired: failing since `since_ms`, and told.
-    Firing { since_ms: u64 },
 }
 
 /// Formats a Unix time in milliseconds as `HH:MM:SS UTC`. Deliberately not the
