@@ -275,7 +275,13 @@ impl Hub {
         let mut state = self.lock();
         let changed = match notice.state {
             AlertState::Ok => state.alerts.remove(&notice.id).is_some(),
-            ref told => state.alerts.insert(notice.id.clone(), told.clone()).as_ref() != Some(told),
+            ref told => {
+                state
+                    .alerts
+                    .insert(notice.id.clone(), told.clone())
+                    .as_ref()
+                    != Some(told)
+            }
         };
         if changed && state.index.contains_key(&notice.id) {
             let json = serde_json::to_string(&notice).expect("AlertNotice serialises");

@@ -37,14 +37,15 @@ async fn pulse_tool(args: &[&str], stdin: &str) -> String {
 
 struct Tokens {
     read: String,
+    write: String,
     metrics: String,
     config: String,
 }
 
-/// Two tokens, made as a user would, and their lines for the config.
+/// A token of each scope, made as a user would, and their lines for the config.
 async fn tokens() -> Tokens {
     let mut made = Vec::new();
-    for scope in ["read", "metrics"] {
+    for scope in ["read", "write", "metrics"] {
         let printed = pulse_tool(&["new-token"], "").await;
         let token = printed.split(": ").nth(1).unwrap().lines().next().unwrap();
         let sha = printed.split("sha256 = \"").nth(1).unwrap();
@@ -54,10 +55,12 @@ async fn tokens() -> Tokens {
             format!("{{ name = \"{scope}-script\", sha256 = \"{sha}\", scope = \"{scope}\" }}"),
         ));
     }
+    let lines: Vec<&str> = made.iter().map(|(_, line)| line.as_str()).collect();
     Tokens {
         read: made[0].0.clone(),
-        metrics: made[1].0.clone(),
-        config: format!("[{}, {}]", made[0].1, made[1].1),
+        write: made[1].0.clone(),
+        metrics: made[2].0.clone(),
+        config: format!("[{}]", lines.join(", ")),
     }
 }
 
@@ -545,4 +548,95 @@ async fn a_push_ping_needs_only_its_token_and_the_alerts_need_a_user() {
         status_of(&server, "/api/alerts", &[("authorization", &metrics)]).await,
         403
     );
+}
+
+/// Posts the notifications page's test form for `notifier` with `headers`;
+/// the answer's status and text.
+async fn send_test(server: &Server, notifier: &str, headers: &[(&str, &str)]) -> (u16, String) {
+    let mut request = client()
+        .post(server.url("/api/notifiers/test"))
+        .header("accept", "application/json")
+        .form(&[("notifier", notifier)]);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn only_those_who_may_act_send_a_test_message_and_only_from_this_site() {
+    let receiver = support::receiver::Receiver::start(support::receiver::Answer::Ok).await;
+    let dir = tempfile::tempdir().unwrap();
+    let notifier = format!(
+        "[[notifier]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"{}\"\n",
+        receiver.url("/hook")
+    );
+    let (server, tokens) = guarded_server(&dir, &notifier).await;
+    let bearer = |token: &str| format!("Bearer {token}");
+    let (read, metrics, write) = (
+        bearer(&tokens.read),
+        bearer(&tokens.metrics),
+        bearer(&tokens.write),
+    );
+
+    assert_eq!(send_test(&server, "ops", &[]).await.0, 401, "anonymous");
+    assert_eq!(
+        send_test(&server, "ops", &[("authorization", &read)])
+            .await
+            .0,
+        403,
+        "read may look, not act"
+    );
+    assert_eq!(
+        send_test(&server, "ops", &[("authorization", &metrics)])
+            .await
+            .0,
+        403
+    );
+    let cookie = sign_in(&server, PASSWORD).await.unwrap();
+    let from_elsewhere = [
+        ("cookie", cookie.as_str()),
+        ("origin", "http://evil.example"),
+    ];
+    assert_eq!(
+        send_test(&server, "ops", &from_elsewhere).await.0,
+        403,
+        "a page of another site"
+    );
+    let cross_site = [
+        ("cookie", cookie.as_str()),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    assert_eq!(send_test(&server, "ops", &cross_site).await.0, 403);
+    assert!(receiver.posts().is_empty(), "nothing refused was sent");
+
+    let origin = format!("http://{}", server.addr());
+    let from_here = [("cookie", cookie.as_str()), ("origin", origin.as_str())];
+    let (status, said) = send_test(&server, "ops", &from_here).await;
+    assert_eq!(status, 200, "{said}");
+    assert!(said.contains("sent to `ops`"), "{said}");
+    let posted = receiver.wait_for("/hook", 1, Duration::from_secs(5)).await;
+    let message = posted[0].json();
+    assert_eq!(message["test"], true);
+    assert_eq!(message["alerts"], serde_json::json!([]));
+    assert!(message["message_id"].as_str().unwrap().contains("-test-"));
+    assert!(
+        message["text"].as_str().unwrap().contains("sent by ada"),
+        "{message}"
+    );
+
+    // One test at a time per notifier, whoever asks; a write token is a
+    // script, so it needs no Origin.
+    let (status, said) = send_test(&server, "ops", &[("authorization", &write)]).await;
+    assert_eq!(status, 429, "{said}");
+    assert!(said.contains("try again in"), "{said}");
+    let (status, said) = send_test(&server, "nobody", &[("authorization", &write)]).await;
+    assert_eq!(status, 404, "{said}");
+    // Reading is not acting: the page is there for a read token.
+    assert_eq!(
+        status_of(&server, "/notifications", &[("authorization", &read)]).await,
+        200
+    );
+    assert_eq!(receiver.posts().len(), 1);
 }

@@ -11,51 +11,9 @@ use sha2::Sha256;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use support::Server;
+use support::alerting::{SECRET, Setup, config, start, webhook, write_config};
 use support::receiver::{Answer, Post, Receiver};
 use support::targets::switchable_target;
-
-const SECRET: &str = "hook-secret-0123";
-
-/// One HTTP check of `target` every 200 ms, alerting the webhook `url`.
-fn config(target: std::net::SocketAddr, notifiers: &str, alerts: &str, checks: &str) -> String {
-    format!(
-        "[defaults]\ninterval = \"200ms\"\ntimeout = \"1s\"\n\n[alerts]\n{alerts}\n\n{notifiers}\n\n\
-         [[check]]\nname = \"Shop API\"\ngroup = \"shop\"\nkind = \"http\"\nurl = \"http://{target}/api\"\n\n{checks}"
-    )
-}
-
-fn webhook(name: &str, url: &str) -> String {
-    format!(
-        "[[notifier]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\nsecret = \"${{HOOK_SECRET}}\"\nheaders = {{ X-Team = \"ops\" }}\n"
-    )
-}
-
-struct Setup {
-    _dir: tempfile::TempDir,
-    path: std::path::PathBuf,
-    history: String,
-}
-
-fn write_config(text: &str) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("pulse.toml");
-    std::fs::write(&path, text).unwrap();
-    let history = dir.path().join("history.db").display().to_string();
-    Setup {
-        _dir: dir,
-        path,
-        history,
-    }
-}
-
-async fn start(setup: &Setup) -> Server {
-    let config = setup.path.display().to_string();
-    Server::start_with_env(
-        &["--config", &config, "--history", &setup.history],
-        &[("HOOK_SECRET", SECRET)],
-    )
-    .await
-}
 
 /// A server whose check alerts `notifiers` on its first failure, with no
 /// group window; once it has results, the target goes down.
@@ -697,4 +655,128 @@ async fn each_chat_notifier_gets_its_own_format() {
         "{telegram}"
     );
     drop(server);
+}
+
+/// The next event of one of `kinds` on `stream`, as JSON; others are
+/// skipped. Panics after `limit`.
+async fn next_of(
+    stream: &mut support::SseReader,
+    kinds: &[&str],
+    limit: Duration,
+) -> (String, serde_json::Value) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let (kind, _, data) = stream
+            .next_event_within(left)
+            .await
+            .expect("the stream stays open");
+        if kinds.contains(&kind.as_str()) {
+            return (kind, serde_json::from_str(&data).unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_stream_tells_each_alert_change_once_and_a_notifier_that_fails() {
+    let (target, up) = switchable_target().await;
+    // Fails the fired message twice (retried after 2 s, then 4 s), then takes it.
+    let receiver = Receiver::start(Answer::FailFirst(2)).await;
+    let setup = write_config(&config(
+        target,
+        &webhook("ops", &receiver.url("/hook")),
+        "failure_threshold = 3\nsuccess_threshold = 2\ngroup_window = \"0s\"",
+        "",
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    let mut stream = support::SseReader::open(&server.url("/api/events"), None).await;
+    let (_, snapshot) = next_of(&mut stream, &["snapshot"], Duration::from_secs(5)).await;
+    assert_eq!(snapshot["alerts"], serde_json::json!([]), "all passing");
+    assert_eq!(snapshot["notifiers"]["failing"], serde_json::json!([]));
+
+    up.store(false, Ordering::SeqCst);
+    let mut told = Vec::new();
+    while told
+        .last()
+        .is_none_or(|t: &serde_json::Value| t["state"] != "firing")
+    {
+        let (_, alert) = next_of(&mut stream, &["alert"], Duration::from_secs(10)).await;
+        told.push(alert);
+    }
+    let states: Vec<String> = told
+        .iter()
+        .map(|t| format!("{} {} {}", t["id"], t["state"], t["failing"]))
+        .collect();
+    assert_eq!(
+        states,
+        [
+            "\"shop-api\" \"pending\" 1",
+            "\"shop-api\" \"pending\" 2",
+            "\"shop-api\" \"firing\" null"
+        ],
+        "each step once, in order"
+    );
+    assert_eq!(told[0]["threshold"], 3);
+    let since = told[2]["since_ms"].as_u64().unwrap();
+    assert!(since > 0 && since <= support::now_ms());
+
+    // The message fails: the banner's event names the notifier and why.
+    let (_, notifiers) = next_of(
+        &mut stream,
+        &["notifiers", "alert"],
+        Duration::from_secs(10),
+    )
+    .await;
+    let failing = &notifiers["failing"];
+    assert_eq!(failing.as_array().unwrap().len(), 1, "{notifiers}");
+    assert_eq!(failing[0]["name"], "ops");
+    assert!(
+        failing[0]["error"].as_str().unwrap().contains("500"),
+        "{notifiers}"
+    );
+
+    // A browser that connects now gets it all in its snapshot.
+    let mut late = support::SseReader::open(&server.url("/api/events"), None).await;
+    let (_, snapshot) = next_of(&mut late, &["snapshot"], Duration::from_secs(5)).await;
+    assert_eq!(snapshot["alerts"][0]["id"], "shop-api");
+    assert_eq!(snapshot["alerts"][0]["state"], "firing");
+    assert_eq!(snapshot["alerts"][0]["since_ms"], since);
+    assert_eq!(snapshot["notifiers"]["failing"][0]["name"], "ops");
+    // The public never hears of alerts.
+    let mut public = support::SseReader::open(&server.url("/api/public/events"), None).await;
+    let (_, public_snapshot) = next_of(&mut public, &["snapshot"], Duration::from_secs(5)).await;
+    assert!(public_snapshot.get("alerts").is_none(), "{public_snapshot}");
+
+    // Still failing, retried until taken: the banner clears; the failing
+    // results in between tell no alert change.
+    let (kind, cleared) = next_of(
+        &mut stream,
+        &["notifiers", "alert"],
+        Duration::from_secs(15),
+    )
+    .await;
+    assert_eq!(
+        (kind.as_str(), &cleared["failing"]),
+        ("notifiers", &serde_json::json!([]))
+    );
+    assert_eq!(receiver.accepted("/hook").len(), 1);
+
+    up.store(true, Ordering::SeqCst);
+    let (_, resolved) = next_of(&mut stream, &["alert"], Duration::from_secs(10)).await;
+    assert_eq!(
+        (&resolved["id"], &resolved["state"]),
+        (&"shop-api".into(), &"ok".into())
+    );
+    receiver.wait_for("/hook", 2, Duration::from_secs(10)).await;
+    let mut public_alerts = 0;
+    while let Ok(Some((kind, _, _))) = tokio::time::timeout(
+        Duration::from_millis(300),
+        public.next_event_within(Duration::from_secs(1)),
+    )
+    .await
+    {
+        public_alerts += usize::from(kind == "alert" || kind == "notifiers");
+    }
+    assert_eq!(public_alerts, 0);
 }

@@ -356,7 +356,11 @@ impl Access {
             Way::Metrics if metrics => Ok(()),
             Way::PrivateApi | Way::PrivatePage if private => Ok(()),
             // A token is sent by a script, never added by a browser on its own.
-            Way::Action if acts && !matches!(viewer, Viewer::Token { .. }) && !from_this_site(asking.head) => {
+            Way::Action
+                if acts
+                    && !matches!(viewer, Viewer::Token { .. })
+                    && !from_this_site(asking.head) =>
+            {
                 Err(Verdict::CrossSite)
             }
             Way::Action if acts => Ok(()),

@@ -28,10 +28,10 @@ pub use outbox::Outbox;
 pub use rules::{Event, Happened, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
+use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::queue::Offered;
 use crate::shutdown::Shutdown;
-use crate::hub::Hub;
 use crate::status::{
     AlertNotice, CheckId, CheckStatus, FailingNotifier, Notification, NotifierSummary,
     NotifiersNotice, Outcome,
@@ -78,6 +78,36 @@ pub struct Alerts {
 
 /// The shortest time between two test messages to one notifier.
 const TEST_SPACING: Duration = Duration::from_secs(10);
+
+/// Why a test message did not go out.
+#[derive(Debug)]
+pub enum TestRefused {
+    Unknown(String),
+    /// One went to it less than `TEST_SPACING` ago.
+    TooSoon {
+        notifier: String,
+        secs: u64,
+    },
+    NotDelivered {
+        notifier: String,
+        error: String,
+    },
+}
+
+impl std::fmt::Display for TestRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TestRefused::Unknown(name) => write!(f, "No notifier is named `{name}`."),
+            TestRefused::TooSoon { notifier, secs } => write!(
+                f,
+                "A test message went to `{notifier}` moments ago; try again in {secs} s."
+            ),
+            TestRefused::NotDelivered { notifier, error } => {
+                write!(f, "`{notifier}` did not take the test message: {error}")
+            }
+        }
+    }
+}
 
 /// `GET /api/alerts`: each check's alert, the notifiers, the recent messages.
 #[derive(Serialize)]
@@ -309,9 +339,9 @@ impl Alerts {
     }
 
     /// Sends `notifier` a test message asked for by `who`, now, outside
-    /// the outbox (it tells no alert and is not retried): whether it went
-    /// through, or why not, redacted.
-    pub async fn send_test(&self, notifier: &str, who: &str) -> Result<String, String> {
+    /// the outbox (it tells no alert and is not retried); or why not, with
+    /// the notifier's error redacted.
+    pub async fn send_test(&self, notifier: &str, who: &str) -> Result<String, TestRefused> {
         let found = self
             .delivery
             .read()
@@ -320,7 +350,7 @@ impl Alerts {
             .get(notifier)
             .cloned();
         let Some(found) = found else {
-            return Err(format!("no notifier is named `{notifier}`"));
+            return Err(TestRefused::Unknown(notifier.to_owned()));
         };
         let now = crate::checks::unix_millis();
         {
@@ -328,25 +358,27 @@ impl Alerts {
             let last = tested.get(notifier).copied().unwrap_or(0);
             let wait = (last + TEST_SPACING.as_millis() as u64).saturating_sub(now);
             if wait > 0 {
-                return Err(format!(
-                    "a test message went to `{notifier}` moments ago; try again in {} s",
-                    wait.div_ceil(1000)
-                ));
+                return Err(TestRefused::TooSoon {
+                    notifier: notifier.to_owned(),
+                    secs: wait.div_ceil(1000),
+                });
             }
             // Set before sending: a second click while this one waits for
             // a slow notifier is refused too.
             tested.insert(notifier.to_owned(), now);
         }
-        let id = self.outbox.test_message_id(now);
-        let message = Message::test(id, who);
+        let message = Message::test(self.outbox.test_message_id(now), who);
         match found.send(&message).await {
             Ok(()) => {
                 tracing::info!(notifier, who, "test message sent");
-                Ok(format!("a test message was sent to `{notifier}`"))
+                Ok(format!("A test message was sent to `{notifier}`."))
             }
             Err(error) => {
                 tracing::warn!(notifier, who, error = %error.text, "test message not delivered");
-                Err(format!("`{notifier}` did not take the test message: {}", error.text))
+                Err(TestRefused::NotDelivered {
+                    notifier: notifier.to_owned(),
+                    error: error.text,
+                })
             }
         }
     }

@@ -279,7 +279,12 @@ impl Rules {
     /// told `ok` once.
     pub fn all_news(&mut self) -> Vec<AlertNotice> {
         let mut ids: Vec<CheckId> = self.tracked.keys().cloned().collect();
-        ids.extend(self.told.keys().filter(|id| !self.tracked.contains_key(*id)).cloned());
+        ids.extend(
+            self.told
+                .keys()
+                .filter(|id| !self.tracked.contains_key(*id))
+                .cloned(),
+        );
         ids.iter().filter_map(|id| self.news(id)).collect()
     }
 

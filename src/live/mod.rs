@@ -420,7 +420,10 @@ impl Board {
         let mut listed: HashMap<CheckId, AlertState> =
             alerts.into_iter().map(|n| (n.id, n.state)).collect();
         let cards: Vec<(CheckId, RwSignal<AlertState>)> = self.cards.with_value(|cards| {
-            cards.iter().map(|(id, card)| (id.clone(), card.alert)).collect()
+            cards
+                .iter()
+                .map(|(id, card)| (id.clone(), card.alert))
+                .collect()
         });
         for (id, alert) in cards {
             let state = listed.remove(&id).unwrap_or(AlertState::Ok);

@@ -44,7 +44,18 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
         .alerts
         .send_test(&notifier, &who)
         .await
-        .map_err(ServerFnError::new)
+        .map_err(|refused| {
+            use crate::alerts::TestRefused;
+            let status = match refused {
+                TestRefused::Unknown(_) => axum::http::StatusCode::NOT_FOUND,
+                TestRefused::TooSoon { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
+                TestRefused::NotDelivered { .. } => axum::http::StatusCode::BAD_GATEWAY,
+            };
+            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+                response.set_status(status);
+            }
+            ServerFnError::new(refused)
+        })
 }
 
 #[component]
@@ -99,7 +110,10 @@ fn server_error_text(error: ServerFnError) -> String {
 }
 
 #[component]
-fn NotificationsView(data: NotificationsData, test: ServerAction<SendTestMessage>) -> impl IntoView {
+fn NotificationsView(
+    data: NotificationsData,
+    test: ServerAction<SendTestMessage>,
+) -> impl IntoView {
     let NotificationsData {
         notifiers,
         recent,

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod alerting;
 pub mod receiver;
 pub mod targets;
 
