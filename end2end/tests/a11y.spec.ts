@@ -187,6 +187,31 @@ test('a check’s detail page passes axe', async ({ page }) => {
   await expectAccessible(page, '/checks/shop-front');
 });
 
+test('the notifications page passes axe, with a failing notifier and a test refused', async ({ page }) => {
+  // Nothing listens on port 1: every delivery fails, and is shown.
+  fs.writeFileSync(
+    file,
+    config('[alerts]\ngroup_window = "0s"\n\n[[notifier]]\nname = "ops"\nkind = "webhook"\nurl = "http://127.0.0.1:1/hook"\n'),
+  );
+  await signIn(page);
+  // The reload has put the notifier in force once the page lists it.
+  await expect
+    .poll(async () => (await page.request.get(`${server.url}/notifications`)).text())
+    .toContain('data-notifier="ops"');
+  await takeShopDown();
+  await liveBoard(page);
+  await expect(page.locator('article.card[data-check-id="shop-front"] .alert')).toHaveAttribute('data-alert', 'firing');
+  await expect(page.locator('.notifier-error')).toBeVisible();
+  await expectAccessible(page, 'dashboard with an alert firing and a notifier failing');
+
+  await page.getByRole('link', { name: 'Notifications' }).click();
+  await expect(page.locator('li.notifier[data-notifier="ops"]')).toHaveAttribute('data-health', 'failing');
+  await expect(page.locator('.notification-table tbody tr').first()).toContainText('Shop front');
+  await page.getByRole('button', { name: 'Send a test message' }).click();
+  await expect(page.locator('.test-outcome')).toHaveAttribute('data-outcome', 'failed');
+  await expectAccessible(page, '/notifications');
+});
+
 /** What the focused element looks like, focused and not. */
 async function focusStyles(page: Page) {
   return page.evaluate(() => {

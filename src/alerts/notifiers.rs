@@ -101,10 +101,14 @@ impl Notifier {
             }
         }
         let body = String::from_utf8_lossy(&body);
-        let text = blank(format!(
-            "answered {status}: {}",
-            crate::text::shorten(body.trim(), BODY_IN_ERROR)
-        ));
+        let text = match body.trim() {
+            "" => format!("answered {status}"),
+            said => format!(
+                "answered {status}: {}",
+                crate::text::shorten(said, BODY_IN_ERROR)
+            ),
+        };
+        let text = blank(text);
         // A request the notifier refuses as such will be refused again (a
         // wrong URL, a revoked token, a message too large); a timeout,
         // throttling or a server error may pass.

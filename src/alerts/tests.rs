@@ -463,3 +463,62 @@ fn the_outbox_keeps_an_alert_and_its_rows_together_and_marks_them_once() {
     outbox.record(&resolved, 4_000).unwrap();
     assert!(outbox.open_alerts().unwrap().is_empty());
 }
+
+#[test]
+fn news_tells_each_change_of_state_once() {
+    let mut rules = rules_with(&[("api", rule())]);
+    let mut told = Vec::new();
+    for (at, health) in [Up, Down, Down, Down, Down, Unknown, Up, Up]
+        .into_iter()
+        .enumerate()
+    {
+        rules.observe(&result("api", health, at as u64));
+        told.push(rules.news(&id("api")).map(|n| n.state.label()));
+    }
+    assert_eq!(
+        told,
+        [
+            None,
+            Some("pending"),
+            Some("pending"),
+            Some("firing"),
+            None,
+            None,
+            None,
+            Some("ok")
+        ]
+    );
+}
+
+#[test]
+fn a_reload_tells_new_thresholds_and_removed_checks() {
+    let mut rules = rules_with(&[("api", rule()), ("db", rule())]);
+    feed(&mut rules, "api", 0, &[Down]);
+    feed(&mut rules, "db", 0, &[Down]);
+    assert!(rules.news(&id("api")).is_some() && rules.news(&id("db")).is_some());
+    assert!(rules.all_news().is_empty(), "nothing moved");
+    let stricter = AlertRule {
+        failure_threshold: 5,
+        ..rule()
+    };
+    rules.set_rules([(id("api"), stricter)].into_iter().collect());
+    let mut news: Vec<(String, AlertState)> = rules
+        .all_news()
+        .into_iter()
+        .map(|n| (n.id.0, n.state))
+        .collect();
+    news.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        news,
+        [
+            (
+                "api".into(),
+                AlertState::Pending {
+                    failing: 1,
+                    threshold: 5
+                }
+            ),
+            ("db".into(), AlertState::Ok)
+        ]
+    );
+}
