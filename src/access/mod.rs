@@ -88,8 +88,9 @@ impl Head for httparse::Request<'_, '_> {
 pub struct Asking<'a> {
     /// The path, without the query.
     pub path: &'a str,
-    /// Its method is not GET, HEAD or OPTIONS: it may change something.
-    pub changes: bool,
+    /// Its method is not one HTTP calls safe (GET, HEAD, OPTIONS, TRACE):
+    /// it may change something.
+    pub unsafe_method: bool,
     pub peer: IpAddr,
     pub head: &'a dyn Head,
 }
@@ -131,11 +132,14 @@ enum Way {
     Action,
 }
 
-/// The actions' paths (any method) and their prefixes (for a method that
-/// changes something; reading under them is a private API).
-const ACTIONS: [&str; 1] = ["/api/notifiers/test"];
+/// A notifier's test message (`pages::notifications`).
+pub const TEST_MESSAGE: &str = "/api/notifiers/test";
 
-fn way(path: &str, changes: bool) -> Way {
+/// The actions' paths (any method) and their prefixes (for an unsafe
+/// method; reading under them is a private API).
+const ACTIONS: [&str; 1] = [TEST_MESSAGE];
+
+fn way(path: &str, unsafe_method: bool) -> Way {
     const OPEN: [&str; 5] = ["/healthz", "/login", "/logout", "/status", "/favicon.svg"];
     if !is_plain(path) {
         // The app's router resolves `..` and `%2e%2e` (`/pkg/../` renders
@@ -149,17 +153,17 @@ fn way(path: &str, changes: bool) -> Way {
         _ if path.starts_with("/api/push/") => Way::Open,
         "/api/events" | "/api/status" => Way::EitherAudience,
         "/metrics" => Way::Metrics,
-        _ if is_action(path, changes) => Way::Action,
+        _ if is_action(path, unsafe_method) => Way::Action,
         _ if path.starts_with("/api/") => Way::PrivateApi,
         // Anything else is a page, or will be a 404: private either way.
         _ => Way::PrivatePage,
     }
 }
 
-fn is_action(path: &str, changes: bool) -> bool {
+fn is_action(path: &str, unsafe_method: bool) -> bool {
     ACTIONS.iter().any(|action| {
         path == *action
-            || (changes
+            || (unsafe_method
                 && path
                     .strip_prefix(action)
                     .is_some_and(|rest| rest.starts_with('/')))
@@ -331,7 +335,7 @@ impl Access {
     /// The one decision: who asks, and whether they may have `asking.path`.
     pub fn decide(&self, asking: &Asking) -> Verdict {
         let gate = self.gate();
-        let way = way(asking.path, asking.changes);
+        let way = way(asking.path, asking.unsafe_method);
         if asking.path != "/healthz" && !host_allowed(&gate, asking.head) {
             return Verdict::UnknownHost;
         }

@@ -24,7 +24,7 @@ pub async fn guard(
 ) -> Response {
     let verdict = access.decide(&Asking {
         path: request.uri().path(),
-        changes: !request.method().is_safe(),
+        unsafe_method: !request.method().is_safe(),
         peer: peer.ip(),
         head: request.headers(),
     });
@@ -56,7 +56,7 @@ pub async fn guard(
             .into_response(),
         Verdict::Forbidden => (
             StatusCode::FORBIDDEN,
-            "this token's scope does not cover this\n",
+            "not for you: a token's scope, or a viewer who may look but not act\n",
         )
             .into_response(),
         Verdict::CrossSite => (
@@ -164,22 +164,35 @@ pub fn signed_in() -> Option<crate::status::SignedIn> {
 /// from this request's head and peer. Where the page was reached from does
 /// not matter here; the action itself is asked again when it is sent.
 pub fn may_act() -> bool {
-    let Some(parts) = leptos::prelude::use_context::<axum::http::request::Parts>() else {
-        return false;
-    };
-    let Some(state) = leptos::prelude::use_context::<crate::server::AppState>() else {
-        return false;
-    };
-    let Some(ConnectInfo(Peer(peer))) = parts.extensions.get::<ConnectInfo<Peer>>() else {
-        return false;
-    };
-    let verdict = state.access.decide(&Asking {
-        path: super::ACTIONS[0],
-        changes: true,
+    matches!(
+        action_verdict(),
+        Some(Verdict::Pass { .. } | Verdict::CrossSite)
+    )
+}
+
+/// For the actions' server functions: refuses unless the one decision lets
+/// this request act. The layer already refused anyone else at the action's
+/// path; this holds even if the function were served at another.
+pub fn require_action() -> Result<(), leptos::prelude::ServerFnError> {
+    match action_verdict() {
+        Some(Verdict::Pass { .. }) => Ok(()),
+        _ => Err(leptos::prelude::ServerFnError::new(
+            "sign in (or use a write token) to do this",
+        )),
+    }
+}
+
+/// The decision about the current request as an action.
+fn action_verdict() -> Option<Verdict> {
+    let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
+    let state = leptos::prelude::use_context::<crate::server::AppState>()?;
+    let ConnectInfo(Peer(peer)) = parts.extensions.get::<ConnectInfo<Peer>>()?;
+    Some(state.access.decide(&Asking {
+        path: super::TEST_MESSAGE,
+        unsafe_method: true,
         peer: peer.ip(),
         head: &parts.headers,
-    });
-    matches!(verdict, Verdict::Pass { .. } | Verdict::CrossSite)
+    }))
 }
 
 /// Who asked for what the server function being run does, for its log and

@@ -71,9 +71,9 @@ pub struct Alerts {
     hub: Weak<Hub>,
     /// The notifiers whose last delivery failed, by name.
     failing: Mutex<BTreeMap<String, FailingNotifier>>,
-    /// When each notifier last got a test message: one at a time, and
-    /// not more often than `TEST_SPACING`, whoever asks.
-    tested: Mutex<HashMap<String, u64>>,
+    /// When each notifier's last test message was done (`None`: one is
+    /// on its way): one at a time, and one per `TEST_SPACING`, whoever asks.
+    tested: Mutex<HashMap<String, Option<u64>>>,
 }
 
 /// The shortest time between two test messages to one notifier.
@@ -207,12 +207,12 @@ impl Alerts {
             })
             .collect();
         *self.delivery.write().unwrap_or_else(|p| p.into_inner()) = Delivery { notifiers, spec };
-        let (closed, news) = {
+        let closed = {
             let mut judged = self.lock_rules();
             let closed = judged.set_rules(rules);
-            (closed, judged.all_news())
+            self.tell_alerts(judged.all_news());
+            closed
         };
-        self.tell_alerts(news);
         self.forget_failing_except(&names);
         if !closed.is_empty() {
             tracing::info!(checks = ?closed, "alerts of checks no longer configured are closed");
@@ -247,7 +247,10 @@ impl Alerts {
                 // database says, and the next result tries again.
                 self.lock_rules().restore_open(&status.id, before);
             }
-            let news = self.lock_rules().news(&status.id);
+            // Told under the rules' lock, so that a reload's news and a
+            // result's reach the hub in the order they were made.
+            let mut rules = self.lock_rules();
+            let news = rules.news(&status.id);
             self.tell_alerts(news);
         }
     }
@@ -278,7 +281,8 @@ impl Alerts {
         }
     }
 
-    /// Tells the dashboard where these alerts stand now.
+    /// Tells the dashboard where these alerts stand now. Called with the
+    /// rules locked (the hub, under its own lock, never takes it).
     fn tell_alerts(&self, news: impl IntoIterator<Item = AlertNotice>) {
         if let Some(hub) = self.hub.upgrade() {
             news.into_iter().for_each(|notice| hub.set_alert(notice));
@@ -287,9 +291,9 @@ impl Alerts {
 
     /// A delivery to `notifier` went through: it is not failing (any more).
     fn delivered(&self, notifier: &str) {
-        let changed = self.lock_failing().remove(notifier).is_some();
-        if changed {
-            self.tell_failing();
+        let mut failing = self.lock_failing();
+        if failing.remove(notifier).is_some() {
+            self.tell_failing(&failing);
         }
     }
 
@@ -303,13 +307,9 @@ impl Alerts {
                 error: String::new(),
                 since_ms: now,
             });
-        let changed = entry.error != error;
-        if changed {
+        if entry.error != error {
             entry.error = error.to_owned();
-        }
-        drop(failing);
-        if changed {
-            self.tell_failing();
+            self.tell_failing(&failing);
         }
     }
 
@@ -318,12 +318,10 @@ impl Alerts {
         let mut failing = self.lock_failing();
         let before = failing.len();
         failing.retain(|name, _| configured.contains(name));
-        let changed = failing.len() != before;
-        drop(failing);
         // Told at least once, so the dashboard learns what was failing
         // when Pulse last stopped.
-        if changed || !self.is_ready() {
-            self.tell_failing();
+        if failing.len() != before || !self.is_ready() {
+            self.tell_failing(&failing);
         }
     }
 
@@ -331,8 +329,10 @@ impl Alerts {
         self.failing.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn tell_failing(&self) {
-        let failing = self.lock_failing().values().cloned().collect();
+    /// Tells the dashboard the failing notifiers. Called with them locked,
+    /// so that two deliveries' news reach the hub in the order they were made.
+    fn tell_failing(&self, failing: &BTreeMap<String, FailingNotifier>) {
+        let failing = failing.values().cloned().collect();
         if let Some(hub) = self.hub.upgrade() {
             hub.set_notifiers(NotifiersNotice { failing });
         }
@@ -355,22 +355,32 @@ impl Alerts {
         let now = crate::checks::unix_millis();
         {
             let mut tested = self.tested.lock().unwrap_or_else(|p| p.into_inner());
-            let last = tested.get(notifier).copied().unwrap_or(0);
-            let wait = (last + TEST_SPACING.as_millis() as u64).saturating_sub(now);
+            let wait = match tested.get(notifier).copied() {
+                None => 0,
+                // On its way: as long as a send may take.
+                Some(None) => 20_000,
+                Some(Some(done)) => (done + TEST_SPACING.as_millis() as u64).saturating_sub(now),
+            };
             if wait > 0 {
                 return Err(TestRefused::TooSoon {
                     notifier: notifier.to_owned(),
                     secs: wait.div_ceil(1000),
                 });
             }
-            // Set before sending: a second click while this one waits for
-            // a slow notifier is refused too.
-            tested.insert(notifier.to_owned(), now);
+            tested.insert(notifier.to_owned(), None);
         }
         let message = Message::test(self.outbox.test_message_id(now), who);
-        match found.send(&message).await {
+        let sent = found.send(&message).await;
+        self.tested
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(notifier.to_owned(), Some(crate::checks::unix_millis()));
+        match sent {
             Ok(()) => {
                 tracing::info!(notifier, who, "test message sent");
+                // It works now: the banner would say otherwise until the
+                // next retry of what waits for it.
+                self.delivered(notifier);
                 Ok(format!("A test message was sent to `{notifier}`."))
             }
             Err(error) => {
@@ -428,25 +438,31 @@ impl Alerts {
 }
 
 /// The notifiers failing as of a log of notifications (newest first): those
-/// whose newest tried row was not sent. What the dashboard shows after a
-/// restart, until the next delivery to each.
+/// whose newest tried row was not sent, failing since the oldest row tried
+/// and not sent after their last sent one (as far as the log goes). What
+/// the dashboard shows after a restart, until the next delivery to each.
 fn failing_in(log: &[Notification]) -> BTreeMap<String, FailingNotifier> {
-    let mut seen = std::collections::HashSet::new();
-    let mut failing = BTreeMap::new();
+    let mut settled = std::collections::HashSet::new();
+    let mut failing: BTreeMap<String, FailingNotifier> = BTreeMap::new();
     for row in log.iter().filter(|r| r.outcome != Outcome::Waiting) {
-        if !seen.insert(row.notifier.as_str()) || row.outcome == Outcome::Sent {
+        if settled.contains(row.notifier.as_str()) {
             continue;
         }
-        if let Some(error) = &row.last_error {
-            failing.insert(
-                row.notifier.clone(),
-                FailingNotifier {
-                    name: row.notifier.clone(),
-                    error: error.clone(),
-                    since_ms: row.created_ms,
-                },
-            );
+        if row.outcome == Outcome::Sent {
+            settled.insert(row.notifier.as_str());
+            continue;
         }
+        let Some(error) = &row.last_error else {
+            continue;
+        };
+        failing
+            .entry(row.notifier.clone())
+            .and_modify(|f| f.since_ms = f.since_ms.min(row.created_ms))
+            .or_insert_with(|| FailingNotifier {
+                name: row.notifier.clone(),
+                error: error.clone(),
+                since_ms: row.created_ms,
+            });
     }
     failing
 }

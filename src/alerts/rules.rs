@@ -157,8 +157,13 @@ impl Rules {
         }
     }
 
-    /// Applies one result; returns what it made happen, if anything.
+    /// Applies one result; returns what it made happen, if anything. A
+    /// check with no rule (no longer configured: its last results were
+    /// still queued when a reload removed it) is not tracked again.
     pub fn observe(&mut self, status: &CheckStatus) -> Option<Happened> {
+        if !self.rules.contains_key(&status.id) {
+            return None;
+        }
         if status.health == Health::Unknown {
             if let Some(tracked) = self.tracked.get_mut(&status.id) {
                 tracked.unknown = true;
@@ -263,12 +268,14 @@ impl Rules {
     /// Where `id`'s alert stands, if that changed since it was last told.
     pub fn news(&mut self, id: &CheckId) -> Option<AlertNotice> {
         let state = self.state_of(id);
-        let before = match &state {
+        if self.told.get(id).unwrap_or(&AlertState::Ok) == &state {
+            return None;
+        }
+        match &state {
             AlertState::Ok => self.told.remove(id),
             now => self.told.insert(id.clone(), now.clone()),
         };
-        let changed = before.unwrap_or(AlertState::Ok) != state;
-        changed.then(|| AlertNotice {
+        Some(AlertNotice {
             id: id.clone(),
             state,
         })

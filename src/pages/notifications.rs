@@ -36,7 +36,7 @@ pub async fn load_notifications() -> Result<NotificationsData, ServerFnError> {
 /// `write` token.
 #[server(endpoint = "notifiers/test")]
 pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError> {
-    crate::access::web::require_private()?;
+    crate::access::web::require_action()?;
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the alerts are not available here"))?;
     let who = crate::access::web::who_asks();
@@ -51,11 +51,38 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
                 TestRefused::TooSoon { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
                 TestRefused::NotDelivered { .. } => axum::http::StatusCode::BAD_GATEWAY,
             };
-            if let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            // A script's answer says what happened in its status. A form
+            // posted before the WASM loaded is sent back to the page
+            // instead (Leptos's redirect), which a status would break.
+            if !from_a_plain_form()
+                && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
+            {
                 response.set_status(status);
             }
             ServerFnError::new(refused)
         })
+}
+
+/// Whether the request is a browser's form post (it accepts HTML).
+#[cfg(feature = "ssr")]
+fn from_a_plain_form() -> bool {
+    use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        parts
+            .headers
+            .get(axum::http::header::ACCEPT)
+            .and_then(|accept| accept.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"))
+    })
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use leptos::server_fn::ServerFn;
+
+    #[test]
+    fn the_test_message_is_served_where_the_access_rule_sees_an_action() {
+        assert_eq!(super::SendTestMessage::PATH, crate::access::TEST_MESSAGE);
+    }
 }
 
 #[component]

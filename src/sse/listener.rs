@@ -344,7 +344,7 @@ fn allowed_audience(
     let target = request.path?;
     let path = target.split_once('?').map_or(target, |(path, _)| path);
     match access.decide(&Asking {
-        changes: false,
+        unsafe_method: false,
         path,
         peer,
         head: &request,
