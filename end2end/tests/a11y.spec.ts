@@ -204,7 +204,7 @@ test('the notifications page passes axe, with a failing notifier and a test refu
   await expect(page.locator('.notifier-error')).toBeVisible();
   await expectAccessible(page, 'dashboard with an alert firing and a notifier failing');
 
-  await page.getByRole('link', { name: 'Notifications' }).click();
+  await page.getByRole('navigation').getByRole('link', { name: 'Notifications' }).click();
   await expect(page.locator('li.notifier[data-notifier="ops"]')).toHaveAttribute('data-health', 'failing');
   await expect(page.locator('.notification-table tbody tr').first()).toContainText('Shop front');
   await page.getByRole('button', { name: 'Send a test message' }).click();

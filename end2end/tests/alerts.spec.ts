@@ -88,7 +88,7 @@ test('a card shows its alert live, and a notifier that fails shows until a retry
   await expect(banner.locator('li[data-notifier="ops"]')).toContainText('500');
 
   // The notifications page: the notifier is failing, the notification retried.
-  await page.getByRole('link', { name: 'Notifications' }).click();
+  await page.getByRole('navigation').getByRole('link', { name: 'Notifications' }).click();
   await expect(page).toHaveURL(`${server.url}/notifications`);
   const notifier = page.locator('li.notifier[data-notifier="ops"]');
   await expect(notifier).toHaveAttribute('data-health', 'failing');

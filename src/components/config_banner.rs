@@ -25,7 +25,7 @@ pub fn ConfigBanner(board: Board) -> impl IntoView {
         <Show when=move || board.notifiers.with(|n| !n.failing.is_empty())>
             <div class="notifier-error" role="alert">
                 <strong>"Alerts are not getting through; Pulse keeps them and tries again. "</strong>
-                <a href="/notifications">"Notifications"</a>
+                <a href="/notifications">"See the notifications"</a>
                 <ul>
                     {move || board.notifiers.with(|n| n.failing.iter().map(|f| view! {
                         <li data-notifier=f.name.clone()>
