@@ -259,13 +259,25 @@ impl Hub {
 
     /// Whether results are being saved; sent to every client when it changes.
     pub fn set_history_notice(&self, notice: HistoryNotice) {
+        self.set_private_notice("history", notice, |state| &mut state.history);
+    }
+
+    /// Keeps a notice for the private snapshot and, when it changed, sends
+    /// it to the private audience as an event of `kind`.
+    fn set_private_notice<T: PartialEq + Serialize>(
+        &self,
+        kind: &str,
+        notice: T,
+        slot: impl FnOnce(&mut HubState) -> &mut T,
+    ) {
         let mut state = self.lock();
-        if state.history == notice {
+        let kept = slot(&mut state);
+        if *kept == notice {
             return;
         }
-        let json = serde_json::to_string(&notice).expect("HistoryNotice serialises");
-        state.history = notice;
-        self.send(&mut state, Some("history"), &json, ForPublic::Nothing);
+        let json = serde_json::to_string(&notice).expect("notices serialise");
+        *kept = notice;
+        self.send(&mut state, Some(kind), &json, ForPublic::Nothing);
     }
 
     /// Where a check's alert stands, from the alert rules: kept for
@@ -292,13 +304,7 @@ impl Hub {
     /// Which notifiers are failing; sent to the private audience when it
     /// changes.
     pub fn set_notifiers(&self, notice: NotifiersNotice) {
-        let mut state = self.lock();
-        if state.notifiers == notice {
-            return;
-        }
-        let json = serde_json::to_string(&notice).expect("NotifiersNotice serialises");
-        state.notifiers = notice;
-        self.send(&mut state, Some("notifiers"), &json, ForPublic::Nothing);
+        self.set_private_notice("notifiers", notice, |state| &mut state.notifiers);
     }
 
     /// Follows the history writer's health, once a second, and tells the
