@@ -662,6 +662,7 @@ mod tests {
 
     fn status(id: &str, detail: &str) -> CheckStatus {
         CheckStatus {
+            maintenance_until_ms: None,
             id: CheckId(id.into()),
             name: id.into(),
             group: "g".into(),

@@ -87,7 +87,11 @@ impl Schedule {
 
 /// A weekly window's civil start and end when it begins on `day`.
 fn weekly_bounds(day: Date, from: Time, until: Time) -> Option<(DateTime, DateTime)> {
-    let end_day = if until > from { day } else { day.tomorrow().ok()? };
+    let end_day = if until > from {
+        day
+    } else {
+        day.tomorrow().ok()?
+    };
     Some((day.to_datetime(from), end_day.to_datetime(until)))
 }
 

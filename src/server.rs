@@ -121,6 +121,7 @@ async fn start_checks(
     };
     let mut engine = Engine::new(hub.clone(), shutdown.clone());
     let pushes = engine.pushes();
+    let calendar = engine.calendar();
     let Some(path) = &settings.config else {
         let access = Access::new(None, bound, settings.open_dashboard)?;
         let defaults = checks::embedded_default(bound, settings.interval, settings.check_timeout);
@@ -143,8 +144,10 @@ async fn start_checks(
         .map_err(|e| e.to_string())?;
     let access = Access::new(config.access.as_ref(), bound, settings.open_dashboard)?;
     let (checks, concurrency) = checks::from_config(&config, fallbacks)?;
-    // Before the checks start, so their first results meet their rules.
+    // Before the checks start, so their first results meet their rules
+    // and their windows.
     alerts.apply(&config);
+    calendar.set(&config.maintenance);
     let applied = engine.apply(checks, concurrency);
     let source = file.name();
     tracing::info!(config = %source, checks = applied.added, "config loaded");
@@ -159,6 +162,7 @@ async fn start_checks(
     let apply_the_rest = move |config: &config::Config| {
         gate.apply(config.access.as_ref())?;
         alerts.apply(config);
+        calendar.set(&config.maintenance);
         Ok(())
     };
     tokio::spawn(engine.follow(source, changes, fallbacks, apply_the_rest));

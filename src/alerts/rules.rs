@@ -8,6 +8,10 @@
 //!                     └─(N in a row, a dependency failing)─▶ held ─(passing)─▶ ok
 //! ```
 //!
+//! A result taken in a maintenance window (`maintenance_until_ms`) is
+//! counted but tells nothing: the state is `maintenance` until a result
+//! outside the window moves it on from its counts.
+//!
 //! `Unknown` results (Pulse could not check) move nothing: they say
 //! nothing about the target.
 
@@ -73,6 +77,8 @@ struct Tracked {
     held_by: Option<CheckId>,
     /// Its last result was `unknown` (Pulse could not check it).
     unknown: bool,
+    /// Its last result was taken in a maintenance window ending then.
+    maintenance_until_ms: Option<u64>,
 }
 
 static DEFAULT_RULE: LazyLock<AlertRule> = LazyLock::new(AlertRule::default);
@@ -194,6 +200,13 @@ impl Rules {
             tracked.failing_in_row = 0;
             tracked.held_by = None;
         }
+        // Counted all the same: a check still failing when its window
+        // ends is told at its next result, and one that recovered in it
+        // resolves then.
+        tracked.maintenance_until_ms = status.maintenance_until_ms;
+        if tracked.maintenance_until_ms.is_some() {
+            return None;
+        }
         let (event, notify) = match tracked.open.as_mut() {
             None if failing && tracked.failing_in_row >= rule.failure_threshold => {
                 if let Some(holder) = holder {
@@ -248,6 +261,9 @@ impl Rules {
         let Some(tracked) = self.tracked.get(id) else {
             return AlertState::Ok;
         };
+        if let Some(until_ms) = tracked.maintenance_until_ms {
+            return AlertState::Maintenance { until_ms };
+        }
         if let Some(open) = tracked.open {
             return AlertState::Firing {
                 since_ms: open.since_ms,

@@ -15,6 +15,7 @@ fn id(name: &str) -> CheckId {
 
 fn result(name: &str, health: Health, at_s: u64) -> CheckStatus {
     CheckStatus {
+        maintenance_until_ms: None,
         id: id(name),
         name: name.to_string(),
         group: "g".into(),
@@ -520,5 +521,83 @@ fn a_reload_tells_new_thresholds_and_removed_checks() {
             ),
             ("db".into(), AlertState::Ok)
         ]
+    );
+}
+
+/// `result`, taken in a maintenance window that ends at `until_s`.
+fn in_window(name: &str, health: Health, at_s: u64, until_s: u64) -> CheckStatus {
+    CheckStatus {
+        maintenance_until_ms: Some(until_s * 1000),
+        ..result(name, health, at_s)
+    }
+}
+
+#[test]
+fn a_maintenance_window_tells_nothing_and_a_failure_outlasting_it_fires_at_once() {
+    let mut rules = rules_with(&[("db", rule())]);
+    for at in 0..10 {
+        assert_eq!(rules.observe(&in_window("db", Down, at, 10)), None);
+    }
+    assert_eq!(
+        rules.state_of(&id("db")),
+        AlertState::Maintenance { until_ms: 10_000 }
+    );
+    // Still down after the window: told at the first result, since the
+    // failures began.
+    let fired = rules.observe(&result("db", Down, 10)).unwrap();
+    assert_eq!((fired.event, fired.since_ms), (Event::Fired, 0));
+}
+
+#[test]
+fn a_check_that_recovers_in_its_window_is_never_told() {
+    let mut rules = rules_with(&[("db", rule())]);
+    let healths = [Down, Down, Down, Down, Up, Up];
+    for (at, health) in healths.into_iter().enumerate() {
+        assert_eq!(rules.observe(&in_window("db", health, at as u64, 6)), None);
+    }
+    assert_eq!(feed(&mut rules, "db", 6, &[Up, Up]), vec![]);
+    assert_eq!(rules.state_of(&id("db")), AlertState::Ok);
+}
+
+#[test]
+fn an_open_alert_is_neither_reminded_nor_resolved_in_a_window_but_resolves_after() {
+    let reminding = AlertRule {
+        repeat: Some(Duration::from_secs(60)),
+        ..rule()
+    };
+    let mut rules = rules_with(&[("db", reminding)]);
+    assert_eq!(
+        feed(&mut rules, "db", 0, &[Down, Down, Down]),
+        vec![(Event::Fired, 2)]
+    );
+    // Past a reminder's time, then recovered, all in the window.
+    assert_eq!(rules.observe(&in_window("db", Down, 100, 200)), None);
+    assert_eq!(rules.observe(&in_window("db", Up, 150, 200)), None);
+    assert_eq!(rules.observe(&in_window("db", Up, 151, 200)), None);
+    assert_eq!(
+        rules.state_of(&id("db")),
+        AlertState::Maintenance { until_ms: 200_000 }
+    );
+    // The first result after it resolves the alert that was told.
+    assert_eq!(
+        feed(&mut rules, "db", 200, &[Up]),
+        vec![(Event::Resolved, 200)]
+    );
+}
+
+#[test]
+fn a_dependency_in_its_window_still_holds_its_dependents() {
+    let dependent = AlertRule {
+        depends_on: vec![id("router")],
+        ..rule()
+    };
+    let mut rules = rules_with(&[("router", rule()), ("shop", dependent)]);
+    for at in 0..3 {
+        assert_eq!(rules.observe(&in_window("router", Down, at, 100)), None);
+    }
+    assert_eq!(feed(&mut rules, "shop", 0, &[Down, Down, Down]), vec![]);
+    assert_eq!(
+        rules.state_of(&id("shop")),
+        AlertState::Held { by: id("router") }
     );
 }

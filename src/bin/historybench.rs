@@ -132,6 +132,7 @@ impl Outages {
 /// Latencies around 20 ms with a tail.
 fn result(id: &CheckId, at_ms: u64, (down, latency_ms): (bool, f64)) -> CheckStatus {
     CheckStatus {
+        maintenance_until_ms: None,
         id: id.clone(),
         name: id.0.clone(),
         group: "simulated".into(),

@@ -87,6 +87,7 @@ pub fn start(rate: DemoRate, hub: Arc<Hub>, shutdown: Shutdown) {
 fn status(n: u64, now_ms: u64) -> CheckStatus {
     let k = n % SYNTHETIC_CHECKS as u64;
     CheckStatus {
+        maintenance_until_ms: None,
         id: CheckId(format!("synthetic-{k}")),
         name: format!("Synthetic {k}"),
         group: "synthetic".to_string(),

@@ -8,6 +8,7 @@ use super::push::PushState;
 use super::{Check, Fallbacks, Pushes, from_config};
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
+use crate::maintenance::Calendar;
 use crate::metrics::CheckLabel;
 use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckStatus, ConfigNotice, Health};
@@ -34,6 +35,8 @@ pub struct Engine {
     running: HashMap<CheckId, Running>,
     /// The running push checks, for the ping endpoint.
     pushes: Arc<Pushes>,
+    /// Each result is stamped with the maintenance window it fell in.
+    calendar: Arc<Calendar>,
 }
 
 struct Running {
@@ -60,7 +63,14 @@ impl Engine {
             permits: 0,
             running: HashMap::new(),
             pushes: Arc::default(),
+            calendar: Arc::default(),
         }
+    }
+
+    /// The maintenance windows results are stamped from; set it with each
+    /// config, before `apply`.
+    pub fn calendar(&self) -> Arc<Calendar> {
+        self.calendar.clone()
     }
 
     /// Where pings find the push checks this engine runs.
@@ -191,6 +201,7 @@ impl Engine {
             first_run,
             self.hub.clone(),
             self.limiter.clone(),
+            self.calendar.clone(),
             stop,
         ));
     }
@@ -233,6 +244,7 @@ async fn run_forever(
     first_run: Instant,
     hub: Arc<Hub>,
     limiter: Arc<Semaphore>,
+    calendar: Arc<Calendar>,
     stop: Shutdown,
 ) {
     let mut ticker = tokio::time::interval_at(first_run, check.interval);
@@ -244,14 +256,20 @@ async fn run_forever(
             ticked = stop.tick(&mut ticker) => if !ticked { return },
             () = check.probe.woken() => ticker.reset(),
         }
-        if !run_and_publish(&check, &hub, &limiter, &stop).await {
+        if !run_and_publish(&check, &hub, &limiter, &calendar, &stop).await {
             return;
         }
     }
 }
 
 /// One run under the concurrency limit; `false` once the check is stopped.
-async fn run_and_publish(check: &Check, hub: &Hub, limiter: &Semaphore, stop: &Shutdown) -> bool {
+async fn run_and_publish(
+    check: &Check,
+    hub: &Hub,
+    limiter: &Semaphore,
+    calendar: &Calendar,
+    stop: &Shutdown,
+) -> bool {
     let permit = tokio::select! {
         _ = stop.triggered() => return false,
         permit = limiter.acquire() => permit,
@@ -259,10 +277,11 @@ async fn run_and_publish(check: &Check, hub: &Hub, limiter: &Semaphore, stop: &S
     let Ok(_permit) = permit else {
         return false;
     };
-    let status = tokio::select! {
+    let mut status = tokio::select! {
         _ = stop.triggered() => return false,
         status = check.run_once() => status,
     };
+    status.maintenance_until_ms = calendar.covering(&status.id, status.checked_at_ms);
     // A check stopped while its probe ran publishes nothing: it may have
     // been removed, and its card must not come back.
     if stop.is_triggered() {

@@ -173,6 +173,7 @@ impl Check {
         // a push check waits rather than measures.
         let measured = outcome.health != Health::Unknown && self.probe.push_state().is_none();
         self.redactor.apply(CheckStatus {
+            maintenance_until_ms: None,
             latency_ms: measured.then(|| started.elapsed().as_secs_f64() * 1000.0),
             health: outcome.health,
             detail: outcome.detail,

@@ -71,5 +71,8 @@ fn alert_text(state: &AlertState, name_of: Callback<CheckId, String>) -> String 
         }
         AlertState::Held { by } => format!("alert held: {} is failing", name_of.run(by.clone())),
         AlertState::Firing { since_ms } => format!("alert firing since {}", utc_clock(*since_ms)),
+        AlertState::Maintenance { until_ms } => {
+            format!("maintenance until {}: no alerts", utc_clock(*until_ms))
+        }
     }
 }

@@ -13,6 +13,7 @@ mod error;
 mod fields;
 mod file;
 mod kinds;
+mod maintenance;
 mod watch;
 
 pub use access::{AccessSpec, Scope, TokenSpec, UserSpec, is_plain_name};
@@ -46,6 +47,8 @@ pub struct Config {
     pub access: Option<AccessSpec>,
     /// `[alerts]` and `[[notifier]]`; each check's own rule is on its spec.
     pub alerts: AlertsSpec,
+    /// `[[maintenance]]`: when checks' results do not count against them.
+    pub maintenance: Vec<crate::maintenance::Window>,
     /// Every value `${…}` substituted: never to be published.
     pub secrets: Vec<String>,
 }
@@ -195,8 +198,10 @@ fn parse_substituting(
         checks: Vec::new(),
         access: None,
         alerts: AlertsSpec::default(),
+        maintenance: Vec::new(),
         secrets: substituted.clone(),
     };
+    let mut maintenance_tables = Vec::new();
     let mut alerts_table = (alerts::AlertsTable::default(), 0..0);
     let mut notifiers = Vec::new();
     let mut said_of_alerts = Vec::new();
@@ -283,11 +288,28 @@ fn parse_substituting(
                     notifiers.push(notifier.map_err(|message| fail(span, message))?);
                 }
             }
+            "maintenance" => {
+                let span = value.span();
+                let DeValue::Array(items) = value.into_inner() else {
+                    return Err(fail(
+                        span,
+                        "`maintenance` must be a list of tables: write each one as [[maintenance]]"
+                            .into(),
+                    ));
+                };
+                for item in items {
+                    let span = item.span();
+                    let table =
+                        maintenance::MaintenanceTable::deserialize(ValueDeserializer::from(item))
+                            .map_err(from_toml)?;
+                    maintenance_tables.push((table, span));
+                }
+            }
             other => {
                 return Err(fail(
                     key.span(),
                     format!(
-                        "unknown key `{other}`; a config has `[defaults]`, `[access]`, `[public]`, `[alerts]`, `[[notifier]]` and `[[check]]` tables"
+                        "unknown key `{other}`; a config has `[defaults]`, `[access]`, `[public]`, `[alerts]`, `[[notifier]]`, `[[maintenance]]` and `[[check]]` tables"
                     ),
                 ));
             }
@@ -313,6 +335,17 @@ fn parse_substituting(
     config.alerts = spec;
     for (check, rule) in config.checks.iter_mut().zip(rules) {
         check.alert = rule;
+    }
+    let named: Vec<_> = config
+        .checks
+        .iter()
+        .map(|c| (c.id.clone(), c.name.clone(), c.group.clone()))
+        .collect();
+    for (table, span) in maintenance_tables {
+        let window = table
+            .resolve(&named)
+            .map_err(|message| fail(span, message))?;
+        config.maintenance.push(window);
     }
     Ok(config)
 }

@@ -603,3 +603,95 @@ fn push_checks_need_a_long_token_of_their_own_that_stays_secret() {
         error_of(no_period)
     );
 }
+
+const SHOP: &str = "[[check]]\nname = \"Shop\"\ngroup = \"shop\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n\n[[check]]\nname = \"Cart\"\ngroup = \"shop\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\n";
+
+#[test]
+fn maintenance_windows_resolve_to_the_checks_they_cover() {
+    let text = format!(
+        "{HTTP}{SHOP}
+[[maintenance]]
+name = \"Weekly backups\"
+groups = [\"shop\"]
+days = [\"sun\", \"Saturday\"]
+from = \"23:00\"
+until = \"01:00\"
+timezone = \"Europe/Berlin\"
+
+[[maintenance]]
+checks = [\"API\"]
+start = \"2026-12-24 22:00\"
+end = \"2026-12-25T02:00\"
+"
+    );
+    let config = parse_text(&text).unwrap();
+    let [weekly, once] = &config.maintenance[..] else {
+        panic!("two windows: {:?}", config.maintenance);
+    };
+    assert_eq!(weekly.name.as_deref(), Some("Weekly backups"));
+    let ids =
+        |w: &crate::maintenance::Window| w.checks.iter().map(|c| c.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(weekly), ["shop", "cart"]);
+    assert_eq!(ids(once), ["api"]);
+    let crate::maintenance::Schedule::Weekly { days, .. } = &weekly.schedule else {
+        panic!("weekly: {:?}", weekly.schedule);
+    };
+    assert_eq!(
+        days,
+        &[jiff::civil::Weekday::Sunday, jiff::civil::Weekday::Saturday]
+    );
+    // Christmas Eve 22:00 UTC (no zone given) is covered.
+    assert_eq!(
+        once.schedule.covering(1_798_149_600_000),
+        Some(1_798_164_000_000)
+    );
+}
+
+#[test]
+fn a_wrong_maintenance_window_is_refused_where_it_is_written() {
+    let window = |body: &str| error_of(&format!("{HTTP}{SHOP}\n[[maintenance]]\n{body}"));
+    assert_eq!(
+        window("checks = [\"Nope\"]\nfrom = \"02:00\"\nuntil = \"03:00\"\n"),
+        "17:1: the maintenance window covers `Nope`, but no check has that name"
+    );
+    assert_eq!(
+        window("groups = [\"nope\"]\nfrom = \"02:00\"\nuntil = \"03:00\"\n"),
+        "17:1: the maintenance window covers group `nope`, but no check is in it"
+    );
+    assert_eq!(
+        window("from = \"02:00\"\nuntil = \"03:00\"\n"),
+        "17:1: a maintenance window names the `checks` or `groups` it covers"
+    );
+    assert_eq!(
+        window(
+            "checks = [\"API\"]\nfrom = \"02:00\"\nuntil = \"03:00\"\ntimezone = \"Europe/Berlinn\"\n"
+        ),
+        "17:1: `Europe/Berlinn` is not a time zone; write an IANA name like \"Europe/Berlin\", or \"UTC\""
+    );
+    assert_eq!(
+        window("checks = [\"API\"]\nfrom = \"2am\"\nuntil = \"03:00\"\n"),
+        "17:1: `from` = \"2am\" is not a time of day; write e.g. \"02:00\""
+    );
+    assert_eq!(
+        window("checks = [\"API\"]\ndays = [\"sundae\"]\nfrom = \"02:00\"\nuntil = \"03:00\"\n"),
+        "17:1: `sundae` is not a day; write e.g. \"sunday\" or \"sun\""
+    );
+    assert_eq!(
+        window("checks = [\"API\"]\nstart = \"2026-12-25 02:00\"\nend = \"2026-12-24 22:00\"\n"),
+        "17:1: a maintenance window's `end` (2026-12-24T22:00:00) must come after its `start` (2026-12-25T02:00:00)"
+    );
+    assert_eq!(
+        window(
+            "checks = [\"API\"]\nstart = \"2026-12-25 02:00\"\nfrom = \"02:00\"\nuntil = \"03:00\"\n"
+        ),
+        "17:1: a maintenance window is either once (`start`, `end`) or weekly (`days`, `from`, `until`), not both"
+    );
+    assert_eq!(
+        window("checks = [\"API\"]\nfrom = \"02:00\"\nuntil = \"02:00\"\n"),
+        "17:1: a maintenance window's `from` and `until` are the same time; it would never end, or never begin"
+    );
+    assert!(
+        window("checks = [\"API\"]\nfrom = \"02:00\"\nuntill = \"03:00\"\n")
+            .contains("unknown field `untill`"),
+    );
+}

@@ -58,6 +58,10 @@ pub struct Rollup {
     pub lat_avg: Option<f64>,
     pub lat_p95: Option<f64>,
     pub lat_max: Option<f64>,
+    /// `count` and `failures` of the results out of maintenance windows:
+    /// what uptime counts.
+    pub uptime_count: u64,
+    pub uptime_failures: u64,
 }
 
 /// One change of health.
@@ -74,7 +78,8 @@ pub struct Change {
 // must find its rows through the check's key, never by scanning.
 
 const ROLLUPS_OF_CHECK: &str =
-    "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max FROM rollups
+    "SELECT start_ms, count, failures, lat_min, lat_avg, lat_p95, lat_max, uptime_count, uptime_failures
+     FROM rollups
      WHERE check_id = ?1 AND span_s = ?2 AND start_ms >= ?3 ORDER BY start_ms";
 
 const CHANGES_OF_CHECK: &str = "SELECT at_ms, from_health, to_health, detail FROM changes
@@ -93,26 +98,26 @@ const FAILURES_OF_CHECK: &str = "SELECT at_ms, health, detail FROM results
 /// minutes from ?2 to ?3, raw results from ?3. The check is named in each
 /// part, so each part searches that check's rows only.
 const UPTIME_OF_CHECK: &str = "SELECT check_id, SUM(n), SUM(f) FROM (
-         SELECT check_id, count AS n, failures AS f FROM rollups
+         SELECT check_id, uptime_count AS n, uptime_failures AS f FROM rollups
          WHERE check_id = ?4 AND span_s = 3600 AND start_ms >= ?1 AND start_ms < ?2
          UNION ALL
-         SELECT check_id, count, failures FROM rollups
+         SELECT check_id, uptime_count, uptime_failures FROM rollups
          WHERE check_id = ?4 AND span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
          UNION ALL
          SELECT check_id, 1, health = 'down' FROM results
-         WHERE check_id = ?4 AND at_ms >= ?3 AND health != 'unknown'
+         WHERE check_id = ?4 AND at_ms >= ?3 AND health != 'unknown' AND maintenance = 0
      ) GROUP BY check_id";
 
 /// The same for every check (the dashboard's cards); ?4 is unused.
 const UPTIME_OF_EVERY_CHECK: &str = "SELECT check_id, SUM(n), SUM(f) FROM (
-         SELECT check_id, count AS n, failures AS f FROM rollups
+         SELECT check_id, uptime_count AS n, uptime_failures AS f FROM rollups
          WHERE span_s = 3600 AND start_ms >= ?1 AND start_ms < ?2
          UNION ALL
-         SELECT check_id, count, failures FROM rollups
+         SELECT check_id, uptime_count, uptime_failures FROM rollups
          WHERE span_s = 60 AND start_ms >= ?2 AND start_ms < ?3
          UNION ALL
          SELECT check_id, 1, health = 'down' FROM results
-         WHERE at_ms >= ?3 AND health != 'unknown' AND ?4 = ?4
+         WHERE at_ms >= ?3 AND health != 'unknown' AND maintenance = 0 AND ?4 = ?4
      ) GROUP BY check_id";
 
 /// Every per-check read, for the query-plan test.
@@ -140,6 +145,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/002_compact.sql")),
         M::up(include_str!("../../migrations/003_integers.sql")),
         M::up(include_str!("../../migrations/004_alerts.sql")),
+        M::up(include_str!("../../migrations/005_maintenance.sql")),
     ])
 }
 
@@ -242,8 +248,8 @@ impl Store {
         let tx = self.conn.transaction()?;
         {
             let mut result = tx.prepare_cached(
-                "INSERT OR REPLACE INTO results_data (check_num, at_ms, health, latency_us, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT OR REPLACE INTO results_data (check_num, at_ms, health, latency_us, detail, maintenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
             let mut find = tx.prepare_cached("SELECT num FROM checks WHERE id = ?1")?;
             let mut add = tx.prepare_cached("INSERT INTO checks (id) VALUES (?1)")?;
@@ -269,7 +275,8 @@ impl Store {
                     status.checked_at_ms as i64,
                     health_code(status.health),
                     status.latency_ms.map(micros),
-                    detail
+                    detail,
+                    status.maintenance_until_ms.is_some()
                 ])?;
                 if status.health == Health::Unknown {
                     continue;
@@ -377,6 +384,8 @@ impl Store {
                 lat_avg: r.get(4)?,
                 lat_p95: r.get(5)?,
                 lat_max: r.get(6)?,
+                uptime_count: r.get::<_, i64>(7)? as u64,
+                uptime_failures: r.get::<_, i64>(8)? as u64,
             })
         })?;
         rows.collect()
@@ -606,7 +615,8 @@ impl Store {
         };
         for hour in self.rollups(check, 3600, first)? {
             if hour.start_ms < hours_end {
-                count(hour.start_ms, hour.count as i64, hour.failures as i64);
+                let (results, failures) = (hour.uptime_count, hour.uptime_failures);
+                count(hour.start_ms, results as i64, failures as i64);
             }
         }
         let since = |from_ms: u64| -> rusqlite::Result<(i64, i64)> {
@@ -682,7 +692,7 @@ fn aggregate(
 ) -> rusqlite::Result<()> {
     let span_ms = span_s * 1000;
     let mut query = tx.prepare_cached(
-        "SELECT r.check_num, r.at_ms, r.health, r.latency_us
+        "SELECT r.check_num, r.at_ms, r.health, r.latency_us, r.maintenance
          FROM checks c CROSS JOIN results_data r ON r.check_num = c.num
          WHERE r.at_ms >= ?1 AND r.at_ms < ?2 AND r.health != ?3",
     )?;
@@ -691,23 +701,30 @@ fn aggregate(
         end as i64,
         health_code(Health::Unknown)
     ])?;
-    let mut buckets: HashMap<(i64, u64), (u64, u64, Vec<i64>)> = HashMap::new();
+    let mut buckets: HashMap<(i64, u64), Bucket> = HashMap::new();
     while let Some(row) = rows.next()? {
         let check: i64 = row.get(0)?;
         let at = row.get::<_, i64>(1)? as u64;
         let health: i64 = row.get(2)?;
         let latency: Option<i64> = row.get(3)?;
+        let down = health == health_code(Health::Down);
+        // Uptime counts a result only out of maintenance windows.
+        let counted = row.get::<_, i64>(4)? == 0;
         let bucket = buckets.entry((check, at / span_ms * span_ms)).or_default();
-        bucket.0 += 1;
-        bucket.1 += u64::from(health == health_code(Health::Down));
-        bucket.2.extend(latency);
+        bucket.count += 1;
+        bucket.failures += u64::from(down);
+        bucket.uptime_count += u64::from(counted);
+        bucket.uptime_failures += u64::from(counted && down);
+        bucket.latencies.extend(latency);
     }
     let mut insert = tx.prepare_cached(
         "INSERT OR REPLACE INTO rollups_data (check_num, span_s, start_ms, count, failures,
-                                              lat_min_us, lat_avg_us, lat_p95_us, lat_max_us)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                                              lat_min_us, lat_avg_us, lat_p95_us, lat_max_us,
+                                              uptime_count, uptime_failures)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?;
-    for ((check, bucket_start), (count, failures, mut latencies)) in buckets {
+    for ((check, bucket_start), bucket) in buckets {
+        let mut latencies = bucket.latencies;
         latencies.sort_unstable();
         let n = latencies.len();
         let avg = (n > 0).then(|| latencies.iter().sum::<i64>() / n as i64);
@@ -717,15 +734,27 @@ fn aggregate(
             check,
             span_s as i64,
             bucket_start as i64,
-            count as i64,
-            failures as i64,
+            bucket.count as i64,
+            bucket.failures as i64,
             latencies.first(),
             avg,
             p95,
-            latencies.last()
+            latencies.last(),
+            bucket.uptime_count as i64,
+            bucket.uptime_failures as i64
         ])?;
     }
     Ok(())
+}
+
+/// One check's results in one span, as they are aggregated.
+#[derive(Default)]
+struct Bucket {
+    count: u64,
+    failures: u64,
+    uptime_count: u64,
+    uptime_failures: u64,
+    latencies: Vec<i64>,
 }
 
 fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>> {

@@ -11,6 +11,7 @@ const T0: u64 = 1_800_000_000_000 / 3_600_000 * 3_600_000;
 
 fn result(id: &str, at_ms: u64, health: Health, latency_ms: f64) -> CheckStatus {
     CheckStatus {
+        maintenance_until_ms: None,
         id: CheckId(id.into()),
         name: id.into(),
         group: "g".into(),
@@ -101,6 +102,8 @@ fn minutes_and_hours_are_rolled_up_once() {
                 lat_avg: Some(10.5),
                 lat_p95: Some(19.0),
                 lat_max: Some(20.0),
+                uptime_count: 20,
+                uptime_failures: 2,
             },
             Rollup {
                 start_ms: T0 + MINUTE,
@@ -110,6 +113,8 @@ fn minutes_and_hours_are_rolled_up_once() {
                 lat_avg: Some(100.0),
                 lat_p95: Some(100.0),
                 lat_max: Some(100.0),
+                uptime_count: 1,
+                uptime_failures: 0,
             },
         ]
     );
@@ -147,6 +152,51 @@ fn uptime_counts_aggregates_and_fresh_results() {
     let uptime = store.uptime("api", T0).unwrap().unwrap();
     assert!((uptime - 10.0 / 12.0).abs() < 1e-9, "{uptime}");
     assert_eq!(store.uptime("other", T0).unwrap(), None);
+}
+
+/// Results taken in a maintenance window are kept and charted, but no
+/// uptime counts them, fresh, rolled up by the minute or by the hour, nor
+/// the 90-day bar.
+#[test]
+fn results_in_a_maintenance_window_are_left_out_of_uptime() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = open(&dir);
+    let in_window = |at_ms| crate::status::CheckStatus {
+        maintenance_until_ms: Some(T0 + 2 * MINUTE),
+        ..result("api", at_ms, Health::Down, 50.0)
+    };
+    // Each minute: one up and one down out of the window, four down in it.
+    let mut batch = Vec::new();
+    for minute in [T0, T0 + MINUTE] {
+        batch.push(result("api", minute + 1000, Health::Up, 10.0));
+        batch.push(result("api", minute + 2000, Health::Down, 30.0));
+        batch.extend((3..7).map(|s| in_window(minute + s * 1000)));
+    }
+    store.record(&batch).unwrap();
+    assert_eq!(store.uptime("api", T0).unwrap(), Some(0.5), "fresh");
+    store.roll_up(T0 + MINUTE + 30_000).unwrap();
+    assert_eq!(
+        store.uptime("api", T0).unwrap(),
+        Some(0.5),
+        "a minute rolled up"
+    );
+    let minute = &store.rollups("api", 60, 0).unwrap()[0];
+    assert_eq!((minute.count, minute.failures), (6, 5), "what happened");
+    assert_eq!((minute.uptime_count, minute.uptime_failures), (2, 1));
+    store.roll_up(T0 + 61 * MINUTE).unwrap();
+    assert_eq!(
+        store.uptime("api", T0).unwrap(),
+        Some(0.5),
+        "the hour rolled up"
+    );
+    let now = T0 + 61 * MINUTE;
+    let history = store.check_history("api", "24h", 86_400_000, now).unwrap();
+    let today = history.days.last().unwrap();
+    assert_eq!((today.results, today.failures), (4, 2), "the 90-day bar");
+    let charted: u64 = history.points.iter().map(|p| p.failures).sum();
+    assert_eq!(charted, 10, "the chart shows every failure");
+    let trends = store.trends(now).unwrap();
+    assert_eq!(trends["api"].uptime()[1], Some(0.5), "the cards, 24 h");
 }
 
 /// A result Pulse could not check (`unknown`, with a reason) is kept, but

@@ -18,6 +18,9 @@ pub enum AlertState {
     Held { by: CheckId },
     /// Fired: failing since `since_ms`, and told.
     Firing { since_ms: u64 },
+    /// In a maintenance window until `until_ms`: nothing is told, whatever
+    /// its results.
+    Maintenance { until_ms: u64 },
 }
 
 impl AlertState {
@@ -28,6 +31,7 @@ impl AlertState {
             AlertState::Pending { .. } => "pending",
             AlertState::Held { .. } => "held",
             AlertState::Firing { .. } => "firing",
+            AlertState::Maintenance { .. } => "maintenance",
         }
     }
 }

@@ -100,12 +100,17 @@ pub struct CheckStatus {
     /// When the probe finished, in milliseconds since the Unix epoch; 0 before
     /// the first run.
     pub checked_at_ms: u64,
+    /// Taken during a maintenance window, which ends then (Unix ms): it
+    /// alerts no one and is left out of uptime.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_until_ms: Option<u64>,
 }
 
 impl CheckStatus {
     /// The placeholder a check has until its first run completes.
     pub fn pending(id: CheckId, name: String, group: String, kind: CheckKind) -> Self {
         CheckStatus {
+            maintenance_until_ms: None,
             id,
             name,
             group,
@@ -157,6 +162,7 @@ impl Publicity {
             latency_ms: status.latency_ms,
             checked_at_ms: status.checked_at_ms,
             detail: detail.clone(),
+            maintenance_until_ms: status.maintenance_until_ms,
         })
     }
 }
@@ -175,6 +181,9 @@ pub struct PublicStatus {
     pub checked_at_ms: u64,
     /// The check's `public_detail` from the config, never the live detail.
     pub detail: Option<String>,
+    /// As `CheckStatus::maintenance_until_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance_until_ms: Option<u64>,
 }
 
 /// Every public check at once: the public stream's `snapshot` event and
@@ -662,6 +671,7 @@ mod tests {
     #[test]
     fn status_round_trips_through_json() {
         let status = CheckStatus {
+            maintenance_until_ms: None,
             id: CheckId("host-cpu".into()),
             name: "CPU".into(),
             group: "host".into(),
@@ -727,6 +737,7 @@ mod tests {
 
     fn result(at_ms: u64, health: Health, latency_ms: f64) -> CheckStatus {
         CheckStatus {
+            maintenance_until_ms: None,
             id: CheckId("c".into()),
             name: "c".into(),
             group: "g".into(),
