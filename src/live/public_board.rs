@@ -20,15 +20,29 @@ pub enum Overall {
     Outage,
     /// None failing, but some not checked yet (just after a start).
     Waiting,
+    /// None failing but those in a maintenance window.
+    Maintenance,
     /// No check is public.
     Empty,
 }
 
 impl Overall {
-    /// The worst of `healths`.
-    pub fn of(healths: impl IntoIterator<Item = Health>) -> Overall {
-        let worst = healths.into_iter().max_by_key(|h| h.severity());
+    /// The worst of the checks' (health, in a maintenance window): a
+    /// check being worked on is no outage.
+    pub fn of(checks: impl IntoIterator<Item = (Health, bool)>) -> Overall {
+        let (mut any, mut in_maintenance) = (false, false);
+        let worst = checks
+            .into_iter()
+            .inspect(|(_, maintenance)| {
+                any = true;
+                in_maintenance |= *maintenance;
+            })
+            .filter(|(_, maintenance)| !maintenance)
+            .map(|(health, _)| health)
+            .max_by_key(|h| h.severity());
         match worst {
+            None if any => Overall::Maintenance,
+            Some(Health::Up) if in_maintenance => Overall::Maintenance,
             None => Overall::Empty,
             Some(Health::Up) => Overall::Operational,
             Some(Health::Unknown) => Overall::Waiting,
@@ -43,6 +57,7 @@ impl Overall {
             Overall::Degraded => "Some systems degraded",
             Overall::Outage => "Outage",
             Overall::Waiting => "Checking…",
+            Overall::Maintenance => "Maintenance in progress",
             Overall::Empty => "No public checks",
         }
     }
@@ -53,6 +68,7 @@ impl Overall {
             Overall::Operational => "up",
             Overall::Degraded => "degraded",
             Overall::Outage => "down",
+            Overall::Maintenance => "maintenance",
             Overall::Waiting | Overall::Empty => "unknown",
         }
     }
@@ -115,7 +131,10 @@ impl PublicBoard {
     pub fn overall(&self) -> Overall {
         self.layout.track();
         self.cards.with_value(|cards| {
-            Overall::of(cards.values().map(|card| card.status.with(|s| s.health)))
+            Overall::of(cards.values().map(|card| {
+                card.status
+                    .with(|s| (s.health, s.maintenance_until_ms.is_some()))
+            }))
         })
     }
 
@@ -200,10 +219,18 @@ mod tests {
 
     #[test]
     fn the_banner_says_the_worst() {
-        assert_eq!(Overall::of([]), Overall::Empty);
-        assert_eq!(Overall::of([Up, Up]), Overall::Operational);
-        assert_eq!(Overall::of([Up, Unknown]), Overall::Waiting);
-        assert_eq!(Overall::of([Unknown, Degraded]), Overall::Degraded);
-        assert_eq!(Overall::of([Degraded, Down, Up]), Overall::Outage);
+        let of = |healths: &[crate::status::Health]| Overall::of(healths.iter().map(|h| (*h, false)));
+        assert_eq!(of(&[]), Overall::Empty);
+        assert_eq!(of(&[Up, Up]), Overall::Operational);
+        assert_eq!(of(&[Up, Unknown]), Overall::Waiting);
+        assert_eq!(of(&[Unknown, Degraded]), Overall::Degraded);
+        assert_eq!(of(&[Degraded, Down, Up]), Overall::Outage);
+        // A check in a maintenance window is no outage; others still are.
+        assert_eq!(
+            Overall::of([(Up, false), (Down, true)]),
+            Overall::Maintenance
+        );
+        assert_eq!(Overall::of([(Down, true)]), Overall::Maintenance);
+        assert_eq!(Overall::of([(Down, false), (Down, true)]), Overall::Outage);
     }
 }

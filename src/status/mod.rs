@@ -402,7 +402,9 @@ impl CheckHistory {
             );
             self.failures.truncate(FAILURES);
         }
-        self.count_day(at, status.health == Health::Down);
+        if status.maintenance_until_ms.is_none() {
+            self.count_day(at, status.health == Health::Down);
+        }
     }
 
     fn push_point(&mut self, at_ms: u64, health: Health, latency_ms: Option<f64>) {
@@ -524,21 +526,36 @@ pub const RECENT: usize = 20;
 impl Trend {
     /// Takes in one new result, as the history would have.
     pub fn push(&mut self, status: &CheckStatus) {
-        self.push_result(status.checked_at_ms, status.health, status.latency_ms);
+        let counted = status.maintenance_until_ms.is_none();
+        self.push_result(
+            status.checked_at_ms,
+            status.health,
+            status.latency_ms,
+            counted,
+        );
     }
 
-    /// `push` for what a public status carries: the same three fields.
+    /// `push` for what a public status carries: the same fields.
     pub fn push_public(&mut self, status: &PublicStatus) {
-        self.push_result(status.checked_at_ms, status.health, status.latency_ms);
+        let counted = status.maintenance_until_ms.is_none();
+        self.push_result(
+            status.checked_at_ms,
+            status.health,
+            status.latency_ms,
+            counted,
+        );
     }
 
-    fn push_result(&mut self, at_ms: u64, health: Health, latency_ms: Option<f64>) {
+    /// `counted`: out of a maintenance window, so uptime counts it.
+    fn push_result(&mut self, at_ms: u64, health: Health, latency_ms: Option<f64>, counted: bool) {
         let seen = self.recent.last().is_some_and(|r| r.at_ms >= at_ms);
         if at_ms == 0 || health == Health::Unknown || seen {
             return;
         }
         let elapsed_ms = self.recent.last().map_or(0, |r| at_ms - r.at_ms);
-        self.count_in_windows(health, elapsed_ms);
+        if counted {
+            self.count_in_windows(health, elapsed_ms);
+        }
         let last_health = self.recent.last().map(|r| r.health);
         if last_health.is_some_and(|h| h != health) || self.last_change_ms.is_none() {
             self.last_change_ms = Some(at_ms);
