@@ -412,6 +412,117 @@ async fn a_reload_neither_fires_an_open_alert_again_nor_forgets_it() {
     );
 }
 
+/// A daily window in UTC, open from 2 minutes ago for half an hour.
+fn maintenance_now(covers: &str) -> String {
+    let minute_of_day = |offset: i64| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        let minute = (now / 60 + offset).rem_euclid(1440);
+        format!("{:02}:{:02}", minute / 60, minute % 60)
+    };
+    format!(
+        "[[maintenance]]\nname = \"Upgrade\"\n{covers}\nfrom = \"{}\"\nuntil = \"{}\"\ntimezone = \"UTC\"\n",
+        minute_of_day(-2),
+        minute_of_day(30)
+    )
+}
+
+async fn wait_for_reload(server: &Server, applied: impl Fn(&serde_json::Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !applied(&server.status().await) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the reload never applied"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn shop_api(status: &serde_json::Value) -> serde_json::Value {
+    status["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "shop-api")
+        .cloned()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_maintenance_window_tells_no_one_and_is_left_out_of_uptime() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifier = webhook("ops", &receiver.url("/hook"));
+    let rules = "failure_threshold = 1\ngroup_window = \"0s\"";
+    let public = "public = true\n";
+    let setup = write_config(&config(target, &notifier, rules, public));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+
+    // A window opens (a reload), then the target goes down in it.
+    let window = maintenance_now("groups = [\"shop\"]");
+    let in_window = config(target, &notifier, rules, &format!("{public}\n{window}"));
+    std::fs::write(&setup.path, in_window).unwrap();
+    wait_for_reload(&server, |s| !shop_api(s)["maintenance_until_ms"].is_null()).await;
+    up.store(false, Ordering::SeqCst);
+    wait_for_reload(&server, |s| shop_api(s)["health"] == "down").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(receiver.posts().is_empty(), "no alert in a window");
+    let state = alert_state(&server, "shop-api").await;
+    assert_eq!(state["state"], "maintenance", "{state}");
+    let until = shop_api(&server.status().await)["maintenance_until_ms"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(state["until_ms"].as_u64(), Some(until));
+    let public_view: serde_json::Value = reqwest::get(server.url("/api/public/status"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(public_view["checks"][0]["health"], "down");
+    assert_eq!(
+        public_view["checks"][0]["maintenance_until_ms"].as_u64(),
+        Some(until)
+    );
+    // Once the history holds the failures, every result so far is up or in
+    // the window: uptime is whole.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let history: serde_json::Value =
+            reqwest::get(server.url("/api/checks/shop-api/history?range=1h"))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        let changes = history["changes"].as_array().unwrap();
+        if changes.iter().any(|c| c["to"] == "down") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{history}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let uptime: serde_json::Value = reqwest::get(server.url("/api/checks/shop-api/uptime"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(uptime["uptime"]["1h"], 1.0, "{uptime}");
+
+    // The window is taken out while the target is still down: told at once.
+    let after = config(target, &notifier, rules, public);
+    std::fs::write(&setup.path, after).unwrap();
+    let fired = receiver.wait_for("/hook", 1, Duration::from_secs(10)).await;
+    assert_eq!(fired[0].json()["alerts"][0]["event"], "fired");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(receiver.posts().len(), 1, "exactly one message");
+    assert_eq!(alert_state(&server, "shop-api").await["state"], "firing");
+}
+
 /// Debian's aiosmtpd on loopback (tests/support/smtp_server.py), keeping
 /// each mail as a file; stopped when dropped.
 struct SmtpServer {

@@ -219,7 +219,8 @@ mod tests {
 
     #[test]
     fn the_banner_says_the_worst() {
-        let of = |healths: &[crate::status::Health]| Overall::of(healths.iter().map(|h| (*h, false)));
+        let of =
+            |healths: &[crate::status::Health]| Overall::of(healths.iter().map(|h| (*h, false)));
         assert_eq!(of(&[]), Overall::Empty);
         assert_eq!(of(&[Up, Up]), Overall::Operational);
         assert_eq!(of(&[Up, Unknown]), Overall::Waiting);
