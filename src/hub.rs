@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 use crate::sse::frame;
 use crate::status::{
     AlertNotice, AlertState, Audience, CheckId, CheckStatus, ConfigNotice, HistoryNotice,
-    NotifiersNotice, PublicSnapshot, Publicity, Removed, Snapshot,
+    IncidentsNotice, NotifiersNotice, PublicSnapshot, Publicity, Removed, Snapshot,
 };
 use bytes::Bytes;
 use prometheus_client::metrics::gauge::Gauge;
@@ -134,6 +134,7 @@ struct HubState {
     /// the alerts still open from the last run).
     alerts: HashMap<CheckId, AlertState>,
     notifiers: NotifiersNotice,
+    incidents: IncidentsNotice,
     /// The framed snapshot per audience, built on the first connect after
     /// a change; a burst of reconnects then costs one serialisation, not
     /// one each.
@@ -174,6 +175,7 @@ impl Hub {
                 history: HistoryNotice::default(),
                 alerts: HashMap::new(),
                 notifiers: NotifiersNotice::default(),
+                incidents: IncidentsNotice::default(),
                 snapshot_frames: SnapshotFrames::default(),
             }),
             live,
@@ -305,6 +307,22 @@ impl Hub {
     /// changes.
     pub fn set_notifiers(&self, notice: NotifiersNotice) {
         self.set_private_notice("notifiers", notice, |state| &mut state.notifiers);
+    }
+
+    /// The incidents to show, as `incidents::Incidents` last read them:
+    /// kept for snapshots and sent to both audiences, the public with
+    /// only the public checks named and no authors.
+    pub fn set_incidents(&self, notice: IncidentsNotice) {
+        let mut state = self.lock();
+        if state.incidents == notice {
+            return;
+        }
+        let json = serde_json::to_string(&notice).expect("IncidentsNotice serialises");
+        let public = state.public_incidents(&notice);
+        let public = serde_json::to_string(&public).expect("IncidentsNotice serialises");
+        state.incidents = notice;
+        let for_public = ForPublic::Own(Some("incidents"), &public);
+        self.send(&mut state, Some("incidents"), &json, for_public);
     }
 
     /// Follows the history writer's health, once a second, and tells the
@@ -589,7 +607,16 @@ impl HubState {
                 })
                 .collect(),
             notifiers: self.notifiers.clone(),
+            incidents: self.incidents.clone(),
         }
+    }
+
+    fn public_incidents(&self, notice: &IncidentsNotice) -> IncidentsNotice {
+        notice.for_public(|id| {
+            self.index
+                .get(id)
+                .is_some_and(|&at| self.publicity[at].is_public())
+        })
     }
 
     fn public_snapshot(&self) -> PublicSnapshot {
@@ -599,6 +626,7 @@ impl HubState {
             checks: shown
                 .filter_map(|(status, publicity)| publicity.project(status))
                 .collect(),
+            incidents: self.public_incidents(&self.incidents),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::alerts::{Alerts, Outbox};
 use crate::app::{App, shell};
 use crate::checks::{Engine, Fallbacks};
 use crate::hub::Hub;
+use crate::incidents::{self, Incidents};
 use crate::metrics::{self, Metrics};
 use crate::settings::Settings;
 use crate::shutdown::Shutdown;
@@ -39,6 +40,7 @@ pub struct AppState {
     pub history: history::api::HistoryFile,
     pub access: Arc<Access>,
     pub alerts: Arc<Alerts>,
+    pub incidents: Arc<Incidents>,
     /// The push checks, by token, for `/api/push/{token}`.
     pub pushes: Arc<checks::Pushes>,
     /// The assets: built into the binary, or a folder (`site`).
@@ -61,6 +63,16 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/status", get(api::status))
         .route("/api/public/status", get(api::public_status))
         .route("/api/alerts", get(api::alerts))
+        .route(
+            "/api/incidents",
+            get(incidents::api::list)
+                .post(incidents::api::open)
+                .layer(DefaultBodyLimit::max(incidents::api::MAX_BODY)),
+        )
+        .route(
+            "/api/incidents/{id}/updates",
+            post(incidents::api::update).layer(DefaultBodyLimit::max(incidents::api::MAX_BODY)),
+        )
         .route("/api/push/{token}", get(api::push).post(api::push))
         .route("/api/checks/{id}/uptime", get(history::api::uptime))
         .route("/api/checks/{id}/history", get(history::api::history))
@@ -251,6 +263,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let outbox = history::side_connection(history_file.as_deref())?;
     let alerts = Alerts::start(Outbox::new(outbox)?, &hub, shutdown.clone())?;
     hub.alert_on(alerts.clone());
+    // Beside the outbox, and like it in memory with no history.
+    let incidents = Incidents::start(
+        history::side_connection(history_file.as_deref())?,
+        hub.clone(),
+        shutdown.clone(),
+    )?;
     let (access, pushes) = start_checks(&settings, bound, &hub, &alerts, &shutdown).await?;
     tokio::spawn(ask_private_streams_again(
         access.changes(),
@@ -281,6 +299,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         history: history::api::HistoryFile(history_file.map(Arc::new), Default::default()),
         access,
         alerts: alerts.clone(),
+        incidents,
         pushes,
         site,
     };

@@ -640,3 +640,108 @@ async fn only_those_who_may_act_send_a_test_message_and_only_from_this_site() {
     );
     assert_eq!(receiver.posts().len(), 1);
 }
+
+async fn post_incident(
+    server: &Server,
+    path: &str,
+    body: serde_json::Value,
+    headers: &[(&str, &str)],
+) -> (u16, String) {
+    let mut request = client().post(server.url(path)).json(&body);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let answer = request.send().await.unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn incidents_are_opened_by_those_who_may_act_and_shown_to_the_public_without_private_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let public_check =
+        "[[check]]\nname = \"Web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:9\"\npublic = true\n";
+    let (server, tokens) = guarded_server(&dir, public_check).await;
+    let bearer = |token: &str| format!("Bearer {token}");
+    let (read, write) = (bearer(&tokens.read), bearer(&tokens.write));
+    let opening = serde_json::json!({
+        "title": "Checkout is slow",
+        "message": "Looking into the database.",
+        "checks": ["Web", PRIVATE_MARK],
+    });
+    let open = |headers: &'static [(&'static str, &'static str)]| {
+        post_incident(&server, "/api/incidents", opening.clone(), headers)
+    };
+    assert_eq!(open(&[]).await.0, 401, "anonymous");
+    let as_reader = [("authorization", read.as_str())];
+    let refused = post_incident(&server, "/api/incidents", opening.clone(), &as_reader).await;
+    assert_eq!(refused.0, 403, "a read token may look, not act");
+    let cookie = sign_in(&server, PASSWORD).await.unwrap();
+    let cross_site = [
+        ("cookie", cookie.as_str()),
+        ("sec-fetch-site", "cross-site"),
+    ];
+    let refused = post_incident(&server, "/api/incidents", opening.clone(), &cross_site).await;
+    assert_eq!(refused.0, 403, "a page of another site");
+
+    let as_writer = [("authorization", write.as_str())];
+    let (status, body) =
+        post_incident(&server, "/api/incidents", opening.clone(), &as_writer).await;
+    assert_eq!(status, 201, "{body}");
+    let incident: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let id = incident["id"].as_i64().unwrap();
+    assert_eq!(
+        incident["checks"],
+        serde_json::json!(["web", "private-db-7f3a"])
+    );
+    assert_eq!(incident["updates"][0]["status"], "investigating");
+    assert_eq!(incident["updates"][0]["by"], "write-script");
+
+    // Bad input is refused with what is wrong, and changes nothing.
+    let bad = [
+        (
+            serde_json::json!({"title": " ", "message": "x"}),
+            "the title is empty",
+        ),
+        (
+            serde_json::json!({"title": "t", "message": "x", "checks": ["Nope"]}),
+            "no check is named `Nope`",
+        ),
+        (
+            serde_json::json!({"title": "t", "message": "x", "status": "fixed"}),
+            "`fixed` is not a status",
+        ),
+    ];
+    for (body, why) in bad {
+        let (status, said) = post_incident(&server, "/api/incidents", body, &as_writer).await;
+        assert_eq!((status, said.contains(why)), (400, true), "{said}");
+    }
+
+    // The public sees the incident, the public check, no author and no
+    // private name.
+    let update = format!("/api/incidents/{id}/updates");
+    let resolved = serde_json::json!({"status": "resolved", "message": "An index was missing."});
+    let (status, body) = post_incident(&server, &update, resolved, &as_writer).await;
+    assert_eq!(status, 200, "{body}");
+    let public = reqwest::get(server.url("/api/public/status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&public).unwrap();
+    let incident = &shown["incidents"]["incidents"][0];
+    assert_eq!(incident["title"], "Checkout is slow");
+    assert_eq!(incident["checks"], serde_json::json!(["web"]));
+    assert_eq!(incident["updates"][1]["status"], "resolved");
+    assert!(!public.contains("write-script"), "{public}");
+    assert!(!public.contains("7f3a"), "{public}");
+    let missing = format!("/api/incidents/{}/updates", id + 1000);
+    let again = serde_json::json!({"status": "monitoring", "message": "?"});
+    assert_eq!(
+        post_incident(&server, &missing, again, &as_writer).await.0,
+        404
+    );
+    // Reading them is a private API: a read token may, the public may not.
+    assert_eq!(status_of(&server, "/api/incidents", &as_reader).await, 200);
+    assert_eq!(status_of(&server, "/api/incidents", &[]).await, 401);
+}

@@ -135,9 +135,15 @@ enum Way {
 /// A notifier's test message (`pages::notifications`).
 pub const TEST_MESSAGE: &str = "/api/notifiers/test";
 
+/// Where incidents are opened and updated (`incidents::api`).
+pub const INCIDENTS: &str = "/api/incidents";
+
 /// The actions' paths (any method) and their prefixes (for an unsafe
 /// method; reading under them is a private API).
 const ACTIONS: [&str; 1] = [TEST_MESSAGE];
+/// Paths where an unsafe method acts, on them and under them, and
+/// reading is a private API.
+const ACTING_UNDER: [&str; 1] = [INCIDENTS];
 
 fn way(path: &str, unsafe_method: bool) -> Way {
     const OPEN: [&str; 5] = ["/healthz", "/login", "/logout", "/status", "/favicon.svg"];
@@ -161,13 +167,16 @@ fn way(path: &str, unsafe_method: bool) -> Way {
 }
 
 fn is_action(path: &str, unsafe_method: bool) -> bool {
-    ACTIONS.iter().any(|action| {
-        path == *action
-            || (unsafe_method
-                && path
-                    .strip_prefix(action)
-                    .is_some_and(|rest| rest.starts_with('/')))
-    })
+    let at_or_under = |prefix: &str| {
+        path == prefix
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    ACTIONS
+        .iter()
+        .any(|action| path == *action || (unsafe_method && at_or_under(action)))
+        || (unsafe_method && ACTING_UNDER.iter().any(|prefix| at_or_under(prefix)))
 }
 
 /// A path with no dot segments, escapes or backslashes: what it names is

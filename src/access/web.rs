@@ -198,9 +198,16 @@ fn action_verdict() -> Option<Verdict> {
 /// Who asked for what the server function being run does, for its log and
 /// its message: a name, or this machine's user on an open dashboard.
 pub fn who_asks() -> String {
-    leptos::prelude::use_context::<axum::http::request::Parts>()
-        .and_then(|parts| Some(parts.extensions.get::<Viewer>()?.name()?.to_owned()))
-        .unwrap_or_else(|| "the open dashboard's user".into())
+    let parts = leptos::prelude::use_context::<axum::http::request::Parts>();
+    author(parts.as_ref().and_then(|p| p.extensions.get::<Viewer>()))
+}
+
+/// The name an action is written down with: the viewer's, or this
+/// machine's user on an open dashboard (the only other viewer who acts).
+pub fn author(viewer: Option<&Viewer>) -> String {
+    viewer
+        .and_then(Viewer::name)
+        .map_or_else(|| "the open dashboard's user".into(), String::from)
 }
 
 /// For the private pages' server functions: refuses unless the request

@@ -146,6 +146,7 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/003_integers.sql")),
         M::up(include_str!("../../migrations/004_alerts.sql")),
         M::up(include_str!("../../migrations/005_maintenance.sql")),
+        M::up(include_str!("../../migrations/006_incidents.sql")),
     ])
 }
 

@@ -22,7 +22,7 @@ pub use public_board::{Overall, PublicBoard, PublicCard};
 
 use crate::status::{
     AlertNotice, AlertState, BoardData, CheckId, CheckStatus, ConfigNotice, FEED, FeedItem, Health,
-    HistoryNotice, NotifiersNotice, Snapshot, Trend,
+    HistoryNotice, IncidentsNotice, NotifiersNotice, Snapshot, Trend,
 };
 use clock::Clock;
 use leptos::prelude::*;
@@ -53,6 +53,9 @@ pub trait Feed: Copy + 'static {
     fn alert(&self, _notice: AlertNotice) {}
     /// A `notifiers` event; only the private stream has them.
     fn notifiers(&self, _notice: NotifiersNotice) {}
+    /// An `incidents` event: every incident to show, on both streams (a
+    /// check's page shows none).
+    fn incidents(&self, _notice: IncidentsNotice) {}
     /// The browser's clock has moved on (once a second).
     fn tick(&self, now_ms: u64) {
         self.link().now_ms.set(Some(now_ms));
@@ -172,6 +175,7 @@ pub struct Board {
     pub config: RwSignal<ConfigNotice>,
     pub history: RwSignal<HistoryNotice>,
     pub notifiers: RwSignal<NotifiersNotice>,
+    pub incidents: RwSignal<IncidentsNotice>,
     /// The newest changes of health, newest first.
     pub feed: RwSignal<Vec<FeedItem>>,
     /// The stream's state and the browser's clock (`link.now_ms`), for
@@ -249,6 +253,7 @@ impl Board {
             config: RwSignal::new(snapshot.config.clone()),
             history: RwSignal::new(snapshot.history.clone()),
             notifiers: RwSignal::new(snapshot.notifiers.clone()),
+            incidents: RwSignal::new(snapshot.incidents.clone()),
             feed: RwSignal::new(feed),
             link: Link::new(Some(snapshot.last_event_id)),
             card_clock: Clock::new(),
@@ -401,6 +406,7 @@ impl Board {
         self.config.set(snapshot.config);
         self.history.set(snapshot.history);
         self.notifiers.set(snapshot.notifiers);
+        self.incidents.set(snapshot.incidents);
     }
 
     /// One check's alert moved; a check the page does not show is skipped.
@@ -641,6 +647,10 @@ impl Feed for Board {
 
     fn notifiers(&self, notice: NotifiersNotice) {
         self.notifiers.set(notice);
+    }
+
+    fn incidents(&self, notice: IncidentsNotice) {
+        self.incidents.set(notice);
     }
 
     fn tick(&self, now_ms: u64) {

@@ -5,7 +5,9 @@
 //! check joins, leaves or changes group.
 
 use super::{Feed, Link};
-use crate::status::{CheckId, Health, PublicBoardData, PublicSnapshot, PublicStatus, Trend};
+use crate::status::{
+    CheckId, Health, IncidentsNotice, PublicBoardData, PublicSnapshot, PublicStatus, Trend,
+};
 use leptos::prelude::*;
 use std::collections::HashMap;
 
@@ -86,6 +88,7 @@ pub struct PublicBoard {
     /// Groups in the order their first check appeared, each with its checks.
     layout: RwSignal<Vec<(String, Vec<CheckId>)>>,
     cards: StoredValue<HashMap<CheckId, PublicCard>>,
+    pub incidents: RwSignal<IncidentsNotice>,
     pub link: Link,
 }
 
@@ -98,6 +101,7 @@ impl PublicBoard {
         let board = PublicBoard {
             layout: RwSignal::new(Vec::new()),
             cards: StoredValue::new(HashMap::new()),
+            incidents: RwSignal::new(snapshot.incidents),
             link: Link::new(Some(snapshot.last_event_id)),
         };
         for status in snapshot.checks {
@@ -202,6 +206,11 @@ impl Feed for PublicBoard {
         for status in snapshot.checks {
             self.apply(status);
         }
+        self.incidents.set(snapshot.incidents);
+    }
+
+    fn incidents(&self, notice: IncidentsNotice) {
+        self.incidents.set(notice);
     }
 
     fn remove(&self, id: &CheckId) {

@@ -17,11 +17,12 @@ pub enum Kind {
     History,
     Alert,
     Notifiers,
+    Incidents,
     Status,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Message,
         Kind::Snapshot,
         Kind::Removed,
@@ -29,6 +30,7 @@ impl Kind {
         Kind::History,
         Kind::Alert,
         Kind::Notifiers,
+        Kind::Incidents,
         Kind::Status,
     ];
 
@@ -41,6 +43,7 @@ impl Kind {
             Kind::History => "history",
             Kind::Alert => "alert",
             Kind::Notifiers => "notifiers",
+            Kind::Incidents => "incidents",
             Kind::Status => "status",
         }
     }

@@ -20,7 +20,9 @@
 use super::event_source::{Receiver, Source};
 use super::relay::{Kind, Note, Raw, Recent};
 use super::{Connection, Feed};
-use crate::status::{AlertNotice, ConfigNotice, HistoryNotice, NotifiersNotice, Removed};
+use crate::status::{
+    AlertNotice, ConfigNotice, HistoryNotice, IncidentsNotice, NotifiersNotice, Removed,
+};
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 use std::cell::{Cell, RefCell};
@@ -220,6 +222,7 @@ impl<F: Feed> Tab<F> {
             Kind::History => parse(raw, |notice: HistoryNotice| feed.history(notice)),
             Kind::Alert => parse(raw, |notice: AlertNotice| feed.alert(notice)),
             Kind::Notifiers => parse(raw, |notice: NotifiersNotice| feed.notifiers(notice)),
+            Kind::Incidents => parse(raw, |notice: IncidentsNotice| feed.incidents(notice)),
             Kind::Status => {
                 // `Done`: the server is going away. The browser reconnects
                 // by itself after the `retry:` delay; until then the page says so.

@@ -4,7 +4,8 @@
 //! and groups folded away (a folded group renders no cards at all).
 
 use crate::components::{
-    ChangeFeed, CheckCard, ConfigBanner, ConnectionBadge, SignedInAs, SummaryBar, Toolbar,
+    ChangeFeed, CheckCard, ConfigBanner, ConnectionBadge, Incidents, SignedInAs, SummaryBar,
+    Toolbar,
 };
 use crate::live::{self, Board};
 use crate::status::BoardData;
@@ -31,6 +32,7 @@ pub async fn current_board() -> Result<BoardData, ServerFnError> {
         trends,
         feed,
         signed_in: crate::access::web::signed_in(),
+        can_act: crate::access::web::may_act(),
     })
 }
 
@@ -54,7 +56,9 @@ pub fn Dashboard() -> impl IntoView {
 #[component]
 fn LiveBoard(data: BoardData) -> impl IntoView {
     let who = data.signed_in.clone();
+    let can_act = data.can_act;
     let board = Board::new(data);
+    let name_of = Callback::new(move |id| board.name_of(&id));
     live::follow(board);
     view! {
         <header class="top">
@@ -66,6 +70,7 @@ fn LiveBoard(data: BoardData) -> impl IntoView {
         <main>
             <ConfigBanner board/>
             <SummaryBar board/>
+            <Incidents incidents=board.incidents name_of can_act/>
             <ChangeFeed board/>
             <Toolbar board/>
             <div class="groups">

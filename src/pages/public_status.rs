@@ -4,9 +4,9 @@
 //! hour. Rendered on the server from the hub's public snapshot and the
 //! history, hydrated, then kept live by the public stream.
 
-use crate::components::{ConnectionBadge, PublicCheck};
+use crate::components::{ConnectionBadge, Incidents, PublicCheck};
 use crate::live::{self, PublicBoard};
-use crate::status::PublicBoardData;
+use crate::status::{CheckId, PublicBoardData};
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -48,6 +48,12 @@ fn LivePublicBoard(data: PublicBoardData) -> impl IntoView {
     let board = PublicBoard::new(data);
     live::follow(board);
     let overall = Memo::new(move |_| board.overall());
+    let name_of = Callback::new(move |id: CheckId| {
+        board.card(&id).map_or_else(
+            || id.to_string(),
+            |card| card.status.with_untracked(|s| s.name.clone()),
+        )
+    });
     view! {
         <header class="top">
             <h1><span class="logo" aria-hidden="true">"◉"</span>" Status"</h1>
@@ -60,6 +66,7 @@ fn LivePublicBoard(data: PublicBoardData) -> impl IntoView {
         >
             <h2>{move || overall.get().label()}</h2>
         </section>
+        <Incidents incidents=board.incidents name_of can_act=false/>
         <main class="groups public">
             <p class="empty" hidden=move || overall.get() != live::Overall::Empty>
                 "Nothing is published on this page yet."

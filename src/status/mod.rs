@@ -3,11 +3,13 @@
 //! SSE events and JSON, the browser deserialises the same types.
 
 mod alerts;
+mod incidents;
 
 pub use alerts::{
     AlertNotice, AlertState, FailingNotifier, Notification, NotificationsData, NotifierSummary,
     NotifiersNotice, Outcome,
 };
+pub use incidents::{Incident, IncidentStatus, IncidentUpdate, IncidentsNotice};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -195,6 +197,9 @@ pub struct PublicSnapshot {
     /// the same "everything after X" as any other.
     pub last_event_id: u64,
     pub checks: Vec<PublicStatus>,
+    /// Open and recent incidents, as the public may see them.
+    #[serde(default)]
+    pub incidents: IncidentsNotice,
 }
 
 /// What the public status page is rendered with.
@@ -226,6 +231,9 @@ pub struct Snapshot {
     /// The notifiers whose last delivery failed.
     #[serde(default)]
     pub notifiers: NotifiersNotice,
+    /// Open and recent incidents.
+    #[serde(default)]
+    pub incidents: IncidentsNotice,
 }
 
 /// The payload of the `history` event: whether results are being saved.
@@ -304,6 +312,9 @@ pub struct BoardData {
     /// Who is looking, when someone signed in.
     #[serde(default)]
     pub signed_in: Option<SignedIn>,
+    /// The viewer may act: open and update incidents.
+    #[serde(default)]
+    pub can_act: bool,
 }
 
 /// The person (or token) a page is rendered for.
