@@ -220,6 +220,16 @@ impl Hub {
         let kind = (!publicity.is_public()).then_some("removed");
         state.publicity[at] = publicity;
         self.send(&mut state, None, &private, ForPublic::Own(kind, &public));
+        // What the public reads of an incident names only public checks:
+        // one that names this check is told again as it now reads.
+        if state
+            .incidents
+            .incidents
+            .iter()
+            .any(|i| i.checks.contains(id))
+        {
+            self.send_incidents(&mut state);
+        }
     }
 
     /// Records a result and sends it to every subscriber. Returns its id,
@@ -317,12 +327,17 @@ impl Hub {
         if state.incidents == notice {
             return;
         }
-        let json = serde_json::to_string(&notice).expect("IncidentsNotice serialises");
-        let public = state.public_incidents(&notice);
-        let public = serde_json::to_string(&public).expect("IncidentsNotice serialises");
         state.incidents = notice;
+        self.send_incidents(&mut state);
+    }
+
+    /// The incidents as each audience may read them.
+    fn send_incidents(&self, state: &mut HubState) {
+        let json = serde_json::to_string(&state.incidents).expect("IncidentsNotice serialises");
+        let public = state.public_incidents(&state.incidents);
+        let public = serde_json::to_string(&public).expect("IncidentsNotice serialises");
         let for_public = ForPublic::Own(Some("incidents"), &public);
-        self.send(&mut state, Some("incidents"), &json, for_public);
+        self.send(state, Some("incidents"), &json, for_public);
     }
 
     /// Follows the history writer's health, once a second, and tells the
@@ -730,6 +745,49 @@ mod tests {
             after = last;
         }
         frames
+    }
+
+    #[test]
+    fn the_public_reads_an_incident_naming_only_checks_public_now() {
+        use crate::status::{Incident, IncidentStatus, IncidentUpdate};
+        let hub = Hub::new(8, 10, Metrics::new());
+        let public = Publicity::Public { detail: None };
+        hub.register(status("web", "up"), public.clone());
+        hub.register(status("vault", "up"), Publicity::Private);
+        hub.set_incidents(IncidentsNotice {
+            incidents: vec![Incident {
+                id: 1,
+                title: "Slow".into(),
+                checks: vec![CheckId("web".into()), CheckId("vault".into())],
+                opened_ms: 5,
+                updates: vec![IncidentUpdate {
+                    at_ms: 5,
+                    status: IncidentStatus::Investigating,
+                    message: "Looking".into(),
+                    by: Some("ada".into()),
+                }],
+            }],
+        });
+        let named = |hub: &Hub| hub.public_snapshot().incidents.incidents[0].checks.clone();
+        assert_eq!(named(&hub), [CheckId("web".into())]);
+        assert_eq!(
+            hub.public_snapshot().incidents.incidents[0].updates[0].by,
+            None
+        );
+        assert_eq!(hub.snapshot().incidents.incidents[0].checks.len(), 2);
+
+        // Made private by a reload: the public stream is told again at once.
+        let mut live = hub.subscribe_from(None, Public).unwrap().live;
+        hub.set_publicity(&CheckId("web".into()), Publicity::Private);
+        assert!(named(&hub).is_empty());
+        let frames: Vec<String> = std::iter::from_fn(|| live.try_recv().ok())
+            .filter_map(|d| d.public.map(|f| String::from_utf8_lossy(&f).into_owned()))
+            .collect();
+        let told = frames
+            .iter()
+            .find(|f| f.starts_with("event: incidents"))
+            .expect("told");
+        assert!(told.contains("\"checks\":[]"), "{told}");
     }
 
     #[test]
