@@ -4,11 +4,19 @@
 //! reports how regularly each check ran (its actual periods against its
 //! interval), plus Pulse's CPU and RSS. With `--serve-only` it leaves
 //! everything running, to look at the 5,000-card dashboard in a browser.
+//!
+//! With `--alerts`, every check alerts a webhook that the bench serves
+//! itself, Pulse keeps its history (the outbox lives there), and every
+//! `--flapping-every`-th target flaps (down, then up, each for `--flap`):
+//! the report adds the messages and alerts received per second, and the
+//! outbox's largest backlog, beside the same drift figures.
 
 use clap::Parser;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
@@ -42,6 +50,15 @@ struct Args {
     /// Start everything and keep it running (for a browser) instead of measuring.
     #[arg(long)]
     serve_only: bool,
+    /// Alert every check to a local webhook, with the history on.
+    #[arg(long)]
+    alerts: bool,
+    /// With --alerts: every n-th target flaps (0: none).
+    #[arg(long, default_value_t = 10)]
+    flapping_every: usize,
+    /// How long a flapping target stays down, then up.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    flap: Duration,
 }
 
 fn main() {
@@ -55,11 +72,17 @@ fn main() {
 }
 
 async fn run(args: Args) {
-    let target = serve_targets(args.failing_every).await;
+    let flapping = Flapping {
+        every: if args.alerts { args.flapping_every } else { 0 },
+        period: args.flap,
+    };
+    let received = Arc::new(Received::default());
+    let target = serve_targets(args.failing_every, flapping, received.clone()).await;
     let dir = tempfile_dir();
     let config = dir.join("pulse.toml");
     std::fs::write(&config, generate_config(&args, target)).expect("the config is written");
-    let (mut pulse, base) = start_pulse(&args.pulse, &args.addr, &config);
+    let history = args.alerts.then(|| dir.join("history.db"));
+    let (mut pulse, base) = start_pulse(&args.pulse, &args.addr, &config, history.as_deref());
     eprintln!(
         "{} HTTP checks every {} against http://{target}; Pulse at {base} (config {})",
         args.checks,
@@ -75,27 +98,120 @@ async fn run(args: Args) {
     let warm_up = args.interval * 2;
     let results = follow_results(&base, warm_up + args.duration);
     let sampler = sample_process(pulse.id(), warm_up, args.duration);
-    let (results, usage) = tokio::join!(results, sampler);
+    let outbox = sample_outbox(&base, warm_up + args.duration);
+    let counted_from = tokio::spawn({
+        let received = received.clone();
+        async move {
+            tokio::time::sleep(warm_up).await;
+            received.counts()
+        }
+    });
+    let (results, usage, outbox_max) = tokio::join!(results, sampler, outbox);
+    let before = counted_from.await.expect("the counter runs");
+    let (messages, alerts) = received.counts();
     let _ = pulse.kill();
     let _ = pulse.wait();
     let _ = std::fs::remove_dir_all(&dir);
     report(&args, &results, usage);
+    if args.alerts {
+        let seconds = args.duration.as_secs_f64();
+        println!(
+            "messages received:            {:.2}/s ({} in {seconds:.0} s), {:.2} alerts/s",
+            (messages - before.0) as f64 / seconds,
+            messages - before.0,
+            (alerts - before.1) as f64 / seconds
+        );
+        println!("outbox waiting (max):         {outbox_max}");
+    }
 }
 
-/// `GET /t/{n}`: 200 "ok", or 503 for every `failing_every`-th target.
-async fn serve_targets(failing_every: usize) -> std::net::SocketAddr {
+/// Which targets flap, and how fast.
+#[derive(Clone, Copy)]
+struct Flapping {
+    every: usize,
+    period: Duration,
+}
+
+impl Flapping {
+    /// Offset from the always-failing ones (`n % failing_every == 0`).
+    fn is_down(&self, n: usize) -> bool {
+        if self.every == 0 || n % self.every != self.every / 2 {
+            return false;
+        }
+        let since_epoch = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        // Each target on its own phase, so that they do not all flip at once.
+        let phase = since_epoch.as_secs() + n as u64;
+        (phase / self.period.as_secs().max(1)).is_multiple_of(2)
+    }
+}
+
+/// What the webhook got: messages, and alerts in them.
+#[derive(Default)]
+struct Received {
+    messages: AtomicU64,
+    alerts: AtomicU64,
+}
+
+impl Received {
+    fn counts(&self) -> (u64, u64) {
+        (
+            self.messages.load(Ordering::Relaxed),
+            self.alerts.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The largest `pulse_outbox_waiting` seen, read once a second.
+async fn sample_outbox(base: &str, how_long: Duration) -> u64 {
+    let deadline = tokio::time::Instant::now() + how_long;
+    let mut max = 0;
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(answer) = reqwest::get(format!("{base}/metrics")).await
+            && let Ok(text) = answer.text().await
+        {
+            let waiting = text
+                .lines()
+                .find_map(|l| l.strip_prefix("pulse_outbox_waiting "))
+                .and_then(|v| v.trim().parse::<f64>().ok());
+            max = max.max(waiting.unwrap_or(0.0) as u64);
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    max
+}
+
+/// `GET /t/{n}`: 200 "ok", or 503 for every `failing_every`-th target
+/// and for a flapping one while it is down. `POST /hook`: the webhook.
+async fn serve_targets(
+    failing_every: usize,
+    flapping: Flapping,
+    received: Arc<Received>,
+) -> std::net::SocketAddr {
     use axum::extract::Path;
     use axum::http::StatusCode;
-    let app = axum::Router::new().route(
-        "/t/{n}",
-        axum::routing::get(move |Path(n): Path<usize>| async move {
-            if failing_every > 0 && n % failing_every == 0 {
-                (StatusCode::SERVICE_UNAVAILABLE, "no")
-            } else {
-                (StatusCode::OK, "ok")
-            }
-        }),
-    );
+    let app = axum::Router::new()
+        .route(
+            "/t/{n}",
+            axum::routing::get(move |Path(n): Path<usize>| async move {
+                if (failing_every > 0 && n % failing_every == 0) || flapping.is_down(n) {
+                    (StatusCode::SERVICE_UNAVAILABLE, "no")
+                } else {
+                    (StatusCode::OK, "ok")
+                }
+            }),
+        )
+        .route(
+            "/hook",
+            axum::routing::post(move |body: axum::body::Bytes| async move {
+                let message: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let alerts = message["alerts"].as_array().map_or(0, Vec::len) as u64;
+                received.messages.fetch_add(1, Ordering::Relaxed);
+                received.alerts.fetch_add(alerts, Ordering::Relaxed);
+                StatusCode::OK
+            }),
+        );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -109,6 +225,11 @@ fn generate_config(args: &Args, target: std::net::SocketAddr) -> String {
         "[defaults]\ninterval = \"{}\"\ntimeout = \"5s\"\n\n",
         humantime::format_duration(args.interval)
     );
+    if args.alerts {
+        text.push_str(&format!(
+            "[[notifier]]\nname = \"bench\"\nkind = \"webhook\"\nurl = \"http://{target}/hook\"\n\n"
+        ));
+    }
     for n in 0..args.checks {
         let group = n % args.groups.max(1);
         text.push_str(&format!(
@@ -124,10 +245,19 @@ fn tempfile_dir() -> std::path::PathBuf {
     dir
 }
 
-fn start_pulse(binary: &str, addr: &str, config: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(binary)
-        .args(["--addr", addr, "--no-history", "--config"])
-        .arg(config)
+fn start_pulse(
+    binary: &str,
+    addr: &str,
+    config: &std::path::Path,
+    history: Option<&std::path::Path>,
+) -> (Child, String) {
+    let mut command = Command::new(binary);
+    command.args(["--addr", addr, "--config"]).arg(config);
+    match history {
+        Some(file) => command.arg("--history").arg(file),
+        None => command.arg("--no-history"),
+    };
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
