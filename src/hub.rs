@@ -760,6 +760,7 @@ mod tests {
                 title: "Slow".into(),
                 checks: vec![CheckId("web".into()), CheckId("vault".into())],
                 opened_ms: 5,
+                earlier_updates: 0,
                 updates: vec![IncidentUpdate {
                     at_ms: 5,
                     status: IncidentStatus::Investigating,

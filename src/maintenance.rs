@@ -16,7 +16,7 @@
 
 use crate::status::CheckId;
 use jiff::civil::{Date, DateTime, Time, Weekday};
-use jiff::tz::TimeZone;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -95,20 +95,24 @@ fn weekly_bounds(day: Date, from: Time, until: Time) -> Option<(DateTime, DateTi
     Some((day.to_datetime(from), end_day.to_datetime(until)))
 }
 
-/// One occurrence as instants (milliseconds): the start as the clock reads
-/// it, moved past a gap; the end as the clock reads it, but never sooner
-/// than the window's length on the clock after the start.
+/// One occurrence as instants (milliseconds). The start as the clock reads
+/// it, or, in a gap, when the clock resumes; then the window keeps its
+/// length on the clock. The end as the clock reads it, its later pass in a
+/// repeated hour (so both passes are covered).
 fn occurrence(start: DateTime, end: DateTime, zone: &TimeZone) -> Option<(i64, i64)> {
-    let instant = |civil: DateTime| {
-        zone.to_ambiguous_timestamp(civil)
-            .compatible()
-            .ok()
-            .map(|t| t.as_millisecond())
-    };
-    let from = instant(start)?;
+    let starting = zone.to_ambiguous_timestamp(start);
+    let start_in_gap = matches!(starting.offset(), AmbiguousOffset::Gap { .. });
+    let from = starting.compatible().ok()?.as_millisecond();
+    let until = zone
+        .to_ambiguous_timestamp(end)
+        .later()
+        .ok()?
+        .as_millisecond();
+    if !start_in_gap {
+        return Some((from, until));
+    }
     let length = i64::try_from(end.duration_since(start).as_millis()).ok()?;
-    let until = instant(end)?.max(from.checked_add(length)?);
-    Some((from, until))
+    Some((from, until.max(from.checked_add(length)?)))
 }
 
 /// Every window, by the checks it covers: what the engine asks for each
@@ -215,6 +219,28 @@ mod tests {
         assert_eq!(window.covering(ms("2026-10-25T00:00:00Z")), end);
         assert_eq!(window.covering(ms("2026-10-25T01:30:00Z")), end);
         assert_eq!(window.covering(ms("2026-10-25T02:00:00Z")), None);
+    }
+
+    #[test]
+    fn a_window_over_the_night_the_clocks_change_ends_when_the_clock_says() {
+        // Saturday 22:00 to Sunday 06:00, Berlin, the night of 2026-03-29:
+        // starts at 22:00 CET and ends at 06:00 CEST, seven hours later.
+        let night = Schedule::Weekly {
+            days: vec![Weekday::Saturday],
+            from: "22:00".parse().unwrap(),
+            until: "06:00".parse().unwrap(),
+            zone: berlin(),
+        };
+        let end = Some(ms("2026-03-29T04:00:00Z"));
+        assert_eq!(night.covering(ms("2026-03-28T21:00:00Z")), end);
+        assert_eq!(night.covering(ms("2026-03-29T03:59:59Z")), end);
+        assert_eq!(night.covering(ms("2026-03-29T04:00:00Z")), None);
+        // Ending in the repeated hour (2026-10-25, 02:30): both passes.
+        let early = sundays("01:00", "02:30");
+        assert_eq!(
+            early.covering(ms("2026-10-25T01:15:00Z")),
+            Some(ms("2026-10-25T01:30:00Z"))
+        );
     }
 
     #[test]

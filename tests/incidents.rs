@@ -23,7 +23,8 @@ async fn an_incident_is_told_live_and_survives_a_restart() {
         .form(&[
             ("title", "Router replaced"),
             ("status", "monitoring"),
-            ("message", "New hardware;\nwatching it."),
+            // A browser sends a textarea's line breaks as CRLF.
+            ("message", "New hardware;\r\nwatching it."),
         ])
         .send()
         .await
@@ -57,4 +58,43 @@ async fn an_incident_is_told_live_and_survives_a_restart() {
     assert_eq!(listed[0]["title"], "Router replaced", "{listed}");
     assert_eq!(listed[0]["updates"][0]["status"], "monitoring");
     assert_eq!(listed[0]["updates"][0]["by"], "the open dashboard's user");
+    assert_eq!(
+        listed[0]["updates"][0]["message"],
+        "New hardware;\nwatching it."
+    );
+}
+
+#[tokio::test]
+async fn incident_writes_are_bounded_in_rate_for_everyone_together() {
+    let server = Server::start(&[]).await;
+    let client = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for n in 0..11 {
+        let answer = client
+            .post(server.url("/api/incidents"))
+            .header("host", "localhost")
+            .json(&serde_json::json!({"title": format!("number {n}"), "message": "m", "status": "resolved"}))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+    }
+    assert_eq!(statuses[..10], [201; 10]);
+    assert_eq!(statuses[10], 429, "{statuses:?}");
+    // A refused write changed nothing.
+    let listed: serde_json::Value = client
+        .get(server.url("/api/incidents"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.as_array().unwrap().len(),
+        5,
+        "the 5 newest resolved are shown"
+    );
+    assert_eq!(listed[0]["title"], "number 9");
 }

@@ -173,6 +173,8 @@ impl Rules {
         if status.health == Health::Unknown {
             if let Some(tracked) = self.tracked.get_mut(&status.id) {
                 tracked.unknown = true;
+                // Still in a window or out of it, whatever Pulse could check.
+                tracked.maintenance_until_ms = status.maintenance_until_ms;
             }
             return None;
         }
@@ -204,7 +206,7 @@ impl Rules {
         // ends is told at its next result, and one that recovered in it
         // resolves then.
         tracked.maintenance_until_ms = status.maintenance_until_ms;
-        if tracked.maintenance_until_ms.is_some() {
+        if status.in_maintenance() {
             return None;
         }
         let (event, notify) = match tracked.open.as_mut() {

@@ -27,12 +27,16 @@ pub fn Incidents(
             {can_act.then(|| view! { <OpenIncident/> })}
             <p class="empty" hidden=move || !empty()>"No incidents."</p>
             <ol class="incident-list">
-                {move || incidents.with(|n| {
-                    n.incidents
-                        .iter()
-                        .map(|incident| view! { <IncidentItem incident=incident.clone() name_of can_act/> })
-                        .collect_view()
-                })}
+                // Keyed by the incident and its updates: another incident's
+                // change leaves this one's DOM, and a form being filled in,
+                // alone.
+                <For
+                    each=move || incidents.with(|n| n.incidents.clone())
+                    key=|incident| (incident.id, incident.earlier_updates as usize + incident.updates.len())
+                    let:incident
+                >
+                    <IncidentItem incident name_of can_act/>
+                </For>
             </ol>
         </section>
     }
@@ -85,6 +89,9 @@ fn IncidentItem(
                 {(!affects.is_empty()).then(|| format!(" · affects {affects}"))}
             </p>
             <ol class="incident-updates">{updates}</ol>
+            {(incident.earlier_updates > 0).then(|| view! {
+                <p class="incident-earlier">{format!("and {} earlier updates", incident.earlier_updates)}</p>
+            })}
             {can_update.then(|| view! { <UpdateIncident id=incident.id/> })}
         </li>
     }
@@ -106,7 +113,7 @@ fn OpenIncident() -> impl IntoView {
             <form class="incident-form" method="post" action="/api/incidents">
                 <label>"Title" <input name="title" required maxlength="200"/></label>
                 <label>"Status" <select name="status">{status_options(IncidentStatus::Investigating)}</select></label>
-                <label>"What is known" <textarea name="message" required maxlength="4000" rows="3"></textarea></label>
+                <label>"What is known" <textarea name="message" required maxlength="2000" rows="3"></textarea></label>
                 <label>"Checks it concerns (names, separated by commas)" <input name="checks"/></label>
                 <button type="submit">"Open the incident"</button>
             </form>
@@ -121,7 +128,7 @@ fn UpdateIncident(id: i64) -> impl IntoView {
             <summary>"Post an update"</summary>
             <form class="incident-form" method="post" action=format!("/api/incidents/{id}/updates")>
                 <label>"Status" <select name="status">{status_options(IncidentStatus::Identified)}</select></label>
-                <label>"Update" <textarea name="message" required maxlength="4000" rows="3"></textarea></label>
+                <label>"Update" <textarea name="message" required maxlength="2000" rows="3"></textarea></label>
                 <button type="submit">"Post the update"</button>
             </form>
         </details>

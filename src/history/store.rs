@@ -277,7 +277,7 @@ impl Store {
                     health_code(status.health),
                     status.latency_ms.map(micros),
                     detail,
-                    status.maintenance_until_ms.is_some()
+                    status.in_maintenance()
                 ])?;
                 if status.health == Health::Unknown {
                     continue;

@@ -17,7 +17,7 @@ const QUEUE: usize = 32_768;
 /// A batch is written when it is this large or this old.
 const BATCH_MAX: usize = 2_000;
 const BATCH_WINDOW: Duration = Duration::from_secs(1);
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
 /// How long `close` waits for the last batch to be written.
 const CLOSE_WITHIN: Duration = Duration::from_millis(400);
@@ -110,7 +110,7 @@ fn write_forever(
 ) {
     let mut batch = Vec::with_capacity(BATCH_MAX);
     let mut batch_started = Instant::now();
-    let mut last_maintenance = Instant::now();
+    let mut last_housekeeping = Instant::now();
     loop {
         let wait = BATCH_WINDOW.saturating_sub(batch_started.elapsed());
         let open = match results.recv_timeout(wait) {
@@ -130,13 +130,13 @@ fn write_forever(
             batch.clear();
             batch_started = Instant::now();
         }
-        if last_maintenance.elapsed() >= MAINTENANCE_EVERY || !open {
+        if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY || !open {
             let now = crate::checks::unix_millis();
             let outcome = store
                 .roll_up(now)
                 .and_then(|()| store.prune(now, retention));
             writer.report(outcome, "rolling up");
-            last_maintenance = Instant::now();
+            last_housekeeping = Instant::now();
         }
         if !open {
             return;

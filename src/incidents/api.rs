@@ -181,6 +181,7 @@ fn answer(
                 Refused::Invalid(_) => StatusCode::BAD_REQUEST,
                 Refused::NotFound(_) => StatusCode::NOT_FOUND,
                 Refused::TooMany(_) => StatusCode::CONFLICT,
+                Refused::TooSoon => StatusCode::TOO_MANY_REQUESTS,
                 Refused::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             (status, refused.to_string()).into_response()

@@ -20,15 +20,23 @@ use std::time::Duration;
 /// Longest title, in characters.
 pub const MAX_TITLE: usize = 200;
 /// Longest update, in characters.
-pub const MAX_MESSAGE: usize = 4000;
+pub const MAX_MESSAGE: usize = 2000;
 /// Most checks one incident names.
 pub const MAX_CHECKS: usize = 50;
-/// Most incidents open at once, and updates of one incident: a bound on
-/// what a careless script can make every page carry.
-pub const MAX_OPEN: usize = 50;
-pub const MAX_UPDATES: usize = 200;
-/// Resolved incidents stay on the pages this long.
+/// Most incidents open at once (reopened ones count), and updates of one
+/// incident.
+pub const MAX_OPEN: usize = 20;
+pub const MAX_UPDATES: usize = 100;
+/// Resolved incidents stay on the pages this long, the newest few of them.
 pub const SHOWN_AFTER_RESOLVED: Duration = Duration::from_secs(7 * 86_400);
+pub const SHOWN_RESOLVED: usize = 5;
+/// The updates of each incident the pages carry, newest first. With the
+/// bounds above, the whole list every page and every `incidents` event
+/// carries stays under about 250 KB, whoever writes.
+pub const SHOWN_UPDATES: usize = 5;
+/// Writes, from everyone together: a script in a loop cannot fill the
+/// event ring with incident lists.
+pub const WRITES_PER_MINUTE: u32 = 10;
 
 /// Why a write was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,6 +44,8 @@ pub enum Refused {
     Invalid(String),
     NotFound(i64),
     TooMany(String),
+    /// Over `WRITES_PER_MINUTE`.
+    TooSoon,
     /// The database failed; nothing was changed.
     Failed(String),
 }
@@ -45,6 +55,10 @@ impl std::fmt::Display for Refused {
         match self {
             Refused::Invalid(why) | Refused::TooMany(why) => f.write_str(why),
             Refused::NotFound(id) => write!(f, "there is no incident {id}"),
+            Refused::TooSoon => write!(
+                f,
+                "at most {WRITES_PER_MINUTE} incident changes a minute; try again shortly"
+            ),
             Refused::Failed(why) => write!(f, "the incident could not be kept: {why}"),
         }
     }
@@ -62,6 +76,7 @@ pub struct Opening {
 pub struct Incidents {
     conn: Mutex<Connection>,
     hub: Arc<Hub>,
+    writes: governor::DefaultDirectRateLimiter,
 }
 
 impl Incidents {
@@ -73,17 +88,21 @@ impl Incidents {
         hub: Arc<Hub>,
         shutdown: crate::shutdown::Shutdown,
     ) -> Result<Arc<Incidents>, String> {
+        let per_minute = std::num::NonZeroU32::new(WRITES_PER_MINUTE).expect("not zero");
         let incidents = Arc::new(Incidents {
             conn: Mutex::new(conn),
             hub,
+            writes: governor::RateLimiter::direct(governor::Quota::per_minute(per_minute)),
         });
-        incidents.tell().map_err(|e| format!("incidents: {e}"))?;
+        incidents
+            .tell(&incidents.conn())
+            .map_err(|e| format!("incidents: {e}"))?;
         let ticking = incidents.clone();
         tokio::spawn(async move {
             let mut hourly = tokio::time::interval(Duration::from_secs(3600));
             while shutdown.tick(&mut hourly).await {
                 let told = ticking.clone();
-                let _ = tokio::task::spawn_blocking(move || told.tell()).await;
+                let _ = tokio::task::spawn_blocking(move || told.tell_or_log(&told.conn())).await;
             }
         });
         Ok(incidents)
@@ -98,19 +117,21 @@ impl Incidents {
                 "an incident names at most {MAX_CHECKS} checks"
             )));
         }
-        let mut checks = opening.checks;
-        checks.dedup();
+        let mut seen = std::collections::HashSet::new();
+        let checks: Vec<CheckId> = opening
+            .checks
+            .into_iter()
+            .filter(|c| seen.insert(c.clone()))
+            .collect();
         let conn = self.conn();
-        if store::open_count(&conn).map_err(failed)? >= MAX_OPEN {
-            return Err(Refused::TooMany(format!(
-                "{MAX_OPEN} incidents are open already; resolve one first"
-            )));
+        if opening.status != IncidentStatus::Resolved {
+            room_for_one_more_open(&conn)?;
         }
+        self.may_write()?;
         let id = store::insert(&conn, &title, &checks, opening.status, &message, by, now_ms)
             .map_err(failed)?;
         let incident = store::read(&conn, id).map_err(failed)?;
-        drop(conn);
-        self.tell_or_log();
+        self.tell_or_log(&conn);
         incident.ok_or(Refused::NotFound(id))
     }
 
@@ -133,22 +154,39 @@ impl Incidents {
                 "incident {id} has {MAX_UPDATES} updates already; open a new one"
             )));
         }
+        let reopens =
+            incident.status() == IncidentStatus::Resolved && status != IncidentStatus::Resolved;
+        if reopens {
+            room_for_one_more_open(&conn)?;
+        }
+        self.may_write()?;
         store::add_update(&conn, id, status, &message, by, now_ms).map_err(failed)?;
         let incident = store::read(&conn, id).map_err(failed)?;
-        drop(conn);
-        self.tell_or_log();
+        self.tell_or_log(&conn);
         incident.ok_or(Refused::NotFound(id))
     }
 
-    /// What the pages show: open incidents and those resolved lately,
-    /// newest first. Blocking (SQLite).
+    /// The incidents shown, with every update: open ones, then those
+    /// resolved lately, newest first. Blocking (SQLite).
     pub fn shown(&self, now_ms: u64) -> Result<Vec<Incident>, String> {
-        let since = now_ms.saturating_sub(SHOWN_AFTER_RESOLVED.as_millis() as u64);
-        store::shown(&self.conn(), since).map_err(|e| e.to_string())
+        shown(&self.conn(), now_ms).map_err(|e| e.to_string())
     }
 
-    fn tell(&self) -> Result<(), String> {
-        let incidents = self.shown(crate::checks::unix_millis())?;
+    /// Whoever writes, at most `WRITES_PER_MINUTE` together.
+    fn may_write(&self) -> Result<(), Refused> {
+        self.writes.check().map_err(|_| Refused::TooSoon)
+    }
+
+    /// Tells the hub what the pages show, each incident with its newest
+    /// updates only. Under the connection's lock, so that two writes are
+    /// told in the order they were made.
+    fn tell(&self, conn: &Connection) -> rusqlite::Result<()> {
+        let mut incidents = shown(conn, crate::checks::unix_millis())?;
+        for incident in &mut incidents {
+            let left_out = incident.updates.len().saturating_sub(SHOWN_UPDATES);
+            incident.updates.drain(..left_out);
+            incident.earlier_updates = left_out as u32;
+        }
         self.hub.set_incidents(IncidentsNotice { incidents });
         Ok(())
     }
@@ -156,14 +194,28 @@ impl Incidents {
     /// After a write that was kept: the pages learn of it. Should the read
     /// fail, the write stands and the next change or the hourly tell
     /// shows it.
-    fn tell_or_log(&self) {
-        if let Err(error) = self.tell() {
+    fn tell_or_log(&self, conn: &Connection) {
+        if let Err(error) = self.tell(conn) {
             tracing::warn!(%error, "incidents kept but not shown yet");
         }
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn shown(conn: &Connection, now_ms: u64) -> rusqlite::Result<Vec<Incident>> {
+    let since = now_ms.saturating_sub(SHOWN_AFTER_RESOLVED.as_millis() as u64);
+    store::shown(conn, since, SHOWN_RESOLVED)
+}
+
+fn room_for_one_more_open(conn: &Connection) -> Result<(), Refused> {
+    match store::open_count(conn).map_err(failed)? >= MAX_OPEN {
+        true => Err(Refused::TooMany(format!(
+            "{MAX_OPEN} incidents are open already; resolve one first"
+        ))),
+        false => Ok(()),
     }
 }
 
@@ -174,6 +226,8 @@ fn failed(error: rusqlite::Error) -> Refused {
 /// A text without control characters (newlines aside), trimmed, not
 /// empty, and at most `max` characters.
 fn text(what: &str, value: &str, max: usize) -> Result<String, Refused> {
+    // A browser sends a textarea's line breaks as CRLF.
+    let value = value.replace("\r\n", "\n").replace('\r', "\n");
     let value = value.trim();
     if value.is_empty() {
         return Err(Refused::Invalid(format!("the {what} is empty")));
@@ -191,7 +245,7 @@ fn text(what: &str, value: &str, max: usize) -> Result<String, Refused> {
             "the {what} has control characters"
         )));
     }
-    Ok(value.replace("\r\n", "\n"))
+    Ok(value.to_string())
 }
 
 fn one_line(what: &str, value: &str, max: usize) -> Result<String, Refused> {
@@ -199,5 +253,94 @@ fn one_line(what: &str, value: &str, max: usize) -> Result<String, Refused> {
     match value.contains('\n') {
         true => Err(Refused::Invalid(format!("the {what} is one line"))),
         false => Ok(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::metrics::Metrics;
+
+    fn incidents(writes_per_minute: u32) -> Incidents {
+        let per_minute = std::num::NonZeroU32::new(writes_per_minute).unwrap();
+        Incidents {
+            conn: Mutex::new(crate::history::side_connection(None).unwrap()),
+            hub: Hub::new(16, 10, Metrics::new()),
+            writes: governor::RateLimiter::direct(governor::Quota::per_minute(per_minute)),
+        }
+    }
+
+    fn opening(title: &str, status: IncidentStatus) -> Opening {
+        Opening {
+            title: title.into(),
+            status,
+            message: "something".into(),
+            checks: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn at_most_so_many_are_open_reopened_ones_included() {
+        let incidents = incidents(1000);
+        for n in 0..MAX_OPEN {
+            let open = opening(&format!("n{n}"), IncidentStatus::Investigating);
+            incidents.open(open, "ada", n as u64).unwrap();
+        }
+        let one_more = opening("one more", IncidentStatus::Identified);
+        assert!(matches!(
+            incidents.open(one_more, "ada", 99),
+            Err(Refused::TooMany(_))
+        ));
+        // Resolve one, open another, then reopening the first is refused.
+        incidents
+            .update(1, IncidentStatus::Resolved, "done", "ada", 100)
+            .unwrap();
+        let another = opening("another", IncidentStatus::Investigating);
+        incidents.open(another, "ada", 101).unwrap();
+        let reopen = incidents.update(1, IncidentStatus::Monitoring, "back", "ada", 102);
+        assert!(matches!(reopen, Err(Refused::TooMany(_))), "{reopen:?}");
+    }
+
+    #[test]
+    fn the_pages_carry_each_incident_with_its_newest_updates() {
+        let incidents = incidents(1000);
+        let open = opening("long", IncidentStatus::Investigating);
+        let id = incidents.open(open, "ada", 1).unwrap().id;
+        for n in 0..8 {
+            let message = format!("update {n}");
+            incidents
+                .update(id, IncidentStatus::Monitoring, &message, "ada", 2 + n)
+                .unwrap();
+        }
+        let shown = incidents.hub.snapshot().incidents.incidents;
+        assert_eq!(shown[0].updates.len(), SHOWN_UPDATES);
+        assert_eq!(shown[0].earlier_updates, 9 - SHOWN_UPDATES as u32);
+        assert_eq!(shown[0].updates.last().unwrap().message, "update 7");
+        assert_eq!(
+            incidents.shown(100).unwrap()[0].updates.len(),
+            9,
+            "the API has all"
+        );
+    }
+
+    #[test]
+    fn texts_are_one_place_of_rules() {
+        assert_eq!(text("message", " a\r\nb ", 10), Ok("a\nb".to_string()));
+        assert!(matches!(
+            text("message", "a\u{7}b", 10),
+            Err(Refused::Invalid(_))
+        ));
+        assert!(matches!(
+            text("message", &"x".repeat(11), 10),
+            Err(Refused::Invalid(_))
+        ));
+        assert!(matches!(
+            one_line("title", "a\nb", 10),
+            Err(Refused::Invalid(_))
+        ));
+        assert!(matches!(
+            text("title", " \n ", 10),
+            Err(Refused::Invalid(_))
+        ));
     }
 }

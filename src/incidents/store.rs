@@ -83,15 +83,28 @@ pub fn read(conn: &Connection, id: i64) -> Sql<Option<Incident>> {
     row.map(|incident| with_updates(conn, incident)).transpose()
 }
 
-/// Open incidents and those resolved at or after `resolved_since`,
-/// newest first.
-pub fn shown(conn: &Connection, resolved_since: u64) -> Sql<Vec<Incident>> {
+/// Open incidents, newest first, then the newest `resolved` of those
+/// resolved at or after `resolved_since`.
+pub fn shown(conn: &Connection, resolved_since: u64, resolved: usize) -> Sql<Vec<Incident>> {
     let mut query = conn.prepare_cached(
         "SELECT id, title, checks, opened_ms FROM incidents
-         WHERE resolved_ms IS NULL OR resolved_ms >= ?1 ORDER BY opened_ms DESC, id DESC",
+         WHERE resolved_ms IS NULL ORDER BY opened_ms DESC, id DESC",
     )?;
-    let rows = query.query_map([resolved_since as i64], incident_row)?;
-    rows.map(|row| with_updates(conn, row?)).collect()
+    let open = query
+        .query_map([], incident_row)?
+        .collect::<Sql<Vec<_>>>()?;
+    let mut query = conn.prepare_cached(
+        "SELECT id, title, checks, opened_ms FROM incidents
+         WHERE resolved_ms >= ?1 ORDER BY resolved_ms DESC, id DESC LIMIT ?2",
+    )?;
+    let params = params![resolved_since as i64, resolved as i64];
+    let closed = query
+        .query_map(params, incident_row)?
+        .collect::<Sql<Vec<_>>>()?;
+    open.into_iter()
+        .chain(closed)
+        .map(|incident| with_updates(conn, incident))
+        .collect()
 }
 
 fn incident_row(r: &rusqlite::Row<'_>) -> Sql<Incident> {
@@ -102,13 +115,14 @@ fn incident_row(r: &rusqlite::Row<'_>) -> Sql<Incident> {
         checks: serde_json::from_str(&checks).unwrap_or_default(),
         opened_ms: r.get::<_, i64>(3)? as u64,
         updates: Vec::new(),
+        earlier_updates: 0,
     })
 }
 
 fn with_updates(conn: &Connection, mut incident: Incident) -> Sql<Incident> {
     let mut query = conn.prepare_cached(
         "SELECT at_ms, status, message, author FROM incident_updates
-         WHERE incident = ?1 ORDER BY at_ms, rowid",
+         WHERE incident = ?1 ORDER BY rowid",
     )?;
     let rows = query.query_map([incident.id], |r| {
         let status: String = r.get(1)?;

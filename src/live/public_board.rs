@@ -127,6 +127,14 @@ impl PublicBoard {
         })
     }
 
+    /// A public check's name, given its id.
+    pub fn name_of(&self, id: &CheckId) -> String {
+        self.card(id).map_or_else(
+            || id.to_string(),
+            |card| card.status.with_untracked(|s| s.name.clone()),
+        )
+    }
+
     pub fn card(&self, id: &CheckId) -> Option<PublicCard> {
         self.cards.with_value(|cards| cards.get(id).copied())
     }

@@ -48,12 +48,7 @@ fn LivePublicBoard(data: PublicBoardData) -> impl IntoView {
     let board = PublicBoard::new(data);
     live::follow(board);
     let overall = Memo::new(move |_| board.overall());
-    let name_of = Callback::new(move |id: CheckId| {
-        board.card(&id).map_or_else(
-            || id.to_string(),
-            |card| card.status.with_untracked(|s| s.name.clone()),
-        )
-    });
+    let name_of = Callback::new(move |id: CheckId| board.name_of(&id));
     view! {
         <header class="top">
             <h1><span class="logo" aria-hidden="true">"◉"</span>" Status"</h1>

@@ -46,8 +46,16 @@ pub struct Incident {
     /// The checks it concerns; the public sees only the public ones.
     pub checks: Vec<CheckId>,
     pub opened_ms: u64,
-    /// At least one: the first says how it was opened.
+    /// The newest updates, oldest first: all of them from
+    /// `GET /api/incidents`, the newest few on the pages.
     pub updates: Vec<IncidentUpdate>,
+    /// How many older updates the pages leave out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub earlier_updates: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 impl Incident {

@@ -109,6 +109,11 @@ pub struct CheckStatus {
 }
 
 impl CheckStatus {
+    /// Taken in a maintenance window: uptime leaves it out, alerts ignore it.
+    pub fn in_maintenance(&self) -> bool {
+        self.maintenance_until_ms.is_some()
+    }
+
     /// The placeholder a check has until its first run completes.
     pub fn pending(id: CheckId, name: String, group: String, kind: CheckKind) -> Self {
         CheckStatus {
@@ -413,7 +418,7 @@ impl CheckHistory {
             );
             self.failures.truncate(FAILURES);
         }
-        if status.maintenance_until_ms.is_none() {
+        if !status.in_maintenance() {
             self.count_day(at, status.health == Health::Down);
         }
     }
@@ -537,7 +542,7 @@ pub const RECENT: usize = 20;
 impl Trend {
     /// Takes in one new result, as the history would have.
     pub fn push(&mut self, status: &CheckStatus) {
-        let counted = status.maintenance_until_ms.is_none();
+        let counted = !status.in_maintenance();
         self.push_result(
             status.checked_at_ms,
             status.health,
@@ -564,9 +569,7 @@ impl Trend {
             return;
         }
         let elapsed_ms = self.recent.last().map_or(0, |r| at_ms - r.at_ms);
-        if counted {
-            self.count_in_windows(health, elapsed_ms);
-        }
+        self.count_in_windows(health, elapsed_ms, counted);
         let last_health = self.recent.last().map(|r| r.health);
         if last_health.is_some_and(|h| h != health) || self.last_change_ms.is_none() {
             self.last_change_ms = Some(at_ms);
@@ -604,11 +607,17 @@ impl Trend {
     /// share of the window's count go, as if the results leaving were like
     /// the window's average: a steady check keeps its count, a new failure
     /// weighs as it will on reload, and the page never refetches.
-    fn count_in_windows(&mut self, health: Health, elapsed_ms: u64) {
+    /// A result in a maintenance window (`counted` false) adds nothing,
+    /// but time still passes for the results before it.
+    fn count_in_windows(&mut self, health: Health, elapsed_ms: u64, counted: bool) {
+        let (result, failure) = match counted {
+            true => (1.0, f64::from(u8::from(health == Health::Down))),
+            false => (0.0, 0.0),
+        };
         for (window, (_, window_ms)) in self.windows.iter_mut().zip(UPTIME_WINDOWS) {
             let kept = 1.0 - (elapsed_ms as f64 / window_ms as f64).min(1.0);
-            window.results = window.results * kept + 1.0;
-            window.failures = window.failures * kept + f64::from(u8::from(health == Health::Down));
+            window.results = window.results * kept + result;
+            window.failures = window.failures * kept + failure;
         }
     }
 }
@@ -849,5 +858,39 @@ mod tests {
         trend.push(&result(start + 2 * 3_600_000, Health::Up, 10.0));
         assert_eq!(trend.windows[0].results, 1.0);
         assert_eq!(trend.uptime()[0], Some(1.0));
+    }
+
+    #[test]
+    fn results_in_a_maintenance_window_count_nowhere_but_time_passes() {
+        let start = 1_800_000_000_000;
+        let mut trend = Trend {
+            windows: [WindowCount {
+                results: 360.0,
+                failures: 36.0,
+            }; 4],
+            recent: vec![RecentResult {
+                at_ms: start,
+                health: Health::Up,
+            }],
+            ..Trend::default()
+        };
+        // An hour in a window, down every time: nothing is counted, and
+        // the results before it age as the hour passes.
+        for n in 1..=360 {
+            let mut down = result(start + n * 10_000, Health::Down, 10.0);
+            down.maintenance_until_ms = Some(start + 4_000_000);
+            trend.push(&down);
+        }
+        let aged = 360.0 * (1.0 - 10.0 / 3600.0_f64).powi(360);
+        assert!(
+            (trend.windows[0].results - aged).abs() < 1e-6,
+            "{:?}",
+            trend.windows[0]
+        );
+        assert!(
+            (trend.uptime()[0].unwrap() - 0.9).abs() < 1e-9,
+            "the failures in it count nowhere"
+        );
+        assert_eq!(trend.recent.len(), RECENT, "the strip still shows them");
     }
 }
