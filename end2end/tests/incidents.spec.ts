@@ -24,7 +24,8 @@ test('an incident opened on the dashboard appears live on the status page, then 
     const form = dashboard.locator('.open-incident form');
     await form.getByLabel('Title').fill('Database failover');
     await form.getByLabel('Status').selectOption('identified');
-    await form.getByLabel('What is known').fill('The primary is gone; the replica takes over.');
+    // Two lines: the browser sends the break as CRLF.
+    await form.getByLabel('What is known').fill('The primary is gone;\nthe replica takes over.');
     await form.getByLabel('Checks it concerns').fill('Pulse /healthz, CPU');
     await form.getByRole('button', { name: 'Open the incident' }).click();
     await expect(dashboard).toHaveURL(/#incidents$/);
@@ -41,6 +42,7 @@ test('an incident opened on the dashboard appears live on the status page, then 
     await expect(shown.locator('.incident-meta')).toContainText('affects Pulse /healthz');
     await expect(shown.locator('.incident-meta')).not.toContainText('CPU');
     await expect(shown.locator('.update-message')).toHaveText('The primary is gone; the replica takes over.');
+    expect(await shown.locator('.update-message').textContent()).toBe('The primary is gone;\nthe replica takes over.');
     await expect(shown).not.toContainText('dashboard');
 
     await mine.locator('.update-incident summary').click();
