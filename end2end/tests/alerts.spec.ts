@@ -97,19 +97,26 @@ test('a card shows its alert live, and a notifier that fails shows until a retry
   await expect(row).toContainText('fired');
   await expect(row).toHaveAttribute('data-outcome', /^(retrying|waiting)$/);
 
-  // The receiver takes messages again: a test goes through at once…
+  // The receiver takes messages again: a test goes through at once. The
+  // button is a plain form: its answer sends the browser back to the page,
+  // the outcome in the query…
   receiver.failing = false;
   await notifier.getByRole('button', { name: 'Send a test message' }).click();
+  await expect(page).toHaveURL(`${server.url}/notifications?test=sent&notifier=ops`);
   await expect(page.locator('.test-outcome')).toHaveAttribute('data-outcome', 'sent');
   await expect(page.locator('.test-outcome')).toHaveText('A test message was sent to `ops`.');
   expect(receiver.posts.filter((p) => p.test === true)).toHaveLength(1);
+  // …the page, loaded again, shows the notifier delivering…
+  await expect(notifier).toHaveAttribute('data-health', 'ok');
   // …and a second one moments later is refused, saying when to try again.
   await notifier.getByRole('button', { name: 'Send a test message' }).click();
+  await expect(page).toHaveURL(/\/notifications\?test=too-soon&notifier=ops&wait=\d+$/);
   await expect(page.locator('.test-outcome')).toHaveAttribute('data-outcome', 'failed');
   await expect(page.locator('.test-outcome')).toContainText('try again in');
+  expect(receiver.posts.filter((p) => p.test === true)).toHaveLength(1);
 
   // …and the alert itself on its next retry (2 s, then 4 s after the first).
-  await page.goBack();
+  await page.locator('a.home').click();
   await expect(page).toHaveURL(`${server.url}/`);
   await expect(page.locator('.notifier-error')).toBeHidden({ timeout: 20_000 });
   await expect.poll(() => receiver.posts.filter((p) => !p.test).length).toBe(1);

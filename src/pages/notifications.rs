@@ -1,9 +1,11 @@
 //! `/notifications`: the notifiers, whether each is getting alerts through,
 //! and the newest notifications with what became of them. Whoever may act
 //! (signed in, or a `write` token) can send each notifier a test message.
-//! The test is a server function posted as a plain form, so it works
-//! before the WASM has loaded; once hydrated, its outcome shows in place
-//! and the lists are read again.
+//! The test is a server function posted as a plain HTML form (no
+//! `ActionForm`: that and its `ServerAction` cost 37 KB of gzipped WASM),
+//! so it works the same before and after the WASM loads: the answer sends
+//! the browser back here with the outcome in the query, and the page,
+//! loaded again, shows it and the lists as they are now.
 
 use crate::status::{Notification, NotificationsData, NotifierSummary, utc_clock, utc_day};
 use leptos::either::Either;
@@ -31,36 +33,43 @@ pub async fn load_notifications() -> Result<NotificationsData, ServerFnError> {
     })
 }
 
+/// Where the page's test button posts (the server function's path).
+const TEST_FORM_ACTION: &str = "/api/notifiers/test";
+
 /// `POST /api/notifiers/test` with `notifier=NAME`: an action (see
 /// `access`), so only for those who may act, from this site or with a
-/// `write` token.
+/// `write` token. A script's answer says what happened in its status (200,
+/// 404, 429 or 502) and text. A browser's form post (the page's button, no
+/// WASM needed) is sent back to `/notifications` with the outcome in the
+/// query, which the page shows.
 #[server(endpoint = "notifiers/test")]
 pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError> {
-    crate::access::web::require_action()?;
+    let plain_form = from_a_plain_form();
+    if let Err(refused) = crate::access::web::require_action() {
+        if plain_form {
+            send_back(&Tested::Refused);
+        }
+        return Err(refused);
+    }
     let state = use_context::<crate::server::AppState>()
         .ok_or_else(|| ServerFnError::new("the alerts are not available here"))?;
     let who = crate::access::web::who_asks();
-    state
-        .alerts
-        .send_test(&notifier, &who)
-        .await
-        .map_err(|refused| {
-            use crate::alerts::TestRefused;
-            let status = match refused {
-                TestRefused::Unknown(_) => axum::http::StatusCode::NOT_FOUND,
-                TestRefused::TooSoon { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
-                TestRefused::NotDelivered { .. } => axum::http::StatusCode::BAD_GATEWAY,
-            };
-            // A script's answer says what happened in its status. A form
-            // posted before the WASM loaded is sent back to the page
-            // instead (Leptos's redirect), which a status would break.
-            if !from_a_plain_form()
-                && let Some(response) = use_context::<leptos_axum::ResponseOptions>()
-            {
-                response.set_status(status);
-            }
-            ServerFnError::new(refused)
-        })
+    let answer = state.alerts.send_test(&notifier, &who).await;
+    if plain_form {
+        send_back(&Tested::from_answer(&notifier, &answer));
+    }
+    answer.map_err(|refused| {
+        use crate::alerts::TestRefused;
+        let status = match refused {
+            TestRefused::Unknown(_) => axum::http::StatusCode::NOT_FOUND,
+            TestRefused::TooSoon { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
+            TestRefused::NotDelivered { .. } => axum::http::StatusCode::BAD_GATEWAY,
+        };
+        if !plain_form && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
+            response.set_status(status);
+        }
+        ServerFnError::new(refused)
+    })
 }
 
 /// Whether the request is a browser's form post (it accepts HTML).
@@ -75,20 +84,219 @@ fn from_a_plain_form() -> bool {
     })
 }
 
+/// Answers a browser's form post with `303 See Other` to the page, the
+/// outcome in its query. The path is fixed; only the query varies (encoded),
+/// so the answer can send a browser nowhere else (and Leptos's own redirect
+/// to the `Referer` never applies).
+#[cfg(feature = "ssr")]
+fn send_back(tested: &Tested) {
+    use axum::http::{HeaderValue, StatusCode, header::LOCATION};
+    let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
+        return;
+    };
+    if let Ok(location) = HeaderValue::from_str(&tested.location()) {
+        response.insert_header(LOCATION, location);
+        response.set_status(StatusCode::SEE_OTHER);
+    }
+}
+
+/// What became of a test message, as the page's query carries it
+/// (`test=sent&notifier=ops`) and as the page says it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Tested {
+    Sent {
+        notifier: String,
+    },
+    Unknown {
+        notifier: String,
+    },
+    TooSoon {
+        notifier: String,
+        secs: u64,
+    },
+    NotDelivered {
+        notifier: String,
+        error: String,
+    },
+    /// The access rule refused (the layer refuses others before this).
+    Refused,
+}
+
+/// How much of a delivery's error the query carries.
+#[cfg(feature = "ssr")]
+const ERROR_IN_QUERY: usize = 300;
+
+impl Tested {
+    #[cfg(feature = "ssr")]
+    fn from_answer(notifier: &str, answer: &Result<String, crate::alerts::TestRefused>) -> Tested {
+        use crate::alerts::TestRefused;
+        match answer {
+            Ok(_) => Tested::Sent {
+                notifier: notifier.to_owned(),
+            },
+            Err(TestRefused::Unknown(notifier)) => Tested::Unknown {
+                notifier: notifier.clone(),
+            },
+            Err(TestRefused::TooSoon { notifier, secs }) => Tested::TooSoon {
+                notifier: notifier.clone(),
+                secs: *secs,
+            },
+            Err(TestRefused::NotDelivered { notifier, error }) => Tested::NotDelivered {
+                notifier: notifier.clone(),
+                error: crate::text::shorten(error, ERROR_IN_QUERY),
+            },
+        }
+    }
+
+    /// Where the page shows this: a fixed path, the outcome in the query.
+    #[cfg(feature = "ssr")]
+    fn location(&self) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        match self {
+            Tested::Sent { notifier } => query
+                .append_pair("test", "sent")
+                .append_pair("notifier", notifier),
+            Tested::Unknown { notifier } => query
+                .append_pair("test", "unknown")
+                .append_pair("notifier", notifier),
+            Tested::TooSoon { notifier, secs } => query
+                .append_pair("test", "too-soon")
+                .append_pair("notifier", notifier)
+                .append_pair("wait", &secs.to_string()),
+            Tested::NotDelivered { notifier, error } => query
+                .append_pair("test", "not-delivered")
+                .append_pair("notifier", notifier)
+                .append_pair("error", error),
+            Tested::Refused => query.append_pair("test", "refused"),
+        };
+        format!("/notifications?{}", query.finish())
+    }
+
+    /// Read back from the page's query; `None` without a (known) `test`.
+    fn from_query(query: &leptos_router::params::ParamsMap) -> Option<Tested> {
+        let notifier = || query.get("notifier").unwrap_or_default();
+        Some(match query.get_str("test")? {
+            "sent" => Tested::Sent {
+                notifier: notifier(),
+            },
+            "unknown" => Tested::Unknown {
+                notifier: notifier(),
+            },
+            "too-soon" => Tested::TooSoon {
+                notifier: notifier(),
+                secs: query
+                    .get_str("wait")
+                    .and_then(|w| w.parse().ok())
+                    .unwrap_or(0),
+            },
+            "not-delivered" => Tested::NotDelivered {
+                notifier: notifier(),
+                error: query.get("error").unwrap_or_default(),
+            },
+            "refused" => Tested::Refused,
+            _ => return None,
+        })
+    }
+
+    /// `data-outcome`: `sent` or `failed`.
+    fn kind(&self) -> &'static str {
+        match self {
+            Tested::Sent { .. } => "sent",
+            _ => "failed",
+        }
+    }
+
+    /// What the page says: the words a script gets for the same outcome.
+    fn text(&self) -> String {
+        match self {
+            Tested::Sent { notifier } => format!("A test message was sent to `{notifier}`."),
+            Tested::Unknown { notifier } => format!("No notifier is named `{notifier}`."),
+            Tested::TooSoon { notifier, secs } => {
+                format!("A test message went to `{notifier}` moments ago; try again in {secs} s.")
+            }
+            Tested::NotDelivered { notifier, error } => {
+                format!("`{notifier}` did not take the test message: {error}")
+            }
+            Tested::Refused => "Sign in (or use a write token) to send a test message.".into(),
+        }
+    }
+}
+
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
     use leptos::server_fn::ServerFn;
 
+    use super::Tested;
+    use crate::alerts::TestRefused;
+
     #[test]
     fn the_test_message_is_served_where_the_access_rule_sees_an_action() {
         assert_eq!(super::SendTestMessage::PATH, crate::access::TEST_MESSAGE);
+        assert_eq!(super::TEST_FORM_ACTION, crate::access::TEST_MESSAGE);
+    }
+
+    /// The page, reading the query it is sent back with, says what a script
+    /// is told; the answer leads to the page and nowhere else.
+    #[test]
+    fn a_plain_forms_outcome_comes_back_to_the_page_in_its_query() {
+        let answers = [
+            Ok("A test message was sent to `a&b ops`.".to_string()),
+            Err(TestRefused::Unknown("/../x?y=1#z".into())),
+            Err(TestRefused::TooSoon {
+                notifier: "ops".into(),
+                secs: 42,
+            }),
+            Err(TestRefused::NotDelivered {
+                notifier: "ops".into(),
+                error: "HTTP 500: not now & then".into(),
+            }),
+        ];
+        for answer in answers {
+            let notifier = match &answer {
+                Ok(_) => "a&b ops",
+                Err(TestRefused::Unknown(name)) => name,
+                Err(
+                    TestRefused::TooSoon { notifier, .. }
+                    | TestRefused::NotDelivered { notifier, .. },
+                ) => notifier,
+            };
+            let tested = Tested::from_answer(notifier, &answer);
+            let location = tested.location();
+            let query = location
+                .strip_prefix("/notifications?")
+                .unwrap_or_else(|| panic!("{location}"));
+            assert!(!query.contains(['/', '#', '?', ' ']), "{location}");
+            let read = Tested::from_query(&leptos_router::params::ParamsMap::from_iter(
+                form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned())),
+            ));
+            assert_eq!(read.as_ref(), Some(&tested), "{location}");
+            let said = match &answer {
+                Ok(text) => text.clone(),
+                Err(refused) => refused.to_string(),
+            };
+            assert_eq!(tested.text(), said);
+            assert_eq!(
+                tested.kind(),
+                if answer.is_ok() { "sent" } else { "failed" }
+            );
+        }
+        assert_eq!(Tested::Refused.location(), "/notifications?test=refused");
+    }
+
+    #[test]
+    fn a_long_delivery_error_is_shortened_for_the_query() {
+        let answer = Err(TestRefused::NotDelivered {
+            notifier: "ops".into(),
+            error: "x".repeat(5_000),
+        });
+        assert!(Tested::from_answer("ops", &answer).location().len() < 400);
     }
 }
 
 #[component]
 pub fn Notifications() -> impl IntoView {
-    let test = ServerAction::<SendTestMessage>::new();
-    let data = Resource::new(move || test.version().get(), |_| load_notifications());
+    let data = Resource::new(|| (), |_| load_notifications());
     view! {
         <Title text="Notifications · Pulse"/>
         <header class="top">
@@ -96,11 +304,11 @@ pub fn Notifications() -> impl IntoView {
         </header>
         <main class="notifications-page">
             <h2>"Notifications"</h2>
-            <TestOutcome test/>
+            <TestOutcome/>
             <Suspense fallback=|| ()>
                 {move || Suspend::new(async move {
                     match data.await {
-                        Ok(data) => Either::Left(view! { <NotificationsView data test/> }),
+                        Ok(data) => Either::Left(view! { <NotificationsView data/> }),
                         Err(error) => Either::Right(view! {
                             <p class="failure">"The notifications could not be loaded: " {error.to_string()}</p>
                         }),
@@ -111,36 +319,21 @@ pub fn Notifications() -> impl IntoView {
     }
 }
 
-/// What the last test said, read out by screen readers as it comes.
+/// What the last test said: the form's answer sends the browser back here
+/// with the outcome in the query. Read out by screen readers.
 #[component]
-fn TestOutcome(test: ServerAction<SendTestMessage>) -> impl IntoView {
-    let outcome = move || match test.value().get() {
-        None if test.pending().get() => Some(("pending", "Sending a test message…".to_string())),
-        None => None,
-        Some(Ok(sent)) => Some(("sent", sent)),
-        Some(Err(error)) => Some(("failed", server_error_text(error))),
-    };
+fn TestOutcome() -> impl IntoView {
+    let query = leptos_router::hooks::use_query_map();
+    let tested = Memo::new(move |_| query.with(Tested::from_query));
     view! {
-        <p class="test-outcome" role="status" data-outcome=move || outcome().map(|(kind, _)| kind)>
-            {move || outcome().map(|(_, text)| text)}
+        <p class="test-outcome" role="status" data-outcome=move || tested.with(|t| t.as_ref().map(Tested::kind))>
+            {move || tested.with(|t| t.as_ref().map(Tested::text))}
         </p>
     }
 }
 
-/// A server function's error as its server wrote it, without the prefix
-/// Leptos adds.
-fn server_error_text(error: ServerFnError) -> String {
-    match error {
-        ServerFnError::ServerError(text) => text,
-        other => other.to_string(),
-    }
-}
-
 #[component]
-fn NotificationsView(
-    data: NotificationsData,
-    test: ServerAction<SendTestMessage>,
-) -> impl IntoView {
+fn NotificationsView(data: NotificationsData) -> impl IntoView {
     let NotificationsData {
         notifiers,
         recent,
@@ -155,7 +348,7 @@ fn NotificationsView(
                 }),
                 false => Either::Right(view! {
                     <ul class="notifier-list">
-                        {notifiers.into_iter().map(|n| view! { <NotifierRow notifier=n can_test test/> }).collect_view()}
+                        {notifiers.into_iter().map(|n| view! { <NotifierRow notifier=n can_test/> }).collect_view()}
                     </ul>
                 }),
             }}
@@ -171,11 +364,7 @@ fn NotificationsView(
 }
 
 #[component]
-fn NotifierRow(
-    notifier: NotifierSummary,
-    can_test: bool,
-    test: ServerAction<SendTestMessage>,
-) -> impl IntoView {
+fn NotifierRow(notifier: NotifierSummary, can_test: bool) -> impl IntoView {
     let NotifierSummary {
         name,
         kind,
@@ -195,10 +384,10 @@ fn NotifierRow(
                 None => Either::Right(view! { <span class="ok">"delivering"</span> }),
             }}
             {can_test.then(|| view! {
-                <ActionForm action=test attr:class="test-form">
+                <form class="test-form" method="post" action=TEST_FORM_ACTION>
                     <input type="hidden" name="notifier" value=test_name/>
-                    <button type="submit" disabled=move || test.pending().get()>"Send a test message"</button>
-                </ActionForm>
+                    <button type="submit">"Send a test message"</button>
+                </form>
             })}
         </li>
     }
