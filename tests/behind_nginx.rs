@@ -106,8 +106,12 @@ async fn events_pass_through_a_buffering_nginx_at_once_and_replay_works() {
     let mut seen = Vec::new();
     while seen.len() < 8 {
         let (kind, id, data) = stream.next_event_within(5 * SECOND).await.unwrap();
+        // Results, and on a busy machine the host checks' `alert` events.
+        if kind != "message" {
+            continue;
+        }
         let status: CheckStatus = serde_json::from_str(&data).unwrap();
-        if kind == "message" && status.group == "synthetic" {
+        if status.group == "synthetic" {
             let lag = now_ms().saturating_sub(status.checked_at_ms);
             assert!(
                 lag < 500,
@@ -121,7 +125,7 @@ async fn events_pass_through_a_buffering_nginx_at_once_and_replay_works() {
     // Reconnect through nginx with the id of an early event: a replay, not a snapshot.
     let mut resumed = SseReader::open(&nginx.url("/api/events"), Some(&seen[2].0)).await;
     let (kind, id, _) = resumed.next_event_within(5 * SECOND).await.unwrap();
-    assert_eq!(kind, "message");
+    assert_ne!(kind, "snapshot");
     assert_eq!(
         id.unwrap().parse::<u64>().unwrap(),
         seen[2].0.parse::<u64>().unwrap() + 1

@@ -86,6 +86,11 @@ async fn events_arrive_at_the_interval_with_increasing_ids() {
     let until = Instant::now() + Duration::from_millis(4500);
     while Instant::now() < until {
         let (kind, id, data) = stream.next_event_within(3 * SECOND).await.unwrap();
+        // On a busy machine the host checks fail and their alert moves
+        // (`alert` events, which this private stream rightly carries).
+        if kind == "alert" {
+            continue;
+        }
         assert_eq!(kind, "message");
         let id: u64 = id.expect("every message has an id").parse().unwrap();
         assert!(id > last_id, "ids must increase: {id} after {last_id}");
@@ -167,23 +172,27 @@ async fn a_known_last_event_id_replays_exactly_what_was_missed() {
     first.next_event_within(5 * SECOND).await.unwrap(); // snapshot
     let mut seen = Vec::new();
     for _ in 0..6 {
-        let (_, id, data) = first.next_event_within(5 * SECOND).await.unwrap();
-        seen.push((id.unwrap(), data));
+        let (kind, id, data) = first.next_event_within(5 * SECOND).await.unwrap();
+        seen.push((kind, id.unwrap(), data));
     }
     drop(first);
 
     // Resume after the second event: the next four come first, in order.
-    let mut resumed = SseReader::open(&server.url("/api/events"), Some(&seen[1].0)).await;
+    let mut resumed = SseReader::open(&server.url("/api/events"), Some(&seen[1].1)).await;
     for expected in &seen[2..] {
         let (kind, id, data) = resumed.next_event_within(5 * SECOND).await.unwrap();
-        assert_eq!(kind, "message", "a replay, not a snapshot");
-        assert_eq!((id.as_ref(), &data), (Some(&expected.0), &expected.1));
+        assert_ne!(kind, "snapshot", "a replay, not a snapshot");
+        // Results, and on a busy machine the host checks' `alert` events.
+        assert_eq!(
+            (&kind, id.as_ref(), &data),
+            (&expected.0, Some(&expected.1), &expected.2)
+        );
     }
     let (_, next_id, _) = resumed.next_event_within(5 * SECOND).await.unwrap();
     let next_id: u64 = next_id.unwrap().parse().unwrap();
     assert_eq!(
         next_id,
-        seen[5].0.parse::<u64>().unwrap() + 1,
+        seen[5].1.parse::<u64>().unwrap() + 1,
         "then live, none twice, none lost"
     );
 }
