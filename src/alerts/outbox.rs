@@ -6,6 +6,7 @@
 //! from the dispatcher through `spawn_blocking`.
 
 use super::rules::{Happened, OpenAlert};
+use crate::history::WRITE;
 use crate::status::{CheckId, Health, Notification, Outcome};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -101,7 +102,7 @@ impl Outbox {
         };
         let json = serde_json::to_string(&record).expect("an alert record serialises");
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(WRITE)?;
         match happened.open {
             Some(open) => tx.execute(
                 "INSERT INTO alerts_open (check_id, since_ms, reminded_ms) VALUES (?1, ?2, ?3)
@@ -172,7 +173,7 @@ impl Outbox {
     pub fn assign(&self, rows: &[i64]) -> Sql<i64> {
         let message = *rows.iter().min().expect("a message has rows");
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(WRITE)?;
         for id in rows {
             tx.execute(
                 "UPDATE outbox SET message = ?1 WHERE id = ?2",
@@ -204,7 +205,7 @@ impl Outbox {
     /// Gives up rows, with why.
     pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Sql<()> {
         let mut conn = self.conn();
-        let tx = conn.transaction()?;
+        let tx = conn.transaction_with_behavior(WRITE)?;
         for id in rows {
             tx.execute(
                 "UPDATE outbox SET expired_ms = ?2, last_error = ?3 WHERE id = ?1",

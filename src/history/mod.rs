@@ -6,7 +6,7 @@ pub mod api;
 mod store;
 mod writer;
 
-pub use store::{Change, Retention, Rollup, RowCounts, SPANS, Store, side_connection};
+pub use store::{Change, Retention, Rollup, RowCounts, SPANS, Store, WRITE, side_connection};
 pub use writer::{Writer, start};
 
 #[cfg(test)]

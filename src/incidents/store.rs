@@ -26,7 +26,7 @@ pub fn insert(
     now_ms: u64,
 ) -> Sql<i64> {
     let checks = serde_json::to_string(checks).expect("check ids serialise");
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, crate::history::WRITE)?;
     tx.execute(
         "INSERT INTO incidents (title, checks, opened_ms) VALUES (?1, ?2, ?3)",
         params![title, checks, now_ms as i64],
@@ -46,7 +46,7 @@ pub fn add_update(
     by: &str,
     now_ms: u64,
 ) -> Sql<()> {
-    let tx = conn.unchecked_transaction()?;
+    let tx = rusqlite::Transaction::new_unchecked(conn, crate::history::WRITE)?;
     write_update(&tx, id, status, message, by, now_ms)?;
     tx.commit()
 }
