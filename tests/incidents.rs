@@ -8,6 +8,19 @@ mod support;
 use std::time::Duration;
 use support::{Server, SseReader};
 
+/// `GET /api/incidents` of a server's open loopback dashboard.
+async fn incidents_of(server: &Server) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(server.url("/api/incidents"))
+        .header("host", "localhost")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_incident_is_told_live_and_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
@@ -46,15 +59,7 @@ async fn an_incident_is_told_live_and_survives_a_restart() {
 
     server.terminate_and_wait(Duration::from_secs(10)).await;
     let server = Server::start(&args).await;
-    let listed: serde_json::Value = reqwest::Client::new()
-        .get(server.url("/api/incidents"))
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = incidents_of(&server).await;
     assert_eq!(listed[0]["title"], "Router replaced", "{listed}");
     assert_eq!(listed[0]["updates"][0]["status"], "monitoring");
     assert_eq!(listed[0]["updates"][0]["by"], "the open dashboard's user");
@@ -82,15 +87,7 @@ async fn incident_writes_are_bounded_in_rate_for_everyone_together() {
     assert_eq!(statuses[..10], [201; 10]);
     assert_eq!(statuses[10], 429, "{statuses:?}");
     // A refused write changed nothing.
-    let listed: serde_json::Value = client
-        .get(server.url("/api/incidents"))
-        .header("host", "localhost")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = incidents_of(&server).await;
     assert_eq!(
         listed.as_array().unwrap().len(),
         5,

@@ -202,6 +202,15 @@ pub fn who_asks() -> String {
     author(parts.as_ref().and_then(|p| p.extensions.get::<Viewer>()))
 }
 
+/// Whether a request comes from a page's plain form (it accepts HTML): it
+/// is answered with a redirect back to a page, a script with a status.
+pub fn from_a_page(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"))
+}
+
 /// The name an action is written down with: the viewer's, or this
 /// machine's user on an open dashboard (the only other viewer who acts).
 pub fn author(viewer: Option<&Viewer>) -> String {

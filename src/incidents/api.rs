@@ -169,10 +169,7 @@ fn answer(
     done: Result<crate::status::Incident, Refused>,
     success: StatusCode,
 ) -> Response {
-    let from_a_page = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
+    let from_a_page = crate::access::web::from_a_page(headers);
     match done {
         Ok(_) if from_a_page => Redirect::to("/#incidents").into_response(),
         Ok(incident) => (success, axum::Json(incident)).into_response(),

@@ -75,13 +75,8 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
 /// Whether the request is a browser's form post (it accepts HTML).
 #[cfg(feature = "ssr")]
 fn from_a_plain_form() -> bool {
-    use_context::<axum::http::request::Parts>().is_some_and(|parts| {
-        parts
-            .headers
-            .get(axum::http::header::ACCEPT)
-            .and_then(|accept| accept.to_str().ok())
-            .is_some_and(|accept| accept.contains("text/html"))
-    })
+    use_context::<axum::http::request::Parts>()
+        .is_some_and(|parts| crate::access::web::from_a_page(&parts.headers))
 }
 
 /// Answers a browser's form post with `303 See Other` to the page, the
