@@ -123,6 +123,14 @@ struct HubState {
     /// microseconds, so ids grow across restarts and an id from an earlier
     /// run is always older than anything in this run's ring.
     next_id: u64,
+    /// The events come from a cluster's shared log (`publish_shared`),
+    /// with its ids; the notices this replica sends itself (its config,
+    /// its history's health) repeat the newest id instead of taking one,
+    /// so that every id a client sees is the log's, valid on any replica.
+    shared: bool,
+    /// The id after which the ring holds every event: the last one it
+    /// dropped, or where the ids began.
+    floor: u64,
     ring: VecDeque<Delivery>,
     ring_size: usize,
     /// Where the ring's frames are written, side by side.
@@ -162,12 +170,15 @@ impl Hub {
         // The broadcast buffer is the ring's twin: a client that falls further
         // behind than the ring could replay is resynchronised with a snapshot.
         let (live, _) = broadcast::channel(ring_size);
+        let first_id = first_event_id();
         Arc::new(Hub {
             state: Mutex::new(HubState {
                 statuses: Vec::new(),
                 publicity: Vec::new(),
                 index: HashMap::new(),
-                next_id: first_event_id(),
+                next_id: first_id,
+                shared: false,
+                floor: first_id - 1,
                 ring: VecDeque::with_capacity(ring_size),
                 ring_size,
                 frames: frame::Blocks::new(),
@@ -236,15 +247,63 @@ impl Hub {
     /// or `None` for a check that is not registered (any more): a run that
     /// finishes just after its check was removed must not bring it back.
     pub fn publish(&self, status: CheckStatus) -> Option<u64> {
+        self.record(status, None, true)
+    }
+
+    /// Records a result read from a cluster's shared log, under the log's
+    /// id; `None` for one already recorded (an id not newer) or an unknown
+    /// check. `keep`: also to the history and the alert rules (not for what
+    /// is read back at start-up, which they had when it was new).
+    pub fn publish_shared(&self, id: u64, status: CheckStatus, keep: bool) -> Option<u64> {
+        self.record(status, Some(id), keep)
+    }
+
+    /// Makes this hub a follower of a cluster's shared log whose events
+    /// come after `base`: the ring is emptied, the ids start there, and
+    /// every open stream is sent a fresh snapshot in-band, since the ids
+    /// it holds no longer mean anything. At the start of following, and
+    /// whenever the log was lost and began again (a new epoch).
+    pub fn begin_epoch(&self, base: u64) {
+        let mut state = self.lock();
+        state.shared = true;
+        state.ring.clear();
+        state.floor = base;
+        state.next_id = base + 1;
+        state.snapshot_frames = SnapshotFrames::default();
+        let frame = state.snapshot_frame(Audience::Private);
+        let public = Some(state.snapshot_frame(Audience::Public));
+        let _ = self.live.send(Delivery {
+            id: base,
+            frame,
+            public,
+            ask_again: false,
+        });
+    }
+
+    /// Takes `status` as a check's current one without sending it: what a
+    /// replica that starts learns from the cluster before it follows.
+    pub fn adopt(&self, status: CheckStatus) {
+        let mut state = self.lock();
+        let Some(&at) = state.index.get(&status.id) else {
+            return;
+        };
+        state.statuses[at] = status;
+        state.snapshot_frames = SnapshotFrames::default();
+    }
+
+    fn record(&self, status: CheckStatus, id: Option<u64>, keep: bool) -> Option<u64> {
         // Serialising cannot fail for these types; doing it outside the lock
         // keeps the critical section to bookkeeping.
         let json = serde_json::to_string(&status).expect("CheckStatus serialises");
         let mut state = self.lock();
         let &at = state.index.get(&status.id)?;
-        if let Some(history) = self.history.get() {
+        if id.is_some_and(|id| id <= state.last_event_id()) {
+            return None;
+        }
+        if keep && let Some(history) = self.history.get() {
             history.offer(&status);
         }
-        if let Some(alerts) = self.alerts.get() {
+        if keep && let Some(alerts) = self.alerts.get() {
             alerts.offer(&status);
         }
         // Under the lock, as the publicity may change with a reload; only
@@ -256,7 +315,10 @@ impl Hub {
         let for_public = public
             .as_deref()
             .map_or(ForPublic::Nothing, |public| ForPublic::Own(None, public));
-        Some(self.send(&mut state, None, &json, for_public))
+        Some(match id {
+            Some(id) => self.send_as(&mut state, id, None, &json, for_public),
+            None => self.send(&mut state, None, &json, for_public),
+        })
     }
 
     /// Sends every result from now on to the history writer as well.
@@ -400,11 +462,27 @@ impl Hub {
         self.send(&mut state, Some("config"), &json, ForPublic::Nothing);
     }
 
-    /// Gives the next id to an event, frames it once per audience that
-    /// gets it, keeps it in the ring and fans it out.
+    /// Gives the next id to an event (in a cluster, the newest id again),
+    /// frames it once per audience that gets it, keeps it in the ring and
+    /// fans it out.
     fn send(&self, state: &mut HubState, kind: Option<&str>, json: &str, public: ForPublic) -> u64 {
-        let id = state.next_id;
-        state.next_id += 1;
+        let id = match state.shared {
+            true => state.last_event_id(),
+            false => state.next_id,
+        };
+        self.send_as(state, id, kind, json, public)
+    }
+
+    /// `send` with the id given.
+    fn send_as(
+        &self,
+        state: &mut HubState,
+        id: u64,
+        kind: Option<&str>,
+        json: &str,
+        public: ForPublic,
+    ) -> u64 {
+        state.next_id = state.next_id.max(id + 1);
         let frame = state.frames.event(kind, Some(id), json);
         let public = match public {
             ForPublic::Nothing => None,
@@ -419,8 +497,10 @@ impl Hub {
         };
         // Every event moves `last_event_id`, which both snapshots carry.
         state.snapshot_frames = SnapshotFrames::default();
-        if state.ring.len() == state.ring_size {
-            state.ring.pop_front();
+        if state.ring.len() == state.ring_size
+            && let Some(dropped) = state.ring.pop_front()
+        {
+            state.floor = dropped.id;
         }
         state.ring.push_back(delivery.clone());
         // Sent under the lock so that a subscriber, which also takes it, sees
@@ -484,13 +564,14 @@ impl Hub {
         audience: Audience,
     ) -> Option<(Vec<Bytes>, u64)> {
         let state = self.lock();
-        let oldest = state.oldest_replayable();
-        if after.checked_add(1)? < oldest {
+        if after < state.floor {
             return None;
         }
         let mut frames = Vec::new();
         let (mut size, mut last) = (0, after);
-        let missed = state.ring.iter().skip((after + 1 - oldest) as usize);
+        let missed = state
+            .ring
+            .range(state.ring.partition_point(|d| d.id <= after)..);
         for delivery in missed.take_while(|d| d.id <= until) {
             let Some(frame) = delivery.frame_for(audience) else {
                 last = delivery.id;
@@ -594,14 +675,11 @@ impl HubState {
         self.next_id - 1
     }
 
-    /// Whether the ring still holds every event after `last_seen`.
+    /// Whether the ring still holds every event after `last_seen`, an id
+    /// this hub gave: where the ring begins or one of its events. (A
+    /// cluster's ids have gaps; an id in one is not an event's.)
     fn can_replay_after(&self, last_seen: u64) -> bool {
-        // Checked first, so `last_seen + 1` below cannot overflow.
-        last_seen <= self.last_event_id() && last_seen + 1 >= self.oldest_replayable()
-    }
-
-    fn oldest_replayable(&self) -> u64 {
-        self.ring.front().map_or(self.next_id, |d| d.id)
+        last_seen == self.floor || self.ring.binary_search_by_key(&last_seen, |d| d.id).is_ok()
     }
 
     fn snapshot(&self) -> Snapshot {

@@ -21,6 +21,8 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod checks;
 #[cfg(feature = "ssr")]
+pub mod cluster;
+#[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod history;

@@ -5,6 +5,7 @@ use crate::access::{self, Access};
 use crate::alerts::{Alerts, Outbox};
 use crate::app::{App, shell};
 use crate::checks::{Engine, Fallbacks};
+use crate::cluster::Cluster;
 use crate::hub::Hub;
 use crate::incidents::{self, Incidents};
 use crate::metrics::{self, Metrics};
@@ -124,6 +125,7 @@ async fn start_checks(
     bound: SocketAddr,
     hub: &Arc<Hub>,
     alerts: &Arc<Alerts>,
+    cluster: Option<&Arc<Cluster>>,
     shutdown: &Shutdown,
 ) -> Result<(Arc<Access>, Arc<checks::Pushes>), String> {
     let fallbacks = Fallbacks {
@@ -132,6 +134,9 @@ async fn start_checks(
         concurrency: CHECK_CONCURRENCY,
     };
     let mut engine = Engine::new(hub.clone(), shutdown.clone());
+    if let Some(cluster) = cluster {
+        engine.in_cluster(cluster.clone());
+    }
     let pushes = engine.pushes();
     let calendar = engine.calendar();
     let Some(path) = &settings.config else {
@@ -269,7 +274,28 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub.clone(),
         shutdown.clone(),
     )?;
-    let (access, pushes) = start_checks(&settings, bound, &hub, &alerts, &shutdown).await?;
+    let cluster = match &settings.cluster {
+        Some(url) => {
+            let name = format!("{bound}/{:08x}", fastrand::u32(..));
+            let cluster = Cluster::join(
+                url,
+                settings.cluster_lease,
+                settings.ring_size as usize,
+                name,
+                shutdown.clone(),
+            )
+            .await?;
+            tracing::info!(replica = cluster.name(), "cluster: joined");
+            Some(cluster)
+        }
+        None => None,
+    };
+    let (access, pushes) =
+        start_checks(&settings, bound, &hub, &alerts, cluster.as_ref(), &shutdown).await?;
+    // After the checks are registered: what the log holds is about them.
+    if let Some(cluster) = &cluster {
+        tokio::spawn(cluster.clone().follow(hub.clone(), shutdown.clone()));
+    }
     tokio::spawn(ask_private_streams_again(
         access.changes(),
         hub.clone(),
@@ -325,6 +351,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let served = shutdown.within_drain_limit(serving).await;
     if served.is_none() {
         tracing::warn!("some clients were still being written to; not waiting for them");
+    }
+    if let Some(cluster) = &cluster {
+        cluster.leave().await;
     }
     // What the checks said last is saved before exit.
     alerts.close();

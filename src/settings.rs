@@ -112,6 +112,18 @@ pub struct Settings {
     /// demos and benchmarks. Off by default.
     #[arg(long, env = "PULSE_DEMO_RATE")]
     pub demo_rate: Option<crate::checks::demo::DemoRate>,
+
+    /// Run as one replica of a cluster that shares its events, and who runs
+    /// which check, through this Redis (`redis://host:port/db`). Every
+    /// replica must read the same config.
+    #[arg(long, env = "PULSE_CLUSTER")]
+    pub cluster: Option<String>,
+
+    /// In a cluster, how long a replica's hold on its share of the checks
+    /// lasts without being renewed: a replica that dies or freezes has its
+    /// checks run elsewhere after at most this, plus one interval.
+    #[arg(long, env = "PULSE_CLUSTER_LEASE", default_value = "6s", value_parser = positive_duration, requires = "cluster")]
+    pub cluster_lease: Duration,
 }
 
 impl Settings {

@@ -6,6 +6,7 @@
 
 use super::push::PushState;
 use super::{Check, Fallbacks, Pushes, from_config};
+use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
 use crate::maintenance::Calendar;
@@ -37,6 +38,9 @@ pub struct Engine {
     pushes: Arc<Pushes>,
     /// Each result is stamped with the maintenance window it fell in.
     calendar: Arc<Calendar>,
+    /// In a cluster: which checks this replica runs, and where results go
+    /// (the shared log, which brings them back to the hub).
+    cluster: Option<Arc<Cluster>>,
 }
 
 struct Running {
@@ -64,7 +68,14 @@ impl Engine {
             running: HashMap::new(),
             pushes: Arc::default(),
             calendar: Arc::default(),
+            cluster: None,
         }
+    }
+
+    /// Runs only the checks this replica holds in `cluster`, each at the
+    /// moments every replica would, and publishes into its shared log.
+    pub fn in_cluster(&mut self, cluster: Arc<Cluster>) {
+        self.cluster = Some(cluster);
     }
 
     /// The maintenance windows results are stamped from; set it with each
@@ -192,18 +203,23 @@ impl Engine {
         );
         let pending = check.pending_status();
         self.hub.register(pending.clone(), check.publicity.clone());
-        // An event, so that dashboards already open show the new card.
-        self.hub.publish(pending);
-        let phase = spread.min(check.interval).as_millis() as u64;
-        let first_run = Instant::now() + Duration::from_millis(fastrand::u64(0..phase.max(1)));
-        tokio::spawn(run_forever(
-            check,
-            first_run,
-            self.hub.clone(),
-            self.limiter.clone(),
-            self.calendar.clone(),
-            stop,
-        ));
+        let first_run = match &self.cluster {
+            Some(_) => Instant::from_std(Cluster::first_run(&check.id, check.interval)),
+            None => {
+                // An event, so that dashboards already open show the new
+                // card (in a cluster, the first result is that event).
+                self.hub.publish(pending);
+                let phase = spread.min(check.interval).as_millis() as u64;
+                Instant::now() + Duration::from_millis(fastrand::u64(0..phase.max(1)))
+            }
+        };
+        let runner = Runner {
+            hub: self.hub.clone(),
+            cluster: self.cluster.clone(),
+            limiter: self.limiter.clone(),
+            calendar: self.calendar.clone(),
+        };
+        tokio::spawn(run_forever(check, first_run, runner, stop));
     }
 
     fn stop(&mut self, id: &CheckId) {
@@ -239,14 +255,15 @@ impl Engine {
     }
 }
 
-async fn run_forever(
-    check: Check,
-    first_run: Instant,
+/// What every check's loop shares.
+struct Runner {
     hub: Arc<Hub>,
+    cluster: Option<Arc<Cluster>>,
     limiter: Arc<Semaphore>,
     calendar: Arc<Calendar>,
-    stop: Shutdown,
-) {
+}
+
+async fn run_forever(check: Check, first_run: Instant, runner: Runner, stop: Shutdown) {
     let mut ticker = tokio::time::interval_at(first_run, check.interval);
     // A run that overran its interval pushes the next one back instead of
     // firing a burst to catch up.
@@ -256,23 +273,28 @@ async fn run_forever(
             ticked = stop.tick(&mut ticker) => if !ticked { return },
             () = check.probe.woken() => ticker.reset(),
         }
-        if !run_and_publish(&check, &hub, &limiter, &calendar, &stop).await {
+        if !run_and_publish(&check, &runner, &stop).await {
             return;
         }
     }
 }
 
 /// One run under the concurrency limit; `false` once the check is stopped.
-async fn run_and_publish(
-    check: &Check,
-    hub: &Hub,
-    limiter: &Semaphore,
-    calendar: &Calendar,
-    stop: &Shutdown,
-) -> bool {
+async fn run_and_publish(check: &Check, runner: &Runner, stop: &Shutdown) -> bool {
+    // In a cluster, another replica may run it; the period is taken when
+    // the run was due, so a slow permit does not move it.
+    let period = match &runner.cluster {
+        Some(cluster) if !cluster.runs(&check.id) => return true,
+        Some(_) => Some(Cluster::period(
+            &check.id,
+            check.interval,
+            super::unix_millis(),
+        )),
+        None => None,
+    };
     let permit = tokio::select! {
         _ = stop.triggered() => return false,
-        permit = limiter.acquire() => permit,
+        permit = runner.limiter.acquire() => permit,
     };
     let Ok(_permit) = permit else {
         return false;
@@ -281,14 +303,23 @@ async fn run_and_publish(
         _ = stop.triggered() => return false,
         status = check.run_once() => status,
     };
-    status.maintenance_until_ms = calendar.covering(&status.id, status.checked_at_ms);
+    status.maintenance_until_ms = runner.calendar.covering(&status.id, status.checked_at_ms);
     // A check stopped while its probe ran publishes nothing: it may have
     // been removed, and its card must not come back.
     if stop.is_triggered() {
         return false;
     }
-    record(hub, &status);
-    hub.publish(status);
+    match (&runner.cluster, period) {
+        (Some(cluster), Some(period)) => {
+            if cluster.publish(&status, period).await {
+                record(&runner.hub, &status);
+            }
+        }
+        _ => {
+            record(&runner.hub, &status);
+            runner.hub.publish(status);
+        }
+    }
     true
 }
 

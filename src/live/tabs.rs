@@ -198,21 +198,28 @@ impl<F: Feed> Tab<F> {
 
     /// Applies an event unless this tab already has it; returns whether it did.
     fn take(&self, raw: Raw) -> bool {
-        let old = raw.id.is_some_and(|id| Some(id) <= self.last_id.get());
+        let last = self.last_id.get();
+        let newer = raw.id.is_none() || raw.id > last;
+        // A notice under the newest id is a cluster replica's own (its
+        // config, its history's health), which takes no id of the shared
+        // log: it applies, as the state it sets is whole, but it is not a
+        // new event.
+        let own_notice = raw.id.is_some() && raw.id == last && raw.kind != Kind::Message;
         // A snapshot always applies: after a server restart it starts the
         // ids again from below what the tabs have seen.
-        if old && raw.kind != Kind::Snapshot {
+        if !newer && !own_notice && raw.kind != Kind::Snapshot {
             return false;
         }
         if raw.id.is_some() {
             self.last_id.set(raw.id);
         }
-        self.apply(&raw);
+        self.apply(&raw, newer);
         self.recent.borrow_mut().push(&raw);
         true
     }
 
-    fn apply(&self, raw: &Raw) {
+    /// `counted`: a new event, for the page's count of events applied.
+    fn apply(&self, raw: &Raw, counted: bool) {
         let feed = &self.feed;
         let parsed = match raw.kind {
             Kind::Message => parse(raw, |status: F::Status| feed.apply(status)),
@@ -238,7 +245,7 @@ impl<F: Feed> Tab<F> {
         let link = feed.link();
         link.last_event_at_ms.set(Some(now_ms()));
         link.last_event_id.set(raw.id);
-        if raw.kind != Kind::Snapshot {
+        if counted && raw.kind != Kind::Snapshot {
             link.events.update(|n| *n += 1);
         }
         if self.leads() && link.connection.get_untracked() != Connection::Live {

@@ -1,0 +1,210 @@
+//! The shared log: one capped Redis Stream of results, followed by every
+//! replica into its hub. Its epoch (`{pulse}:epoch`) names one life of the
+//! log: when Redis loses its data (a restart without persistence) the key
+//! is gone with the stream, the first replica to notice starts a new epoch
+//! above every id it has seen, and each replica sends its clients a fresh
+//! snapshot in-band, without dropping a connection.
+
+use super::{Cluster, ids};
+use crate::hub::Hub;
+use crate::shutdown::Shutdown;
+use crate::status::CheckStatus;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::streams::{StreamId, StreamRangeReply, StreamReadReply};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+pub const LOG: &str = "{pulse}:log";
+pub const EPOCH: &str = "{pulse}:epoch";
+/// Each check's newest result, for a replica that starts.
+pub const CURRENT: &str = "{pulse}:current";
+/// The first id of this epoch's log: whether the log was trimmed since.
+pub const FIRST: &str = "{pulse}:first";
+
+/// How long one read waits for new events; also how soon a new epoch is
+/// noticed while nothing is published.
+const READ_WAIT: Duration = Duration::from_secs(1);
+/// Events read at once.
+const READ_COUNT: usize = 512;
+
+enum Ended {
+    Shutdown,
+    NewEpoch,
+}
+
+pub async fn follow(cluster: Arc<Cluster>, hub: Arc<Hub>, shutdown: Shutdown) {
+    let reader = loop {
+        match reading_connection(&cluster.url).await {
+            Ok(reader) => break reader,
+            Err(e) => {
+                cluster.redis_up.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cluster: cannot read the log");
+                if !pause(&shutdown).await {
+                    return;
+                }
+            }
+        }
+    };
+    loop {
+        let mut redis = reader.clone();
+        match follow_epoch(&cluster, &hub, &mut redis, &shutdown).await {
+            Ok(Ended::Shutdown) => return,
+            Ok(Ended::NewEpoch) => continue,
+            Err(e) => {
+                cluster.redis_up.store(false, Ordering::Relaxed);
+                tracing::warn!(error = %e, "cluster: following the log failed; retrying");
+                if !pause(&shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A second, then `true`; `false` at shutdown.
+async fn pause(shutdown: &Shutdown) -> bool {
+    tokio::select! {
+        _ = shutdown.triggered() => false,
+        () = tokio::time::sleep(Duration::from_secs(1)) => true,
+    }
+}
+
+async fn reading_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
+    let client = redis::Client::open(url)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(super::COMMAND_TIMEOUT))
+        .set_response_timeout(Some(READ_WAIT + super::COMMAND_TIMEOUT));
+    ConnectionManager::new_with_config(client, config).await
+}
+
+/// Follows the log while it stays in one epoch.
+async fn follow_epoch(
+    cluster: &Cluster,
+    hub: &Hub,
+    redis: &mut ConnectionManager,
+    shutdown: &Shutdown,
+) -> redis::RedisResult<Ended> {
+    let epoch = current_epoch(cluster, redis).await?;
+    let known = cluster
+        .epoch
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    let mut after = if epoch != known {
+        start_epoch(cluster, hub, redis, &epoch).await?
+    } else {
+        ids::log_id(cluster.newest.load(Ordering::Relaxed))
+    };
+    cluster.redis_up.store(true, Ordering::Relaxed);
+    while !shutdown.is_triggered() {
+        let read: Option<StreamReadReply> = redis::cmd("XREAD")
+            .arg("COUNT")
+            .arg(READ_COUNT)
+            .arg("BLOCK")
+            .arg(READ_WAIT.as_millis() as u64)
+            .arg("STREAMS")
+            .arg(LOG)
+            .arg(&after)
+            .query_async(redis)
+            .await?;
+        for entry in read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
+            if let Some(id) = apply(cluster, hub, &entry, true) {
+                after = ids::log_id(id);
+            }
+        }
+        let now: Option<String> = redis::cmd("GET").arg(EPOCH).query_async(redis).await?;
+        if now.as_deref() != Some(epoch.as_str()) {
+            tracing::warn!(
+                "cluster: the shared log began again (Redis lost its data); clients get a snapshot"
+            );
+            return Ok(Ended::NewEpoch);
+        }
+    }
+    Ok(Ended::Shutdown)
+}
+
+/// The log's epoch, begun now if there is none (a new cluster, or Redis
+/// lost its data): above every id this replica has seen, so that ids only
+/// grow for its clients too.
+async fn current_epoch(
+    cluster: &Cluster,
+    redis: &mut ConnectionManager,
+) -> redis::RedisResult<String> {
+    let now = crate::checks::unix_millis() * ids::PER_MILLISECOND;
+    let above_seen = cluster.newest.load(Ordering::Relaxed) + 1;
+    let candidate = ids::log_id(now.max(above_seen));
+    let _: Option<String> = redis::cmd("SET")
+        .arg(EPOCH)
+        .arg(candidate)
+        .arg("NX")
+        .query_async(redis)
+        .await?;
+    redis::cmd("GET").arg(EPOCH).query_async(redis).await
+}
+
+/// Takes up a new epoch: the hub starts its ids there and tells every
+/// client, then gets what the log holds of it (its newest events, and each
+/// check's newest result for checks with none among them). Returns the
+/// log id to read after.
+async fn start_epoch(
+    cluster: &Cluster,
+    hub: &Hub,
+    redis: &mut ConnectionManager,
+    epoch: &str,
+) -> redis::RedisResult<String> {
+    let base = ids::event_id(epoch).unwrap_or(0);
+    let (newest_first, first, current): (StreamRangeReply, Option<String>, Vec<(String, String)>) =
+        redis::pipe()
+            .cmd("XREVRANGE")
+            .arg(LOG)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(cluster.log_length)
+            .cmd("GET")
+            .arg(FIRST)
+            .cmd("HGETALL")
+            .arg(CURRENT)
+            .query_async(redis)
+            .await?;
+    let held: Vec<StreamId> = newest_first.ids.into_iter().rev().collect();
+    // Replayable after the epoch's start only while the log holds it all.
+    let floor = match held.first() {
+        Some(oldest) if first.as_deref() != Some(oldest.id.as_str()) => {
+            ids::event_id(&oldest.id).unwrap_or(base)
+        }
+        _ => base,
+    };
+    *cluster.epoch.lock().unwrap_or_else(|p| p.into_inner()) = epoch.to_string();
+    cluster.newest.fetch_max(floor, Ordering::Relaxed);
+    hub.begin_epoch(floor);
+    let mut after = ids::log_id(floor);
+    for entry in &held {
+        if let Some(id) = apply(cluster, hub, entry, false) {
+            after = ids::log_id(id);
+        }
+    }
+    for (_, json) in current {
+        if let Ok(status) = serde_json::from_str::<CheckStatus>(&json) {
+            hub.adopt(status);
+        }
+    }
+    tracing::info!(
+        epoch,
+        events = held.len(),
+        "cluster: following the shared log"
+    );
+    Ok(after)
+}
+
+/// One entry of the log into the hub; its event id, or `None` for an entry
+/// that is not a result (never written by Pulse) or was applied already.
+fn apply(cluster: &Cluster, hub: &Hub, entry: &StreamId, keep: bool) -> Option<u64> {
+    let id = ids::event_id(&entry.id)?;
+    let json: String = entry.get("status")?;
+    let status: CheckStatus = serde_json::from_str(&json).ok()?;
+    cluster.newest.fetch_max(id, Ordering::Relaxed);
+    hub.publish_shared(id, status, keep);
+    Some(id)
+}

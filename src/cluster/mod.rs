@@ -1,0 +1,230 @@
+//! A replica of a cluster (`--cluster redis://…`). The flow grows one hop:
+//!
+//! ```text
+//! checks ─▶ shared log (a Redis Stream, fenced) ─▶ every replica's hub ─▶ its streams
+//! ```
+//!
+//! - `leases.rs`: which checks this replica runs (a shard's lease each).
+//! - `log.rs`: publishing a result into the log, through a script that
+//!   Redis runs against the lease (the fence), and following the log into
+//!   the local hub, across a loss of Redis's data (a new epoch).
+//! - `ids.rs`: the log's ids as the event ids clients see, so a client
+//!   resumes on any replica.
+//!
+//! The hub downstream is unchanged: it keeps the current statuses, so a
+//! replica serves snapshots without asking Redis, and replays from its own
+//! ring, which holds the log's newest events.
+
+pub mod ids;
+pub mod leases;
+pub mod log;
+
+use crate::checks::unix_millis;
+use crate::hub::Hub;
+use crate::shutdown::Shutdown;
+use crate::status::{CheckId, CheckStatus};
+use leases::Leases;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Every key Pulse keeps in Redis starts with this. The braces are a hash
+/// tag: in a Redis Cluster every key lands in one slot, which the scripts
+/// (several keys each) need.
+pub const KEYS: &str = "{pulse}";
+
+/// How long one command may take before Redis counts as unreachable.
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub struct Cluster {
+    redis: ConnectionManager,
+    /// Where the follower reads (its own connection: a blocking read would
+    /// hold up every command behind it on a shared one).
+    url: String,
+    leases: Leases,
+    /// The epoch this replica follows (the value of `{pulse}:epoch`).
+    epoch: Mutex<String>,
+    /// The newest event id this replica has seen in the log.
+    newest: AtomicU64,
+    /// How many events the log keeps (its MAXLEN).
+    log_length: usize,
+    redis_up: AtomicBool,
+    publish: redis::Script,
+}
+
+impl Cluster {
+    /// Connects to Redis and starts taking a share of the checks; the
+    /// checks' results are followed once `follow` is called.
+    pub async fn join(
+        url: &str,
+        lease: Duration,
+        log_length: usize,
+        name: String,
+        shutdown: Shutdown,
+    ) -> Result<Arc<Cluster>, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("--cluster {url}: {e}"))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(COMMAND_TIMEOUT))
+            .set_response_timeout(Some(COMMAND_TIMEOUT));
+        let redis = tokio::time::timeout(
+            COMMAND_TIMEOUT * 3,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await
+        .map_err(|_| format!("--cluster {url}: Redis did not answer"))?
+        .map_err(|e| format!("--cluster {url}: {e}"))?;
+        let cluster = Arc::new(Cluster {
+            redis,
+            url: url.to_string(),
+            leases: Leases::new(name, lease),
+            epoch: Mutex::new(String::new()),
+            newest: AtomicU64::new(0),
+            log_length,
+            redis_up: AtomicBool::new(true),
+            publish: redis::Script::new(include_str!("publish.lua")),
+        });
+        tokio::spawn(cluster.clone().keep_leases(shutdown));
+        Ok(cluster)
+    }
+
+    /// This replica's name in the cluster.
+    pub fn name(&self) -> &str {
+        &self.leases.me
+    }
+
+    /// Whether this replica runs `check` now.
+    pub fn runs(&self, check: &CheckId) -> bool {
+        self.leases.holder_of(check).is_some()
+    }
+
+    /// The shards this replica holds.
+    pub fn shards_held(&self) -> Vec<u32> {
+        self.leases.held()
+    }
+
+    pub fn redis_up(&self) -> bool {
+        self.redis_up.load(Ordering::Relaxed)
+    }
+
+    /// When a check runs first: every replica puts a check's runs at the
+    /// same moments (a phase from its id), so that a replica taking it
+    /// over runs it in the same periods.
+    pub fn first_run(check: &CheckId, interval: Duration) -> Instant {
+        let interval_ms = interval.as_millis().max(1) as u64;
+        let now = unix_millis();
+        let wait = (phase_ms(check, interval_ms) + interval_ms - now % interval_ms) % interval_ms;
+        Instant::now() + Duration::from_millis(wait)
+    }
+
+    /// The period a run starting at `at_ms` belongs to: the nearest of the
+    /// check's moments, so a run started a little late is still its own.
+    pub fn period(check: &CheckId, interval: Duration, at_ms: u64) -> u64 {
+        let interval_ms = interval.as_millis().max(1) as u64;
+        (at_ms + interval_ms / 2).saturating_sub(phase_ms(check, interval_ms)) / interval_ms
+    }
+
+    async fn keep_leases(self: Arc<Self>, shutdown: Shutdown) {
+        let mut redis = self.redis.clone();
+        let mut ticker = tokio::time::interval(self.leases.lease / 3);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while shutdown.tick(&mut ticker).await {
+            match self.leases.keep(&mut redis).await {
+                Ok(()) => self.redis_up.store(true, Ordering::Relaxed),
+                Err(e) => {
+                    self.redis_up.store(false, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "cluster: keeping the leases failed");
+                }
+            }
+        }
+    }
+
+    /// At shutdown: gives this replica's checks back, so that the others
+    /// run them at once rather than when the leases run out.
+    pub async fn leave(&self) {
+        let mut redis = self.redis.clone();
+        match tokio::time::timeout(COMMAND_TIMEOUT, self.leases.leave(&mut redis)).await {
+            Ok(Ok(())) => tracing::info!("cluster: leases given back"),
+            Ok(Err(e)) => tracing::warn!(error = %e, "cluster: could not give the leases back"),
+            Err(_) => tracing::warn!("cluster: Redis did not answer; the leases run out instead"),
+        }
+    }
+
+    /// Publishes one result into the shared log, if this replica still
+    /// runs its check and nothing was published for its period. Whether
+    /// it went in is Redis's answer, not this replica's belief.
+    pub async fn publish(&self, status: &CheckStatus, period: u64) -> bool {
+        let Some((shard, holder)) = self.leases.holder_of(&status.id) else {
+            return false;
+        };
+        let epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let json = serde_json::to_string(status).expect("CheckStatus serialises");
+        let mut redis = self.redis.clone();
+        let answer: redis::RedisResult<Option<String>> = self
+            .publish
+            .key(leases::lease_key(shard))
+            .key(log::EPOCH)
+            .key(format!("{KEYS}:last"))
+            .key(format!("{KEYS}:periods"))
+            .key(log::CURRENT)
+            .key(log::LOG)
+            .key(log::FIRST)
+            .arg(&holder)
+            .arg(&epoch)
+            .arg(&status.id.0)
+            .arg(period)
+            .arg(ids::log_id(self.newest.load(Ordering::Relaxed)))
+            .arg(self.log_length)
+            .arg(json)
+            .invoke_async(&mut redis)
+            .await;
+        match answer {
+            Ok(Some(_)) => true,
+            Ok(None) => {
+                tracing::debug!(check = %status.id.0, period, "cluster: period already published");
+                false
+            }
+            Err(e) if e.code() == Some("FENCED") => {
+                self.leases.lost(shard);
+                false
+            }
+            Err(e) => {
+                tracing::warn!(check = %status.id.0, error = %e, "cluster: result not published");
+                false
+            }
+        }
+    }
+
+    /// Follows the shared log into `hub` until shutdown (see `log.rs`).
+    pub async fn follow(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
+        log::follow(self, hub, shutdown).await;
+    }
+}
+
+/// Where in each interval a check runs, from its id: spread, and the same
+/// on every replica.
+fn phase_ms(check: &CheckId, interval_ms: u64) -> u64 {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(check.0.as_bytes());
+    u64::from_be_bytes(digest[8..16].try_into().expect("8 bytes")) % interval_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_run_a_little_early_or_late_is_in_its_own_period() {
+        let check = CheckId("web".into());
+        let interval = Duration::from_secs(10);
+        let phase = phase_ms(&check, 10_000);
+        let moment = 1_764_700_000_000 - 1_764_700_000_000 % 10_000 + phase;
+        let period = Cluster::period(&check, interval, moment);
+        assert_eq!(Cluster::period(&check, interval, moment - 3_000), period);
+        assert_eq!(Cluster::period(&check, interval, moment + 4_000), period);
+        assert_eq!(
+            Cluster::period(&check, interval, moment + 10_000),
+            period + 1
+        );
+    }
+}
