@@ -8,6 +8,7 @@
 -- KEYS: 1 lease, 2 epoch, 3 last id, 4 periods, 5 current, 6 log, 7 first id
 -- ARGV: 1 holder, 2 epoch, 3 check id, 4 period, 5 the caller's newest
 --       id, 6 the log's length, 7 the result (JSON)
+-- Each entry names its holder (`by`), for whoever reads the log by hand.
 if redis.call('GET', KEYS[2]) ~= ARGV[2] then
   return redis.error_reply('EPOCH the log began again')
 end
@@ -46,7 +47,7 @@ after(ARGV[5])
 after(ARGV[2])
 local id = string.format('%d-%d', ms, seq)
 
-redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], id, 'status', ARGV[7])
+redis.call('XADD', KEYS[6], 'MAXLEN', '~', ARGV[6], id, 'status', ARGV[7], 'by', ARGV[1])
 redis.call('SET', KEYS[3], id)
 redis.call('SET', KEYS[7], id, 'NX')
 redis.call('HSET', KEYS[4], ARGV[3], period)

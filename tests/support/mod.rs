@@ -4,7 +4,9 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod alerting;
+pub mod nginx;
 pub mod receiver;
+pub mod redis;
 pub mod targets;
 
 use futures::StreamExt;

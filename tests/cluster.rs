@@ -1,0 +1,278 @@
+//! Pulse as a cluster: replicas on a real redis-server (and nginx in front),
+//! all on loopback, started and stopped by each test.
+
+mod support;
+
+use pulse::cluster::ids;
+use pulse::status::CheckStatus;
+use std::collections::HashMap;
+use std::time::Duration;
+use support::nginx::Nginx;
+use support::redis::Redis;
+use support::{Server, SseReader};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// A config of `n` TCP checks against a port that accepts, run every
+/// `interval`.
+fn config(n: usize, interval: &str, target: std::net::SocketAddr) -> tempfile::NamedTempFile {
+    let mut text = format!("[defaults]\ninterval = \"{interval}\"\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[check]]\nname = \"check {i}\"\nkind = \"tcp\"\naddress = \"{target}\"\n"
+        ));
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+async fn replica(redis: &Redis, config: &tempfile::NamedTempFile, lease: &str) -> Server {
+    let path = config.path().to_str().unwrap().to_string();
+    Server::start(&[
+        "--cluster",
+        &redis.url(),
+        "--cluster-lease",
+        lease,
+        "-c",
+        &path,
+    ])
+    .await
+}
+
+/// Each check's results in the log, in order.
+fn results_by_check(redis: &Redis) -> HashMap<String, Vec<(String, CheckStatus)>> {
+    let mut by_check: HashMap<String, Vec<(String, CheckStatus)>> = HashMap::new();
+    for (id, fields) in redis.log_after("-") {
+        let Some(status) = fields.get("status") else {
+            panic!("{id}: {fields:?}");
+        };
+        let status: CheckStatus = serde_json::from_str(status).unwrap();
+        by_check
+            .entry(status.id.0.clone())
+            .or_default()
+            .push((id, status));
+    }
+    by_check
+}
+
+/// Waits until every one of `n` checks has at least `each` results in the log.
+async fn until_every_check_has(redis: &Redis, n: usize, each: usize, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let by_check = results_by_check(redis);
+        if by_check.len() == n && by_check.values().all(|r| r.len() >= each) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not every check published {each} results within {limit:?}: {:?}",
+            by_check
+                .iter()
+                .map(|(k, v)| (k, v.len()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The message ids of a stream read until `want` of them arrived.
+async fn message_ids(stream: &mut SseReader, want: usize) -> Vec<u64> {
+    let mut ids = Vec::new();
+    while ids.len() < want {
+        let (kind, id, _) = stream
+            .next_event_within(10 * SECOND)
+            .await
+            .expect("stream open");
+        if kind == "message" {
+            ids.push(id.expect("results carry ids").parse().unwrap());
+        }
+    }
+    ids
+}
+
+#[tokio::test]
+async fn a_client_resumes_on_another_replica_with_exactly_the_events_the_log_holds_after_its_id() {
+    let target = support::targets::http_target().await;
+    let redis = Redis::start().await;
+    let checks = config(3, "1s", target);
+    let first = replica(&redis, &checks, "6s").await;
+    let second = replica(&redis, &checks, "6s").await;
+    let third = replica(&redis, &checks, "6s").await;
+    // nginx in front of the other two: the reconnect lands on another replica.
+    let nginx = Nginx::start(&[&second.base, &third.base]).await;
+
+    let mut stream = SseReader::open(&first.url("/api/events"), None).await;
+    let seen = message_ids(&mut stream, 4).await;
+    drop(stream);
+    let last = *seen.last().unwrap();
+    tokio::time::sleep(3 * SECOND).await;
+
+    let mut resumed = SseReader::open(&nginx.url("/api/events"), Some(&last.to_string())).await;
+    let (kind, id, _) = resumed.next_event_within(10 * SECOND).await.unwrap();
+    assert_eq!(kind, "message", "a replay, not a snapshot");
+    // Replayed ones (about three seconds' worth), then live ones.
+    let mut got = vec![id.unwrap().parse::<u64>().unwrap()];
+    got.extend(message_ids(&mut resumed, 8).await);
+    let logged: Vec<u64> = redis
+        .log_after(&ids::log_id(last))
+        .iter()
+        .map(|(id, _)| ids::event_id(id).unwrap())
+        .collect();
+    let wanted: Vec<u64> = logged[..got.len()].to_vec();
+    assert_eq!(
+        got, wanted,
+        "exactly the log's ids after {last}, in order, none twice"
+    );
+    drop(first);
+}
+
+#[tokio::test]
+async fn a_killed_replicas_checks_go_on_elsewhere_with_no_result_twice_and_at_most_one_period_missing()
+ {
+    let target = support::targets::http_target().await;
+    let redis = Redis::start().await;
+    let checks = config(8, "4s", target);
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(replica(&redis, &checks, "2s").await);
+    }
+    until_every_check_has(&redis, 8, 3, 30 * SECOND).await;
+    let victim = replicas.remove(0);
+    let killed_at = support::now_ms();
+    std::process::Command::new("kill")
+        .args(["-KILL", &victim.pid().to_string()])
+        .status()
+        .unwrap();
+    // Lease (2 s) plus one interval (4 s), and then three periods more.
+    tokio::time::sleep(18 * SECOND).await;
+
+    for (check, results) in results_by_check(&redis) {
+        let times: Vec<u64> = results.iter().map(|(_, s)| s.checked_at_ms).collect();
+        assert!(
+            *times.last().unwrap() > killed_at + 10_000,
+            "{check} goes on after the kill: {times:?}"
+        );
+        for pair in times.windows(2) {
+            let gap = pair[1] - pair[0];
+            // A period twice would be ~0 apart; one missing, ~8 s.
+            assert!(
+                (2_000..=10_000).contains(&gap),
+                "{check}: results {gap} ms apart: {times:?}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_replica_frozen_past_its_lease_publishes_nothing_under_it_when_it_wakes() {
+    let target = support::targets::http_target().await;
+    let redis = Redis::start().await;
+    let checks = config(8, "1s", target);
+    let path = checks.path().to_str().unwrap().to_string();
+    let args = [
+        "--cluster",
+        &redis.url(),
+        "--cluster-lease",
+        "2s",
+        "-c",
+        &path,
+    ];
+    let (frozen, log) = Server::start_keeping_log(&args, &[]).await;
+    let _other = replica(&redis, &checks, "2s").await;
+    until_every_check_has(&redis, 8, 3, 30 * SECOND).await;
+    let name_of = |by: &str| by.split(' ').next().unwrap().to_string();
+    let port = frozen.addr().port();
+    let holders_before: Vec<String> = redis
+        .log_after("-")
+        .into_iter()
+        .map(|(_, f)| f["by"].clone())
+        .filter(|by| by.starts_with(&format!("127.0.0.1:{port}/")))
+        .collect();
+    assert!(
+        !holders_before.is_empty(),
+        "the replica to freeze ran checks"
+    );
+    let frozen_name = name_of(&holders_before[0]);
+
+    let signal = |sig: &str| {
+        std::process::Command::new("kill")
+            .args([sig, &frozen.pid().to_string()])
+            .status()
+            .unwrap()
+    };
+    signal("-STOP");
+    tokio::time::sleep(5 * SECOND).await;
+    let woke_after = redis.log_after("-").last().unwrap().0.clone();
+    signal("-CONT");
+    tokio::time::sleep(5 * SECOND).await;
+
+    let after_waking = redis.log_after(&woke_after);
+    assert!(!after_waking.is_empty());
+    for (id, fields) in &after_waking {
+        assert!(
+            !holders_before.contains(&fields["by"]),
+            "{id} was accepted under a lease held before the freeze: {}",
+            fields["by"]
+        );
+    }
+    assert!(
+        log.text().contains("lease lost"),
+        "the woken replica learnt it lost its leases ({frozen_name})"
+    );
+    // And still no period twice.
+    for (check, results) in results_by_check(&redis) {
+        let times: Vec<u64> = results.iter().map(|(_, s)| s.checked_at_ms).collect();
+        assert!(
+            times.windows(2).all(|p| p[1] - p[0] >= 500),
+            "{check} published twice in one period: {times:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn when_redis_loses_its_data_clients_get_a_snapshot_in_band_and_checks_go_on() {
+    let target = support::targets::http_target().await;
+    let mut redis = Redis::start().await;
+    let checks = config(3, "1s", target);
+    let first = replica(&redis, &checks, "2s").await;
+    let _second = replica(&redis, &checks, "2s").await;
+    let mut stream = SseReader::open(&first.url("/api/events"), None).await;
+    let before = message_ids(&mut stream, 3).await;
+
+    redis.restart_empty().await;
+    let snapshot_id = loop {
+        let (kind, id, _) = stream
+            .next_event_within(15 * SECOND)
+            .await
+            .expect("the stream stays open");
+        if kind == "snapshot" {
+            break id.unwrap().parse::<u64>().unwrap();
+        }
+    };
+    assert!(
+        snapshot_id > *before.last().unwrap(),
+        "ids only grow: {snapshot_id}"
+    );
+    let after = message_ids(&mut stream, 3).await;
+    assert!(
+        after.iter().all(|&id| id > snapshot_id),
+        "{after:?} after {snapshot_id}"
+    );
+    // The new log holds them, under its new epoch.
+    let logged: Vec<u64> = redis
+        .log_after("-")
+        .iter()
+        .map(|(id, _)| ids::event_id(id).unwrap())
+        .collect();
+    assert!(
+        after.iter().all(|id| logged.contains(id)),
+        "{after:?} in {logged:?}"
+    );
+    // An id from before the loss gets a snapshot on any replica.
+    let mut old = SseReader::open(&first.url("/api/events"), Some(&before[0].to_string())).await;
+    assert_eq!(
+        old.next_event_within(5 * SECOND).await.unwrap().0,
+        "snapshot"
+    );
+}
