@@ -67,6 +67,13 @@ pub struct Metrics {
     pub notifications_failed: Family<NotifierLabel, Counter>,
     pub notifications_expired: Counter,
     pub alert_results_dropped: Counter,
+    /// In a cluster (zero otherwise): this replica's role, how far behind
+    /// the shared log it is, and whether Redis answers.
+    pub cluster_shards_held: Gauge,
+    pub cluster_results_published: Counter,
+    pub cluster_results_fenced: Counter,
+    pub cluster_lag_ms: Gauge,
+    pub cluster_redis_up: Gauge,
     /// Read from the runtime when exported: once streams have gone it falls
     /// back to its idle value, which is how a churn run shows no task leaked.
     tasks_alive: Gauge,
@@ -98,6 +105,11 @@ impl Metrics {
             notifications_failed: Family::default(),
             notifications_expired: Counter::default(),
             alert_results_dropped: Counter::default(),
+            cluster_shards_held: Gauge::default(),
+            cluster_results_published: Counter::default(),
+            cluster_results_fenced: Counter::default(),
+            cluster_lag_ms: Gauge::default(),
+            cluster_redis_up: Gauge::default(),
             tasks_alive: Gauge::default(),
             registry: Registry::default(),
         };
@@ -196,6 +208,31 @@ impl Metrics {
             "alert_results_dropped",
             "Results the alert rules never saw: their queue was full",
             m.alert_results_dropped.clone(),
+        );
+        registry.register(
+            "cluster_shards_held",
+            "Shards of the checks whose lease this replica holds (of 64): the checks it runs",
+            m.cluster_shards_held.clone(),
+        );
+        registry.register(
+            "cluster_results_published",
+            "Results this replica ran and the shared log accepted",
+            m.cluster_results_published.clone(),
+        );
+        registry.register(
+            "cluster_results_fenced",
+            "Results the shared log refused: this replica's lease had run out or gone to another",
+            m.cluster_results_fenced.clone(),
+        );
+        registry.register(
+            "cluster_lag_milliseconds",
+            "Between the newest event's entry into the shared log and its arrival in this replica's hub",
+            m.cluster_lag_ms.clone(),
+        );
+        registry.register(
+            "cluster_redis_up",
+            "1 while Redis answers this replica, 0 when it does not",
+            m.cluster_redis_up.clone(),
         );
         registry.register(
             "tasks_alive",

@@ -282,6 +282,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 settings.cluster_lease,
                 settings.ring_size as usize,
                 name,
+                metrics.clone(),
                 shutdown.clone(),
             )
             .await?;

@@ -147,6 +147,13 @@ async fn a_killed_replicas_checks_go_on_elsewhere_with_no_result_twice_and_at_mo
     // Lease (2 s) plus one interval (4 s), and then three periods more.
     tokio::time::sleep(18 * SECOND).await;
 
+    // Every shard is run by one of the two left, as each one's metrics say.
+    let mut held = 0.0;
+    for survivor in &replicas {
+        held += survivor.metric("pulse_cluster_shards_held").await;
+        assert_eq!(survivor.metric("pulse_cluster_redis_up").await, 1.0);
+    }
+    assert_eq!(held, 64.0, "every shard held once");
     for (check, results) in results_by_check(&redis) {
         let times: Vec<u64> = results.iter().map(|(_, s)| s.checked_at_ms).collect();
         assert!(

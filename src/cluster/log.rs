@@ -38,7 +38,7 @@ pub async fn follow(cluster: Arc<Cluster>, hub: Arc<Hub>, shutdown: Shutdown) {
         match reading_connection(&cluster.url).await {
             Ok(reader) => break reader,
             Err(e) => {
-                cluster.redis_up.store(false, Ordering::Relaxed);
+                cluster.set_redis_up(false);
                 tracing::warn!(error = %e, "cluster: cannot read the log");
                 if !pause(&shutdown).await {
                     return;
@@ -52,7 +52,7 @@ pub async fn follow(cluster: Arc<Cluster>, hub: Arc<Hub>, shutdown: Shutdown) {
             Ok(Ended::Shutdown) => return,
             Ok(Ended::NewEpoch) => continue,
             Err(e) => {
-                cluster.redis_up.store(false, Ordering::Relaxed);
+                cluster.set_redis_up(false);
                 tracing::warn!(error = %e, "cluster: following the log failed; retrying");
                 if !pause(&shutdown).await {
                     return;
@@ -96,7 +96,7 @@ async fn follow_epoch(
     } else {
         ids::log_id(cluster.newest.load(Ordering::Relaxed))
     };
-    cluster.redis_up.store(true, Ordering::Relaxed);
+    cluster.set_redis_up(true);
     while !shutdown.is_triggered() {
         let read: Option<StreamReadReply> = redis::cmd("XREAD")
             .arg("COUNT")
@@ -205,6 +205,11 @@ fn apply(cluster: &Cluster, hub: &Hub, entry: &StreamId, keep: bool) -> Option<u
     let json: String = entry.get("status")?;
     let status: CheckStatus = serde_json::from_str(&json).ok()?;
     cluster.newest.fetch_max(id, Ordering::Relaxed);
+    if keep {
+        let entered_ms = id / ids::PER_MILLISECOND;
+        let lag = crate::checks::unix_millis().saturating_sub(entered_ms);
+        cluster.metrics.cluster_lag_ms.set(lag as i64);
+    }
     hub.publish_shared(id, status, keep);
     Some(id)
 }

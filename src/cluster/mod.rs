@@ -21,6 +21,7 @@ pub mod log;
 
 use crate::checks::unix_millis;
 use crate::hub::Hub;
+use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckStatus};
 use leases::Leases;
@@ -51,6 +52,7 @@ pub struct Cluster {
     log_length: usize,
     redis_up: AtomicBool,
     publish: redis::Script,
+    metrics: Arc<Metrics>,
 }
 
 impl Cluster {
@@ -61,6 +63,7 @@ impl Cluster {
         lease: Duration,
         log_length: usize,
         name: String,
+        metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> Result<Arc<Cluster>, String> {
         let client = redis::Client::open(url).map_err(|e| format!("--cluster {url}: {e}"))?;
@@ -83,7 +86,9 @@ impl Cluster {
             log_length,
             redis_up: AtomicBool::new(true),
             publish: redis::Script::new(include_str!("publish.lua")),
+            metrics,
         });
+        cluster.set_redis_up(true);
         tokio::spawn(cluster.clone().keep_leases(shutdown));
         Ok(cluster)
     }
@@ -105,6 +110,11 @@ impl Cluster {
 
     pub fn redis_up(&self) -> bool {
         self.redis_up.load(Ordering::Relaxed)
+    }
+
+    fn set_redis_up(&self, up: bool) {
+        self.redis_up.store(up, Ordering::Relaxed);
+        self.metrics.cluster_redis_up.set(i64::from(up));
     }
 
     /// When a check runs first: every replica puts a check's runs at the
@@ -129,10 +139,14 @@ impl Cluster {
         let mut ticker = tokio::time::interval(self.leases.lease / 3);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while shutdown.tick(&mut ticker).await {
-            match self.leases.keep(&mut redis).await {
-                Ok(()) => self.redis_up.store(true, Ordering::Relaxed),
+            let kept = self.leases.keep(&mut redis).await;
+            self.metrics
+                .cluster_shards_held
+                .set(self.leases.held().len() as i64);
+            match kept {
+                Ok(()) => self.set_redis_up(true),
                 Err(e) => {
-                    self.redis_up.store(false, Ordering::Relaxed);
+                    self.set_redis_up(false);
                     tracing::warn!(error = %e, "cluster: keeping the leases failed");
                 }
             }
@@ -179,17 +193,29 @@ impl Cluster {
             .invoke_async(&mut redis)
             .await;
         match answer {
-            Ok(Some(_)) => true,
+            Ok(Some(_)) => {
+                self.metrics.cluster_results_published.inc();
+                true
+            }
             Ok(None) => {
                 tracing::debug!(check = %status.id.0, period, "cluster: period already published");
                 false
             }
             Err(e) if e.code() == Some("FENCED") => {
+                self.metrics.cluster_results_fenced.inc();
                 self.leases.lost(shard);
                 false
             }
+            Err(e) if e.code() == Some("EPOCH") => {
+                tracing::debug!(check = %status.id.0, "cluster: result of the old epoch dropped");
+                false
+            }
             Err(e) => {
-                tracing::warn!(check = %status.id.0, error = %e, "cluster: result not published");
+                // Told once per outage, not once per result.
+                if self.redis_up.swap(false, Ordering::Relaxed) {
+                    self.metrics.cluster_redis_up.set(0);
+                    tracing::warn!(error = %e, "cluster: Redis does not answer; results are not published");
+                }
                 false
             }
         }
