@@ -283,3 +283,33 @@ async fn when_redis_loses_its_data_clients_get_a_snapshot_in_band_and_checks_go_
         "snapshot"
     );
 }
+
+#[tokio::test]
+async fn garbage_in_the_log_is_skipped_and_following_goes_on() {
+    let target = support::targets::http_target().await;
+    let redis = Redis::start().await;
+    let checks = config(2, "1s", target);
+    let first = replica(&redis, &checks, "6s").await;
+    let mut stream = SseReader::open(&first.url("/api/events"), None).await;
+    message_ids(&mut stream, 2).await;
+    // Entries no Pulse wrote (no `status`, a `status` that is no result),
+    // added by hand: the script must also give ids above them.
+
+    redis.cli(&["XADD", "{pulse}:log", "*", "junk", "1"]);
+    redis.cli(&["XADD", "{pulse}:log", "*", "status", "{not json"]);
+    redis.cli(&["XADD", "{pulse}:log", "*", "status", "[]"]);
+    let before = support::now_ms();
+    let after = message_ids(&mut stream, 4).await;
+    assert!(
+        after.iter().all(|&id| id / 1024 >= before - 1_000),
+        "{after:?}"
+    );
+    // A replica that starts now reads past them too.
+    let second = replica(&redis, &checks, "6s").await;
+    let mut late = SseReader::open(&second.url("/api/events"), None).await;
+    assert_eq!(
+        late.next_event_within(5 * SECOND).await.unwrap().0,
+        "snapshot"
+    );
+    message_ids(&mut late, 2).await;
+}

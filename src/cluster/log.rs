@@ -109,9 +109,10 @@ async fn follow_epoch(
             .query_async(redis)
             .await?;
         for entry in read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            if let Some(id) = apply(cluster, hub, &entry, true) {
-                after = ids::log_id(id);
-            }
+            // Past it even when it is no result of Pulse's (written by
+            // hand, say): reading it again would loop.
+            apply(cluster, hub, &entry, true);
+            after = entry.id;
         }
         let now: Option<String> = redis::cmd("GET").arg(EPOCH).query_async(redis).await?;
         if now.as_deref() != Some(epoch.as_str()) {
@@ -181,9 +182,8 @@ async fn start_epoch(
     hub.begin_epoch(floor);
     let mut after = ids::log_id(floor);
     for entry in &held {
-        if let Some(id) = apply(cluster, hub, entry, false) {
-            after = ids::log_id(id);
-        }
+        apply(cluster, hub, entry, false);
+        after = entry.id.clone();
     }
     for (_, json) in current {
         if let Ok(status) = serde_json::from_str::<CheckStatus>(&json) {
@@ -198,18 +198,27 @@ async fn start_epoch(
     Ok(after)
 }
 
-/// One entry of the log into the hub; its event id, or `None` for an entry
-/// that is not a result (never written by Pulse) or was applied already.
-fn apply(cluster: &Cluster, hub: &Hub, entry: &StreamId, keep: bool) -> Option<u64> {
+/// One entry of the log into the hub. One that is no result of Pulse's
+/// (written by hand, or garbage) is skipped and logged, never fatal.
+fn apply(cluster: &Cluster, hub: &Hub, entry: &StreamId, keep: bool) {
+    let applied = result_of(entry).map(|(id, status)| {
+        cluster.newest.fetch_max(id, Ordering::Relaxed);
+        if keep {
+            let entered_ms = id / ids::PER_MILLISECOND;
+            let lag = crate::checks::unix_millis().saturating_sub(entered_ms);
+            cluster.metrics.cluster_lag_ms.set(lag as i64);
+        }
+        hub.publish_shared(id, status, keep);
+    });
+    if applied.is_none() {
+        tracing::warn!(entry = %entry.id, "cluster: an entry of the log that is no result of Pulse's, skipped");
+    }
+}
+
+/// The event id and result of one entry, if it is one Pulse wrote.
+fn result_of(entry: &StreamId) -> Option<(u64, CheckStatus)> {
     let id = ids::event_id(&entry.id)?;
     let json: String = entry.get("status")?;
     let status: CheckStatus = serde_json::from_str(&json).ok()?;
-    cluster.newest.fetch_max(id, Ordering::Relaxed);
-    if keep {
-        let entered_ms = id / ids::PER_MILLISECOND;
-        let lag = crate::checks::unix_millis().saturating_sub(entered_ms);
-        cluster.metrics.cluster_lag_ms.set(lag as i64);
-    }
-    hub.publish_shared(id, status, keep);
-    Some(id)
+    Some((id, status))
 }

@@ -43,6 +43,9 @@ local function after(id)
   end
 end
 after(redis.call('GET', KEYS[3]))
+-- An entry added by hand (XADD *) may stand above the last one given here.
+local top = redis.call('XREVRANGE', KEYS[6], '+', '-', 'COUNT', 1)[1]
+if top then after(top[1]) end
 after(ARGV[5])
 after(ARGV[2])
 local id = string.format('%d-%d', ms, seq)
