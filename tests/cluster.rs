@@ -294,7 +294,6 @@ async fn garbage_in_the_log_is_skipped_and_following_goes_on() {
     message_ids(&mut stream, 2).await;
     // Entries no Pulse wrote (no `status`, a `status` that is no result),
     // added by hand: the script must also give ids above them.
-
     redis.cli(&["XADD", "{pulse}:log", "*", "junk", "1"]);
     redis.cli(&["XADD", "{pulse}:log", "*", "status", "{not json"]);
     redis.cli(&["XADD", "{pulse}:log", "*", "status", "[]"]);
