@@ -38,7 +38,7 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub metrics: Arc<Metrics>,
     pub streams: Streams,
-    pub history: history::api::HistoryFile,
+    pub history: history::api::HistoryStore,
     pub access: Arc<Access>,
     pub alerts: Arc<Alerts>,
     pub incidents: Arc<Incidents>,
@@ -113,6 +113,41 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 /// handshakes, once. Streams set their own `Connection` header.
 fn close_after_answering() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(header::CONNECTION, HeaderValue::from_static("close"))
+}
+
+/// Opens the history (Postgres when given, else the SQLite file, else
+/// none), starts its writer on the hub, and says where pages read it.
+/// Postgres that is down at start is no reason not to start: the writer
+/// connects when it can, and the dashboard says why nothing is saved.
+async fn open_history(
+    settings: &Settings,
+    file: Option<&std::path::Path>,
+    hub: &Arc<Hub>,
+) -> Result<Option<history::api::Source>, String> {
+    let retention = history::Retention {
+        raw: settings.keep_raw,
+        minutes: settings.keep_minutes,
+        hours: settings.keep_hours,
+    };
+    let (store, source): (Box<dyn history::Backend + Send>, _) =
+        match (&settings.history_postgres, file) {
+            (Some(url), _) => {
+                let mut store = history::PgStore::new(url, tokio::runtime::Handle::current())?;
+                if let Err(error) = store.prepare().await {
+                    tracing::warn!(%error, "history database not ready; the writer will retry");
+                }
+                let reader = Arc::new(store.reader());
+                (Box::new(store), history::api::Source::Postgres(reader))
+            }
+            (None, Some(path)) => {
+                let store = history::SqliteStore::open(path)?;
+                let path = Arc::new(path.to_path_buf());
+                (Box::new(store), history::api::Source::Sqlite(path))
+            }
+            (None, None) => return Ok(None),
+        };
+    hub.keep_history(history::start(store, retention));
+    Ok(Some(source))
 }
 
 /// Starts the checks of the config file, watching it for changes, or the
@@ -253,14 +288,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         metrics.clone(),
     );
     let history_file = (!settings.no_history).then(|| settings.history.clone());
-    if let Some(path) = &history_file {
-        let store = history::Store::open(path)?;
-        let retention = history::Retention {
-            raw: settings.keep_raw,
-            minutes: settings.keep_minutes,
-            hours: settings.keep_hours,
-        };
-        hub.keep_history(history::start(store, retention));
+    let history_source = open_history(&settings, history_file.as_deref(), &hub).await?;
+    if history_source.is_some() {
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
     // The outbox lives in the history database; with no history, in
@@ -323,7 +352,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub,
         metrics,
         streams,
-        history: history::api::HistoryFile(history_file.map(Arc::new), Default::default()),
+        history: history::api::HistoryStore(history_source, Default::default()),
         access,
         alerts: alerts.clone(),
         incidents,

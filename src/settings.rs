@@ -54,6 +54,14 @@ pub struct Settings {
     #[arg(long, env = "PULSE_KEEP_HOURS", default_value = "90days", value_parser = positive_duration)]
     pub keep_hours: Duration,
 
+    /// Keep the history in this Postgres (`postgres://user@host:port/db`)
+    /// rather than the SQLite file: the history the replicas of a cluster
+    /// share. Best given in the environment, where `ps` does not show its
+    /// password. The alerts' outbox and the incidents stay in the
+    /// `--history` file.
+    #[arg(long, env = "PULSE_HISTORY_POSTGRES", conflicts_with = "no_history")]
+    pub history_postgres: Option<String>,
+
     /// Keep no history (nothing is written to disk).
     #[arg(long, env = "PULSE_NO_HISTORY", conflicts_with = "history")]
     pub no_history: bool,

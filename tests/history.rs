@@ -4,7 +4,7 @@
 
 mod support;
 
-use pulse::history::Store;
+use pulse::history::{Backend, SqliteStore as Store};
 use std::time::Duration;
 use support::{Server, now_ms};
 

@@ -4,7 +4,7 @@
 //! database's size and rows after each day.
 
 use clap::Parser;
-use pulse::history::{Retention, Store};
+use pulse::history::{Backend, Retention, SqliteStore};
 use pulse::status::{CheckId, CheckKind, CheckStatus, Health};
 use std::time::{Duration, Instant};
 
@@ -47,7 +47,7 @@ fn main() {
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{}{suffix}", args.file.display()));
     }
-    let mut store = Store::open(&args.file).expect("the database opens");
+    let mut store = SqliteStore::open(&args.file).expect("the database opens");
     let interval_ms = args.interval.as_millis() as u64;
     let start = 1_800_000_000_000 / DAY_MS * DAY_MS;
     let ids: Vec<CheckId> = (0..args.checks)
@@ -148,7 +148,7 @@ fn result(id: &CheckId, at_ms: u64, (down, latency_ms): (bool, f64)) -> CheckSta
     }
 }
 
-fn report(store: &Store, file: &std::path::Path, day: u64, elapsed: Duration) {
+fn report(store: &SqliteStore, file: &std::path::Path, day: u64, elapsed: Duration) {
     let size = |suffix: &str| {
         std::fs::metadata(format!("{}{suffix}", file.display())).map_or(0, |m| m.len())
     };

@@ -1,9 +1,11 @@
 //! The history's JSON API: `GET /api/checks/{id}/uptime` and
-//! `GET /api/checks/{id}/history?range=24h`. Each request reads through a
-//! read-only connection of its own on the blocking pool (WAL lets it read
-//! while the writer writes), so a slow disk never stalls the server.
+//! `GET /api/checks/{id}/history?range=24h`. Each request reads on the
+//! blocking pool, through a read-only SQLite connection of its own (WAL
+//! lets it read while the writer writes) or the Postgres pool, so a slow
+//! disk or database never stalls the server.
 
-use super::store::{Change, Rollup, Store, span_for};
+use super::backend::{Backend, Change, Rollup, span_for};
+use super::{PgStore, SqliteStore};
 use crate::status::{
     CheckHistory, CheckId, FEED, FeedItem, RANGES, Trend, UPTIME_WINDOWS, range_ms,
 };
@@ -23,7 +25,14 @@ const READ_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the history is, if it is on, and the public trends read last.
 #[derive(Clone, Default)]
-pub struct HistoryFile(pub Option<Arc<PathBuf>>, pub PublicTrends);
+pub struct HistoryStore(pub Option<Source>, pub PublicTrends);
+
+/// The database history is read from.
+#[derive(Clone)]
+pub enum Source {
+    Sqlite(Arc<PathBuf>),
+    Postgres(Arc<PgStore>),
+}
 
 /// The public status page's trends, read at most once per `PUBLIC_TRENDS_AGE`:
 /// anyone may load that page, so a crowd (or one client in a loop) must not
@@ -86,14 +95,14 @@ pub struct RangeQuery {
 /// Empty when history is off or cannot be read; the cards then show their
 /// current status only.
 pub async fn board_history(
-    file: &HistoryFile,
+    file: &HistoryStore,
     names: HashMap<CheckId, String>,
 ) -> (HashMap<CheckId, Trend>, Vec<FeedItem>) {
-    let Some(path) = file.0.clone() else {
+    let Some(source) = file.0.clone() else {
         return Default::default();
     };
     let now = crate::checks::unix_millis();
-    let read = blocking_read(path, move |store| {
+    let read = blocking_read(source, move |store| {
         Ok((store.trends(now)?, store.recent_changes(FEED)?))
     })
     .await;
@@ -126,17 +135,17 @@ pub async fn board_history(
 /// shows beside each public check. Empty when history is off or cannot be
 /// read.
 pub async fn trends_of(
-    file: &HistoryFile,
+    file: &HistoryStore,
     ids: std::collections::HashSet<CheckId>,
 ) -> HashMap<CheckId, Trend> {
-    let Some(path) = file.0.clone() else {
+    let Some(source) = file.0.clone() else {
         return HashMap::new();
     };
     if let Some(trends) = file.1.fresh(&ids) {
         return trends;
     }
     let now = crate::checks::unix_millis();
-    match blocking_read(path, move |store| store.trends(now)).await {
+    match blocking_read(source, move |store| store.trends(now)).await {
         Ok(trends) => {
             let trends = trends
                 .into_iter()
@@ -155,16 +164,16 @@ pub async fn trends_of(
 
 /// One check's history for its detail page; `None` when history is off.
 pub async fn check_history(
-    file: &HistoryFile,
+    file: &HistoryStore,
     id: String,
     range: String,
     range_ms: u64,
 ) -> Result<Option<CheckHistory>, String> {
-    let Some(path) = file.0.clone() else {
+    let Some(source) = file.0.clone() else {
         return Ok(None);
     };
     let now = crate::checks::unix_millis();
-    blocking_read(path, move |store| {
+    blocking_read(source, move |store| {
         store.check_history(&id, &range, range_ms, now)
     })
     .await
@@ -172,7 +181,7 @@ pub async fn check_history(
 }
 
 /// `GET /api/checks/{id}/uptime`
-pub async fn uptime(State(file): State<HistoryFile>, Path(id): Path<String>) -> Response {
+pub async fn uptime(State(file): State<HistoryStore>, Path(id): Path<String>) -> Response {
     let now = crate::checks::unix_millis();
     read(file, move |store| {
         let mut uptime = std::collections::BTreeMap::new();
@@ -186,7 +195,7 @@ pub async fn uptime(State(file): State<HistoryFile>, Path(id): Path<String>) -> 
 
 /// `GET /api/checks/{id}/history?range=1h|24h|7d|30d|90d` (24h if unset)
 pub async fn history(
-    State(file): State<HistoryFile>,
+    State(file): State<HistoryStore>,
     Path(id): Path<String>,
     Query(query): Query<RangeQuery>,
 ) -> Response {
@@ -213,23 +222,24 @@ pub async fn history(
 }
 
 async fn read<T: Serialize + Send + 'static>(
-    file: HistoryFile,
-    query: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+    file: HistoryStore,
+    query: impl FnOnce(&dyn Backend) -> super::Result<T> + Send + 'static,
 ) -> Response {
-    let Some(path) = file.0 else {
+    let Some(source) = file.0 else {
         return problem(
             StatusCode::NOT_FOUND,
             "history is off (Pulse runs with --no-history)".into(),
         );
     };
-    let answer = blocking_read(path, query).await;
+    let answer = blocking_read(source, query).await;
     match answer {
         Ok(value) => Json(value).into_response(),
         Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
     }
 }
 
-/// Runs `query` on a read-only connection of its own, on the blocking pool.
+/// Runs `query` on the blocking pool: on a read-only SQLite connection of
+/// its own, or a connection from the Postgres pool.
 ///
 /// At most `CONCURRENT_READS` run at once, for every path in (pages, server
 /// functions, the API): each holds a blocking thread and a file handle, and
@@ -237,8 +247,8 @@ async fn read<T: Serialize + Send + 'static>(
 /// A read that waits longer than `READ_QUEUE_WAIT` for its turn is refused
 /// (503) rather than queued without end.
 async fn blocking_read<T: Send + 'static>(
-    path: Arc<PathBuf>,
-    query: impl FnOnce(&Store) -> rusqlite::Result<T> + Send + 'static,
+    source: Source,
+    query: impl FnOnce(&dyn Backend) -> super::Result<T> + Send + 'static,
 ) -> Result<T, String> {
     static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_READS);
     let turn = tokio::time::timeout(READ_QUEUE_WAIT, READS.acquire()).await;
@@ -246,8 +256,11 @@ async fn blocking_read<T: Send + 'static>(
         return Err("the history is busy; try again shortly".to_string());
     };
     tokio::task::spawn_blocking(move || {
-        let store = Store::open_read_only(&path)?;
-        query(&store).map_err(|e| format!("reading the history failed: {e}"))
+        let answer = match source {
+            Source::Sqlite(path) => query(&SqliteStore::open_read_only(&path)?),
+            Source::Postgres(store) => query(&store.reader()),
+        };
+        answer.map_err(|e| format!("reading the history failed: {e}"))
     })
     .await
     .map_err(|_| "reading the history failed".to_string())?

@@ -1,12 +1,18 @@
-//! History: every check result kept in SQLite, so that "how has it been"
-//! has an answer that survives restarts. `store` is the database; `writer`
-//! feeds it from the hub in batches, on a thread of its own.
+//! History: every check result kept, so that "how has it been" has an
+//! answer that survives restarts. `backend` is what a history database
+//! does; `sqlite` keeps it in a file (one node), `postgres` in a server
+//! the replicas of a cluster share; `writer` feeds either from the hub in
+//! batches, on a thread of its own; `api` reads it for pages and the API.
 
 pub mod api;
-mod store;
+mod backend;
+mod postgres;
+mod sqlite;
 mod writer;
 
-pub use store::{Change, Retention, Rollup, RowCounts, SPANS, Store, WRITE, side_connection};
+pub use backend::{Backend, Change, Error, Result, Retention, Rollup, RowCounts, SPANS};
+pub use postgres::PgStore;
+pub use sqlite::{SqliteStore, WRITE, side_connection};
 pub use writer::{Writer, start};
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The store against a real SQLite file: changes, roll-ups, retention, and
 //! what survives reopening the file (a restart).
 
-use super::store::{Retention, Rollup, Store};
+use super::backend::{Backend, Retention, Rollup};
+use super::sqlite::SqliteStore as Store;
 use crate::status::{CheckId, CheckKind, CheckStatus, Health};
 use std::time::Duration;
 
@@ -382,7 +383,7 @@ fn a_database_of_the_first_schema_is_migrated_with_its_data() {
     let path = dir.path().join("history.db");
     {
         let conn = rusqlite::Connection::open(&path).unwrap();
-        conn.execute_batch(include_str!("../../migrations/001_history.sql"))
+        conn.execute_batch(include_str!("../../migrations/sqlite/001_history.sql"))
             .unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         conn.execute_batch(&format!(
@@ -429,7 +430,7 @@ fn a_database_of_the_first_schema_is_migrated_with_its_data() {
 fn per_check_reads_search_their_index() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(&dir);
-    for sql in super::store::PER_CHECK_READS {
+    for sql in super::sqlite::PER_CHECK_READS {
         let plan = store.explain(sql);
         // Reading one check's rows must never walk a table (the views name
         // theirs `c` and `r`/`d`), nor the by-time indexes that hold every

@@ -2,10 +2,11 @@
 //! waits (a full channel drops the result and counts it). A thread of its
 //! own writes them in batches, one transaction each, and once a minute
 //! rolls up and prunes. When the database fails (a full or read-only
-//! disk), the error is logged and kept for the dashboard, and checking and
-//! streaming go on.
+//! disk, Postgres down), the error is logged and kept for the dashboard,
+//! checking and streaming go on, and the results wait in a bounded backlog
+//! that is written, oldest first, once the database takes writes again.
 
-use super::store::{Retention, Store};
+use super::backend::{Backend, Retention};
 use crate::queue::Offered;
 use crate::status::CheckStatus;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
@@ -18,6 +19,10 @@ const QUEUE: usize = 32_768;
 const BATCH_MAX: usize = 2_000;
 const BATCH_WINDOW: Duration = Duration::from_secs(1);
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+/// Results kept while the database fails, at most: two minutes of 500
+/// checks a second. Beyond it the oldest go first (and are counted), so a
+/// long outage costs bounded memory and the newest results survive it.
+const BACKLOG: usize = 65_536;
 
 /// How long `close` waits for the last batch to be written.
 const CLOSE_WITHIN: Duration = Duration::from_millis(400);
@@ -27,6 +32,8 @@ pub struct Writer {
     queue: Offered<CheckStatus>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     problem: Mutex<Option<String>>,
+    /// Results given up from a full backlog.
+    given_up: std::sync::atomic::AtomicU64,
 }
 
 impl Writer {
@@ -61,12 +68,15 @@ impl Writer {
             .clone()
     }
 
-    /// Results not written because the queue was full or the writer gone.
+    /// Results not written because the queue or the backlog was full, or
+    /// the writer gone.
     pub fn dropped(&self) -> u64 {
-        self.queue.dropped()
+        self.queue.dropped() + self.given_up.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn report(&self, outcome: rusqlite::Result<()>, what: &str) {
+    /// Keeps the outcome of a write for the dashboard; logs a problem once,
+    /// when it starts or changes, not on every retry.
+    fn report(&self, outcome: super::Result<()>, what: &str, waiting: usize) {
         let mut problem = self.problem.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(()) => {
@@ -76,22 +86,28 @@ impl Writer {
             }
             Err(error) => {
                 let message = format!("history not saved ({what}): {error}");
-                if problem.as_deref() != Some(message.as_str()) {
+                if !problem.as_deref().is_some_and(|p| p.starts_with(&message)) {
                     tracing::error!("{message}; checks and streams go on");
                 }
-                *problem = Some(message);
+                *problem = Some(match waiting {
+                    0 => message,
+                    n => format!(
+                        "{message}; {n} results wait to be written (at most {BACKLOG} are kept)"
+                    ),
+                });
             }
         }
     }
 }
 
 /// Starts the writer thread over `store`.
-pub fn start(store: Store, retention: Retention) -> Arc<Writer> {
+pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer> {
     let (queue, results) = Offered::new(QUEUE);
     let writer = Arc::new(Writer {
         queue,
         thread: Mutex::new(None),
         problem: Mutex::new(None),
+        given_up: Default::default(),
     });
     let handle = writer.clone();
     let thread = std::thread::Builder::new()
@@ -103,43 +119,98 @@ pub fn start(store: Store, retention: Retention) -> Arc<Writer> {
 }
 
 fn write_forever(
-    mut store: Store,
+    mut store: Box<dyn Backend + Send>,
     results: Receiver<CheckStatus>,
     writer: &Writer,
     retention: Retention,
 ) {
-    let mut batch = Vec::with_capacity(BATCH_MAX);
+    let mut backlog = Backlog::default();
     let mut batch_started = Instant::now();
     let mut last_housekeeping = Instant::now();
     loop {
         let wait = BATCH_WINDOW.saturating_sub(batch_started.elapsed());
         let open = match results.recv_timeout(wait) {
             Ok(status) => {
-                if batch.is_empty() {
+                if backlog.is_empty() {
                     batch_started = Instant::now();
                 }
-                batch.push(status);
+                writer.given_up(backlog.push(status));
                 true
             }
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,
         };
-        let due = batch.len() >= BATCH_MAX || batch_started.elapsed() >= BATCH_WINDOW || !open;
-        if due && !batch.is_empty() {
-            writer.report(store.record(&batch), "writing results");
-            batch.clear();
+        // A failing database is tried again once per window, not on every
+        // result that arrives while the backlog is large.
+        let full = backlog.len() >= BATCH_MAX && !backlog.failing;
+        let due = full || batch_started.elapsed() >= BATCH_WINDOW || !open;
+        if due && !backlog.is_empty() {
+            let outcome = backlog.write(store.as_mut());
+            writer.report(outcome, "writing results", backlog.len());
             batch_started = Instant::now();
         }
-        if last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY || !open {
+        if (last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY || !open) && !backlog.failing {
             let now = crate::checks::unix_millis();
             let outcome = store
                 .roll_up(now)
                 .and_then(|()| store.prune(now, retention));
-            writer.report(outcome, "rolling up");
+            writer.report(outcome, "rolling up", 0);
             last_housekeeping = Instant::now();
         }
         if !open {
             return;
         }
+    }
+}
+
+impl Writer {
+    fn given_up(&self, results: u64) {
+        self.given_up
+            .fetch_add(results, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Results not written yet, oldest first.
+#[derive(Default)]
+struct Backlog {
+    waiting: std::collections::VecDeque<CheckStatus>,
+    /// Whether the last write failed: the writer then only retries, once
+    /// per `BATCH_WINDOW`, and leaves roll-ups for when it writes again.
+    failing: bool,
+}
+
+impl Backlog {
+    fn len(&self) -> usize {
+        self.waiting.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// Keeps `status`; returns how many old results it pushed out (0 or 1).
+    fn push(&mut self, status: CheckStatus) -> u64 {
+        let full = self.waiting.len() >= BACKLOG;
+        if full {
+            self.waiting.pop_front();
+        }
+        self.waiting.push_back(status);
+        u64::from(full)
+    }
+
+    /// Writes everything waiting, a batch per transaction, oldest first;
+    /// stops at the first failure and keeps what is left.
+    fn write(&mut self, store: &mut dyn Backend) -> super::Result<()> {
+        while !self.waiting.is_empty() {
+            let n = self.waiting.len().min(BATCH_MAX);
+            let batch: Vec<CheckStatus> = self.waiting.range(..n).cloned().collect();
+            if let Err(error) = store.record(&batch) {
+                self.failing = true;
+                return Err(error);
+            }
+            self.waiting.drain(..n);
+        }
+        self.failing = false;
+        Ok(())
     }
 }

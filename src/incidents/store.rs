@@ -1,4 +1,4 @@
-//! The incidents' tables (migrations/006_incidents.sql): plain reads and
+//! The incidents' tables (migrations/sqlite/006_incidents.sql): plain reads and
 //! writes, no rules.
 
 use crate::status::{CheckId, Incident, IncidentStatus, IncidentUpdate};

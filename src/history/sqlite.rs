@@ -3,75 +3,16 @@
 //! retention. Blocking code: the writer runs it on a thread of its own, so
 //! nothing here ever waits in the check loop or the fan-out.
 
-use crate::status::{
-    ChartPoint, CheckHistory, CheckStatus, DAY_MS, DAYS, DayCount, FailureReason, Health,
-    MinutePoint, RECENT, RecentResult, StateSpan, Trend, UPTIME_WINDOWS, WindowCount,
+use super::backend::{
+    Backend, Change, Counts, Result, Retention, Rollup, RowCounts, SPANS, checked, detail_of,
+    health_code, health_from_code, health_of, micros,
 };
+use crate::status::{ChartPoint, CheckStatus, FailureReason, Health, MinutePoint, RecentResult};
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
-
-/// Aggregate spans, in seconds: minutes and hours.
-pub const SPANS: [u64; 2] = [60, 3600];
-
-/// How long each kind of data is kept.
-#[derive(Clone, Copy, Debug)]
-pub struct Retention {
-    pub raw: Duration,
-    /// Per-minute aggregates: the detail of the last days.
-    pub minutes: Duration,
-    /// Per-hour aggregates and state changes: the long view.
-    pub hours: Duration,
-}
-
-impl Default for Retention {
-    /// A day of raw results, two days of minutes, 90 days of hours. The
-    /// charts read minutes up to a day and hours beyond; 90 days of minutes
-    /// would take gigabytes for a thousand checks (docs/benchmarks.md, "History size").
-    fn default() -> Self {
-        Retention {
-            raw: Duration::from_secs(24 * 3600),
-            minutes: Duration::from_secs(48 * 3600),
-            hours: Duration::from_secs(90 * 24 * 3600),
-        }
-    }
-}
-
-/// How many rows each kind of data has.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RowCounts {
-    pub results: u64,
-    pub minutes: u64,
-    pub hours: u64,
-    pub changes: u64,
-}
-
-/// One aggregate row.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Rollup {
-    pub start_ms: u64,
-    pub count: u64,
-    pub failures: u64,
-    pub lat_min: Option<f64>,
-    pub lat_avg: Option<f64>,
-    pub lat_p95: Option<f64>,
-    pub lat_max: Option<f64>,
-    /// `count` and `failures` of the results out of maintenance windows:
-    /// what uptime counts.
-    pub uptime_count: u64,
-    pub uptime_failures: u64,
-}
-
-/// One change of health.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Change {
-    pub at_ms: u64,
-    pub from: Option<Health>,
-    pub to: Health,
-    pub detail: Option<String>,
-}
 
 // The reads of one check's history, named so that a test can ask SQLite
 // how it runs each (`tests::per_check_reads_search_their_index`): every one
@@ -120,6 +61,12 @@ const UPTIME_OF_EVERY_CHECK: &str = "SELECT check_id, SUM(n), SUM(f) FROM (
          WHERE at_ms >= ?3 AND health != 'unknown' AND maintenance = 0 AND ?4 = ?4
      ) GROUP BY check_id";
 
+/// A result recorded late, in a span already aggregated (it waited in the
+/// queue while a roll-up ran), moves that span back to not aggregated, so
+/// that the next roll-up counts it in.
+const REOPEN_ROLLED_UP_SPANS: &str = "UPDATE rollup_progress
+     SET done_ms = ?1 / (span_s * 1000) * (span_s * 1000) WHERE done_ms > ?1";
+
 /// Every per-check read, for the query-plan test.
 #[cfg(test)]
 pub(super) const PER_CHECK_READS: [&str; 5] = [
@@ -130,7 +77,7 @@ pub(super) const PER_CHECK_READS: [&str; 5] = [
     UPTIME_OF_CHECK,
 ];
 
-pub struct Store {
+pub struct SqliteStore {
     conn: Connection,
     /// Each check's newest recorded health, to tell a change from a repeat;
     /// read back from the database on open, so a restart adds no change.
@@ -149,12 +96,12 @@ pub const WRITE: rusqlite::TransactionBehavior = rusqlite::TransactionBehavior::
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
-        M::up(include_str!("../../migrations/001_history.sql")),
-        M::up(include_str!("../../migrations/002_compact.sql")),
-        M::up(include_str!("../../migrations/003_integers.sql")),
-        M::up(include_str!("../../migrations/004_alerts.sql")),
-        M::up(include_str!("../../migrations/005_maintenance.sql")),
-        M::up(include_str!("../../migrations/006_incidents.sql")),
+        M::up(include_str!("../../migrations/sqlite/001_history.sql")),
+        M::up(include_str!("../../migrations/sqlite/002_compact.sql")),
+        M::up(include_str!("../../migrations/sqlite/003_integers.sql")),
+        M::up(include_str!("../../migrations/sqlite/004_alerts.sql")),
+        M::up(include_str!("../../migrations/sqlite/005_maintenance.sql")),
+        M::up(include_str!("../../migrations/sqlite/006_incidents.sql")),
     ])
 }
 
@@ -163,7 +110,7 @@ fn migrations() -> Migrations<'static> {
 /// a part that keeps its own tables there (the alerts' outbox). The file
 /// is in WAL mode already (`Store::open`), so it never waits long for the
 /// writer.
-pub fn side_connection(path: Option<&Path>) -> Result<Connection, String> {
+pub fn side_connection(path: Option<&Path>) -> std::result::Result<Connection, String> {
     let name = path.map_or("in memory".into(), |p| p.display().to_string());
     let fail =
         |what: &str, e: &dyn std::fmt::Display| format!("history database {name}: {what}: {e}");
@@ -182,10 +129,10 @@ pub fn side_connection(path: Option<&Path>) -> Result<Connection, String> {
     Ok(conn)
 }
 
-impl Store {
+impl SqliteStore {
     /// Opens (creating if needed) the database at `path` and brings its
     /// schema up to date.
-    pub fn open(path: &Path) -> Result<Store, String> {
+    pub fn open(path: &Path) -> std::result::Result<SqliteStore, String> {
         let fail = |what: &str, e: &dyn std::fmt::Display| {
             format!("history database {}: {what}: {e}", path.display())
         };
@@ -210,7 +157,7 @@ impl Store {
             .to_latest(&mut conn)
             .map_err(|e| fail("cannot migrate its schema", &e))?;
         let last_health = latest_health(&conn).map_err(|e| fail("cannot read", &e))?;
-        Ok(Store {
+        Ok(SqliteStore {
             conn,
             last_health,
             check_nums: HashMap::new(),
@@ -231,27 +178,44 @@ impl Store {
                 r.get::<_, String>(3)
             })
             .unwrap();
-        rows.map(Result::unwrap).collect()
+        rows.map(rusqlite::Result::unwrap).collect()
     }
 
-    pub fn open_read_only(path: &Path) -> Result<Store, String> {
+    pub fn open_read_only(path: &Path) -> std::result::Result<SqliteStore, String> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("history database {}: cannot open: {e}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| format!("history database {}: {e}", path.display()))?;
-        Ok(Store {
+        Ok(SqliteStore {
             conn,
             last_health: HashMap::new(),
             check_nums: HashMap::new(),
         })
     }
 
-    /// Records a batch of results in one transaction, with the changes of
-    /// health they bring. Pending statuses (never checked) are not results.
-    /// A result Pulse could not check (`unknown`) is kept with its reason,
-    /// for the detail page, but it is no change of the target's health, and
-    /// every count (uptime, aggregates, charts) leaves it out.
-    pub fn record(&mut self, batch: &[CheckStatus]) -> rusqlite::Result<()> {
+    /// When the newest result kept was checked.
+    pub fn newest_result_ms(&self) -> Result<Option<u64>> {
+        self.conn
+            .query_row(
+                "SELECT MAX((SELECT MAX(at_ms) FROM results_data WHERE check_num = num)) FROM checks",
+                [],
+                |r| r.get::<_, Option<i64>>(0),
+            )
+            .map(|at| at.map(|at| at as u64))
+            .map_err(Into::into)
+    }
+
+    /// Raw results kept, for tests and the size report.
+    pub fn result_count(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .map_err(Into::into)
+    }
+}
+
+impl Backend for SqliteStore {
+    fn record(&mut self, batch: &[CheckStatus]) -> Result<()> {
         let mut last_health = self.last_health.clone();
         let mut new_nums: HashMap<String, i64> = HashMap::new();
         let tx = self.conn.transaction_with_behavior(WRITE)?;
@@ -265,8 +229,8 @@ impl Store {
             let mut change = tx.prepare_cached(
                 "INSERT INTO changes_data (check_num, at_ms, from_code, to_code, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
-            for status in batch.iter().filter(|s| s.checked_at_ms > 0) {
-                let detail = (status.health != Health::Up).then_some(status.detail.as_str());
+            for status in checked(batch) {
+                let detail = detail_of(status);
                 let id = &status.id.0;
                 let num = match self.check_nums.get(id).or(new_nums.get(id)) {
                     Some(&num) => num,
@@ -302,14 +266,16 @@ impl Store {
                 }
             }
         }
+        if let Some(oldest) = checked(batch).map(|s| s.checked_at_ms).min() {
+            tx.execute(REOPEN_ROLLED_UP_SPANS, [oldest as i64])?;
+        }
         tx.commit()?;
         self.last_health = last_health;
         self.check_nums.extend(new_nums);
         Ok(())
     }
 
-    /// Aggregates every complete minute and hour not aggregated yet.
-    pub fn roll_up(&mut self, now_ms: u64) -> rusqlite::Result<()> {
+    fn roll_up(&mut self, now_ms: u64) -> Result<()> {
         for span_s in SPANS {
             let span_ms = span_s * 1000;
             let end = now_ms / span_ms * span_ms;
@@ -349,8 +315,7 @@ impl Store {
         Ok(())
     }
 
-    /// Drops what is past its retention.
-    pub fn prune(&mut self, now_ms: u64, retention: Retention) -> rusqlite::Result<()> {
+    fn prune(&mut self, now_ms: u64, retention: Retention) -> Result<()> {
         let before = |keep: Duration| now_ms.saturating_sub(keep.as_millis() as u64) as i64;
         // `check_num IN (…)` lets each delete walk every check's range of
         // its primary key: there is no index by time alone (migration 003).
@@ -376,13 +341,7 @@ impl Store {
         Ok(())
     }
 
-    /// A check's aggregates of `span_s` starting at or after `since_ms`.
-    pub fn rollups(
-        &self,
-        check: &str,
-        span_s: u64,
-        since_ms: u64,
-    ) -> rusqlite::Result<Vec<Rollup>> {
+    fn rollups(&self, check: &str, span_s: u64, since_ms: u64) -> Result<Vec<Rollup>> {
         let mut query = self.conn.prepare_cached(ROLLUPS_OF_CHECK)?;
         let rows = query.query_map(params![check, span_s as i64, since_ms as i64], |r| {
             Ok(Rollup {
@@ -397,37 +356,46 @@ impl Store {
                 uptime_failures: r.get::<_, i64>(8)? as u64,
             })
         })?;
-        rows.collect()
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// A check's changes of health since `since_ms`, oldest first.
-    pub fn changes(&self, check: &str, since_ms: u64) -> rusqlite::Result<Vec<Change>> {
+    fn changes(&self, check: &str, since_ms: u64) -> Result<Vec<Change>> {
         let mut query = self.conn.prepare_cached(CHANGES_OF_CHECK)?;
         let rows = query.query_map(params![check, since_ms as i64], |r| change_at(r, 0))?;
-        rows.collect()
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// The share of results since `since_ms` that were not down (degraded
-    /// counts as up; results Pulse could not check do not count at all);
-    /// `None` without any result.
-    pub fn uptime(&self, check: &str, since_ms: u64) -> rusqlite::Result<Option<f64>> {
-        Ok(self
-            .uptime_counts(Some(check), since_ms)?
-            .remove(check)
-            .and_then(share_up))
+    fn rolled_up_to(&self, span_s: u64) -> Result<u64> {
+        let done: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT done_ms FROM rollup_progress WHERE span_s = ?1",
+                [span_s as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(done.unwrap_or(0) as u64)
     }
 
-    /// (results, failures) per check since `since_ms`, from the coarsest
-    /// data that covers each part of the window: whole hours from the hour
-    /// aggregates (kept longest), then whole minutes, then raw results not
-    /// yet aggregated. So a 30-day uptime needs no 30 days of minutes.
-    fn uptime_counts(
+    fn recent_changes(&self, limit: usize) -> Result<Vec<(String, Change)>> {
+        let mut query = self.conn.prepare_cached(
+            "SELECT check_id, at_ms, from_health, to_health, detail FROM changes
+             WHERE from_health IS NOT NULL ORDER BY seq DESC LIMIT ?1",
+        )?;
+        let rows = query.query_map([limit as i64], |r| {
+            Ok((r.get::<_, String>(0)?, change_at(r, 1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Rows per kind of data, for the size report.
+    fn counts(
         &self,
         check: Option<&str>,
         since_ms: u64,
-    ) -> rusqlite::Result<HashMap<String, (i64, i64)>> {
-        let hours_end = self.rolled_up_to(3600)?.max(since_ms);
-        let minutes_end = self.rolled_up_to(60)?.max(hours_end);
+        hours_end: u64,
+        minutes_end: u64,
+    ) -> Result<Counts> {
         let sql = match check {
             Some(_) => UPTIME_OF_CHECK,
             None => UPTIME_OF_EVERY_CHECK,
@@ -447,31 +415,41 @@ impl Store {
                 ))
             },
         )?;
-        rows.collect()
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
     }
 
-    /// Every check's trend at `now_ms`, in a few grouped queries rather
-    /// than a few per check: a page render reads this for every card.
-    pub fn trends(&self, now_ms: u64) -> rusqlite::Result<HashMap<String, Trend>> {
-        let mut trends: HashMap<String, Trend> = HashMap::new();
-        for (slot, (_, window_ms)) in UPTIME_WINDOWS.iter().enumerate() {
-            let since = now_ms.saturating_sub(*window_ms);
-            for (check, counts) in self.uptime_counts(None, since)? {
-                let (results, failures) = counts;
-                trends.entry(check).or_default().windows[slot] = WindowCount {
-                    results: results as f64,
-                    failures: failures as f64,
-                };
-            }
-        }
-        let hour_ago = now_ms.saturating_sub(3_600_000);
-        // The sparkline: minute means from the raw results of the last hour
-        // (raw results are kept for 24 h, so they are all there).
-        let mut minutes = self.conn.prepare_cached(
+    fn fresh_points(&self, check: &str, from_ms: u64, span_ms: u64) -> Result<Vec<ChartPoint>> {
+        let mut query = self.conn.prepare_cached(FRESH_POINTS_OF_CHECK)?;
+        let rows = query.query_map(params![check, from_ms as i64, span_ms as i64], |r| {
+            Ok(ChartPoint {
+                start_ms: r.get::<_, i64>(0)? as u64,
+                count: r.get::<_, i64>(1)? as u64,
+                failures: r.get::<_, i64>(2)? as u64,
+                lat_avg: r.get(3)?,
+                lat_max: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn failures(&self, check: &str, since_ms: u64) -> Result<Vec<FailureReason>> {
+        let mut query = self.conn.prepare_cached(FAILURES_OF_CHECK)?;
+        let rows = query.query_map(params![check, since_ms as i64], |r| {
+            Ok(FailureReason {
+                at_ms: r.get::<_, i64>(0)? as u64,
+                health: health_of(&r.get::<_, String>(1)?).unwrap_or(Health::Unknown),
+                detail: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn minute_means(&self, since_ms: u64) -> Result<Vec<(String, MinutePoint)>> {
+        let mut query = self.conn.prepare_cached(
             "SELECT check_id, at_ms / 60000 * 60000 AS minute, AVG(latency_ms), COUNT(*) FROM results
              WHERE at_ms >= ?1 AND health != 'unknown' GROUP BY check_id, minute ORDER BY check_id, minute",
         )?;
-        let rows = minutes.query_map([hour_ago as i64], |r| {
+        let rows = query.query_map([since_ms as i64], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 MinutePoint {
@@ -481,195 +459,50 @@ impl Store {
                 },
             ))
         })?;
-        for row in rows {
-            let (check, point) = row?;
-            trends.entry(check).or_default().minutes.push(point);
-        }
-        let mut recent = self.conn.prepare_cached(
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn recent_results(
+        &self,
+        since_ms: u64,
+        per_check: usize,
+    ) -> Result<Vec<(String, RecentResult)>> {
+        let mut query = self.conn.prepare_cached(
             "SELECT check_id, at_ms, health FROM (
                  SELECT check_id, at_ms, health,
                         ROW_NUMBER() OVER (PARTITION BY check_id ORDER BY at_ms DESC) AS newest
                  FROM results WHERE at_ms >= ?1 AND health != 'unknown'
              ) WHERE newest <= ?2 ORDER BY check_id, at_ms",
         )?;
-        let rows = recent.query_map(params![hour_ago as i64, RECENT as i64], |r| {
+        let rows = query.query_map(params![since_ms as i64, per_check as i64], |r| {
             Ok((
                 r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, String>(2)?,
+                RecentResult {
+                    at_ms: r.get::<_, i64>(1)? as u64,
+                    health: health_of(&r.get::<_, String>(2)?).unwrap_or(Health::Unknown),
+                },
             ))
         })?;
-        for row in rows {
-            let (check, at_ms, health) = row?;
-            trends.entry(check).or_default().recent.push(RecentResult {
-                at_ms: at_ms as u64,
-                health: health_of(&health).unwrap_or(Health::Unknown),
-            });
-        }
-        let mut changes = self.conn.prepare_cached(
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn last_changes(&self) -> Result<Vec<(String, u64)>> {
+        let mut query = self.conn.prepare_cached(
             "SELECT id, (SELECT MAX(at_ms) FROM changes_data WHERE check_num = num) FROM checks",
         )?;
-        let rows = changes.query_map([], |r| {
+        let rows = query.query_map([], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, Option<i64>>(1)?))
         })?;
+        let mut last = Vec::new();
         for row in rows {
             if let (check, Some(at_ms)) = row? {
-                trends.entry(check).or_default().last_change_ms = Some(at_ms as u64);
+                last.push((check, at_ms as u64));
             }
         }
-        Ok(trends)
+        Ok(last)
     }
 
-    fn rolled_up_to(&self, span_s: u64) -> rusqlite::Result<u64> {
-        let done: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT done_ms FROM rollup_progress WHERE span_s = ?1",
-                [span_s as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(done.unwrap_or(0) as u64)
-    }
-
-    /// One check over the `range_ms` before `now_ms`: chart points (minute
-    /// means from the raw results up to a day, hour aggregates beyond),
-    /// the changes with how long each state lasted, the latest failures.
-    pub fn check_history(
-        &self,
-        check: &str,
-        range: &str,
-        range_ms: u64,
-        now_ms: u64,
-    ) -> rusqlite::Result<CheckHistory> {
-        let since = now_ms.saturating_sub(range_ms);
-        let span_s = span_for(range_ms);
-        // Aggregates where they are complete, raw results for the rest: the
-        // newest span, or all of it when raw results outlive nothing yet.
-        let rolled = self.rolled_up_to(span_s)?.max(since);
-        let mut points: Vec<ChartPoint> = self
-            .rollups(check, span_s, since)?
-            .into_iter()
-            .filter(|r| r.start_ms < rolled)
-            .map(|r| ChartPoint {
-                start_ms: r.start_ms,
-                count: r.count,
-                failures: r.failures,
-                lat_avg: r.lat_avg,
-                lat_max: r.lat_max,
-            })
-            .collect();
-        let mut query = self.conn.prepare_cached(FRESH_POINTS_OF_CHECK)?;
-        let fresh =
-            query.query_map(params![check, rolled as i64, (span_s * 1000) as i64], |r| {
-                Ok(ChartPoint {
-                    start_ms: r.get::<_, i64>(0)? as u64,
-                    count: r.get::<_, i64>(1)? as u64,
-                    failures: r.get::<_, i64>(2)? as u64,
-                    lat_avg: r.get(3)?,
-                    lat_max: r.get(4)?,
-                })
-            })?;
-        for point in fresh {
-            points.push(point?);
-        }
-        let changes = self.changes(check, since)?;
-        let spans = changes
-            .iter()
-            .enumerate()
-            .map(|(i, change)| StateSpan {
-                at_ms: change.at_ms,
-                health: change.to,
-                lasted_ms: changes.get(i + 1).map(|next| next.at_ms - change.at_ms),
-                detail: change.detail.clone(),
-            })
-            .collect();
-        let mut query = self.conn.prepare_cached(FAILURES_OF_CHECK)?;
-        let failures = query
-            .query_map(params![check, since as i64], |r| {
-                Ok(FailureReason {
-                    at_ms: r.get::<_, i64>(0)? as u64,
-                    health: health_of(&r.get::<_, String>(1)?).unwrap_or(Health::Unknown),
-                    detail: r.get::<_, Option<String>>(2)?.unwrap_or_default(),
-                })
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(CheckHistory {
-            range: range.to_string(),
-            span_s,
-            until_ms: now_ms,
-            points,
-            changes: spans,
-            failures,
-            days: self.days(check, now_ms)?,
-        })
-    }
-
-    /// Results and failures per UTC day over the last `DAYS` days: whole
-    /// hours from the hour aggregates, the rest (minutes and raw results
-    /// not yet in an hour) counted day by day.
-    fn days(&self, check: &str, now_ms: u64) -> rusqlite::Result<Vec<DayCount>> {
-        let first = (now_ms / DAY_MS).saturating_sub(DAYS - 1) * DAY_MS;
-        let hours_end = self.rolled_up_to(3600)?.max(first);
-        let mut days: BTreeMap<u64, DayCount> = BTreeMap::new();
-        let mut count = |at_ms: u64, results: i64, failures: i64| {
-            let start_ms = at_ms / DAY_MS * DAY_MS;
-            let day = days.entry(start_ms).or_insert(DayCount {
-                start_ms,
-                results: 0,
-                failures: 0,
-            });
-            day.results += results.max(0) as u64;
-            day.failures += failures.max(0) as u64;
-        };
-        for hour in self.rollups(check, 3600, first)? {
-            if hour.start_ms < hours_end {
-                let (results, failures) = (hour.uptime_count, hour.uptime_failures);
-                count(hour.start_ms, results as i64, failures as i64);
-            }
-        }
-        let since = |from_ms: u64| -> rusqlite::Result<(i64, i64)> {
-            Ok(self
-                .uptime_counts(Some(check), from_ms)?
-                .remove(check)
-                .unwrap_or_default())
-        };
-        let mut from = hours_end;
-        while from <= now_ms {
-            let next_day = (from / DAY_MS + 1) * DAY_MS;
-            let (all, later) = (since(from)?, since(next_day)?);
-            count(from, all.0 - later.0, all.1 - later.1);
-            from = next_day;
-        }
-        Ok(days.into_values().filter(|day| day.results > 0).collect())
-    }
-
-    /// The newest real changes (from one verdict to another) across all
-    /// checks, newest first.
-    pub fn recent_changes(&self, limit: usize) -> rusqlite::Result<Vec<(String, Change)>> {
-        let mut query = self.conn.prepare_cached(
-            "SELECT check_id, at_ms, from_health, to_health, detail FROM changes
-             WHERE from_health IS NOT NULL ORDER BY seq DESC LIMIT ?1",
-        )?;
-        let rows = query.query_map([limit as i64], |r| {
-            Ok((r.get::<_, String>(0)?, change_at(r, 1)?))
-        })?;
-        rows.collect()
-    }
-
-    /// When the newest result kept was checked.
-    pub fn newest_result_ms(&self) -> rusqlite::Result<Option<u64>> {
-        self.conn
-            .query_row(
-                "SELECT MAX((SELECT MAX(at_ms) FROM results_data WHERE check_num = num)) FROM checks",
-                [],
-                |r| r.get::<_, Option<i64>>(0),
-            )
-            .map(|at| at.map(|at| at as u64))
-    }
-
-    /// Rows per kind of data, for the size report.
-    pub fn row_counts(&self) -> rusqlite::Result<RowCounts> {
+    fn row_counts(&self) -> Result<RowCounts> {
         let count = |sql: &str| {
             self.conn
                 .query_row(sql, [], |r| r.get::<_, i64>(0))
@@ -682,23 +515,11 @@ impl Store {
             changes: count("SELECT COUNT(*) FROM changes")?,
         })
     }
-
-    /// Raw results kept, for tests and the size report.
-    pub fn result_count(&self) -> rusqlite::Result<u64> {
-        self.conn
-            .query_row("SELECT COUNT(*) FROM results", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-    }
 }
 
 /// Aggregates raw results in `[start, end)` into spans of `span_s`. Results
 /// Pulse could not check are no results of the target: not counted.
-fn aggregate(
-    tx: &rusqlite::Transaction<'_>,
-    span_s: u64,
-    start: u64,
-    end: u64,
-) -> rusqlite::Result<()> {
+fn aggregate(tx: &rusqlite::Transaction<'_>, span_s: u64, start: u64, end: u64) -> Result<()> {
     let span_ms = span_s * 1000;
     let mut query = tx.prepare_cached(
         "SELECT r.check_num, r.at_ms, r.health, r.latency_us, r.maintenance
@@ -766,7 +587,7 @@ struct Bucket {
     latencies: Vec<i64>,
 }
 
-fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>> {
+fn latest_health(conn: &Connection) -> Result<HashMap<String, Health>> {
     let mut query = conn.prepare(
         "SELECT id, (SELECT to_code FROM changes_data WHERE check_num = num
                      ORDER BY at_ms DESC, rowid DESC LIMIT 1) FROM checks",
@@ -783,17 +604,6 @@ fn latest_health(conn: &Connection) -> rusqlite::Result<HashMap<String, Health>>
     Ok(latest)
 }
 
-/// The width of a chart point over a range: minutes up to a day (raw
-/// results are kept that long), hours beyond.
-pub fn span_for(range_ms: u64) -> u64 {
-    if range_ms <= 86_400_000 { 60 } else { 3600 }
-}
-
-/// The share of results that were not down.
-fn share_up((count, failures): (i64, i64)) -> Option<f64> {
-    (count > 0).then(|| 1.0 - failures as f64 / count as f64)
-}
-
 /// A `changes` row read from column `first` on: at, from, to, detail.
 fn change_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Change> {
     Ok(Change {
@@ -805,27 +615,4 @@ fn change_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Change> 
         to: health_of(&row.get::<_, String>(first + 2)?).unwrap_or(Health::Unknown),
         detail: row.get(first + 3)?,
     })
-}
-
-/// How the tables store a health (see migrations/002_compact.sql).
-const HEALTH_CODES: [Health; 4] = [Health::Up, Health::Degraded, Health::Down, Health::Unknown];
-
-fn health_code(health: Health) -> i64 {
-    HEALTH_CODES.iter().position(|h| *h == health).unwrap_or(3) as i64
-}
-
-fn health_from_code(code: i64) -> Health {
-    usize::try_from(code)
-        .ok()
-        .and_then(|i| HEALTH_CODES.get(i).copied())
-        .unwrap_or(Health::Unknown)
-}
-
-/// Latencies are stored as whole microseconds (migrations/003_integers.sql).
-fn micros(latency_ms: f64) -> i64 {
-    (latency_ms * 1000.0).round() as i64
-}
-
-fn health_of(label: &str) -> Option<Health> {
-    HEALTH_CODES.into_iter().find(|h| h.label() == label)
 }
