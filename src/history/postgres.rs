@@ -42,7 +42,7 @@ const WAIT: Duration = Duration::from_secs(5);
 /// progress rows: a roll-up running at the same time then either sees
 /// this write's results or runs after it and finds its span reopened.
 const REOPEN_ROLLED_UP_SPANS: &str = "UPDATE rollup_progress
-     SET done_ms = LEAST(done_ms, $1 / (span_s * 1000) * (span_s * 1000))";
+     SET done_ms = LEAST(done_ms, $1::bigint / (span_s * 1000) * (span_s * 1000))";
 
 pub struct PgStore {
     pool: Pool,

@@ -5,6 +5,7 @@
 
 pub mod alerting;
 pub mod nginx;
+pub mod postgres;
 pub mod receiver;
 pub mod redis;
 pub mod targets;
