@@ -409,10 +409,18 @@ impl Hub {
             return;
         };
         let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
+        let mut dropped = 0;
         while shutdown.tick(&mut ticker).await {
-            self.set_history_notice(HistoryNotice {
-                problem: writer.problem(),
-            });
+            let problem = writer.problem();
+            let metrics = self.metrics();
+            metrics.history_up.set(i64::from(problem.is_none()));
+            metrics.history_waiting.set(writer.waiting() as i64);
+            let now_dropped = writer.dropped();
+            metrics
+                .history_results_dropped
+                .inc_by(now_dropped.saturating_sub(dropped));
+            dropped = now_dropped;
+            self.set_history_notice(HistoryNotice { problem });
         }
     }
 

@@ -74,6 +74,11 @@ pub struct Metrics {
     pub cluster_results_fenced: Counter,
     pub cluster_lag_ms: Gauge,
     pub cluster_redis_up: Gauge,
+    /// The history database (SQLite or Postgres): whether it takes writes,
+    /// the results waiting for it, the results it lost.
+    pub history_up: Gauge,
+    pub history_waiting: Gauge,
+    pub history_results_dropped: Counter,
     /// Read from the runtime when exported: once streams have gone it falls
     /// back to its idle value, which is how a churn run shows no task leaked.
     tasks_alive: Gauge,
@@ -110,6 +115,9 @@ impl Metrics {
             cluster_results_fenced: Counter::default(),
             cluster_lag_ms: Gauge::default(),
             cluster_redis_up: Gauge::default(),
+            history_up: Gauge::default(),
+            history_waiting: Gauge::default(),
+            history_results_dropped: Counter::default(),
             tasks_alive: Gauge::default(),
             registry: Registry::default(),
         };
@@ -233,6 +241,21 @@ impl Metrics {
             "cluster_redis_up",
             "1 while Redis answers this replica, 0 when it does not",
             m.cluster_redis_up.clone(),
+        );
+        registry.register(
+            "history_up",
+            "1 while the history database takes writes, 0 when it fails (or history is off)",
+            m.history_up.clone(),
+        );
+        registry.register(
+            "history_waiting",
+            "Results kept in memory until the history database takes writes again",
+            m.history_waiting.clone(),
+        );
+        registry.register(
+            "history_results_dropped",
+            "Results never written to the history: its queue or its backlog was full",
+            m.history_results_dropped.clone(),
         );
         registry.register(
             "tasks_alive",

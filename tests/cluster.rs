@@ -4,10 +4,11 @@
 mod support;
 
 use pulse::cluster::ids;
-use pulse::status::CheckStatus;
+use pulse::status::{CheckStatus, Health};
 use std::collections::HashMap;
 use std::time::Duration;
 use support::nginx::Nginx;
+use support::postgres::Postgres;
 use support::redis::Redis;
 use support::{Server, SseReader};
 
@@ -311,4 +312,228 @@ async fn garbage_in_the_log_is_skipped_and_following_goes_on() {
         "snapshot"
     );
     message_ids(&mut late, 2).await;
+}
+
+/// `n` HTTP checks of `target` every second.
+fn http_config(n: usize, target: std::net::SocketAddr) -> tempfile::NamedTempFile {
+    let mut text = String::from("[defaults]\ninterval = \"1s\"\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[check]]\nname = \"site {i}\"\nkind = \"http\"\nurl = \"http://{target}/{i}\"\n"
+        ));
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+/// A replica keeping its history in `postgres` (and its outbox in a file
+/// of its own in `dir`).
+async fn replica_on_postgres(
+    redis: &Redis,
+    postgres: &Postgres,
+    config: &tempfile::NamedTempFile,
+    dir: &tempfile::TempDir,
+    n: usize,
+) -> Server {
+    let outbox = dir.path().join(format!("replica-{n}.db"));
+    Server::start_with_env(
+        &[
+            "--cluster",
+            &redis.url(),
+            "--history",
+            outbox.to_str().unwrap(),
+            "-c",
+            config.path().to_str().unwrap(),
+        ],
+        &[("PULSE_HISTORY_POSTGRES", &postgres.url())],
+    )
+    .await
+}
+
+/// A check's changes of health as the log's results bring them: (at,
+/// from, to), results Pulse could not check left out.
+fn changes_in(results: &[(String, CheckStatus)]) -> Vec<(u64, Option<String>, String)> {
+    let mut changes = Vec::new();
+    let mut last: Option<String> = None;
+    for (_, status) in results.iter().filter(|(_, s)| s.health != Health::Unknown) {
+        let health = status.health.label().to_string();
+        if last.as_ref() != Some(&health) {
+            changes.push((status.checked_at_ms, last.clone(), health.clone()));
+            last = Some(health);
+        }
+    }
+    changes
+}
+
+async fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    let response = reqwest::get(server.url(path)).await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{path}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn history_read_through_any_replica_equals_what_the_log_holds() {
+    let (target, up) = support::targets::switchable_target().await;
+    let redis = Redis::start().await;
+    let postgres = Postgres::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checks = http_config(3, target);
+    let mut replicas = Vec::new();
+    for n in 0..3 {
+        replicas.push(replica_on_postgres(&redis, &postgres, &checks, &dir, n).await);
+    }
+    // Two outages, as every replica sees them through the log.
+    for health in [true, false, true, false, true] {
+        up.store(health, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(3 * SECOND).await;
+    }
+    // Nothing more enters the log (publishing is a write); reads go on.
+    // Then every replica's writer has time to write what it followed.
+    assert_eq!(
+        redis.cli(&["CLIENT", "PAUSE", "30000", "WRITE"]).trim(),
+        "OK"
+    );
+    tokio::time::sleep(4 * SECOND).await;
+
+    let logged = results_by_check(&redis);
+    assert_eq!(logged.len(), 3);
+    let client = postgres.client().await;
+    let written: i64 = client
+        .query_one("SELECT COUNT(*) FROM results_data", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let in_log: usize = logged.values().map(Vec::len).sum();
+    assert_eq!(written as usize, in_log, "each result of the log once");
+    for (check, results) in &logged {
+        let expected = changes_in(results);
+        assert!(
+            expected.len() >= 4,
+            "{check} went down and up twice: {expected:?}"
+        );
+        let counted: Vec<_> = results
+            .iter()
+            .filter(|(_, s)| s.health != Health::Unknown)
+            .collect();
+        let down = counted.iter().filter(|(_, s)| s.health == Health::Down);
+        let uptime = 1.0 - down.count() as f64 / counted.len() as f64;
+        for replica in &replicas {
+            let history = get_json(replica, &format!("/api/checks/{check}/history?range=1h")).await;
+            let changes: Vec<(u64, Option<String>, String)> = history["changes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["at_ms"].as_u64().unwrap(),
+                        c["from"].as_str().map(String::from),
+                        c["to"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            assert_eq!(changes, expected, "{check} through {}", replica.base);
+            let read = get_json(replica, &format!("/api/checks/{check}/uptime")).await;
+            assert_eq!(
+                read["uptime"]["1h"].as_f64(),
+                Some(uptime),
+                "{check} through {}",
+                replica.base
+            );
+        }
+    }
+    redis.cli(&["CLIENT", "UNPAUSE"]);
+}
+
+#[tokio::test]
+async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_it_returns() {
+    let target = support::targets::http_target().await;
+    let redis = Redis::start().await;
+    let mut postgres = Postgres::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let checks = http_config(3, target);
+    let first = replica_on_postgres(&redis, &postgres, &checks, &dir, 0).await;
+    let second = replica_on_postgres(&redis, &postgres, &checks, &dir, 1).await;
+    until_every_check_has(&redis, 3, 2, 20 * SECOND).await;
+
+    let stopped_at = support::now_ms();
+    postgres.stop();
+    for replica in [&first, &second] {
+        let problem = until_history_problem(replica, true).await;
+        assert!(problem.contains("history not saved"), "{problem}");
+        let page = reqwest::get(replica.url("/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("Results are not being saved to the history"),
+            "no banner on {}",
+            replica.base
+        );
+        assert_eq!(replica.metric("pulse_history_up").await, 0.0);
+    }
+    // Checks and streams go on meanwhile; the results wait in memory.
+    tokio::time::sleep(3 * SECOND).await;
+    assert!(first.metric("pulse_history_waiting").await >= 3.0);
+    let mut stream = SseReader::open(&second.url("/api/events"), None).await;
+    message_ids(&mut stream, 4).await;
+    let restarted_at = support::now_ms();
+    postgres.run().await;
+
+    for replica in [&first, &second] {
+        until_history_problem(replica, false).await;
+        assert_eq!(replica.metric("pulse_history_up").await, 1.0);
+    }
+    let meanwhile: Vec<(String, u64)> = results_by_check(&redis)
+        .into_values()
+        .flatten()
+        .map(|(_, s)| (s.id.0, s.checked_at_ms))
+        .filter(|(_, at)| (stopped_at..restarted_at).contains(at))
+        .collect();
+    assert!(
+        meanwhile.len() >= 9,
+        "results while Postgres was down: {meanwhile:?}"
+    );
+    let client = postgres.client().await;
+    let rows = client
+        .query(
+            "SELECT c.id, r.at_ms FROM results_data r JOIN checks c ON c.num = r.check_num",
+            &[],
+        )
+        .await
+        .unwrap();
+    let written: std::collections::HashSet<(String, u64)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get::<_, i64>(1) as u64))
+        .collect();
+    let missing: Vec<_> = meanwhile.iter().filter(|r| !written.contains(r)).collect();
+    assert!(
+        missing.is_empty(),
+        "not written after Postgres returned: {missing:?}"
+    );
+}
+
+/// Waits (up to 20 s) until the replica's status has a history problem
+/// (`true`) or none (`false`); returns it.
+async fn until_history_problem(replica: &Server, present: bool) -> String {
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    loop {
+        let status = replica.status().await;
+        let problem = status["history"]["problem"].as_str().map(String::from);
+        if problem.is_some() == present {
+            return problem.unwrap_or_default();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: history problem still {problem:?}",
+            replica.base
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }

@@ -34,6 +34,8 @@ pub struct Writer {
     problem: Mutex<Option<String>>,
     /// Results given up from a full backlog.
     given_up: std::sync::atomic::AtomicU64,
+    /// Results in the backlog.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
 impl Writer {
@@ -68,6 +70,12 @@ impl Writer {
             .clone()
     }
 
+    /// Results received and not written yet: more than a batch only while
+    /// the database fails.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Results not written because the queue or the backlog was full, or
     /// the writer gone.
     pub fn dropped(&self) -> u64 {
@@ -75,8 +83,10 @@ impl Writer {
     }
 
     /// Keeps the outcome of a write for the dashboard; logs a problem once,
-    /// when it starts or changes, not on every retry.
-    fn report(&self, outcome: super::Result<()>, what: &str, waiting: usize) {
+    /// when it starts or changes, not on every retry. The message stays the
+    /// same while the problem does (what waits is in `/metrics`), so the
+    /// dashboard is not sent a new notice every second of an outage.
+    fn report(&self, outcome: super::Result<()>, what: &str) {
         let mut problem = self.problem.lock().unwrap_or_else(|p| p.into_inner());
         match outcome {
             Ok(()) => {
@@ -86,15 +96,12 @@ impl Writer {
             }
             Err(error) => {
                 let message = format!("history not saved ({what}): {error}");
-                if !problem.as_deref().is_some_and(|p| p.starts_with(&message)) {
-                    tracing::error!("{message}; checks and streams go on");
+                if problem.as_deref() != Some(message.as_str()) {
+                    tracing::error!(
+                        "{message}; checks and streams go on, and up to {BACKLOG} results wait for it"
+                    );
                 }
-                *problem = Some(match waiting {
-                    0 => message,
-                    n => format!(
-                        "{message}; {n} results wait to be written (at most {BACKLOG} are kept)"
-                    ),
-                });
+                *problem = Some(message);
             }
         }
     }
@@ -108,6 +115,7 @@ pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer
         thread: Mutex::new(None),
         problem: Mutex::new(None),
         given_up: Default::default(),
+        waiting: Default::default(),
     });
     let handle = writer.clone();
     let thread = std::thread::Builder::new()
@@ -140,13 +148,16 @@ fn write_forever(
             Err(RecvTimeoutError::Timeout) => true,
             Err(RecvTimeoutError::Disconnected) => false,
         };
+        writer
+            .waiting
+            .store(backlog.len(), std::sync::atomic::Ordering::Relaxed);
         // A failing database is tried again once per window, not on every
         // result that arrives while the backlog is large.
         let full = backlog.len() >= BATCH_MAX && !backlog.failing;
         let due = full || batch_started.elapsed() >= BATCH_WINDOW || !open;
         if due && !backlog.is_empty() {
             let outcome = backlog.write(store.as_mut());
-            writer.report(outcome, "writing results", backlog.len());
+            writer.report(outcome, "writing results");
             batch_started = Instant::now();
         }
         if (last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY || !open) && !backlog.failing {
@@ -154,7 +165,7 @@ fn write_forever(
             let outcome = store
                 .roll_up(now)
                 .and_then(|()| store.prune(now, retention));
-            writer.report(outcome, "rolling up", 0);
+            writer.report(outcome, "rolling up");
             last_housekeeping = Instant::now();
         }
         if !open {
