@@ -115,10 +115,24 @@ fn close_after_answering() -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(header::CONNECTION, HeaderValue::from_static("close"))
 }
 
+/// The alerts' outbox: in the cluster's Postgres, else in the history
+/// file, else in memory (alerts then go out, but a restart forgets what
+/// was pending).
+async fn open_outbox(
+    file: Option<&std::path::Path>,
+    history: Option<&history::api::Source>,
+    replica: &str,
+) -> Result<Outbox, String> {
+    if let Some(history::api::Source::Postgres(store)) = history {
+        let (store, replica) = (store.clone(), replica.to_string());
+        let opened = tokio::task::spawn_blocking(move || Outbox::on_postgres(&store, replica));
+        return opened.await.map_err(|e| e.to_string())?;
+    }
+    Outbox::new(history::side_connection(file)?)
+}
+
 /// Opens the history (Postgres when given, else the SQLite file, else
 /// none), starts its writer on the hub, and says where pages read it.
-/// Postgres that is down at start is no reason not to start: the writer
-/// connects when it can, and the dashboard says why nothing is saved.
 async fn open_history(
     settings: &Settings,
     file: Option<&std::path::Path>,
@@ -132,10 +146,10 @@ async fn open_history(
     let (store, source): (Box<dyn history::Backend + Send>, _) =
         match (&settings.history_postgres, file) {
             (Some(url), _) => {
+                // Postgres must answer when a replica starts (the schema,
+                // the outbox's name); an outage later is waited out.
                 let mut store = history::PgStore::new(url, tokio::runtime::Handle::current())?;
-                if let Err(error) = store.prepare().await {
-                    tracing::warn!(%error, "history database not ready; the writer will retry");
-                }
+                store.prepare().await.map_err(|e| e.to_string())?;
                 let reader = Arc::new(store.reader());
                 (Box::new(store), history::api::Source::Postgres(reader))
             }
@@ -292,10 +306,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if history_source.is_some() {
         tokio::spawn(hub.clone().watch_history(shutdown.clone()));
     }
-    // The outbox lives in the history database; with no history, in
-    // memory (alerts then go out, but a restart forgets what was pending).
-    let outbox = history::side_connection(history_file.as_deref())?;
-    let alerts = Alerts::start(Outbox::new(outbox)?, &hub, shutdown.clone())?;
+    // A replica's name in the cluster: its leases and the alerts' lease.
+    let replica = format!("{bound}/{:08x}", fastrand::u32(..));
+    let outbox = open_outbox(history_file.as_deref(), history_source.as_ref(), &replica).await?;
+    let alerts = Alerts::start(outbox, &hub, shutdown.clone())?;
     hub.alert_on(alerts.clone());
     // Beside the outbox, and like it in memory with no history.
     let incidents = Incidents::start(
@@ -305,12 +319,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     )?;
     let cluster = match &settings.cluster {
         Some(url) => {
-            let name = format!("{bound}/{:08x}", fastrand::u32(..));
             let cluster = Cluster::join(
                 url,
                 settings.cluster_lease,
                 settings.ring_size as usize,
-                name,
+                replica,
                 metrics.clone(),
                 shutdown.clone(),
             )

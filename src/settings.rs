@@ -123,8 +123,9 @@ pub struct Settings {
 
     /// Run as one replica of a cluster that shares its events, and who runs
     /// which check, through this Redis (`redis://host:port/db`). Every
-    /// replica must read the same config.
-    #[arg(long, env = "PULSE_CLUSTER")]
+    /// replica must read the same config, and share one history in
+    /// Postgres (`--history-postgres`), where the alerts' outbox is too.
+    #[arg(long, env = "PULSE_CLUSTER", requires = "history_postgres")]
     pub cluster: Option<String>,
 
     /// In a cluster, how long a replica's hold on its share of the checks

@@ -28,17 +28,73 @@ fn config(n: usize, interval: &str, target: std::net::SocketAddr) -> tempfile::N
     file
 }
 
-async fn replica(redis: &Redis, config: &tempfile::NamedTempFile, lease: &str) -> Server {
-    let path = config.path().to_str().unwrap().to_string();
-    Server::start(&[
-        "--cluster",
-        &redis.url(),
-        "--cluster-lease",
-        lease,
-        "-c",
-        &path,
-    ])
-    .await
+/// What the replicas of a test share: a Redis for the log and the leases,
+/// a Postgres for the history and the alerts' outbox; and a directory for
+/// each replica's own file.
+struct Backing {
+    redis: Redis,
+    postgres: Postgres,
+    dir: tempfile::TempDir,
+    started: std::sync::atomic::AtomicUsize,
+}
+
+impl Backing {
+    async fn start() -> Backing {
+        Backing {
+            redis: Redis::start().await,
+            postgres: Postgres::start().await,
+            dir: tempfile::tempdir().unwrap(),
+            started: Default::default(),
+        }
+    }
+
+    /// The arguments of a replica reading `config`, with its `lease`.
+    fn args(&self, config: &tempfile::NamedTempFile, lease: &str) -> Vec<String> {
+        self.args_for(config.path(), lease)
+    }
+
+    fn args_for(&self, config: &std::path::Path, lease: &str) -> Vec<String> {
+        let n = self
+            .started
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let own_file = self.dir.path().join(format!("replica-{n}.db"));
+        [
+            "--cluster",
+            &self.redis.url(),
+            "--cluster-lease",
+            lease,
+            "--history",
+            own_file.to_str().unwrap(),
+            "-c",
+            config.to_str().unwrap(),
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+
+    /// Where the Postgres is, for the replica's environment (never its
+    /// arguments, which `ps` shows).
+    fn env(&self) -> [(&'static str, String); 1] {
+        [("PULSE_HISTORY_POSTGRES", self.postgres.url())]
+    }
+
+    async fn replica(&self, config: &tempfile::NamedTempFile, lease: &str) -> Server {
+        self.replica_with_env(config.path(), lease, &[]).await
+    }
+
+    async fn replica_with_env(
+        &self,
+        config: &std::path::Path,
+        lease: &str,
+        extra: &[(&str, &str)],
+    ) -> Server {
+        let args = self.args_for(config, lease);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let env = self.env();
+        let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        env.extend_from_slice(extra);
+        Server::start_with_env(&args, &env).await
+    }
 }
 
 /// Each check's results in the log, in order.
@@ -95,11 +151,12 @@ async fn message_ids(stream: &mut SseReader, want: usize) -> Vec<u64> {
 #[tokio::test]
 async fn a_client_resumes_on_another_replica_with_exactly_the_events_the_log_holds_after_its_id() {
     let target = support::targets::http_target().await;
-    let redis = Redis::start().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
     let checks = config(3, "1s", target);
-    let first = replica(&redis, &checks, "6s").await;
-    let second = replica(&redis, &checks, "6s").await;
-    let third = replica(&redis, &checks, "6s").await;
+    let first = backing.replica(&checks, "6s").await;
+    let second = backing.replica(&checks, "6s").await;
+    let third = backing.replica(&checks, "6s").await;
     // nginx in front of the other two: the reconnect lands on another replica.
     let nginx = Nginx::start(&[&second.base, &third.base]).await;
 
@@ -132,13 +189,14 @@ async fn a_client_resumes_on_another_replica_with_exactly_the_events_the_log_hol
 async fn a_killed_replicas_checks_go_on_elsewhere_with_no_result_twice_and_at_most_one_period_missing()
  {
     let target = support::targets::http_target().await;
-    let redis = Redis::start().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
     let checks = config(8, "4s", target);
     let mut replicas = Vec::new();
     for _ in 0..3 {
-        replicas.push(replica(&redis, &checks, "2s").await);
+        replicas.push(backing.replica(&checks, "2s").await);
     }
-    until_every_check_has(&redis, 8, 3, 30 * SECOND).await;
+    until_every_check_has(redis, 8, 3, 30 * SECOND).await;
     let victim = replicas.remove(0);
     let killed_at = support::now_ms();
     std::process::Command::new("kill")
@@ -155,7 +213,7 @@ async fn a_killed_replicas_checks_go_on_elsewhere_with_no_result_twice_and_at_mo
         assert_eq!(survivor.metric("pulse_cluster_redis_up").await, 1.0);
     }
     assert_eq!(held, 64.0, "every shard held once");
-    for (check, results) in results_by_check(&redis) {
+    for (check, results) in results_by_check(redis) {
         let times: Vec<u64> = results.iter().map(|(_, s)| s.checked_at_ms).collect();
         assert!(
             *times.last().unwrap() > killed_at + 10_000,
@@ -175,20 +233,16 @@ async fn a_killed_replicas_checks_go_on_elsewhere_with_no_result_twice_and_at_mo
 #[tokio::test]
 async fn a_replica_frozen_past_its_lease_publishes_nothing_under_it_when_it_wakes() {
     let target = support::targets::http_target().await;
-    let redis = Redis::start().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
     let checks = config(8, "1s", target);
-    let path = checks.path().to_str().unwrap().to_string();
-    let args = [
-        "--cluster",
-        &redis.url(),
-        "--cluster-lease",
-        "2s",
-        "-c",
-        &path,
-    ];
-    let (frozen, log) = Server::start_keeping_log(&args, &[]).await;
-    let _other = replica(&redis, &checks, "2s").await;
-    until_every_check_has(&redis, 8, 3, 30 * SECOND).await;
+    let args = backing.args(&checks, "2s");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let env = backing.env();
+    let env = [(env[0].0, env[0].1.as_str())];
+    let (frozen, log) = Server::start_keeping_log(&args, &env).await;
+    let _other = backing.replica(&checks, "2s").await;
+    until_every_check_has(redis, 8, 3, 30 * SECOND).await;
     let name_of = |by: &str| by.split(' ').next().unwrap().to_string();
     let port = frozen.addr().port();
     let holders_before: Vec<String> = redis
@@ -229,7 +283,7 @@ async fn a_replica_frozen_past_its_lease_publishes_nothing_under_it_when_it_wake
         "the woken replica learnt it lost its leases ({frozen_name})"
     );
     // And still no period twice.
-    for (check, results) in results_by_check(&redis) {
+    for (check, results) in results_by_check(redis) {
         let times: Vec<u64> = results.iter().map(|(_, s)| s.checked_at_ms).collect();
         assert!(
             times.windows(2).all(|p| p[1] - p[0] >= 500),
@@ -241,14 +295,14 @@ async fn a_replica_frozen_past_its_lease_publishes_nothing_under_it_when_it_wake
 #[tokio::test]
 async fn when_redis_loses_its_data_clients_get_a_snapshot_in_band_and_checks_go_on() {
     let target = support::targets::http_target().await;
-    let mut redis = Redis::start().await;
+    let mut backing = Backing::start().await;
     let checks = config(3, "1s", target);
-    let first = replica(&redis, &checks, "2s").await;
-    let _second = replica(&redis, &checks, "2s").await;
+    let first = backing.replica(&checks, "2s").await;
+    let _second = backing.replica(&checks, "2s").await;
     let mut stream = SseReader::open(&first.url("/api/events"), None).await;
     let before = message_ids(&mut stream, 3).await;
 
-    redis.restart_empty().await;
+    backing.redis.restart_empty().await;
     let snapshot_id = loop {
         let (kind, id, _) = stream
             .next_event_within(15 * SECOND)
@@ -268,7 +322,8 @@ async fn when_redis_loses_its_data_clients_get_a_snapshot_in_band_and_checks_go_
         "{after:?} after {snapshot_id}"
     );
     // The new log holds them, under its new epoch.
-    let logged: Vec<u64> = redis
+    let logged: Vec<u64> = backing
+        .redis
         .log_after("-")
         .iter()
         .map(|(id, _)| ids::event_id(id).unwrap())
@@ -288,9 +343,10 @@ async fn when_redis_loses_its_data_clients_get_a_snapshot_in_band_and_checks_go_
 #[tokio::test]
 async fn garbage_in_the_log_is_skipped_and_following_goes_on() {
     let target = support::targets::http_target().await;
-    let redis = Redis::start().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
     let checks = config(2, "1s", target);
-    let first = replica(&redis, &checks, "6s").await;
+    let first = backing.replica(&checks, "6s").await;
     let mut stream = SseReader::open(&first.url("/api/events"), None).await;
     message_ids(&mut stream, 2).await;
     // Entries no Pulse wrote (no `status`, a `status` that is no result),
@@ -305,7 +361,7 @@ async fn garbage_in_the_log_is_skipped_and_following_goes_on() {
         "{after:?}"
     );
     // A replica that starts now reads past them too.
-    let second = replica(&redis, &checks, "6s").await;
+    let second = backing.replica(&checks, "6s").await;
     let mut late = SseReader::open(&second.url("/api/events"), None).await;
     assert_eq!(
         late.next_event_within(5 * SECOND).await.unwrap().0,
@@ -325,30 +381,6 @@ fn http_config(n: usize, target: std::net::SocketAddr) -> tempfile::NamedTempFil
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), text).unwrap();
     file
-}
-
-/// A replica keeping its history in `postgres` (and its outbox in a file
-/// of its own in `dir`).
-async fn replica_on_postgres(
-    redis: &Redis,
-    postgres: &Postgres,
-    config: &tempfile::NamedTempFile,
-    dir: &tempfile::TempDir,
-    n: usize,
-) -> Server {
-    let outbox = dir.path().join(format!("replica-{n}.db"));
-    Server::start_with_env(
-        &[
-            "--cluster",
-            &redis.url(),
-            "--history",
-            outbox.to_str().unwrap(),
-            "-c",
-            config.path().to_str().unwrap(),
-        ],
-        &[("PULSE_HISTORY_POSTGRES", &postgres.url())],
-    )
-    .await
 }
 
 /// A check's changes of health as the log's results bring them: (at,
@@ -379,13 +411,12 @@ async fn get_json(server: &Server, path: &str) -> serde_json::Value {
 #[tokio::test]
 async fn history_read_through_any_replica_equals_what_the_log_holds() {
     let (target, up) = support::targets::switchable_target().await;
-    let redis = Redis::start().await;
-    let postgres = Postgres::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let backing = Backing::start().await;
+    let (redis, postgres) = (&backing.redis, &backing.postgres);
     let checks = http_config(3, target);
     let mut replicas = Vec::new();
-    for n in 0..3 {
-        replicas.push(replica_on_postgres(&redis, &postgres, &checks, &dir, n).await);
+    for _ in 0..3 {
+        replicas.push(backing.replica(&checks, "6s").await);
     }
     // Two outages, as every replica sees them through the log.
     for health in [true, false, true, false, true] {
@@ -400,7 +431,7 @@ async fn history_read_through_any_replica_equals_what_the_log_holds() {
     );
     tokio::time::sleep(4 * SECOND).await;
 
-    let logged = results_by_check(&redis);
+    let logged = results_by_check(redis);
     assert_eq!(logged.len(), 3);
     let client = postgres.client().await;
     let written: i64 = client
@@ -452,16 +483,15 @@ async fn history_read_through_any_replica_equals_what_the_log_holds() {
 #[tokio::test]
 async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_it_returns() {
     let target = support::targets::http_target().await;
-    let redis = Redis::start().await;
-    let mut postgres = Postgres::start().await;
-    let dir = tempfile::tempdir().unwrap();
+    let mut backing = Backing::start().await;
     let checks = http_config(3, target);
-    let first = replica_on_postgres(&redis, &postgres, &checks, &dir, 0).await;
-    let second = replica_on_postgres(&redis, &postgres, &checks, &dir, 1).await;
-    until_every_check_has(&redis, 3, 2, 20 * SECOND).await;
+    let first = backing.replica(&checks, "6s").await;
+    let second = backing.replica(&checks, "6s").await;
+    let redis = &backing.redis;
+    until_every_check_has(redis, 3, 2, 20 * SECOND).await;
 
     let stopped_at = support::now_ms();
-    postgres.stop();
+    backing.postgres.stop();
     for replica in [&first, &second] {
         let problem = until_history_problem(replica, true).await;
         assert!(problem.contains("history not saved"), "{problem}");
@@ -484,13 +514,13 @@ async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_i
     let mut stream = SseReader::open(&second.url("/api/events"), None).await;
     message_ids(&mut stream, 4).await;
     let restarted_at = support::now_ms();
-    postgres.run().await;
+    backing.postgres.run().await;
 
     for replica in [&first, &second] {
         until_history_problem(replica, false).await;
         assert_eq!(replica.metric("pulse_history_up").await, 1.0);
     }
-    let meanwhile: Vec<(String, u64)> = results_by_check(&redis)
+    let meanwhile: Vec<(String, u64)> = results_by_check(redis)
         .into_values()
         .flatten()
         .map(|(_, s)| (s.id.0, s.checked_at_ms))
@@ -500,7 +530,7 @@ async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_i
         meanwhile.len() >= 9,
         "results while Postgres was down: {meanwhile:?}"
     );
-    let client = postgres.client().await;
+    let client = backing.postgres.client().await;
     let rows = client
         .query(
             "SELECT c.id, r.at_ms FROM results_data r JOIN checks c ON c.num = r.check_num",
@@ -536,4 +566,99 @@ async fn until_history_problem(replica: &Server, present: bool) -> String {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[tokio::test]
+async fn an_alert_fires_and_resolves_exactly_once_with_three_replicas_even_when_its_sender_dies() {
+    use support::alerting::{SECRET, config as alert_config, webhook, write_config};
+    use support::receiver::{Answer, Receiver};
+    let (target, up) = support::targets::switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let setup = write_config(&alert_config(
+        target,
+        &webhook("ops", &receiver.url("/hook")),
+        "failure_threshold = 2\nsuccess_threshold = 2\ngroup_window = \"0s\"",
+        "",
+    ));
+    let backing = Backing::start().await;
+    let secret = [("HOOK_SECRET", SECRET)];
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(backing.replica_with_env(&setup.path, "2s", &secret).await);
+    }
+    until_every_check_has(&backing.redis, 1, 5, 20 * SECOND).await;
+
+    let outage = |down: bool| up.store(!down, std::sync::atomic::Ordering::SeqCst);
+    outage(true);
+    receiver.wait_for("/hook", 1, 15 * SECOND).await;
+    outage(false);
+    receiver.wait_for("/hook", 2, 15 * SECOND).await;
+    // The replica that sent them dies; another takes over sending (after
+    // the dispatcher's lease, 10 s) and tells the next outage once too.
+    let sender = replicas
+        .iter()
+        .position(|r| r.addr().port() == dispatcher_port(&backing))
+        .expect("a replica holds the dispatcher's lease");
+    let dead = replicas.remove(sender);
+    std::process::Command::new("kill")
+        .args(["-KILL", &dead.pid().to_string()])
+        .status()
+        .unwrap();
+    // Its checks move first (their lease is 2 s), so that the outage below
+    // is seen whole.
+    tokio::time::sleep(5 * SECOND).await;
+    outage(true);
+    tokio::time::sleep(3 * SECOND).await;
+    outage(false);
+    // What waited while nobody sent may go out as one message.
+    let told = || -> Vec<serde_json::Value> {
+        let posts = receiver.accepted("/hook");
+        posts
+            .iter()
+            .flat_map(|p| p.json()["alerts"].as_array().unwrap().clone())
+            .collect()
+    };
+    let deadline = tokio::time::Instant::now() + 30 * SECOND;
+    while told().len() < 4 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Time for any duplicate to arrive.
+    tokio::time::sleep(4 * SECOND).await;
+
+    let alerts = told();
+    let events: Vec<&str> = alerts
+        .iter()
+        .map(|a| a["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["fired", "resolved", "fired", "resolved"],
+        "once each"
+    );
+    let posts = receiver.accepted("/hook");
+    let ids: std::collections::HashSet<String> = posts
+        .iter()
+        .map(|p| p.json()["message_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), posts.len(), "no message sent twice");
+}
+
+/// The port of the replica holding the alerts' dispatcher lease, as
+/// Postgres says.
+fn dispatcher_port(backing: &Backing) -> u16 {
+    let output = std::process::Command::new("psql")
+        .args([
+            &backing.postgres.url(),
+            "-tA",
+            "-c",
+            "SELECT holder FROM dispatcher_lease",
+        ])
+        .output()
+        .expect("psql runs");
+    let holder = String::from_utf8_lossy(&output.stdout).trim().to_string();
+    let addr = holder.split('/').next().unwrap_or_default();
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("holder {holder:?}"))
 }

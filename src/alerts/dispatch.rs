@@ -189,6 +189,14 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
         if !alerts.is_ready() {
             continue;
         }
+        // In a cluster, one replica sends; the others only judge.
+        let outbox = alerts.outbox.clone();
+        if !tokio::task::spawn_blocking(move || outbox.may_dispatch())
+            .await
+            .unwrap_or(false)
+        {
+            continue;
+        }
         mark_what_was_sent(&alerts, &unmarked).await;
         // Taken before the outbox is read: a notifier busy then may have
         // marked rows since, so what was read of it is stale. One not busy
@@ -273,7 +281,7 @@ async fn mark_what_was_sent(alerts: &Alerts, unmarked: &Unmarked) {
 async fn write_down(
     alerts: &Alerts,
     what: &'static str,
-    write: impl Fn(&super::Outbox) -> rusqlite::Result<()> + Send + Sync + 'static,
+    write: impl Fn(&super::Outbox) -> crate::history::Result<()> + Send + Sync + 'static,
 ) -> bool {
     let write = Arc::new(write);
     for attempt in 1..=MARK_TRIES {

@@ -9,8 +9,9 @@
 //! inserted the result that brought it: exactly once.
 //!
 //! `Backend` is blocking; this store drives the async client on the
-//! server's runtime with `Handle::block_on`, from the writer's own thread
-//! or the blocking pool, never from a task (which would panic).
+//! server's runtime with `Handle::block_on`, from the writer's own thread,
+//! the blocking pool, or (through `block_in_place`) a worker of the
+//! multi-thread runtime; never on a current-thread runtime.
 
 use super::backend::{
     Backend, Change, Counts, Result, Retention, Rollup, RowCounts, SPANS, checked, detail_of,
@@ -23,8 +24,10 @@ use std::time::Duration;
 use tokio_postgres::Row;
 
 /// Each migration once, in order (`schema_migrations` keeps which ran).
-const MIGRATIONS: [(i32, &str); 1] =
-    [(1, include_str!("../../migrations/postgres/001_history.sql"))];
+const MIGRATIONS: [(i32, &str); 2] = [
+    (1, include_str!("../../migrations/postgres/001_history.sql")),
+    (2, include_str!("../../migrations/postgres/002_alerts.sql")),
+];
 
 /// The advisory lock keys: one replica migrates at a time, one rolls up.
 const MIGRATION_LOCK: i64 = 0x7075_6c73_6501;
@@ -110,7 +113,7 @@ impl PgStore {
             Some(_) => Ok(()),
             None => {
                 let runtime = self.runtime.clone();
-                runtime.block_on(self.prepare())
+                blocking(&runtime, self.prepare())
             }
         }
     }
@@ -126,12 +129,22 @@ impl PgStore {
         }
     }
 
-    fn block_on<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
-        self.runtime.block_on(work)
+    /// Runs `work` to its end on the server's runtime, from a thread that
+    /// may block: also for the other parts keeping tables in this database
+    /// (the alerts' outbox).
+    /// On a worker of the (multi-thread) runtime, the worker hands its
+    /// tasks to the others while this blocks (`block_in_place`): the
+    /// alerts read their outbox at start and on a reload from a task.
+    pub(crate) fn block_on<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        blocking(&self.runtime, work)
+    }
+
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// Rows of `sql` with `params`, on a connection from the pool.
-    fn rows(
+    pub(crate) fn rows(
         &self,
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
@@ -337,7 +350,7 @@ impl Backend for PgStore {
     fn record(&mut self, batch: &[CheckStatus]) -> Result<()> {
         self.prepared()?;
         let runtime = self.runtime.clone();
-        runtime.block_on(self.record_async(batch))
+        blocking(&runtime, self.record_async(batch))
     }
 
     fn roll_up(&mut self, now_ms: u64) -> Result<()> {
@@ -551,6 +564,17 @@ impl Backend for PgStore {
             hours: count(2),
             changes: count(3),
         })
+    }
+}
+
+/// Runs `work` on `runtime` to its end (see `PgStore::block_on`).
+fn blocking<T>(
+    runtime: &tokio::runtime::Handle,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    match tokio::runtime::Handle::try_current() {
+        Ok(_) => tokio::task::block_in_place(|| runtime.block_on(work)),
+        Err(_) => runtime.block_on(work),
     }
 }
 

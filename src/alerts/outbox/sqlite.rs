@@ -1,77 +1,33 @@
-//! The outbox: the alerts that are open and the messages still to send, in
-//! the history database. An alert's change and the rows of its messages
-//! are written in one transaction, and a row is marked sent only once its
-//! notifier confirmed it, so a restart at any moment neither loses nor
-//! repeats a message. Blocking code, called from the rules' thread and
-//! from the dispatcher through `spawn_blocking`.
+//! The outbox in the SQLite history file of one node.
 
-use super::rules::{Happened, OpenAlert};
+use super::{AlertRecord, Waiting, outcome_of, record_of};
+use crate::alerts::rules::{Happened, OpenAlert};
 use crate::history::WRITE;
-use crate::status::{CheckId, Health, Notification, Outcome};
+use crate::status::{CheckId, Notification};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 
-/// What one alert event says, kept as JSON in its outbox rows: a message
-/// tells what happened, as it was when it happened.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AlertRecord {
-    pub event: String,
-    pub check: CheckId,
-    pub name: String,
-    pub group: String,
-    pub health: Health,
-    pub detail: String,
-    pub since_ms: u64,
-    pub at_ms: u64,
-}
-
-/// A row not yet sent nor given up.
-#[derive(Clone, Debug)]
-pub struct Waiting {
-    pub id: i64,
-    pub notifier: String,
-    pub alert: AlertRecord,
-    pub created_ms: u64,
-    /// The message it went in, once it was tried.
-    pub message: Option<i64>,
-    pub attempts: u32,
-    pub next_try_ms: u64,
-}
-
-pub struct Outbox {
+pub struct SqliteOutbox {
     conn: Mutex<Connection>,
-    /// This database's random name, part of every message id.
-    identity: String,
 }
 
 type Sql<T> = rusqlite::Result<T>;
 
-impl Outbox {
-    /// Over a connection with the schema in place (`history::side_connection`).
-    pub fn new(conn: Connection) -> Result<Outbox, String> {
+impl SqliteOutbox {
+    /// Over a connection with the schema in place (`history::side_connection`);
+    /// with the database's name (see `identity`).
+    pub fn new(conn: Connection) -> Result<(SqliteOutbox, String), String> {
         let identity = identity(&conn).map_err(|e| format!("the alerts outbox: {e}"))?;
-        Ok(Outbox {
+        let outbox = SqliteOutbox {
             conn: Mutex::new(conn),
-            identity,
-        })
-    }
-
-    /// The id receivers see for the message whose first row is `message`.
-    pub fn message_id(&self, message: i64) -> String {
-        format!("pulse-{}-{message}", self.identity)
-    }
-
-    /// The id of a test message sent at `at_ms` (not kept in the outbox).
-    pub fn test_message_id(&self, at_ms: u64) -> String {
-        format!("pulse-{}-test-{at_ms}", self.identity)
+        };
+        Ok((outbox, identity))
     }
 
     fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The alerts that were open when Pulse last stopped.
     pub fn open_alerts(&self) -> Sql<Vec<(CheckId, OpenAlert)>> {
         let conn = self.conn();
         let mut query = conn.prepare("SELECT check_id, since_ms, reminded_ms FROM alerts_open")?;
@@ -87,20 +43,8 @@ impl Outbox {
         rows.collect()
     }
 
-    /// Keeps what happened: the alert's open state, and one row per
-    /// notifier to tell, in one transaction.
     pub fn record(&self, happened: &Happened, now_ms: u64) -> Sql<()> {
-        let record = AlertRecord {
-            event: happened.event.as_str().into(),
-            check: happened.check.clone(),
-            name: happened.name.clone(),
-            group: happened.group.clone(),
-            health: happened.health,
-            detail: happened.detail.clone(),
-            since_ms: happened.since_ms,
-            at_ms: happened.at_ms,
-        };
-        let json = serde_json::to_string(&record).expect("an alert record serialises");
+        let (record, json) = record_of(happened);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
         match happened.open {
@@ -134,7 +78,6 @@ impl Outbox {
         tx.commit()
     }
 
-    /// Forgets the open alerts of checks no longer configured.
     pub fn close(&self, checks: &[CheckId]) -> Sql<()> {
         let conn = self.conn();
         for id in checks {
@@ -143,7 +86,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// Every row not yet sent nor given up, oldest first.
     pub fn waiting(&self) -> Sql<Vec<Waiting>> {
         let conn = self.conn();
         let mut query = conn.prepare_cached(
@@ -168,8 +110,6 @@ impl Outbox {
         rows.collect()
     }
 
-    /// Puts `rows` in one message, named by its first row, before its
-    /// first try: its retries then send exactly the same message.
     pub fn assign(&self, rows: &[i64]) -> Sql<i64> {
         let message = *rows.iter().min().expect("a message has rows");
         let mut conn = self.conn();
@@ -202,7 +142,6 @@ impl Outbox {
         Ok(())
     }
 
-    /// Gives up rows, with why.
     pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Sql<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
@@ -215,7 +154,6 @@ impl Outbox {
         tx.commit()
     }
 
-    /// The newest `limit` rows, whatever became of them.
     pub fn log(&self, limit: usize) -> Sql<Vec<Notification>> {
         let conn = self.conn();
         let mut query = conn.prepare_cached(
@@ -231,12 +169,7 @@ impl Outbox {
             let attempts = row.get::<_, i64>(6)? as u32;
             let sent_ms = row.get::<_, Option<i64>>(7)?.map(|t| t as u64);
             let expired = row.get::<_, Option<i64>>(8)?.is_some();
-            let outcome = match (sent_ms, expired, attempts) {
-                (Some(_), _, _) => Outcome::Sent,
-                (None, true, _) => Outcome::Expired,
-                (None, false, 0) => Outcome::Waiting,
-                (None, false, _) => Outcome::Retrying,
-            };
+            let outcome = outcome_of(sent_ms.is_some(), expired, attempts);
             Ok(Notification {
                 id: row.get(0)?,
                 notifier: row.get(1)?,
@@ -253,7 +186,6 @@ impl Outbox {
         rows.collect()
     }
 
-    /// Drops sent and expired rows older than `before_ms`.
     pub fn prune(&self, before_ms: u64) -> Sql<usize> {
         self.conn().execute(
             "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
@@ -262,7 +194,6 @@ impl Outbox {
         )
     }
 
-    /// How many rows wait, for `/metrics`.
     pub fn waiting_count(&self) -> Sql<u64> {
         let count: Option<i64> = self
             .conn()

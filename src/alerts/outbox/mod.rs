@@ -1,0 +1,215 @@
+//! The outbox: the alerts that are open and the messages still to send, in
+//! the history database. An alert's change and the rows of its messages
+//! are written in one transaction, and a row is marked sent only once its
+//! notifier confirmed it, so a restart at any moment neither loses nor
+//! repeats a message. Blocking code, called from the rules' thread and
+//! from the dispatcher through `spawn_blocking`.
+//!
+//! One node keeps it in its SQLite file (`sqlite`). The replicas of a
+//! cluster share one in Postgres (`postgres`): every replica judges every
+//! result of the shared log, the same way, and each event is one row
+//! however many replicas write it; one replica at a time sends.
+
+mod postgres;
+mod sqlite;
+
+use super::rules::{Happened, OpenAlert};
+use crate::history::Result;
+use crate::status::{CheckId, Health, Notification};
+use serde::{Deserialize, Serialize};
+
+/// What one alert event says, kept as JSON in its outbox rows: a message
+/// tells what happened, as it was when it happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlertRecord {
+    pub event: String,
+    pub check: CheckId,
+    pub name: String,
+    pub group: String,
+    pub health: Health,
+    pub detail: String,
+    pub since_ms: u64,
+    pub at_ms: u64,
+}
+
+/// A row not yet sent nor given up.
+#[derive(Clone, Debug)]
+pub struct Waiting {
+    pub id: i64,
+    pub notifier: String,
+    pub alert: AlertRecord,
+    pub created_ms: u64,
+    /// The message it went in, once it was tried.
+    pub message: Option<i64>,
+    pub attempts: u32,
+    pub next_try_ms: u64,
+}
+
+/// What an event's rows keep: the record and its JSON.
+fn record_of(happened: &Happened) -> (AlertRecord, String) {
+    let record = AlertRecord {
+        event: happened.event.as_str().into(),
+        check: happened.check.clone(),
+        name: happened.name.clone(),
+        group: happened.group.clone(),
+        health: happened.health,
+        detail: happened.detail.clone(),
+        since_ms: happened.since_ms,
+        at_ms: happened.at_ms,
+    };
+    let json = serde_json::to_string(&record).expect("an alert record serialises");
+    (record, json)
+}
+
+enum Store {
+    Sqlite(sqlite::SqliteOutbox),
+    Postgres(postgres::PgOutbox),
+}
+
+pub struct Outbox {
+    store: Store,
+    /// This database's random name, part of every message id.
+    identity: String,
+}
+
+impl Outbox {
+    /// Over a SQLite connection with the schema in place
+    /// (`history::side_connection`).
+    pub fn new(conn: rusqlite::Connection) -> std::result::Result<Outbox, String> {
+        let (outbox, identity) = sqlite::SqliteOutbox::new(conn)?;
+        Ok(Outbox {
+            store: Store::Sqlite(outbox),
+            identity,
+        })
+    }
+
+    /// In the Postgres a cluster shares its history in, as `replica`.
+    pub fn on_postgres(
+        history: &crate::history::PgStore,
+        replica: String,
+    ) -> std::result::Result<Outbox, String> {
+        let (outbox, identity) = postgres::PgOutbox::new(history.reader(), replica)?;
+        Ok(Outbox {
+            store: Store::Postgres(outbox),
+            identity,
+        })
+    }
+
+    /// The id receivers see for the message whose first row is `message`.
+    pub fn message_id(&self, message: i64) -> String {
+        format!("pulse-{}-{message}", self.identity)
+    }
+
+    /// The id of a test message sent at `at_ms` (not kept in the outbox).
+    pub fn test_message_id(&self, at_ms: u64) -> String {
+        format!("pulse-{}-test-{at_ms}", self.identity)
+    }
+
+    /// Whether this process sends what waits now: always on one node; in a
+    /// cluster, while it holds the dispatcher's lease.
+    pub fn may_dispatch(&self) -> bool {
+        match &self.store {
+            Store::Sqlite(_) => true,
+            Store::Postgres(pg) => pg.may_dispatch(),
+        }
+    }
+
+    /// The alerts that were open when Pulse last stopped.
+    pub fn open_alerts(&self) -> Result<Vec<(CheckId, OpenAlert)>> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.open_alerts()?),
+            Store::Postgres(pg) => pg.open_alerts(),
+        }
+    }
+
+    /// Keeps what happened: the alert's open state, and one row per
+    /// notifier to tell, in one transaction.
+    pub fn record(&self, happened: &Happened, now_ms: u64) -> Result<()> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.record(happened, now_ms)?),
+            Store::Postgres(pg) => pg.record(happened, now_ms),
+        }
+    }
+
+    /// Forgets the open alerts of checks no longer configured.
+    pub fn close(&self, checks: &[CheckId]) -> Result<()> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.close(checks)?),
+            Store::Postgres(pg) => pg.close(checks),
+        }
+    }
+
+    /// Every row not yet sent nor given up, oldest first.
+    pub fn waiting(&self) -> Result<Vec<Waiting>> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.waiting()?),
+            Store::Postgres(pg) => pg.waiting(),
+        }
+    }
+
+    /// Puts `rows` in one message, named by its first row, before its
+    /// first try: its retries then send exactly the same message.
+    pub fn assign(&self, rows: &[i64]) -> Result<i64> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.assign(rows)?),
+            Store::Postgres(pg) => pg.assign(rows),
+        }
+    }
+
+    pub fn mark_sent(&self, message: i64, now_ms: u64) -> Result<()> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.mark_sent(message, now_ms)?),
+            Store::Postgres(pg) => pg.mark_sent(message, now_ms),
+        }
+    }
+
+    pub fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Result<()> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.mark_failed(message, error, next_try_ms)?),
+            Store::Postgres(pg) => pg.mark_failed(message, error, next_try_ms),
+        }
+    }
+
+    /// Gives up rows, with why.
+    pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Result<()> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.expire(rows, why, now_ms)?),
+            Store::Postgres(pg) => pg.expire(rows, why, now_ms),
+        }
+    }
+
+    /// The newest `limit` rows, whatever became of them.
+    pub fn log(&self, limit: usize) -> Result<Vec<Notification>> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.log(limit)?),
+            Store::Postgres(pg) => pg.log(limit),
+        }
+    }
+
+    /// Drops sent and expired rows older than `before_ms`.
+    pub fn prune(&self, before_ms: u64) -> Result<usize> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.prune(before_ms)?),
+            Store::Postgres(pg) => pg.prune(before_ms),
+        }
+    }
+
+    /// How many rows wait, for `/metrics`.
+    pub fn waiting_count(&self) -> Result<u64> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.waiting_count()?),
+            Store::Postgres(pg) => pg.waiting_count(),
+        }
+    }
+}
+
+/// What a row's state is, from its columns: the same in both databases.
+fn outcome_of(sent: bool, expired: bool, attempts: u32) -> crate::status::Outcome {
+    use crate::status::Outcome;
+    match (sent, expired, attempts) {
+        (true, _, _) => Outcome::Sent,
+        (false, true, _) => Outcome::Expired,
+        (false, false, 0) => Outcome::Waiting,
+        (false, false, _) => Outcome::Retrying,
+    }
+}

@@ -1,0 +1,269 @@
+//! The outbox a cluster shares, in its history's Postgres.
+//!
+//! Every replica runs the rules over the same log, so each writes the same
+//! events. Each event is kept once: under a lock on the check's
+//! `alerts_open` row, a firing is taken only if the alert is not open, a
+//! resolution only if it is, a reminder only if none was told at or after
+//! its time; and `(notifier, check, event, at)` is unique. A replica that
+//! joined late and counts its own way therefore cannot fire an alert the
+//! others fired already.
+//!
+//! One replica sends at a time: the one holding the dispatcher's lease,
+//! timed by Postgres's clock. A sender frozen mid-send past its lease may
+//! send a message the next sender sends again, with the same id (as after a
+//! crash between sending and marking): receivers can tell.
+
+use super::{AlertRecord, Waiting, outcome_of, record_of};
+use crate::alerts::rules::{Event, Happened, OpenAlert};
+use crate::history::{Error, PgStore, Result};
+use crate::status::{CheckId, Notification};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use tokio_postgres::Row;
+
+/// How long the dispatcher's lease lasts unless renewed.
+const LEASE_MS: i64 = 10_000;
+/// How often the holder renews it (and others try to take it).
+const RENEW_EVERY: Duration = Duration::from_secs(1);
+
+/// Postgres's clock, in Unix milliseconds: one clock for every replica.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+pub struct PgOutbox {
+    db: PgStore,
+    /// This replica's name in the lease.
+    replica: String,
+    /// Whether it held the lease when last asked, and when that was.
+    lease: Mutex<Option<(Instant, bool)>>,
+}
+
+impl PgOutbox {
+    /// Over the cluster's history database (migrated: `PgStore::prepare`);
+    /// with the cluster's name for message ids.
+    pub fn new(db: PgStore, replica: String) -> std::result::Result<(PgOutbox, String), String> {
+        let rows = db.rows("SELECT name FROM outbox_identity", &[]);
+        let rows = rows.map_err(|e| format!("the alerts outbox: {e}"))?;
+        let identity = rows
+            .first()
+            .map(|row| row.get::<_, String>(0))
+            .ok_or("the alerts outbox: no outbox_identity row")?;
+        let outbox = PgOutbox {
+            db,
+            replica,
+            lease: Mutex::new(None),
+        };
+        Ok((outbox, identity))
+    }
+
+    pub fn may_dispatch(&self) -> bool {
+        let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((asked, held)) = *lease
+            && asked.elapsed() < RENEW_EVERY
+        {
+            return held;
+        }
+        let held = match self.take_lease() {
+            Ok(held) => held,
+            Err(error) => {
+                tracing::warn!(%error, "alerts: cannot renew the dispatcher's lease");
+                false
+            }
+        };
+        *lease = Some((Instant::now(), held));
+        held
+    }
+
+    /// Takes or renews the lease: it is this replica's if it held it or
+    /// the holder's ran out.
+    fn take_lease(&self) -> Result<bool> {
+        let sql = format!(
+            "INSERT INTO dispatcher_lease (holder, until_ms) VALUES ($1, {NOW_MS} + $2)
+             ON CONFLICT (only_row) DO UPDATE SET holder = excluded.holder, until_ms = excluded.until_ms
+             WHERE dispatcher_lease.holder = excluded.holder OR dispatcher_lease.until_ms < {NOW_MS}
+             RETURNING holder"
+        );
+        let rows = self.db.rows(&sql, &[&self.replica, &LEASE_MS])?;
+        Ok(!rows.is_empty())
+    }
+
+    pub fn open_alerts(&self) -> Result<Vec<(CheckId, OpenAlert)>> {
+        let rows = self.db.rows(
+            "SELECT check_id, since_ms, reminded_ms FROM alerts_open WHERE open",
+            &[],
+        )?;
+        Ok(rows
+            .iter()
+            .map(|row| {
+                let open = OpenAlert {
+                    since_ms: row.get::<_, i64>(1) as u64,
+                    reminded_ms: row.get::<_, i64>(2) as u64,
+                };
+                (CheckId(row.get(0)), open)
+            })
+            .collect())
+    }
+
+    pub fn record(&self, happened: &Happened, now_ms: u64) -> Result<()> {
+        let (record, json) = record_of(happened);
+        let check = &happened.check.0;
+        let at = happened.at_ms as i64;
+        self.db.block_on(async {
+            let mut client = self.db.pool().get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "INSERT INTO alerts_open (check_id, open, since_ms, reminded_ms)
+                 VALUES ($1, false, 0, 0) ON CONFLICT DO NOTHING",
+                &[check],
+            )
+            .await?;
+            let row = tx
+                .query_one(
+                    "SELECT open, reminded_ms FROM alerts_open WHERE check_id = $1 FOR UPDATE",
+                    &[check],
+                )
+                .await?;
+            let (open, reminded): (bool, i64) = (row.get(0), row.get(1));
+            let first_to_tell = match happened.event {
+                Event::Fired => !open,
+                Event::Resolved => open,
+                Event::Reminder => open && reminded < at,
+            };
+            if !first_to_tell {
+                // Another replica told it: nothing to write.
+                return Ok(tx.commit().await?);
+            }
+            let (open, since, reminded) = match happened.open {
+                Some(alert) => (true, alert.since_ms, alert.reminded_ms),
+                None => (false, 0, 0),
+            };
+            tx.execute(
+                "UPDATE alerts_open SET open = $2, since_ms = $3, reminded_ms = $4 WHERE check_id = $1",
+                &[check, &open, &(since as i64), &(reminded as i64)],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO outbox (notifier, event, check_id, alert, at_ms, created_ms, next_try_ms)
+                 SELECT unnest($1::text[]), $2, $3, $4, $5, $6, $6
+                 ON CONFLICT (notifier, check_id, event, at_ms) DO NOTHING",
+                &[&happened.notify, &record.event, check, &json, &at, &(now_ms as i64)],
+            )
+            .await?;
+            Ok(tx.commit().await?)
+        })
+    }
+
+    pub fn close(&self, checks: &[CheckId]) -> Result<()> {
+        let ids: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
+        self.db.rows(
+            "UPDATE alerts_open SET open = false WHERE check_id = ANY($1) RETURNING check_id",
+            &[&ids],
+        )?;
+        Ok(())
+    }
+
+    pub fn waiting(&self) -> Result<Vec<Waiting>> {
+        let rows = self.db.rows(
+            "SELECT id, notifier, alert, created_ms, message, attempts, next_try_ms FROM outbox
+             WHERE sent_ms IS NULL AND expired_ms IS NULL ORDER BY notifier, id",
+            &[],
+        )?;
+        rows.iter().map(waiting_row).collect()
+    }
+
+    pub fn assign(&self, rows: &[i64]) -> Result<i64> {
+        let message = *rows.iter().min().expect("a message has rows");
+        self.db.rows(
+            "UPDATE outbox SET message = $1 WHERE id = ANY($2) RETURNING id",
+            &[&message, &rows],
+        )?;
+        Ok(message)
+    }
+
+    pub fn mark_sent(&self, message: i64, now_ms: u64) -> Result<()> {
+        self.db.rows(
+            "UPDATE outbox SET sent_ms = $2, attempts = attempts + 1, last_error = NULL
+             WHERE message = $1 RETURNING id",
+            &[&message, &(now_ms as i64)],
+        )?;
+        Ok(())
+    }
+
+    pub fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Result<()> {
+        self.db.rows(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_try_ms = $3
+             WHERE message = $1 RETURNING id",
+            &[&message, &error, &(next_try_ms as i64)],
+        )?;
+        Ok(())
+    }
+
+    pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Result<()> {
+        self.db.rows(
+            "UPDATE outbox SET expired_ms = $2, last_error = $3 WHERE id = ANY($1) RETURNING id",
+            &[&rows, &(now_ms as i64), &why],
+        )?;
+        Ok(())
+    }
+
+    pub fn log(&self, limit: usize) -> Result<Vec<Notification>> {
+        let rows = self.db.rows(
+            "SELECT id, notifier, event, check_id, alert, created_ms, attempts, sent_ms,
+                    expired_ms, last_error
+             FROM outbox ORDER BY id DESC LIMIT $1",
+            &[&(limit as i64)],
+        )?;
+        Ok(rows.iter().map(notification_row).collect())
+    }
+
+    pub fn prune(&self, before_ms: u64) -> Result<usize> {
+        let rows = self.db.rows(
+            "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
+             AND created_ms < $1 RETURNING id",
+            &[&(before_ms as i64)],
+        )?;
+        Ok(rows.len())
+    }
+
+    pub fn waiting_count(&self) -> Result<u64> {
+        let rows = self.db.rows(
+            "SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL AND expired_ms IS NULL",
+            &[],
+        )?;
+        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
+    }
+}
+
+fn waiting_row(row: &Row) -> Result<Waiting> {
+    let alert: AlertRecord = serde_json::from_str(&row.get::<_, String>(2))
+        .map_err(|e| Error(format!("an outbox row that is no alert: {e}")))?;
+    Ok(Waiting {
+        id: row.get(0),
+        notifier: row.get(1),
+        alert,
+        created_ms: row.get::<_, i64>(3) as u64,
+        message: row.get(4),
+        attempts: row.get::<_, i32>(5) as u32,
+        next_try_ms: row.get::<_, i64>(6) as u64,
+    })
+}
+
+fn notification_row(row: &Row) -> Notification {
+    let name = serde_json::from_str::<AlertRecord>(&row.get::<_, String>(4))
+        .map(|a| a.name)
+        .unwrap_or_default();
+    let attempts = row.get::<_, i32>(6) as u32;
+    let sent_ms = row.get::<_, Option<i64>>(7).map(|t| t as u64);
+    let expired = row.get::<_, Option<i64>>(8).is_some();
+    Notification {
+        id: row.get(0),
+        notifier: row.get(1),
+        event: row.get(2),
+        check: CheckId(row.get(3)),
+        name,
+        created_ms: row.get::<_, i64>(5) as u64,
+        attempts,
+        outcome: outcome_of(sent_ms.is_some(), expired, attempts),
+        sent_ms,
+        last_error: row.get(9),
+    }
+}
