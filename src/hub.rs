@@ -463,11 +463,32 @@ impl Hub {
 
     /// Where the checks come from and whether the last reload failed; sent
     /// to every client and part of every snapshot.
-    pub fn set_config(&self, notice: ConfigNotice) {
-        let json = serde_json::to_string(&notice).expect("ConfigNotice serialises");
+    /// A (re)load of the config: where it came from and whether it was
+    /// refused. What the cluster says of it (`set_config_difference`) stays.
+    pub fn set_config(&self, mut notice: ConfigNotice) {
         let mut state = self.lock();
+        notice.differs = state.config.differs.clone();
+        self.send_config(&mut state, notice);
+    }
+
+    /// In a cluster: whether, and how, the replicas' configs differ. Told
+    /// only when it changed.
+    pub fn set_config_difference(&self, differs: Option<String>) {
+        let mut state = self.lock();
+        if state.config.differs == differs {
+            return;
+        }
+        let notice = ConfigNotice {
+            differs,
+            ..state.config.clone()
+        };
+        self.send_config(&mut state, notice);
+    }
+
+    fn send_config(&self, state: &mut HubState, notice: ConfigNotice) {
+        let json = serde_json::to_string(&notice).expect("ConfigNotice serialises");
         state.config = notice;
-        self.send(&mut state, Some("config"), &json, ForPublic::Nothing);
+        self.send(state, Some("config"), &json, ForPublic::Nothing);
     }
 
     /// Gives the next id to an event (in a cluster, the newest id again),
@@ -978,6 +999,7 @@ mod tests {
             source: "pulse.toml".into(),
             error: Some("pulse.toml:3:1: bad".into()),
             checked_at_ms: 5,
+            differs: None,
         };
         hub.set_config(notice.clone());
         assert_eq!(hub.snapshot().config, notice);

@@ -186,6 +186,12 @@ async fn start_checks(
     if let Some(cluster) = cluster {
         engine.in_cluster(cluster.clone());
     }
+    let told_config = cluster.cloned();
+    let runs_config = move |fingerprint: &str| {
+        if let Some(cluster) = &told_config {
+            cluster.runs_config(fingerprint);
+        }
+    };
     let pushes = engine.pushes();
     let calendar = engine.calendar();
     let Some(path) = &settings.config else {
@@ -194,10 +200,12 @@ async fn start_checks(
         let ids: Vec<_> = defaults.iter().map(|c| c.id.clone()).collect();
         alerts.apply_default(&ids);
         engine.apply(defaults, CHECK_CONCURRENCY);
+        runs_config("the embedded default");
         hub.set_config(ConfigNotice {
             source: "embedded default".into(),
             error: None,
             checked_at_ms: checks::unix_millis(),
+            differs: None,
         });
         return Ok((access, pushes));
     };
@@ -215,12 +223,14 @@ async fn start_checks(
     alerts.apply(&config);
     calendar.set(&config.maintenance);
     let applied = engine.apply(checks, concurrency);
+    runs_config(&config.fingerprint);
     let source = file.name();
     tracing::info!(config = %source, checks = applied.added, "config loaded");
     hub.set_config(ConfigNotice {
         source: source.clone(),
         error: None,
         checked_at_ms: checks::unix_millis(),
+        differs: None,
     });
     let changes = config::watch(&file, text)?;
     let gate = access.clone();
@@ -229,6 +239,7 @@ async fn start_checks(
         gate.apply(config.access.as_ref())?;
         alerts.apply(config);
         calendar.set(&config.maintenance);
+        runs_config(&config.fingerprint);
         Ok(())
     };
     tokio::spawn(engine.follow(source, changes, fallbacks, apply_the_rest));
@@ -338,6 +349,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // After the checks are registered: what the log holds is about them.
     if let Some(cluster) = &cluster {
         tokio::spawn(cluster.clone().follow(hub.clone(), shutdown.clone()));
+        tokio::spawn(
+            cluster
+                .clone()
+                .compare_configs(hub.clone(), shutdown.clone()),
+        );
     }
     tokio::spawn(ask_private_streams_again(
         access.changes(),

@@ -662,3 +662,55 @@ fn dispatcher_port(backing: &Backing) -> u16 {
         .and_then(|p| p.parse().ok())
         .unwrap_or_else(|| panic!("holder {holder:?}"))
 }
+
+#[tokio::test]
+async fn a_replica_whose_config_differs_is_named_on_every_dashboard_until_it_is_fixed() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let same = config(2, "1s", target);
+    let other = config(3, "1s", target);
+    let first = backing.replica(&same, "3s").await;
+    let second = backing.replica(&same, "3s").await;
+    let odd = backing.replica(&other, "3s").await;
+    let replicas = [&first, &second, &odd];
+    let odd_port = format!(":{}/", odd.addr().port());
+    for replica in replicas {
+        let differs = until_config_difference(replica, true).await;
+        assert!(differs.contains(&odd_port), "{differs}");
+        let page = reqwest::get(replica.url("/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains("replicas run different configs"),
+            "no banner on {}",
+            replica.base
+        );
+    }
+    // The odd one is given the same file: its reload settles it everywhere.
+    std::fs::write(other.path(), std::fs::read(same.path()).unwrap()).unwrap();
+    for replica in replicas {
+        until_config_difference(replica, false).await;
+    }
+}
+
+/// Waits (up to 20 s) until the replica's config notice says the configs
+/// differ (`true`) or not (`false`); returns what it says.
+async fn until_config_difference(replica: &Server, present: bool) -> String {
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    loop {
+        let status = replica.status().await;
+        let differs = status["config"]["differs"].as_str().map(String::from);
+        if differs.is_some() == present {
+            return differs.unwrap_or_default();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}: config difference still {differs:?}",
+            replica.base
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}

@@ -183,6 +183,7 @@ impl Engine {
                 source: source.clone(),
                 error,
                 checked_at_ms: super::unix_millis(),
+                differs: None,
             });
         }
     }

@@ -34,7 +34,7 @@ fn fence_key(shard: u32) -> String {
     format!("{}:fence:{shard}", super::KEYS)
 }
 
-fn replicas_key() -> String {
+pub(super) fn replicas_key() -> String {
     format!("{}:replicas", super::KEYS)
 }
 

@@ -10,11 +10,13 @@
 //!   the local hub, across a loss of Redis's data (a new epoch).
 //! - `ids.rs`: the log's ids as the event ids clients see, so a client
 //!   resumes on any replica.
+//! - `configs.rs`: whether every replica runs the same config.
 //!
 //! The hub downstream is unchanged: it keeps the current statuses, so a
 //! replica serves snapshots without asking Redis, and replays from its own
 //! ring, which holds the log's newest events.
 
+mod configs;
 pub mod ids;
 pub mod leases;
 pub mod log;
@@ -53,6 +55,8 @@ pub struct Cluster {
     redis_up: AtomicBool,
     publish: redis::Script,
     metrics: Arc<Metrics>,
+    /// The fingerprint of the config this replica runs, once one runs.
+    config: Mutex<Option<String>>,
 }
 
 impl Cluster {
@@ -87,6 +91,7 @@ impl Cluster {
             redis_up: AtomicBool::new(true),
             publish: redis::Script::new(include_str!("publish.lua")),
             metrics,
+            config: Mutex::new(None),
         });
         cluster.set_redis_up(true);
         tokio::spawn(cluster.clone().keep_leases(shutdown));
@@ -153,10 +158,39 @@ impl Cluster {
         }
     }
 
+    /// The config this replica runs now (its `Config::fingerprint`).
+    pub fn runs_config(&self, fingerprint: &str) {
+        *self.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint.to_string());
+    }
+
+    /// Every lease/3: compares this replica's config with the others' and
+    /// tells the hub how they differ. Ends at shutdown.
+    pub async fn compare_configs(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
+        let mut redis = self.redis.clone();
+        let mut ticker = tokio::time::interval(self.leases.lease / 3);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        while shutdown.tick(&mut ticker).await {
+            let mine = self
+                .config
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone();
+            let Some(mine) = mine else { continue };
+            let compared = configs::compare(&mut redis, self.name(), &mine);
+            // On an error, Redis's health is the leases' to tell; what was
+            // said of the configs stays until Redis answers again.
+            if let Ok(Ok(differs)) = tokio::time::timeout(COMMAND_TIMEOUT, compared).await {
+                hub.set_config_difference(differs);
+            }
+        }
+    }
+
     /// At shutdown: gives this replica's checks back, so that the others
     /// run them at once rather than when the leases run out.
     pub async fn leave(&self) {
         let mut redis = self.redis.clone();
+        let _ =
+            tokio::time::timeout(COMMAND_TIMEOUT, configs::forget(&mut redis, self.name())).await;
         match tokio::time::timeout(COMMAND_TIMEOUT, self.leases.leave(&mut redis)).await {
             Ok(Ok(())) => tracing::info!("cluster: leases given back"),
             Ok(Err(e)) => tracing::warn!(error = %e, "cluster: could not give the leases back"),

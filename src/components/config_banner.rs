@@ -1,6 +1,7 @@
 //! Where the checks come from, and, when the newest edit of the config file
 //! was refused, why: the file, line and column, in plain sight, while the
-//! last good config keeps running. Also when the history cannot be saved
+//! last good config keeps running; in a cluster, when the replicas do not
+//! all run the same config. Also when the history cannot be saved
 //! (a full or read-only disk), and when alerts are not getting through to a
 //! notifier.
 
@@ -34,6 +35,12 @@ pub fn ConfigBanner(board: Board) -> impl IntoView {
                         </li>
                     }).collect_view())}
                 </ul>
+            </div>
+        </Show>
+        <Show when=move || board.config.with(|c| c.differs.is_some())>
+            <div class="config-differs" role="alert">
+                <strong>"This cluster's replicas run different configs: what a page shows depends on the replica it reached."</strong>
+                <pre>{move || board.config.with(|c| c.differs.clone())}</pre>
             </div>
         </Show>
         <Show when=move || error().is_some()>

@@ -51,6 +51,17 @@ pub struct Config {
     pub maintenance: Vec<crate::maintenance::Window>,
     /// Every value `${…}` substituted: never to be published.
     pub secrets: Vec<String>,
+    /// The start of the SHA-256 of the file's text: what the replicas of a
+    /// cluster compare to tell that they read the same config. Of the text
+    /// only, not of the values substituted into it, so that nothing of a
+    /// secret leaves the process.
+    pub fingerprint: String,
+}
+
+/// What a config's `fingerprint` is.
+pub fn fingerprint_of(text: &str) -> String {
+    use sha2::Digest;
+    crate::text::hex(&sha2::Sha256::digest(text.as_bytes())[..6])
 }
 
 /// One `[[check]]`.
@@ -200,6 +211,7 @@ fn parse_substituting(
         alerts: AlertsSpec::default(),
         maintenance: Vec::new(),
         secrets: substituted.clone(),
+        fingerprint: fingerprint_of(text),
     };
     let mut maintenance_tables = Vec::new();
     let mut alerts_table = (alerts::AlertsTable::default(), 0..0);

@@ -259,6 +259,10 @@ pub struct ConfigNotice {
     pub error: Option<String>,
     /// When the file was last read, in milliseconds since the Unix epoch.
     pub checked_at_ms: u64,
+    /// In a cluster, when the replicas do not all run the same config:
+    /// which runs what.
+    #[serde(default)]
+    pub differs: Option<String>,
 }
 
 /// How a check has been: what a card shows beside its current status. Read
