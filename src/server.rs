@@ -354,6 +354,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 .clone()
                 .compare_configs(hub.clone(), shutdown.clone()),
         );
+        cluster.share_sign_outs(access.clone(), shutdown.clone());
     }
     tokio::spawn(ask_private_streams_again(
         access.changes(),

@@ -714,3 +714,108 @@ async fn until_config_difference(replica: &Server, present: bool) -> String {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `pulse hash-password` of `password`.
+fn password_hash(password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+        .arg("hash-password")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// What `GET /` answers `cookie` on `replica`: 200 signed in, 303 sent to
+/// sign in.
+async fn home_with(replica: &Server, cookie: &str) -> u16 {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let answer = client
+        .get(replica.url("/"))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    answer.status().as_u16()
+}
+
+#[tokio::test]
+async fn a_sign_out_on_one_replica_ends_the_session_on_every_replica_even_one_started_later() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let text = format!(
+        "[access]\nsession_key = \"{}\"\nusers = [{{ name = \"ada\", password_hash = \"{}\" }}]\n\
+         [[check]]\nname = \"site\"\nkind = \"tcp\"\naddress = \"{target}\"\n",
+        "k".repeat(40),
+        password_hash("correct horse battery")
+    );
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config.path(), text).unwrap();
+    let first = backing.replica(&config, "3s").await;
+    let second = backing.replica(&config, "3s").await;
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed_in = client
+        .post(first.url("/login"))
+        .form(&[
+            ("user", "ada"),
+            ("password", "correct horse battery"),
+            ("next", "/"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_string();
+    assert_eq!(
+        home_with(&second, &cookie).await,
+        200,
+        "valid on every replica"
+    );
+
+    let out = client
+        .post(first.url("/logout"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    assert_eq!(
+        home_with(&first, &cookie).await,
+        303,
+        "ended where it was made"
+    );
+    let deadline = tokio::time::Instant::now() + 5 * SECOND;
+    while home_with(&second, &cookie).await != 303 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still valid on the other replica; shared: {:?}",
+            backing
+                .redis
+                .cli(&["XRANGE", "{pulse}:signed-out", "-", "+"])
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let later = backing.replica(&config, "3s").await;
+    tokio::time::sleep(SECOND).await;
+    assert_eq!(
+        home_with(&later, &cookie).await,
+        303,
+        "and on one started after"
+    );
+}

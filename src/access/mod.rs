@@ -258,6 +258,10 @@ impl Gate {
     }
 }
 
+/// Sign-outs waiting for the cluster to share them, at most (a burst
+/// beyond is shared by none: each ended here all the same).
+const SIGN_OUTS_WAITING: usize = 1024;
+
 /// The gate in force, and what outlives a reload of it.
 pub struct Access {
     gate: RwLock<Arc<Gate>>,
@@ -267,6 +271,8 @@ pub struct Access {
     /// streams let in before must ask again.
     changes: tokio::sync::watch::Sender<u64>,
     revoked: Revoked,
+    /// Each sign-out made here, for whoever shares them (the cluster).
+    signed_out: tokio::sync::broadcast::Sender<String>,
     throttle: Throttle,
     /// Where Pulse listens, and whether an open dashboard was asked for
     /// there (`--open-dashboard`): what "secure by default" weighs.
@@ -287,6 +293,7 @@ impl Access {
             spec: std::sync::Mutex::new(None),
             changes: tokio::sync::watch::Sender::new(0),
             revoked: Revoked::default(),
+            signed_out: tokio::sync::broadcast::Sender::new(SIGN_OUTS_WAITING),
             throttle: Throttle::new(),
             listening,
             open_dashboard,
@@ -320,6 +327,21 @@ impl Access {
     fn sign_out(&self, session: &str) {
         self.revoked.revoke(session);
         self.changes.send_modify(|n| *n += 1);
+        // Nobody listening (one node) is no error.
+        let _ = self.signed_out.send(session.to_owned());
+    }
+
+    /// The sign-outs made here from now on, as `session` strings.
+    pub fn sign_outs(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.signed_out.subscribe()
+    }
+
+    /// A sign-out made on another replica of a cluster: ended here too, for
+    /// new requests and open streams.
+    pub fn signed_out_elsewhere(&self, session: &str) {
+        if self.revoked.revoke(session) {
+            self.changes.send_modify(|n| *n += 1);
+        }
     }
 
     /// Changes each time who may see what changes.

@@ -102,16 +102,20 @@ pub fn from_cookie(head: &dyn super::Head) -> Option<&[u8]> {
 pub struct Revoked(Mutex<HashMap<String, u64>>);
 
 impl Revoked {
-    /// Ends the session `session` (as `Viewer::User` names it).
-    pub fn revoke(&self, session: &str) {
+    /// Ends the session `session` (as `Viewer::User` names it); whether it
+    /// was not ended already.
+    pub fn revoke(&self, session: &str) -> bool {
         let Some((id, expires)) = session.split_once('.') else {
-            return;
+            return false;
         };
         let Ok(expires) = expires.parse::<u64>() else {
-            return;
+            return false;
         };
         let mut revoked = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let now = now_secs();
+        if expires <= now || revoked.contains_key(id) {
+            return false;
+        }
         revoked.retain(|_, until| *until > now);
         while revoked.len() >= MAX_REVOKED {
             let soonest = revoked.iter().min_by_key(|(_, until)| **until);
@@ -121,6 +125,7 @@ impl Revoked {
             revoked.remove(&soonest);
         }
         revoked.insert(id.to_owned(), expires);
+        true
     }
 
     fn contains(&self, id: &str) -> bool {

@@ -63,14 +63,14 @@ pub async fn follow(cluster: Arc<Cluster>, hub: Arc<Hub>, shutdown: Shutdown) {
 }
 
 /// A second, then `true`; `false` at shutdown.
-async fn pause(shutdown: &Shutdown) -> bool {
+pub(super) async fn pause(shutdown: &Shutdown) -> bool {
     tokio::select! {
         _ = shutdown.triggered() => false,
         () = tokio::time::sleep(Duration::from_secs(1)) => true,
     }
 }
 
-async fn reading_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
+pub(super) async fn reading_connection(url: &str) -> redis::RedisResult<ConnectionManager> {
     let client = redis::Client::open(url)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(super::COMMAND_TIMEOUT))

@@ -11,6 +11,7 @@
 //! - `ids.rs`: the log's ids as the event ids clients see, so a client
 //!   resumes on any replica.
 //! - `configs.rs`: whether every replica runs the same config.
+//! - `sessions.rs`: a sign-out on one replica ends the session on all.
 //!
 //! The hub downstream is unchanged: it keeps the current statuses, so a
 //! replica serves snapshots without asking Redis, and replays from its own
@@ -20,6 +21,7 @@ mod configs;
 pub mod ids;
 pub mod leases;
 pub mod log;
+mod sessions;
 
 use crate::checks::unix_millis;
 use crate::hub::Hub;
@@ -156,6 +158,13 @@ impl Cluster {
                 }
             }
         }
+    }
+
+    /// Shares this replica's sign-outs and follows the others'.
+    pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
+        let publish = sessions::publish(self.redis.clone(), access.clone(), shutdown.clone());
+        tokio::spawn(publish);
+        tokio::spawn(sessions::follow(self.url.clone(), access, shutdown));
     }
 
     /// The config this replica runs now (its `Config::fingerprint`).
