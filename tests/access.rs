@@ -402,7 +402,8 @@ async fn guessing_passwords_is_slowed_per_address() {
     let dir = tempfile::tempdir().unwrap();
     let (server, _) = guarded_server(&dir, "").await;
     let mut throttled = None;
-    for attempt in 1..=12 {
+    let started = std::time::Instant::now();
+    for attempt in 1..=14 {
         if let Err(answer) = sign_in(&server, "guess").await
             && answer.status() == 429
         {
@@ -411,7 +412,14 @@ async fn guessing_passwords_is_slowed_per_address() {
         }
     }
     let (attempt, answer) = throttled.expect("the 11th attempt in a minute is refused");
-    assert_eq!(attempt, 11);
+    // Ten a minute: one more is let in for every 6 s the attempts took (a
+    // loaded machine hashes slowly), never more.
+    let refilled = started.elapsed().as_secs() / 6;
+    assert!(
+        (11..=11 + refilled).contains(&attempt),
+        "refused at attempt {attempt} after {:?}",
+        started.elapsed()
+    );
     assert!(answer.headers().contains_key("retry-after"));
     // Even the right password waits its turn now…
     assert_eq!(sign_in(&server, PASSWORD).await.unwrap_err().status(), 429);
