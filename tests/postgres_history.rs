@@ -323,3 +323,19 @@ fn the_schema_is_migrated_once_by_replicas_starting_together() {
     });
     assert_eq!(versions, [1, 2]);
 }
+
+#[test]
+fn a_detail_with_nul_bytes_is_kept_and_does_not_stop_the_writes_after_it() {
+    let runtime = runtime();
+    let postgres = runtime.block_on(Postgres::start());
+    let mut pg = pg_store(&runtime, &postgres);
+    // A target may answer anything; Postgres text holds no NUL.
+    let mut garbage = result("api", T0, Health::Down, Some(1.0));
+    garbage.detail = "bad\0answer".into();
+    pg.record(&[garbage]).unwrap();
+    pg.record(&[result("api", T0 + 1_000, Health::Up, Some(1.0))])
+        .unwrap();
+    let changes = pg.changes("api", 0).unwrap();
+    assert_eq!(changes.len(), 2);
+    assert_eq!(changes[0].detail.as_deref(), Some("bad\u{FFFD}answer"));
+}

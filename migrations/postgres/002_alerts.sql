@@ -8,7 +8,10 @@ CREATE TABLE alerts_open (
     check_id    text PRIMARY KEY,
     open        boolean NOT NULL,
     since_ms    bigint  NOT NULL,
-    reminded_ms bigint  NOT NULL
+    reminded_ms bigint  NOT NULL,
+    -- The result time of the last event taken: an older one (a replica
+    -- behind the others) is not taken after it.
+    changed_ms  bigint  NOT NULL DEFAULT 0
 );
 
 CREATE TABLE outbox (

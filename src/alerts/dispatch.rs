@@ -189,6 +189,9 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
         if !alerts.is_ready() {
             continue;
         }
+        // Before the lease is asked: a message this replica sent is marked
+        // even after another took over sending, so it never sends it again.
+        mark_what_was_sent(&alerts, &unmarked).await;
         // In a cluster, one replica sends; the others only judge.
         let outbox = alerts.outbox.clone();
         if !tokio::task::spawn_blocking(move || outbox.may_dispatch())
@@ -197,7 +200,6 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
         {
             continue;
         }
-        mark_what_was_sent(&alerts, &unmarked).await;
         // Taken before the outbox is read: a notifier busy then may have
         // marked rows since, so what was read of it is stale. One not busy
         // then has nothing in flight, and only this loop starts a delivery.

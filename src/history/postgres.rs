@@ -39,6 +39,8 @@ const POOL_SIZE: usize = 6;
 /// How long any step waits for Postgres before it fails: a server that
 /// hangs must not hold the writer or a page for long.
 const WAIT: Duration = Duration::from_secs(5);
+/// How long one whole operation (a batch, a roll-up, a read) may take.
+const QUERY_WAIT: Duration = Duration::from_secs(20);
 
 /// A late result moves its span back to not aggregated (as in SQLite).
 /// Every write runs it, even with nothing late, so that it locks the
@@ -69,6 +71,8 @@ impl PgStore {
             .parse()
             .map_err(|e| format!("history database: not a Postgres URL: {e}"))?;
         config.connect_timeout(WAIT);
+        config.keepalives_idle(Duration::from_secs(10));
+        config.tcp_user_timeout(QUERY_WAIT);
         config.application_name("pulse");
         let place = described(&config);
         let manager = Manager::from_config(
@@ -204,7 +208,7 @@ impl PgStore {
                         .iter()
                         .map(|s| s.latency_ms.map(micros))
                         .collect::<Vec<Option<i64>>>(),
-                    &rows.iter().map(|s| detail_of(s)).collect::<Vec<Option<&str>>>(),
+                    &rows.iter().map(|s| text_detail(s)).collect::<Vec<Option<String>>>(),
                     &rows.iter().map(|s| s.in_maintenance()).collect::<Vec<bool>>(),
                 ],
             )
@@ -243,8 +247,8 @@ impl PgStore {
                         .collect::<Vec<i16>>(),
                     &changes
                         .iter()
-                        .map(|(s, _)| detail_of(s))
-                        .collect::<Vec<Option<&str>>>(),
+                        .map(|(s, _)| text_detail(s))
+                        .collect::<Vec<Option<String>>>(),
                 ],
             )
             .await?;
@@ -572,9 +576,20 @@ fn blocking<T>(
     runtime: &tokio::runtime::Handle,
     work: impl Future<Output = Result<T>>,
 ) -> Result<T> {
+    // A server that stops answering in the middle of a query must not hold
+    // the writer, the alerts or a read slot for the kernel's TCP timeout.
+    let bounded = async {
+        match tokio::time::timeout(QUERY_WAIT, work).await {
+            Ok(done) => done,
+            Err(_) => Err(super::Error(format!(
+                "Postgres did not answer within {} s",
+                QUERY_WAIT.as_secs()
+            ))),
+        }
+    };
     match tokio::runtime::Handle::try_current() {
-        Ok(_) => tokio::task::block_in_place(|| runtime.block_on(work)),
-        Err(_) => runtime.block_on(work),
+        Ok(_) => tokio::task::block_in_place(|| runtime.block_on(bounded)),
+        Err(_) => runtime.block_on(bounded),
     }
 }
 
@@ -641,6 +656,13 @@ fn change_at(row: &Row, first: usize) -> Change {
         to: health_from_code(row.get::<_, i16>(first + 2).into()),
         detail: row.get(first + 3),
     }
+}
+
+/// A result's detail as Postgres text can hold it: a target may answer
+/// with NUL bytes, which SQLite keeps and Postgres refuses (the whole batch
+/// with them, and every retry after).
+fn text_detail(status: &CheckStatus) -> Option<String> {
+    detail_of(status).map(|d| d.replace('\0', "\u{FFFD}"))
 }
 
 fn code(health: Health) -> i16 {

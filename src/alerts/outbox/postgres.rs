@@ -2,9 +2,10 @@
 //!
 //! Every replica runs the rules over the same log, so each writes the same
 //! events. Each event is kept once: under a lock on the check's
-//! `alerts_open` row, a firing is taken only if the alert is not open, a
-//! resolution only if it is, a reminder only if none was told at or after
-//! its time; and `(notifier, check, event, at)` is unique. A replica that
+//! `alerts_open` row, an event older than the last one taken is not taken,
+//! a firing is taken only if the alert is not open, a resolution only if it
+//! is, a reminder only if none was told at or after its time; and
+//! `(notifier, check, event, at)` is unique. A replica that
 //! joined late and counts its own way therefore cannot fire an alert the
 //! others fired already.
 //!
@@ -118,12 +119,14 @@ impl PgOutbox {
             .await?;
             let row = tx
                 .query_one(
-                    "SELECT open, reminded_ms FROM alerts_open WHERE check_id = $1 FOR UPDATE",
+                    "SELECT open, reminded_ms, changed_ms FROM alerts_open
+                     WHERE check_id = $1 FOR UPDATE",
                     &[check],
                 )
                 .await?;
-            let (open, reminded): (bool, i64) = (row.get(0), row.get(1));
-            let first_to_tell = match happened.event {
+            let (open, reminded, changed): (bool, i64, i64) = (row.get(0), row.get(1), row.get(2));
+            let first_to_tell = at > changed
+                && match happened.event {
                 Event::Fired => !open,
                 Event::Resolved => open,
                 Event::Reminder => open && reminded < at,
@@ -137,8 +140,9 @@ impl PgOutbox {
                 None => (false, 0, 0),
             };
             tx.execute(
-                "UPDATE alerts_open SET open = $2, since_ms = $3, reminded_ms = $4 WHERE check_id = $1",
-                &[check, &open, &(since as i64), &(reminded as i64)],
+                "UPDATE alerts_open SET open = $2, since_ms = $3, reminded_ms = $4, changed_ms = $5
+                 WHERE check_id = $1",
+                &[check, &open, &(since as i64), &(reminded as i64), &at],
             )
             .await?;
             tx.execute(
