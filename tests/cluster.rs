@@ -493,7 +493,7 @@ async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_i
     let stopped_at = support::now_ms();
     backing.postgres.stop();
     for replica in [&first, &second] {
-        let problem = until_history_problem(replica, true).await;
+        let problem = until_status_says(replica, "/history/problem", true).await;
         assert!(problem.contains("history not saved"), "{problem}");
         let page = reqwest::get(replica.url("/"))
             .await
@@ -517,7 +517,7 @@ async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_i
     backing.postgres.run().await;
 
     for replica in [&first, &second] {
-        until_history_problem(replica, false).await;
+        until_status_says(replica, "/history/problem", false).await;
         assert_eq!(replica.metric("pulse_history_up").await, 1.0);
     }
     let meanwhile: Vec<(String, u64)> = results_by_check(redis)
@@ -549,19 +549,22 @@ async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_i
     );
 }
 
-/// Waits (up to 20 s) until the replica's status has a history problem
-/// (`true`) or none (`false`); returns it.
-async fn until_history_problem(replica: &Server, present: bool) -> String {
+/// Waits (up to 20 s) until the replica's status has a text at `pointer`
+/// (`present`) or none; returns it.
+async fn until_status_says(replica: &Server, pointer: &str, present: bool) -> String {
     let deadline = tokio::time::Instant::now() + 20 * SECOND;
     loop {
         let status = replica.status().await;
-        let problem = status["history"]["problem"].as_str().map(String::from);
-        if problem.is_some() == present {
-            return problem.unwrap_or_default();
+        let said = status
+            .pointer(pointer)
+            .and_then(|v| v.as_str())
+            .map(String::from);
+        if said.is_some() == present {
+            return said.unwrap_or_default();
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "{}: history problem still {problem:?}",
+            "{}: {pointer} still {said:?}",
             replica.base
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -675,7 +678,7 @@ async fn a_replica_whose_config_differs_is_named_on_every_dashboard_until_it_is_
     let replicas = [&first, &second, &odd];
     let odd_port = format!(":{}/", odd.addr().port());
     for replica in replicas {
-        let differs = until_config_difference(replica, true).await;
+        let differs = until_status_says(replica, "/config/differs", true).await;
         assert!(differs.contains(&odd_port), "{differs}");
         let page = reqwest::get(replica.url("/"))
             .await
@@ -692,26 +695,7 @@ async fn a_replica_whose_config_differs_is_named_on_every_dashboard_until_it_is_
     // The odd one is given the same file: its reload settles it everywhere.
     std::fs::write(other.path(), std::fs::read(same.path()).unwrap()).unwrap();
     for replica in replicas {
-        until_config_difference(replica, false).await;
-    }
-}
-
-/// Waits (up to 20 s) until the replica's config notice says the configs
-/// differ (`true`) or not (`false`); returns what it says.
-async fn until_config_difference(replica: &Server, present: bool) -> String {
-    let deadline = tokio::time::Instant::now() + 20 * SECOND;
-    loop {
-        let status = replica.status().await;
-        let differs = status["config"]["differs"].as_str().map(String::from);
-        if differs.is_some() == present {
-            return differs.unwrap_or_default();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{}: config difference still {differs:?}",
-            replica.base
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        until_status_says(replica, "/config/differs", false).await;
     }
 }
 

@@ -192,13 +192,14 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
         // Before the lease is asked: a message this replica sent is marked
         // even after another took over sending, so it never sends it again.
         mark_what_was_sent(&alerts, &unmarked).await;
-        // In a cluster, one replica sends; the others only judge.
-        let outbox = alerts.outbox.clone();
-        if !tokio::task::spawn_blocking(move || outbox.may_dispatch())
-            .await
-            .unwrap_or(false)
-        {
-            continue;
+        // In a cluster, one replica sends; the others only judge. One node
+        // needs no trip to the blocking pool for that, four times a second.
+        if alerts.outbox.is_shared() {
+            let outbox = alerts.outbox.clone();
+            let may = tokio::task::spawn_blocking(move || outbox.may_dispatch()).await;
+            if !may.unwrap_or(false) {
+                continue;
+            }
         }
         // Taken before the outbox is read: a notifier busy then may have
         // marked rows since, so what was read of it is stale. One not busy

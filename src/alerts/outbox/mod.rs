@@ -105,6 +105,12 @@ impl Outbox {
         format!("pulse-{}-test-{at_ms}", self.identity)
     }
 
+    /// Whether another process may be sending from this outbox (a
+    /// cluster's): then `may_dispatch` asks the database, a blocking call.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.store, Store::Postgres(_))
+    }
+
     /// Whether this process sends what waits now: always on one node; in a
     /// cluster, while it holds the dispatcher's lease.
     pub fn may_dispatch(&self) -> bool {
