@@ -131,6 +131,24 @@ async fn open_outbox(
     Outbox::new(history::side_connection(file)?)
 }
 
+/// The incidents: beside the outbox, and like it in memory with no
+/// history.
+async fn open_incidents(
+    file: Option<&std::path::Path>,
+    history: Option<&history::api::Source>,
+    hub: &Arc<Hub>,
+    shutdown: &Shutdown,
+) -> Result<Arc<Incidents>, String> {
+    let (hub, shutdown) = (hub.clone(), shutdown.clone());
+    if let Some(history::api::Source::Postgres(store)) = history {
+        let store = store.clone();
+        let opened =
+            tokio::task::spawn_blocking(move || Incidents::in_postgres(&store, hub, shutdown));
+        return opened.await.map_err(|e| e.to_string())?;
+    }
+    Incidents::in_sqlite(history::side_connection(file)?, hub, shutdown)
+}
+
 /// Opens the history (Postgres when given, else the SQLite file, else
 /// none), starts its writer on the hub, and says where pages read it.
 async fn open_history(
@@ -322,12 +340,13 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let outbox = open_outbox(history_file.as_deref(), history_source.as_ref(), &replica).await?;
     let alerts = Alerts::start(outbox, &hub, shutdown.clone())?;
     hub.alert_on(alerts.clone());
-    // Beside the outbox, and like it in memory with no history.
-    let incidents = Incidents::start(
-        history::side_connection(history_file.as_deref())?,
-        hub.clone(),
-        shutdown.clone(),
-    )?;
+    let incidents = open_incidents(
+        history_file.as_deref(),
+        history_source.as_ref(),
+        &hub,
+        &shutdown,
+    )
+    .await?;
     let cluster = match &settings.cluster {
         Some(url) => {
             let cluster = Cluster::join(

@@ -803,3 +803,82 @@ async fn a_sign_out_on_one_replica_ends_the_session_on_every_replica_even_one_st
         "and on one started after"
     );
 }
+
+/// A write to the incidents of `replica`'s open loopback dashboard: its
+/// status and what it answered.
+async fn post_incident(replica: &Server, path: &str, body: serde_json::Value) -> (u16, String) {
+    let answer = reqwest::Client::new()
+        .post(replica.url(path))
+        .header("host", "localhost")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    (answer.status().as_u16(), answer.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn an_incident_written_on_any_replica_shows_live_on_all_and_its_limits_are_the_clusters() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let checks = config(1, "1s", target);
+    let first = backing.replica(&checks, "3s").await;
+    let second = backing.replica(&checks, "3s").await;
+    let third = backing.replica(&checks, "3s").await;
+    let mut on_second = SseReader::open(&second.url("/api/public/events"), None).await;
+    on_second
+        .next_event_within(5 * SECOND)
+        .await
+        .expect("a snapshot");
+
+    let opening = serde_json::json!({"title": "Database failover", "message": "Looking into it"});
+    let (status, opened) = post_incident(&first, "/api/incidents", opening).await;
+    assert_eq!(status, 201, "{opened}");
+    let deadline = tokio::time::Instant::now() + 5 * SECOND;
+    loop {
+        let (kind, _, data) = on_second
+            .next_event_within(5 * SECOND)
+            .await
+            .expect("an event on the second replica");
+        if kind == "incidents" {
+            assert!(data.contains("Database failover"), "{data}");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no incidents event");
+    }
+
+    // Updated on the third, seen on the first.
+    let id = serde_json::from_str::<serde_json::Value>(&opened).unwrap()["id"].clone();
+    let update = serde_json::json!({"status": "identified", "message": "A replica lagged"});
+    let path = format!("/api/incidents/{id}/updates");
+    let (status, said) = post_incident(&third, &path, update).await;
+    assert_eq!(status, 200, "{said}");
+    let pointer = "/incidents/incidents/0/updates/1/status";
+    assert_eq!(until_status_says(&first, pointer, true).await, "identified");
+
+    // Ten writes a minute for the whole cluster: two so far, eight more
+    // spread over the replicas, then every replica refuses the next.
+    let replicas = [&first, &second, &third];
+    for n in 0..8 {
+        let body =
+            serde_json::json!({"title": format!("n{n}"), "message": "m", "status": "resolved"});
+        let (status, said) = post_incident(replicas[n % 3], "/api/incidents", body).await;
+        assert_eq!(status, 201, "write {n}: {said}");
+    }
+    for replica in replicas {
+        let body = serde_json::json!({"title": "one too many", "message": "m"});
+        let (status, said) = post_incident(replica, "/api/incidents", body).await;
+        assert_eq!(status, 429, "{}: {said}", replica.base);
+    }
+
+    // A replica started later shows them from its first page.
+    let later = backing.replica(&checks, "3s").await;
+    let shown = later.status().await;
+    let titles: Vec<&str> = shown["incidents"]["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["Database failover", "n7", "n6", "n5", "n4", "n3"]);
+}

@@ -24,9 +24,13 @@ use std::time::Duration;
 use tokio_postgres::Row;
 
 /// Each migration once, in order (`schema_migrations` keeps which ran).
-const MIGRATIONS: [(i32, &str); 2] = [
+const MIGRATIONS: [(i32, &str); 3] = [
     (1, include_str!("../../migrations/postgres/001_history.sql")),
     (2, include_str!("../../migrations/postgres/002_alerts.sql")),
+    (
+        3,
+        include_str!("../../migrations/postgres/003_incidents.sql"),
+    ),
 ];
 
 /// The advisory lock keys: one replica migrates at a time, one rolls up.
@@ -51,6 +55,8 @@ const REOPEN_ROLLED_UP_SPANS: &str = "UPDATE rollup_progress
 
 pub struct PgStore {
     pool: Pool,
+    /// For a connection outside the pool (`listen`).
+    config: std::sync::Arc<tokio_postgres::Config>,
     runtime: tokio::runtime::Handle,
     /// Where it is, for messages: never the URL, which may hold a password.
     place: String,
@@ -71,12 +77,16 @@ impl PgStore {
             .parse()
             .map_err(|e| format!("history database: not a Postgres URL: {e}"))?;
         config.connect_timeout(WAIT);
+        // A peer gone silent is noticed within about 25 s, also on a
+        // connection that only listens.
         config.keepalives_idle(Duration::from_secs(10));
+        config.keepalives_interval(Duration::from_secs(5));
+        config.keepalives_retries(3);
         config.tcp_user_timeout(QUERY_WAIT);
         config.application_name("pulse");
         let place = described(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             tokio_postgres::NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -92,6 +102,7 @@ impl PgStore {
             .map_err(|e| format!("history database {place}: cannot make a pool: {e}"))?;
         Ok(PgStore {
             pool,
+            config: std::sync::Arc::new(config),
             runtime,
             place,
             last_health: None,
@@ -126,6 +137,7 @@ impl PgStore {
     pub fn reader(&self) -> PgStore {
         PgStore {
             pool: self.pool.clone(),
+            config: self.config.clone(),
             runtime: self.runtime.clone(),
             place: self.place.clone(),
             last_health: None,
@@ -145,6 +157,47 @@ impl PgStore {
 
     pub(crate) fn pool(&self) -> &Pool {
         &self.pool
+    }
+
+    /// A connection of its own that listens on `channel`: the receiver
+    /// gets an item for each `NOTIFY` (a few coalesced when they come
+    /// faster than it reads), and ends when the connection does. The
+    /// connection lasts while the client returned is kept.
+    pub(crate) async fn listen(
+        &self,
+        channel: &str,
+    ) -> Result<(tokio_postgres::Client, tokio::sync::mpsc::Receiver<()>)> {
+        let (client, mut connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        let (told, notified) = tokio::sync::mpsc::channel(1);
+        let place = self.place.clone();
+        tokio::spawn(async move {
+            use futures::StreamExt;
+            let mut messages = futures::stream::poll_fn(|cx| connection.poll_message(cx));
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
+                        let _ = told.try_send(());
+                    }
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, %place, "a listening connection ended");
+                        return;
+                    }
+                }
+            }
+        });
+        let listen = format!("LISTEN {channel}");
+        let listening = client.batch_execute(&listen);
+        match tokio::time::timeout(WAIT, listening).await {
+            Ok(done) => done?,
+            Err(_) => {
+                return Err(super::Error(format!(
+                    "{}: LISTEN took too long",
+                    self.place
+                )));
+            }
+        }
+        Ok((client, notified))
     }
 
     /// Rows of `sql` with `params`, on a connection from the pool.

@@ -102,6 +102,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../migrations/sqlite/004_alerts.sql")),
         M::up(include_str!("../../migrations/sqlite/005_maintenance.sql")),
         M::up(include_str!("../../migrations/sqlite/006_incidents.sql")),
+        M::up(include_str!(
+            "../../migrations/sqlite/007_incident_writes.sql"
+        )),
     ])
 }
 

@@ -1,19 +1,21 @@
 //! Incidents: what the people running the checks tell everyone about an
 //! outage. Whoever may act opens one (a title, a first update, the checks
 //! it concerns) and posts updates (investigating, identified, monitoring,
-//! resolved). Kept in the history database, so they survive restarts, and
-//! told to the hub whole on every change, which shows them live on the
-//! dashboard and the public status page.
+//! resolved). Kept in the history database (`sqlite`, or a cluster's
+//! `postgres`), so they survive restarts, and told to the hub whole on
+//! every change, which shows them live on the dashboard and the public
+//! status page.
 //!
 //! Every write is validated here, in one place, whichever way it came (the
-//! API, the dashboard's forms): the API only parses.
+//! API, the dashboard's forms, any replica): the API only parses, and the
+//! stores only read the counts the rules need and write what they allow.
 
 pub mod api;
-mod store;
+mod postgres;
+mod sqlite;
 
 use crate::hub::Hub;
-use crate::status::{CheckId, Incident, IncidentStatus, IncidentsNotice};
-use rusqlite::Connection;
+use crate::status::{CheckId, Incident, IncidentStatus, IncidentUpdate, IncidentsNotice};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -34,9 +36,9 @@ pub const SHOWN_RESOLVED: usize = 5;
 /// bounds above, the whole list every page and every `incidents` event
 /// carries stays under about 250 KB, whoever writes.
 pub const SHOWN_UPDATES: usize = 5;
-/// Writes, from everyone together: a script in a loop cannot fill the
-/// event ring with incident lists.
-pub const WRITES_PER_MINUTE: u32 = 10;
+/// Writes in any minute, from everyone together (on every replica): a
+/// script in a loop cannot fill the event ring with incident lists.
+pub const WRITES_PER_MINUTE: usize = 10;
 
 /// Why a write was refused.
 #[derive(Debug, PartialEq, Eq)]
@@ -73,42 +75,101 @@ pub struct Opening {
     pub checks: Vec<CheckId>,
 }
 
+/// One write, its texts validated: a new incident (`incident: None`) and
+/// its first update, or an update of incident `incident`.
+pub struct Write<'a> {
+    incident: Option<i64>,
+    title: &'a str,
+    checks: &'a [CheckId],
+    status: IncidentStatus,
+    message: &'a str,
+    by: &'a str,
+    now_ms: u64,
+}
+
+impl Write<'_> {
+    fn checks_json(&self) -> String {
+        serde_json::to_string(self.checks).expect("check ids serialise")
+    }
+}
+
+/// What the rules judge a write by, read by the store under the lock it
+/// writes under.
+pub struct Facts {
+    /// Incidents open now.
+    open: usize,
+    /// Updates (every write is one) of the last minute.
+    written_last_minute: usize,
+    /// The incident an update is for, if it exists.
+    incident: Option<Incident>,
+}
+
+enum Store {
+    Sqlite(sqlite::SqliteIncidents),
+    Postgres(postgres::PgIncidents),
+}
+
 pub struct Incidents {
-    conn: Mutex<Connection>,
+    store: Store,
     hub: Arc<Hub>,
-    writes: governor::DefaultDirectRateLimiter,
+    writes_per_minute: usize,
+    /// Held while the list is read and told, so that the hub is always
+    /// told the newest of two reads last.
+    telling: Mutex<()>,
 }
 
 impl Incidents {
-    /// Over a connection with the schema in place
-    /// (`history::side_connection`); tells the hub what to show, and again
-    /// every hour so that old resolved incidents leave the pages.
-    pub fn start(
-        conn: Connection,
+    /// In the history file of one node, over a connection with the schema
+    /// in place (`history::side_connection`).
+    pub fn in_sqlite(
+        conn: rusqlite::Connection,
         hub: Arc<Hub>,
         shutdown: crate::shutdown::Shutdown,
     ) -> Result<Arc<Incidents>, String> {
-        let per_minute = std::num::NonZeroU32::new(WRITES_PER_MINUTE).expect("not zero");
+        let store = Store::Sqlite(sqlite::SqliteIncidents::new(conn));
+        Incidents::start(store, WRITES_PER_MINUTE, hub, shutdown)
+    }
+
+    /// In the Postgres a cluster shares its history in; what another
+    /// replica writes shows here too. Blocking (the first read).
+    pub fn in_postgres(
+        db: &crate::history::PgStore,
+        hub: Arc<Hub>,
+        shutdown: crate::shutdown::Shutdown,
+    ) -> Result<Arc<Incidents>, String> {
+        let store = Store::Postgres(postgres::PgIncidents::new(db.reader()));
+        let incidents = Incidents::start(store, WRITES_PER_MINUTE, hub, shutdown.clone())?;
+        tokio::spawn(postgres::follow(db.reader(), incidents.clone(), shutdown));
+        Ok(incidents)
+    }
+
+    /// Tells the hub what to show, and again every hour so that old
+    /// resolved incidents leave the pages.
+    fn start(
+        store: Store,
+        writes_per_minute: usize,
+        hub: Arc<Hub>,
+        shutdown: crate::shutdown::Shutdown,
+    ) -> Result<Arc<Incidents>, String> {
         let incidents = Arc::new(Incidents {
-            conn: Mutex::new(conn),
+            store,
             hub,
-            writes: governor::RateLimiter::direct(governor::Quota::per_minute(per_minute)),
+            writes_per_minute,
+            telling: Mutex::new(()),
         });
-        incidents
-            .tell(&incidents.conn())
-            .map_err(|e| format!("incidents: {e}"))?;
+        incidents.tell().map_err(|e| format!("incidents: {e}"))?;
         let ticking = incidents.clone();
         tokio::spawn(async move {
             let mut hourly = tokio::time::interval(Duration::from_secs(3600));
             while shutdown.tick(&mut hourly).await {
                 let told = ticking.clone();
-                let _ = tokio::task::spawn_blocking(move || told.tell_or_log(&told.conn())).await;
+                let _ = tokio::task::spawn_blocking(move || told.tell_or_log()).await;
             }
         });
         Ok(incidents)
     }
 
-    /// Opens an incident. Blocking (SQLite).
+    /// Opens an incident. Blocking (the database).
     pub fn open(&self, opening: Opening, by: &str, now_ms: u64) -> Result<Incident, Refused> {
         let title = one_line("title", &opening.title, MAX_TITLE)?;
         let message = text("message", &opening.message, MAX_MESSAGE)?;
@@ -123,19 +184,18 @@ impl Incidents {
             .into_iter()
             .filter(|c| seen.insert(c.clone()))
             .collect();
-        let conn = self.conn();
-        if opening.status != IncidentStatus::Resolved {
-            room_for_one_more_open(&conn)?;
-        }
-        self.may_write()?;
-        let id = store::insert(&conn, &title, &checks, opening.status, &message, by, now_ms)
-            .map_err(failed)?;
-        let incident = store::read(&conn, id).map_err(failed)?;
-        self.tell_or_log(&conn);
-        incident.ok_or(Refused::NotFound(id))
+        self.write(Write {
+            incident: None,
+            title: &title,
+            checks: &checks,
+            status: opening.status,
+            message: &message,
+            by,
+            now_ms,
+        })
     }
 
-    /// Adds an update to incident `id`. Blocking (SQLite).
+    /// Adds an update to incident `id`. Blocking (the database).
     pub fn update(
         &self,
         id: i64,
@@ -145,43 +205,73 @@ impl Incidents {
         now_ms: u64,
     ) -> Result<Incident, Refused> {
         let message = text("message", message, MAX_MESSAGE)?;
-        let conn = self.conn();
-        let incident = store::read(&conn, id)
-            .map_err(failed)?
-            .ok_or(Refused::NotFound(id))?;
-        if incident.updates.len() >= MAX_UPDATES {
-            return Err(Refused::TooMany(format!(
-                "incident {id} has {MAX_UPDATES} updates already; open a new one"
-            )));
-        }
-        let reopens =
-            incident.status() == IncidentStatus::Resolved && status != IncidentStatus::Resolved;
-        if reopens {
-            room_for_one_more_open(&conn)?;
-        }
-        self.may_write()?;
-        store::add_update(&conn, id, status, &message, by, now_ms).map_err(failed)?;
-        let incident = store::read(&conn, id).map_err(failed)?;
-        self.tell_or_log(&conn);
-        incident.ok_or(Refused::NotFound(id))
+        self.write(Write {
+            incident: Some(id),
+            title: "",
+            checks: &[],
+            status,
+            message: &message,
+            by,
+            now_ms,
+        })
     }
 
     /// The incidents shown, with every update: open ones, then those
-    /// resolved lately, newest first. Blocking (SQLite).
+    /// resolved lately, newest first. Blocking (the database).
     pub fn shown(&self, now_ms: u64) -> Result<Vec<Incident>, String> {
-        shown(&self.conn(), now_ms).map_err(|e| e.to_string())
+        let since = now_ms.saturating_sub(SHOWN_AFTER_RESOLVED.as_millis() as u64);
+        match &self.store {
+            Store::Sqlite(db) => db.shown(since, SHOWN_RESOLVED).map_err(|e| e.to_string()),
+            Store::Postgres(db) => db.shown(since, SHOWN_RESOLVED).map_err(|e| e.to_string()),
+        }
     }
 
-    /// Whoever writes, at most `WRITES_PER_MINUTE` together.
-    fn may_write(&self) -> Result<(), Refused> {
-        self.writes.check().map_err(|_| Refused::TooSoon)
+    /// Makes `write` if the rules allow it, then tells the hub. Should the
+    /// read for the hub fail, the write stands and the next change or the
+    /// hourly tell shows it.
+    fn write(&self, write: Write<'_>) -> Result<Incident, Refused> {
+        let judge = |facts: &Facts| self.judge(&write, facts);
+        let written = match &self.store {
+            Store::Sqlite(db) => db.write(&write, judge).map_err(failed),
+            Store::Postgres(db) => db.write(&write, judge).map_err(failed),
+        };
+        let incident = written??;
+        self.tell_or_log();
+        Ok(incident)
+    }
+
+    /// The one place of the rules every write obeys, on what the store
+    /// read under its lock.
+    fn judge(&self, write: &Write<'_>, facts: &Facts) -> Result<(), Refused> {
+        let opens = match (write.incident, &facts.incident) {
+            (None, _) => write.status != IncidentStatus::Resolved,
+            (Some(id), None) => return Err(Refused::NotFound(id)),
+            (Some(id), Some(incident)) => {
+                if incident.updates.len() >= MAX_UPDATES {
+                    return Err(Refused::TooMany(format!(
+                        "incident {id} has {MAX_UPDATES} updates already; open a new one"
+                    )));
+                }
+                incident.status() == IncidentStatus::Resolved
+                    && write.status != IncidentStatus::Resolved
+            }
+        };
+        if opens && facts.open >= MAX_OPEN {
+            return Err(Refused::TooMany(format!(
+                "{MAX_OPEN} incidents are open already; resolve one first"
+            )));
+        }
+        match facts.written_last_minute >= self.writes_per_minute {
+            true => Err(Refused::TooSoon),
+            false => Ok(()),
+        }
     }
 
     /// Tells the hub what the pages show, each incident with its newest
-    /// updates only. Under the connection's lock, so that two writes are
-    /// told in the order they were made.
-    fn tell(&self, conn: &Connection) -> rusqlite::Result<()> {
-        let mut incidents = shown(conn, crate::checks::unix_millis())?;
+    /// updates only.
+    fn tell(&self) -> Result<(), String> {
+        let _telling = self.telling.lock().unwrap_or_else(|p| p.into_inner());
+        let mut incidents = self.shown(crate::checks::unix_millis())?;
         for incident in &mut incidents {
             let left_out = incident.updates.len().saturating_sub(SHOWN_UPDATES);
             incident.updates.drain(..left_out);
@@ -191,35 +281,36 @@ impl Incidents {
         Ok(())
     }
 
-    /// After a write that was kept: the pages learn of it. Should the read
-    /// fail, the write stands and the next change or the hourly tell
-    /// shows it.
-    fn tell_or_log(&self, conn: &Connection) {
-        if let Err(error) = self.tell(conn) {
+    fn tell_or_log(&self) {
+        if let Err(error) = self.tell() {
             tracing::warn!(%error, "incidents kept but not shown yet");
         }
     }
+}
 
-    fn conn(&self) -> std::sync::MutexGuard<'_, Connection> {
-        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+/// An incident as a store read it, its updates still to add.
+fn incident(id: i64, title: String, checks: &str, opened_ms: u64) -> Incident {
+    Incident {
+        id,
+        title,
+        checks: serde_json::from_str(checks).unwrap_or_default(),
+        opened_ms,
+        updates: Vec::new(),
+        earlier_updates: 0,
     }
 }
 
-fn shown(conn: &Connection, now_ms: u64) -> rusqlite::Result<Vec<Incident>> {
-    let since = now_ms.saturating_sub(SHOWN_AFTER_RESOLVED.as_millis() as u64);
-    store::shown(conn, since, SHOWN_RESOLVED)
-}
-
-fn room_for_one_more_open(conn: &Connection) -> Result<(), Refused> {
-    match store::open_count(conn).map_err(failed)? >= MAX_OPEN {
-        true => Err(Refused::TooMany(format!(
-            "{MAX_OPEN} incidents are open already; resolve one first"
-        ))),
-        false => Ok(()),
+/// An update as a store read it.
+fn update(at_ms: u64, status: &str, message: String, by: String) -> IncidentUpdate {
+    IncidentUpdate {
+        at_ms,
+        status: IncidentStatus::parse(status).unwrap_or(IncidentStatus::Investigating),
+        message,
+        by: Some(by),
     }
 }
 
-fn failed(error: rusqlite::Error) -> Refused {
+fn failed(error: impl std::fmt::Display) -> Refused {
     Refused::Failed(error.to_string())
 }
 
@@ -261,12 +352,13 @@ mod tests {
     use super::*;
     use crate::metrics::Metrics;
 
-    fn incidents(writes_per_minute: u32) -> Incidents {
-        let per_minute = std::num::NonZeroU32::new(writes_per_minute).unwrap();
+    fn incidents(writes_per_minute: usize) -> Incidents {
+        let conn = crate::history::side_connection(None).unwrap();
         Incidents {
-            conn: Mutex::new(crate::history::side_connection(None).unwrap()),
+            store: Store::Sqlite(sqlite::SqliteIncidents::new(conn)),
             hub: Hub::new(16, 10, Metrics::new()),
-            writes: governor::RateLimiter::direct(governor::Quota::per_minute(per_minute)),
+            writes_per_minute,
+            telling: Mutex::new(()),
         }
     }
 
@@ -321,6 +413,18 @@ mod tests {
             9,
             "the API has all"
         );
+    }
+
+    #[test]
+    fn writes_are_counted_over_the_last_minute_refused_ones_not() {
+        let incidents = incidents(2);
+        let open = |at| incidents.open(opening("x", IncidentStatus::Resolved), "ada", at);
+        open(1_000).unwrap();
+        open(2_000).unwrap();
+        assert_eq!(open(3_000), Err(Refused::TooSoon));
+        assert_eq!(open(60_999), Err(Refused::TooSoon));
+        open(61_001).unwrap();
+        assert_eq!(incidents.shown(61_001).unwrap().len(), 3);
     }
 
     #[test]
