@@ -374,6 +374,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
                 .compare_configs(hub.clone(), shutdown.clone()),
         );
         cluster.share_sign_outs(access.clone(), shutdown.clone());
+        cluster.share_pings(pushes.clone(), shutdown.clone());
     }
     tokio::spawn(ask_private_streams_again(
         access.changes(),

@@ -882,3 +882,104 @@ async fn an_incident_written_on_any_replica_shows_live_on_all_and_its_limits_are
         .collect();
     assert_eq!(titles, ["Database failover", "n7", "n6", "n5", "n4", "n3"]);
 }
+
+/// The port of the replica holding `check`'s shard.
+fn runner_port(backing: &Backing, check: &str) -> u16 {
+    let shard = pulse::cluster::leases::shard_of(&pulse::status::CheckId(check.into()));
+    let key = pulse::cluster::leases::lease_key(shard);
+    let holder = backing.redis.cli(&["GET", &key]);
+    let addr = holder.split('/').next().unwrap_or_default();
+    addr.rsplit(':')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("holder of {key}: {holder:?}"))
+}
+
+async fn health_of(replica: &Server, check: &str) -> serde_json::Value {
+    let status = replica.status().await;
+    let checks = status["checks"].as_array().unwrap();
+    checks.iter().find(|c| c["id"] == check).cloned().unwrap()
+}
+
+#[tokio::test]
+async fn a_ping_to_any_replica_reaches_the_one_that_runs_its_push_check() {
+    const TOKEN: &str = "cluster-cron-5d1e8f2a9b";
+    let backing = Backing::start().await;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let text = format!(
+        "[[check]]\nname = \"Cron\"\nkind = \"push\"\ntoken = \"{TOKEN}\"\n\
+         period = \"1s\"\ngrace = \"500ms\"\ninterval = \"3s\"\n"
+    );
+    std::fs::write(file.path(), text).unwrap();
+    let first = backing.replica(&file, "3s").await;
+    let second = backing.replica(&file, "3s").await;
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    while health_of(&first, "cron").await["health"] != "down" {
+        assert!(tokio::time::Instant::now() < deadline, "never down");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let runs_it = runner_port(&backing, "cron");
+    let (runner, other) = match first.addr().port() == runs_it {
+        true => (&first, &second),
+        false => (&second, &first),
+    };
+    assert_eq!(runner.addr().port(), runs_it);
+
+    // Pinged where it does not run: up on both, before its next run.
+    let pinged = tokio::time::Instant::now();
+    let ping = reqwest::get(other.url(&format!("/api/push/{TOKEN}")))
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200);
+    for replica in [runner, other] {
+        while health_of(replica, "cron").await["health"] != "up" {
+            assert!(
+                pinged.elapsed() < 2500 * Duration::from_millis(1),
+                "{}: still {}",
+                replica.base,
+                health_of(replica, "cron").await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // Pinged in a loop: one note a second reaches Redis, not one a ping.
+    let client = reqwest::Client::new();
+    let looping = tokio::time::Instant::now();
+    for _ in 0..200 {
+        let url = other.url(&format!("/api/push/{TOKEN}"));
+        assert_eq!(client.get(url).send().await.unwrap().status(), 200);
+    }
+    let seconds = looping.elapsed().as_secs() + 2;
+    let notes: u64 = backing
+        .redis
+        .cli(&["XLEN", "{pulse}:pings"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(notes <= seconds + 1, "{notes} notes in {seconds} s");
+
+    // The runner killed: the next one knows the last ping, and a silent
+    // check still goes down.
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &runner.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let survivor = other;
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    loop {
+        let now = health_of(survivor, "cron").await;
+        if now["health"] == "down" {
+            let detail = now["detail"].as_str().unwrap();
+            let knew_the_ping = !detail.contains("since Pulse started");
+            assert!(
+                detail.starts_with("no ping since") && knew_the_ping,
+                "{detail}"
+            );
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never down: {now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -270,27 +270,34 @@ async fn run_forever(check: Check, first_run: Instant, runner: Runner, stop: Shu
     // firing a burst to catch up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
-        tokio::select! {
-            ticked = stop.tick(&mut ticker) => if !ticked { return },
-            () = check.probe.woken() => ticker.reset(),
+        let woken = tokio::select! {
+            ticked = stop.tick(&mut ticker) => if !ticked { return } else { false },
+            () = check.probe.woken() => true,
+        };
+        // On one node the runs start again from the woken one; in a
+        // cluster they keep the moments every replica shares.
+        if woken && runner.cluster.is_none() {
+            ticker.reset();
         }
-        if !run_and_publish(&check, &runner, &stop).await {
+        if !run_and_publish(&check, &runner, woken, &stop).await {
             return;
         }
     }
 }
 
 /// One run under the concurrency limit; `false` once the check is stopped.
-async fn run_and_publish(check: &Check, runner: &Runner, stop: &Shutdown) -> bool {
+async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shutdown) -> bool {
     // In a cluster, another replica may run it; the period is taken when
-    // the run was due, so a slow permit does not move it.
+    // the run was due, so a slow permit does not move it. A run woken
+    // between two moments (a ping that ends an outage) takes the next
+    // period: the current one was published already, and the recovery
+    // must show now.
     let period = match &runner.cluster {
         Some(cluster) if !cluster.runs(&check.id) => return true,
-        Some(_) => Some(Cluster::period(
-            &check.id,
-            check.interval,
-            super::unix_millis(),
-        )),
+        Some(_) => {
+            let now = super::unix_millis();
+            Some(Cluster::period(&check.id, check.interval, now) + u64::from(woken))
+        }
         None => None,
     };
     let permit = tokio::select! {

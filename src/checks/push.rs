@@ -4,6 +4,12 @@
 //! ping; Pulse keeps only its SHA-256, and a ping costs a hash and a map
 //! look-up. Pings are not kept across restarts: after a start, the period
 //! and grace count from the start.
+//!
+//! In a cluster a ping reaches any replica, and the check is judged by the
+//! one that runs it: each replica offers the pings it takes (`pings`), at
+//! most one a second per check, and learns every replica's
+//! (`pinged_elsewhere`), so each knows a check's last ping, also the one
+//! that takes the check over.
 
 use super::Outcome;
 use crate::status::Health;
@@ -24,6 +30,8 @@ pub struct PushState {
     started_ms: u64,
     /// 0: never since the start.
     last_ping_ms: AtomicU64,
+    /// When a ping here was last offered to the other replicas.
+    shared_ms: AtomicU64,
     /// Whether the last run said down (or waiting for a first ping): a ping
     /// then wakes the check, so it recovers with one ping, while pings to a passing check wake nothing
     /// (a client pinging in a loop makes no events).
@@ -49,6 +57,7 @@ impl PushProbe {
                 grace,
                 started_ms: super::unix_millis(),
                 last_ping_ms: AtomicU64::new(0),
+                shared_ms: AtomicU64::new(0),
                 late: AtomicBool::new(false),
                 wake: Notify::new(),
             }),
@@ -104,18 +113,43 @@ impl PushProbe {
 }
 
 impl PushState {
+    /// A ping at `at_ms`, here or on another replica; one that ends an
+    /// outage runs the check at once.
+    fn pinged_at(&self, at_ms: u64) {
+        let before = self.last_ping_ms.fetch_max(at_ms, Ordering::SeqCst);
+        if at_ms > before && self.late.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
     /// Resolves when a ping should make the check run now.
     pub async fn woken(&self) {
         self.wake.notified().await;
     }
 }
 
+/// How often one check's pings are offered to the other replicas: a
+/// client pinging in a loop costs the cluster one note a second. A ping
+/// within a second of one offered is not told; the check's owner sees its
+/// last ping up to a second early, which no period counts in.
+const SHARE_EVERY_MS: u64 = 1_000;
+
 /// Every running push check by its token's hash: what the ping endpoint
 /// looks in. The engine adds a check when it starts and removes it when
 /// it stops, so a reload that keeps a check keeps its last ping.
-#[derive(Default)]
 pub struct Pushes {
     by_token: RwLock<HashMap<String, Arc<PushState>>>,
+    /// Pings to tell the other replicas, as `"{token hash} {unix ms}"`.
+    shared: tokio::sync::broadcast::Sender<String>,
+}
+
+impl Default for Pushes {
+    fn default() -> Pushes {
+        Pushes {
+            by_token: RwLock::default(),
+            shared: tokio::sync::broadcast::channel(1024).0,
+        }
+    }
 }
 
 impl Pushes {
@@ -140,13 +174,39 @@ impl Pushes {
         let Some(state) = map.get(&hash) else {
             return false;
         };
-        state
-            .last_ping_ms
-            .store(super::unix_millis(), Ordering::SeqCst);
-        if state.late.load(Ordering::SeqCst) {
-            state.wake.notify_one();
+        let now = super::unix_millis();
+        state.pinged_at(now);
+        let shared = state.shared_ms.load(Ordering::SeqCst);
+        if now >= shared + SHARE_EVERY_MS
+            && state
+                .shared_ms
+                .compare_exchange(shared, now, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            // An error only means no cluster listens.
+            let _ = self.shared.send(format!("{hash} {now}"));
         }
         true
+    }
+
+    /// The pings this replica takes, for the other replicas of a cluster.
+    pub fn pings(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.shared.subscribe()
+    }
+
+    /// A ping another replica took (`pings`'s form): the check's last ping
+    /// moves forward, never back. Anything else is ignored.
+    pub fn pinged_elsewhere(&self, note: &str) {
+        let Some((hash, at)) = note.split_once(' ') else {
+            return;
+        };
+        let Ok(at_ms) = at.parse::<u64>() else {
+            return;
+        };
+        let map = self.by_token.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(state) = map.get(hash) {
+            state.pinged_at(at_ms);
+        }
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<PushState>>> {

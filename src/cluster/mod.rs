@@ -11,7 +11,9 @@
 //! - `ids.rs`: the log's ids as the event ids clients see, so a client
 //!   resumes on any replica.
 //! - `configs.rs`: whether every replica runs the same config.
-//! - `sessions.rs`: a sign-out on one replica ends the session on all.
+//! - `notes.rs`: what every replica must learn of besides results: a
+//!   sign-out on one replica ends the session on all; a push check's ping
+//!   reaches whichever replica runs the check.
 //!
 //! The hub downstream is unchanged: it keeps the current statuses, so a
 //! replica serves snapshots without asking Redis, and replays from its own
@@ -21,7 +23,7 @@ mod configs;
 pub mod ids;
 pub mod leases;
 pub mod log;
-mod sessions;
+mod notes;
 
 use crate::checks::unix_millis;
 use crate::hub::Hub;
@@ -160,11 +162,36 @@ impl Cluster {
         }
     }
 
-    /// Shares this replica's sign-outs and follows the others'.
+    /// Shares this replica's sign-outs and follows the others'. A session
+    /// cookie is valid on every replica with the same session key; a
+    /// sign-out must end it on all of them, also on one started later.
     pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
-        let publish = sessions::publish(self.redis.clone(), access.clone(), shutdown.clone());
+        let key = format!("{KEYS}:signed-out");
+        let made = access.sign_outs();
+        let learn = move |session: &str| access.signed_out_elsewhere(session);
+        self.share_notes(key, made, learn, shutdown);
+    }
+
+    /// Shares the pings this replica takes and follows the others': a
+    /// ping reaches any replica, the check is judged by the one that runs
+    /// it, and by the next one after a failover.
+    pub fn share_pings(&self, pushes: Arc<crate::checks::Pushes>, shutdown: Shutdown) {
+        let key = format!("{KEYS}:pings");
+        let made = pushes.pings();
+        let learn = move |ping: &str| pushes.pinged_elsewhere(ping);
+        self.share_notes(key, made, learn, shutdown);
+    }
+
+    fn share_notes(
+        &self,
+        key: String,
+        made: tokio::sync::broadcast::Receiver<String>,
+        learn: impl Fn(&str) + Send + Sync + 'static,
+        shutdown: Shutdown,
+    ) {
+        let publish = notes::publish(self.redis.clone(), key.clone(), made, shutdown.clone());
         tokio::spawn(publish);
-        tokio::spawn(sessions::follow(self.url.clone(), access, shutdown));
+        tokio::spawn(notes::follow(self.url.clone(), key, learn, shutdown));
     }
 
     /// The config this replica runs now (its `Config::fingerprint`).
