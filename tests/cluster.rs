@@ -658,12 +658,17 @@ fn dispatcher_port(backing: &Backing) -> u16 {
         ])
         .output()
         .expect("psql runs");
-    let holder = String::from_utf8_lossy(&output.stdout).trim().to_string();
-    let addr = holder.split('/').next().unwrap_or_default();
+    port_of_replica(String::from_utf8_lossy(&output.stdout).trim())
+}
+
+/// The port in a replica's name (`{address}/{random}`, then maybe a
+/// fencing number).
+fn port_of_replica(name: &str) -> u16 {
+    let addr = name.split('/').next().unwrap_or_default();
     addr.rsplit(':')
         .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("holder {holder:?}"))
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no port in the replica name {name:?}"))
 }
 
 #[tokio::test]
@@ -887,12 +892,7 @@ async fn an_incident_written_on_any_replica_shows_live_on_all_and_its_limits_are
 fn runner_port(backing: &Backing, check: &str) -> u16 {
     let shard = pulse::cluster::leases::shard_of(&pulse::status::CheckId(check.into()));
     let key = pulse::cluster::leases::lease_key(shard);
-    let holder = backing.redis.cli(&["GET", &key]);
-    let addr = holder.split('/').next().unwrap_or_default();
-    addr.rsplit(':')
-        .next()
-        .and_then(|p| p.trim().parse().ok())
-        .unwrap_or_else(|| panic!("holder of {key}: {holder:?}"))
+    port_of_replica(&backing.redis.cli(&["GET", &key]))
 }
 
 async fn health_of(replica: &Server, check: &str) -> serde_json::Value {
