@@ -77,8 +77,13 @@ pub enum Start {
     /// `after` up to `until` (the newest when it subscribed; later ones
     /// come on its receiver). Read from the ring piece by piece with
     /// `Hub::replay_piece` as the client takes them, so a client that
-    /// stops reading holds one piece, not its whole backlog.
-    Replay { after: u64, until: u64 },
+    /// stops reading holds one piece, not its whole backlog. In a cluster,
+    /// `own` first: this replica's own notices (see `HubState::own_notices`).
+    Replay {
+        after: u64,
+        until: u64,
+        own: Option<Bytes>,
+    },
     /// No usable id: one `snapshot` event with every current status.
     Snapshot(Bytes),
 }
@@ -147,6 +152,9 @@ struct HubState {
     /// a change; a burst of reconnects then costs one serialisation, not
     /// one each.
     snapshot_frames: SnapshotFrames,
+    /// In a cluster, the framed notices of this replica per audience, for
+    /// clients that resume here; built on the first resume after a notice.
+    own_notice_frames: SnapshotFrames,
 }
 
 #[derive(Default)]
@@ -188,6 +196,7 @@ impl Hub {
                 notifiers: NotifiersNotice::default(),
                 incidents: IncidentsNotice::default(),
                 snapshot_frames: SnapshotFrames::default(),
+                own_notice_frames: SnapshotFrames::default(),
             }),
             live,
             history: std::sync::OnceLock::new(),
@@ -205,7 +214,7 @@ impl Hub {
     pub fn register(&self, status: CheckStatus, publicity: Publicity) {
         let mut state = self.lock();
         state.upsert(status, Some(publicity));
-        state.snapshot_frames = SnapshotFrames::default();
+        state.forget_frames();
     }
 
     /// Makes a known check public or private, or changes its public detail
@@ -269,7 +278,7 @@ impl Hub {
         state.ring.clear();
         state.floor = base;
         state.next_id = base + 1;
-        state.snapshot_frames = SnapshotFrames::default();
+        state.forget_frames();
         let frame = state.snapshot_frame(Audience::Private);
         let public = Some(state.snapshot_frame(Audience::Public));
         let _ = self.live.send(Delivery {
@@ -288,7 +297,7 @@ impl Hub {
             return;
         };
         state.statuses[at] = status;
-        state.snapshot_frames = SnapshotFrames::default();
+        state.forget_frames();
     }
 
     fn record(&self, status: CheckStatus, id: Option<u64>, keep: bool) -> Option<u64> {
@@ -525,7 +534,7 @@ impl Hub {
             ask_again: false,
         };
         // Every event moves `last_event_id`, which both snapshots carry.
-        state.snapshot_frames = SnapshotFrames::default();
+        state.forget_frames();
         if state.ring.len() == state.ring_size
             && let Some(dropped) = state.ring.pop_front()
         {
@@ -563,6 +572,7 @@ impl Hub {
                 Start::Replay {
                     after,
                     until: state.last_event_id(),
+                    own: state.shared.then(|| state.own_notices(audience)),
                 }
             }
             None => {
@@ -752,6 +762,52 @@ impl HubState {
         }
     }
 
+    /// Something a snapshot or the notices show changed: their frames are
+    /// built again when next asked for.
+    fn forget_frames(&mut self) {
+        self.snapshot_frames = SnapshotFrames::default();
+        self.own_notice_frames = SnapshotFrames::default();
+    }
+
+    /// What a client resuming on this replica of a cluster is told before
+    /// its replay: the notices only this replica sends (its config, its
+    /// history's health, its alerts, notifiers and incidents as it knows
+    /// them). They repeat the log's newest id when sent, so one sent before
+    /// the client's id, maybe read on another replica, would not be
+    /// replayed. Framed without ids: the client's place stays its own.
+    fn own_notices(&mut self, audience: Audience) -> Bytes {
+        if let Some(frames) = self.own_notice_frames.slot(audience) {
+            return frames.clone();
+        }
+        fn json(value: &impl Serialize) -> String {
+            serde_json::to_string(value).expect("notices serialise")
+        }
+        let mut frames = Vec::new();
+        if audience == Audience::Private {
+            frames.push(frame::event(Some("config"), None, &json(&self.config)));
+            frames.push(frame::event(Some("history"), None, &json(&self.history)));
+            frames.push(frame::event(
+                Some("notifiers"),
+                None,
+                &json(&self.notifiers),
+            ));
+            for alert in self.snapshot().alerts {
+                frames.push(frame::event(Some("alert"), None, &json(&alert)));
+            }
+            frames.push(frame::event(
+                Some("incidents"),
+                None,
+                &json(&self.incidents),
+            ));
+        } else {
+            let public = self.public_incidents(&self.incidents);
+            frames.push(frame::event(Some("incidents"), None, &json(&public)));
+        }
+        let joined = Bytes::from(frames.concat());
+        *self.own_notice_frames.slot(audience) = Some(joined.clone());
+        joined
+    }
+
     fn snapshot_frame(&mut self, audience: Audience) -> Bytes {
         if let Some(frame) = self.snapshot_frames.slot(audience) {
             return frame.clone();
@@ -837,7 +893,10 @@ mod tests {
 
     /// `replayed`, as `audience` is sent it.
     fn replayed_for(hub: &Hub, start: Start, audience: Audience) -> Vec<Bytes> {
-        let Start::Replay { mut after, until } = start else {
+        let Start::Replay {
+            mut after, until, ..
+        } = start
+        else {
             panic!("expected a replay");
         };
         let mut frames = Vec::new();

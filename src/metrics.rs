@@ -70,6 +70,8 @@ pub struct Metrics {
     /// In a cluster (zero otherwise): this replica's role, how far behind
     /// the shared log it is, and whether Redis answers.
     pub cluster_shards_held: Gauge,
+    /// 1 for each check this replica runs, 0 for one another replica runs.
+    pub cluster_runs: Family<CheckLabel, Gauge>,
     pub cluster_results_published: Counter,
     pub cluster_results_fenced: Counter,
     pub cluster_lag_ms: Gauge,
@@ -111,6 +113,7 @@ impl Metrics {
             notifications_expired: Counter::default(),
             alert_results_dropped: Counter::default(),
             cluster_shards_held: Gauge::default(),
+            cluster_runs: Family::default(),
             cluster_results_published: Counter::default(),
             cluster_results_fenced: Counter::default(),
             cluster_lag_ms: Gauge::default(),
@@ -223,6 +226,11 @@ impl Metrics {
             m.cluster_shards_held.clone(),
         );
         registry.register(
+            "cluster_runs",
+            "In a cluster, 1 for each check this replica runs, 0 for one another replica runs (as of the check's last due time)",
+            m.cluster_runs.clone(),
+        );
+        registry.register(
             "cluster_results_published",
             "Results this replica ran and the shared log accepted",
             m.cluster_results_published.clone(),
@@ -254,7 +262,7 @@ impl Metrics {
         );
         registry.register(
             "history_results_dropped",
-            "Results never written to the history: its queue or its backlog was full",
+            "Results never written to the history: its queue or its backlog was full, or the database refused them alone",
             m.history_results_dropped.clone(),
         );
         registry.register(

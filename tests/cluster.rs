@@ -167,7 +167,13 @@ async fn a_client_resumes_on_another_replica_with_exactly_the_events_the_log_hol
     tokio::time::sleep(3 * SECOND).await;
 
     let mut resumed = SseReader::open(&nginx.url("/api/events"), Some(&last.to_string())).await;
-    let (kind, id, _) = resumed.next_event_within(10 * SECOND).await.unwrap();
+    // That replica's own notices first (no id: they move no one's place).
+    let (kind, id) = loop {
+        match resumed.next_event_within(10 * SECOND).await.unwrap() {
+            (kind, None, _) if kind != "message" && kind != "snapshot" => continue,
+            (kind, id, _) => break (kind, id),
+        }
+    };
     assert_eq!(kind, "message", "a replay, not a snapshot");
     // Replayed ones (about three seconds' worth), then live ones.
     let mut got = vec![id.unwrap().parse::<u64>().unwrap()];
@@ -183,6 +189,47 @@ async fn a_client_resumes_on_another_replica_with_exactly_the_events_the_log_hol
         "exactly the log's ids after {last}, in order, none twice"
     );
     drop(first);
+}
+
+#[tokio::test]
+async fn a_client_resuming_on_another_replica_is_first_told_that_replicas_own_notices() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let (first_file, second_file) = (config(2, "1s", target), config(2, "1s", target));
+    let first = backing.replica(&first_file, "6s").await;
+    let second = backing.replica(&second_file, "6s").await;
+    // The second's file broken: it runs its last good config and says so,
+    // in a notice only it sends.
+    std::fs::write(second_file.path(), "[[check]]\nname = ").unwrap();
+    let error = until_status_says(&second, "/config/error", true).await;
+
+    // Read past that notice's moment on the first, then resume on the second.
+    let mut stream = SseReader::open(&first.url("/api/events"), None).await;
+    let last = *message_ids(&mut stream, 3).await.last().unwrap();
+    drop(stream);
+    let mut resumed = SseReader::open(&second.url("/api/events"), Some(&last.to_string())).await;
+    let mut before_replay = Vec::new();
+    loop {
+        let (kind, id, data) = resumed.next_event_within(10 * SECOND).await.unwrap();
+        if kind == "message" {
+            assert!(id.unwrap().parse::<u64>().unwrap() > last);
+            break;
+        }
+        assert_ne!(kind, "snapshot", "a replay, not a snapshot");
+        assert_eq!(id, None, "{kind}: the client's place stays its own");
+        before_replay.push((kind, data));
+    }
+    let config = before_replay
+        .iter()
+        .find(|(kind, _)| kind == "config")
+        .map(|(_, data)| serde_json::from_str::<serde_json::Value>(data).unwrap())
+        .expect("the second's config notice, before the replay");
+    assert_eq!(config["error"], error.as_str(), "{before_replay:?}");
+    // A public client is told only what the public sees.
+    let mut public =
+        SseReader::open(&second.url("/api/public/events"), Some(&last.to_string())).await;
+    let (kind, _, _) = public.next_event_within(10 * SECOND).await.unwrap();
+    assert_eq!(kind, "incidents");
 }
 
 #[tokio::test]
@@ -213,6 +260,21 @@ async fn a_killed_replicas_checks_go_on_elsewhere_with_no_result_twice_and_at_mo
         assert_eq!(survivor.metric("pulse_cluster_redis_up").await, 1.0);
     }
     assert_eq!(held, 64.0, "every shard held once");
+    // Each check's runner says so in /metrics, and the other that it does not.
+    for check in results_by_check(redis).keys() {
+        let runner = runner_port(&backing, check);
+        for survivor in &replicas {
+            let runs = format!("pulse_cluster_runs{{check=\"{check}\"}}");
+            let says = survivor.metric(&runs).await;
+            let runs_it = survivor.addr().port() == runner;
+            assert_eq!(
+                says,
+                f64::from(u8::from(runs_it)),
+                "{runs} on {}",
+                survivor.base
+            );
+        }
+    }
     for (check, results) in results_by_check(redis) {
         let times: Vec<u64> = results.iter().map(|(_, s)| s.checked_at_ms).collect();
         assert!(
@@ -495,6 +557,12 @@ async fn postgres_down_shows_on_the_dashboard_and_its_results_are_written_when_i
     for replica in [&first, &second] {
         let problem = until_status_says(replica, "/history/problem", true).await;
         assert!(problem.contains("history not saved"), "{problem}");
+        // The database's own words (its host, port, user) stay in the log.
+        let port = backing.postgres.port.to_string();
+        assert!(
+            !problem.contains("127.0.0.1") && !problem.contains(&port),
+            "{problem}"
+        );
         let page = reqwest::get(replica.url("/"))
             .await
             .unwrap()
@@ -982,4 +1050,134 @@ async fn a_ping_to_any_replica_reaches_the_one_that_runs_its_push_check() {
         assert!(tokio::time::Instant::now() < deadline, "never down: {now}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[tokio::test]
+async fn the_viewers_of_a_killed_replica_come_back_on_the_others_with_nothing_missed_or_twice() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let checks = config(1, "1s", target);
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        replicas.push(backing.replica(&checks, "3s").await);
+    }
+    let mut generator = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-loadgen"));
+    for replica in &replicas {
+        generator.args(["--url", &replica.url("/api/events")]);
+    }
+    let generator = generator
+        .args(["--clients", "300", "--duration", "14s", "--ids", "log"])
+        .args(["--failover", "--json", "--strict"])
+        .output();
+    let generator = tokio::spawn(generator);
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    loop {
+        let mut open = 0;
+        for replica in &replicas {
+            open += replica.connected_clients().await;
+        }
+        if open == 300 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{open} of 300 open");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Into the measuring window, the replica that runs the check dies.
+    tokio::time::sleep(4 * SECOND).await;
+    let runner = runner_port(&backing, "check-0");
+    let victim = replicas.iter().find(|r| r.addr().port() == runner).unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-KILL", &victim.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+
+    let output = generator.await.unwrap().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "loadgen: {stdout}");
+    let report: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(report["connected"], 300, "{report}");
+    // The clients went round the replicas: a third were on the victim.
+    assert_eq!(report["lost"], 100, "{report}");
+    assert!(report["reconnects"].as_u64().unwrap() >= 100, "{report}");
+    assert_eq!(report["missed"], 0, "{report}");
+    assert_eq!(report["duplicated"], 0, "{report}");
+    assert_eq!(
+        report["resynced"], 0,
+        "each resumed with a replay: {report}"
+    );
+    // Back within their retry: (2–4 s) and a moment.
+    assert!(
+        report["away_max_ms"].as_f64().unwrap() < 6_000.0,
+        "{report}"
+    );
+    // Events went on after the failover: the check's lease (3 s) and one
+    // interval, then one a second.
+    assert!(
+        report["deliveries_per_second"].as_f64().unwrap() > 300.0 * 0.4,
+        "{report}"
+    );
+}
+
+#[tokio::test]
+async fn a_result_the_history_database_refuses_is_given_up_and_those_after_it_are_kept() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
+    let checks = config(1, "1s", target);
+    let replica = backing.replica(&checks, "6s").await;
+    until_every_check_has(redis, 1, 2, 20 * SECOND).await;
+    // The database refuses one result for a reason of its own (here a
+    // constraint an operator added), while it takes every other.
+    let client = backing.postgres.client().await;
+    client
+        .batch_execute(
+            "ALTER TABLE results_data ADD CONSTRAINT no_poison \
+             CHECK (detail IS NULL OR detail NOT LIKE '%poison%')",
+        )
+        .await
+        .unwrap();
+    let (_, fields) = redis.log_after("-").pop().unwrap();
+    let mut poison: serde_json::Value = serde_json::from_str(&fields["status"]).unwrap();
+    poison["health"] = "down".into();
+    poison["detail"] = "poison".into();
+    poison["checked_at_ms"] = (support::now_ms() - 10).into();
+    redis.cli(&["XADD", "{pulse}:log", "*", "status", &poison.to_string()]);
+    let poisoned_at = support::now_ms();
+
+    // The results after it are written all the same, and it alone is lost.
+    let later = "SELECT count(*) FROM results_data WHERE at_ms > $1";
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    loop {
+        let row = client
+            .query_one(later, &[&(poisoned_at as i64 + 1_000)])
+            .await
+            .unwrap();
+        if row.get::<_, i64>(0) >= 3 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the history stopped at the refused result"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let poisoned: i64 = client
+        .query_one(
+            "SELECT count(*) FROM results_data WHERE detail = 'poison'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(poisoned, 0, "the constraint refused it");
+    // The metrics are read from the writer once a second.
+    tokio::time::sleep(1500 * Duration::from_millis(1)).await;
+    assert_eq!(
+        replica.metric("pulse_history_results_dropped_total").await,
+        1.0
+    );
+    assert_eq!(replica.metric("pulse_history_up").await, 1.0);
+    let status = replica.status().await;
+    assert_eq!(status["history"]["problem"], serde_json::Value::Null);
 }

@@ -336,6 +336,15 @@ impl Access {
         self.signed_out.subscribe()
     }
 
+    /// How long a sign-out must be remembered: the longest a session
+    /// accepted now may live (none, with no users).
+    pub fn sign_outs_matter_for(&self) -> std::time::Duration {
+        self.gate()
+            .key
+            .as_ref()
+            .map_or(std::time::Duration::ZERO, SessionKey::kept_for)
+    }
+
     /// A sign-out made on another replica of a cluster: ended here too, for
     /// new requests and open streams.
     pub fn signed_out_elsewhere(&self, session: &str) {

@@ -10,8 +10,15 @@
 //! generator, gets the CPU. More clients than one process may hold (open-file
 //! limit) are split over child processes, each on its own loopback source
 //! address; the parent starts and stops their measurement together.
+//!
+//! For a cluster (`--url` once per replica, `--ids log`, `--failover`): the
+//! clients are spread over the replicas as DNS round-robin would, events are
+//! matched by the shared log's ids (which are not consecutive), and a
+//! client whose replica dies comes back on another as a browser would:
+//! after the stream's `retry:`, with its `Last-Event-ID`.
 
 use clap::Parser;
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -28,8 +35,10 @@ use tokio::sync::{Semaphore, watch};
 )]
 struct Args {
     /// The SSE URL, e.g. http://127.0.0.1:3000/api/events (http only).
-    #[arg(long)]
-    url: String,
+    /// Given several times (one per replica of a cluster), the clients are
+    /// spread over them in turn.
+    #[arg(long, required = true)]
+    url: Vec<String>,
     /// Streams to open in total.
     #[arg(long, default_value_t = 100)]
     clients: usize,
@@ -39,9 +48,25 @@ struct Args {
     /// Processes to split the clients over (each can hold ~19,900 sockets).
     #[arg(long, default_value_t = 1)]
     processes: usize,
-    /// The server's PID, to report its RSS per stream and its CPU.
+    /// The server's PID, to report its RSS per stream and its CPU; once per
+    /// replica of a cluster (their figures are added up, and listed apart).
     #[arg(long)]
-    server_pid: Option<u32>,
+    server_pid: Vec<u32>,
+    /// Other processes whose CPU to report while measuring, as
+    /// `name=PID[,PID…]` (e.g. `redis=812` or Postgres's processes).
+    #[arg(long, value_parser = parse_cpu_of)]
+    cpu_of: Vec<(String, Vec<u32>)>,
+    /// How event ids go: `consecutive` (one server: every id in turn, so a
+    /// gap is counted from the ids alone) or `log` (a cluster's shared log:
+    /// ids grow but skip, so a client's ids are compared with every id any
+    /// client received).
+    #[arg(long, value_enum, default_value_t = Ids::Consecutive)]
+    ids: Ids,
+    /// A client whose stream ends while measuring comes back, as a browser
+    /// would: after the stream's `retry:`, on another of the `--url`s, with
+    /// its `Last-Event-ID`. Reports how long its viewers were away.
+    #[arg(long)]
+    failover: bool,
     /// The JSON field holding the publish time; `_ms` or `_us` in its name gives the unit.
     #[arg(long, default_value = "checked_at_ms")]
     ts_field: String,
@@ -65,6 +90,27 @@ struct Args {
     /// Internal: run as a child of a multi-process run, bound to this source address.
     #[arg(long, hide = true)]
     child_source: Option<Ipv4Addr>,
+    /// Internal: the index of a child's first client among all clients, so
+    /// the clients of every process together go round the `--url`s evenly.
+    #[arg(long, hide = true, default_value_t = 0)]
+    first_client: usize,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq)]
+enum Ids {
+    Consecutive,
+    Log,
+}
+
+fn parse_cpu_of(text: &str) -> Result<(String, Vec<u32>), String> {
+    let (name, pids) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}`: expected name=PID[,PID…]"))?;
+    let pids = pids
+        .split(',')
+        .map(|p| p.trim().parse().map_err(|_| format!("`{p}` is not a PID")))
+        .collect::<Result<Vec<u32>, String>>()?;
+    Ok((name.to_string(), pids))
 }
 
 /// Latency histogram: 1 ms buckets up to 60 s (the timestamps have 1 ms
@@ -75,6 +121,7 @@ struct Shared {
     connected: AtomicUsize,
     failed: AtomicUsize,
     measuring: watch::Receiver<Phase>,
+    ids: Ids,
     delivered: AtomicU64,
     reconnects: AtomicU64,
     missed: AtomicU64,
@@ -89,6 +136,16 @@ struct Shared {
     /// How long a churning client's reconnect took, from asking to having
     /// the response head: the part of a catch-up's age spent connecting.
     reconnect: Histogram,
+    /// Streams that ended while measuring (their server died, say).
+    lost: AtomicU64,
+    /// From a stream's end to the head of the stream that replaced it.
+    away: Histogram,
+    /// Snapshots received after a client's first: a resume that could
+    /// not replay.
+    resynced: AtomicU64,
+    /// With `--ids log`: each distinct list of ids that clients received
+    /// while measuring, and how many clients received exactly it.
+    id_lists: std::sync::Mutex<HashMap<Vec<u64>, u64>>,
     first_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -189,16 +246,28 @@ struct Report {
     latency: Distribution,
     catch_up: Distribution,
     reconnect: Distribution,
-    server_rss_before_kib: Option<u64>,
-    server_rss_connected_kib: Option<u64>,
-    server_cpu_cores: Option<f64>,
     reconnects: u64,
-    server_rss_after_kib: Option<u64>,
+    lost: u64,
+    away: Distribution,
+    resynced: u64,
+    id_lists: Vec<(Vec<u64>, u64)>,
+    servers: Vec<ServerFigures>,
+    cpu_of: Vec<(String, Option<f64>)>,
+}
+
+/// What one server process cost (`--server-pid`).
+#[derive(serde::Serialize, serde::Deserialize, Default, Debug, Clone)]
+struct ServerFigures {
+    pid: u32,
+    rss_before_kib: Option<u64>,
+    rss_connected_kib: Option<u64>,
+    rss_after_kib: Option<u64>,
+    cpu_cores: Option<f64>,
 }
 
 fn main() {
     let args = Args::parse();
-    let report = if args.child_source.is_none() && args.processes > 1 {
+    let mut report = if args.child_source.is_none() && args.processes > 1 {
         run_parent(&args)
     } else {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -214,6 +283,9 @@ fn main() {
         );
         return;
     }
+    if args.ids == Ids::Log {
+        count_gaps_against_every_id(&mut report);
+    }
     let failed = report.failed > 0 || report.missed > 0 || report.duplicated > 0;
     if args.json {
         let mut value = serde_json::to_value(summary(&report)).expect("summary serialises");
@@ -227,6 +299,98 @@ fn main() {
     }
 }
 
+/// With the shared log's ids, a gap cannot be seen in one client's ids
+/// alone: an id any client received between a client's first and last one,
+/// and which that client lacks, is one it missed.
+fn count_gaps_against_every_id(report: &mut Report) {
+    let every: std::collections::BTreeSet<u64> = report
+        .id_lists
+        .iter()
+        .flat_map(|(ids, _)| ids.iter().copied())
+        .collect();
+    for (ids, clients) in &report.id_lists {
+        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+            continue;
+        };
+        let missed = every.range(first..=last).count() as u64 - ids.len() as u64;
+        if missed > 0 {
+            report.missed += missed * clients;
+            report.clients_with_gaps += *clients as usize;
+        }
+    }
+}
+
+/// The memory and CPU of the processes a run watches, sampled at the
+/// moments every run shares: before connecting, once connected, over the
+/// measuring window, and after everyone left.
+struct Watch {
+    servers: Vec<u32>,
+    others: Vec<(String, Vec<u32>)>,
+    rss_before: Vec<Option<u64>>,
+    rss_connected: Vec<Option<u64>>,
+    ticks_at_start: Vec<Option<u64>>,
+    others_at_start: Vec<Option<u64>>,
+}
+
+impl Watch {
+    fn before(args: &Args) -> Watch {
+        Watch {
+            servers: args.server_pid.clone(),
+            others: args.cpu_of.clone(),
+            rss_before: args.server_pid.iter().map(|&p| rss_kib(p)).collect(),
+            rss_connected: Vec::new(),
+            ticks_at_start: Vec::new(),
+            others_at_start: Vec::new(),
+        }
+    }
+
+    fn connected(&mut self) {
+        self.rss_connected = self.servers.iter().map(|&p| rss_kib(p)).collect();
+    }
+
+    fn measuring(&mut self) {
+        self.ticks_at_start = self.servers.iter().map(|&p| cpu_ticks(p)).collect();
+        self.others_at_start = self.others.iter().map(|(_, p)| ticks_of_all(p)).collect();
+    }
+
+    /// Each server's figures and the others' CPU, over `seconds` measured.
+    fn measured(&self, seconds: f64) -> (Vec<ServerFigures>, Vec<(String, Option<f64>)>) {
+        let servers = self
+            .servers
+            .iter()
+            .enumerate()
+            .map(|(i, &pid)| ServerFigures {
+                pid,
+                rss_before_kib: self.rss_before[i],
+                rss_connected_kib: self.rss_connected.get(i).copied().flatten(),
+                rss_after_kib: None,
+                cpu_cores: cpu_cores(self.ticks_at_start[i], cpu_ticks(pid), seconds),
+            })
+            .collect();
+        let others = self
+            .others
+            .iter()
+            .zip(&self.others_at_start)
+            .map(|((name, pids), &start)| {
+                (name.clone(), cpu_cores(start, ticks_of_all(pids), seconds))
+            })
+            .collect();
+        (servers, others)
+    }
+}
+
+/// The servers' RSS once every stream is closed and they have had a moment
+/// to release them: compared with the RSS before, it shows what leaked.
+fn read_rss_after(servers: &mut [ServerFigures], settle: Duration) {
+    if servers.is_empty() {
+        return;
+    }
+    std::thread::sleep(settle);
+    for server in servers {
+        server.rss_after_kib = rss_kib(server.pid);
+    }
+}
+
 /// Opens this process's share of clients, measures, returns the report.
 /// A child waits for `go` on stdin before measuring and for its stdin to
 /// close before stopping, so the parent measures every process together.
@@ -236,6 +400,7 @@ async fn run_clients(args: &Args) -> Report {
         connected: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         measuring: phase_rx,
+        ids: args.ids,
         delivered: AtomicU64::new(0),
         reconnects: AtomicU64::new(0),
         missed: AtomicU64::new(0),
@@ -244,25 +409,40 @@ async fn run_clients(args: &Args) -> Report {
         latency: Histogram::new(),
         catch_up: Histogram::new(),
         reconnect: Histogram::new(),
+        lost: AtomicU64::new(0),
+        away: Histogram::new(),
+        resynced: AtomicU64::new(0),
+        id_lists: Default::default(),
         first_error: std::sync::Mutex::new(None),
     });
-    let target = Target::parse(&args.url, &args.ts_field).unwrap_or_else(|e| {
-        eprintln!("pulse-loadgen: {e}");
-        std::process::exit(2)
-    });
+    let targets = args
+        .url
+        .iter()
+        .map(|url| Target::parse(url, &args.ts_field))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| {
+            eprintln!("pulse-loadgen: {e}");
+            std::process::exit(2)
+        });
+    let targets = Arc::new(targets);
     let source = args.child_source.unwrap_or(Ipv4Addr::LOCALHOST);
-    let rss_before = args.server_pid.and_then(rss_kib);
+    let mut watched = Watch::before(args);
 
     let started = Instant::now();
     let gate = Arc::new(Semaphore::new(args.connect_concurrency.max(1)));
     let mut tasks = Vec::with_capacity(args.clients);
     let churners = (args.clients as f64 * args.churn.clamp(0.0, 1.0)).round() as usize;
     for i in 0..args.clients {
-        let (shared, target, gate) = (shared.clone(), target.clone(), gate.clone());
-        let churns = i < churners;
-        tasks.push(tokio::spawn(async move {
-            client(target, source, shared, gate, churns).await
-        }));
+        let client = Client {
+            targets: targets.clone(),
+            first_target: (args.first_client + i) % targets.len(),
+            source,
+            shared: shared.clone(),
+            gate: gate.clone(),
+            churns: i < churners,
+            failover: args.failover,
+        };
+        tasks.push(tokio::spawn(client.run()));
     }
     while shared.connected.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed)
         < args.clients
@@ -270,13 +450,13 @@ async fn run_clients(args: &Args) -> Report {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let connect_seconds = started.elapsed().as_secs_f64();
-    let rss_connected = args.server_pid.and_then(rss_kib);
+    watched.connected();
 
     if args.child_source.is_some() {
         println!("connected");
         wait_for_parent_line().await; // "go"
     }
-    let cpu_before = args.server_pid.and_then(cpu_ticks);
+    watched.measuring();
     let window = Instant::now();
     phase_tx.send_replace(Phase::Measuring);
     if args.child_source.is_some() {
@@ -286,15 +466,12 @@ async fn run_clients(args: &Args) -> Report {
     }
     phase_tx.send_replace(Phase::Done);
     let measured_seconds = window.elapsed().as_secs_f64();
-    let cpu_cores = cpu_cores(
-        cpu_before,
-        args.server_pid.and_then(cpu_ticks),
-        measured_seconds,
-    );
+    let (mut servers, cpu_of) = watched.measured(measured_seconds);
     for task in tasks {
         let _ = task.await;
     }
-    let rss_after = rss_after_everyone_left(args.server_pid, args.settle).await;
+    read_rss_after(&mut servers, args.settle);
+    let id_lists = std::mem::take(&mut *shared.id_lists.lock().unwrap());
     Report {
         clients: args.clients,
         connected: shared.connected.load(Ordering::Relaxed),
@@ -309,11 +486,13 @@ async fn run_clients(args: &Args) -> Report {
         latency: shared.latency.read(),
         catch_up: shared.catch_up.read(),
         reconnect: shared.reconnect.read(),
-        server_rss_before_kib: rss_before,
-        server_rss_connected_kib: rss_connected,
-        server_cpu_cores: cpu_cores,
         reconnects: shared.reconnects.load(Ordering::Relaxed),
-        server_rss_after_kib: rss_after,
+        lost: shared.lost.load(Ordering::Relaxed),
+        away: shared.away.read(),
+        resynced: shared.resynced.load(Ordering::Relaxed),
+        id_lists: id_lists.into_iter().collect(),
+        servers,
+        cpu_of,
     }
 }
 
@@ -321,12 +500,12 @@ fn cpu_cores(before: Option<u64>, after: Option<u64>, seconds: f64) -> Option<f6
     Some(after?.saturating_sub(before?) as f64 / clock_ticks_per_second() / seconds)
 }
 
-/// The server's RSS once every stream is closed and it has had a moment to
-/// release them: compared with the RSS before, it shows what leaked.
-async fn rss_after_everyone_left(pid: Option<u32>, settle: Duration) -> Option<u64> {
-    let pid = pid?;
-    tokio::time::sleep(settle).await;
-    rss_kib(pid)
+/// The CPU ticks of a group of processes (Postgres's, say); `None` when
+/// none of them is alive.
+fn ticks_of_all(pids: &[u32]) -> Option<u64> {
+    pids.iter()
+        .filter_map(|&p| cpu_ticks(p))
+        .fold(None, |sum, t| Some(sum.unwrap_or(0) + t))
 }
 
 async fn wait_for_parent_line() {
@@ -347,13 +526,28 @@ fn run_parent(args: &Args) -> Report {
     let mut remaining = args.clients;
     for i in 0..args.processes {
         let count = share.min(remaining);
+        let first_client = args.clients - remaining;
         remaining -= count;
         let source = Ipv4Addr::new(127, 0, 0, 2 + i as u8);
-        let child = std::process::Command::new(&exe)
-            .args(["--url", &args.url, "--ts-field", &args.ts_field])
+        let mut command = std::process::Command::new(&exe);
+        for url in &args.url {
+            command.args(["--url", url]);
+        }
+        if args.failover {
+            command.arg("--failover");
+        }
+        let ids = if args.ids == Ids::Log {
+            "log"
+        } else {
+            "consecutive"
+        };
+        let child = command
+            .args(["--ts-field", &args.ts_field, "--ids", ids])
             .args([
                 "--clients",
                 &count.to_string(),
+                "--first-client",
+                &first_client.to_string(),
                 "--child-source",
                 &source.to_string(),
             ])
@@ -368,7 +562,7 @@ fn run_parent(args: &Args) -> Report {
             .expect("a child load generator starts");
         children.push(child);
     }
-    let rss_before = args.server_pid.and_then(rss_kib);
+    let mut watched = Watch::before(args);
     let started = Instant::now();
     let mut outputs: Vec<_> = children
         .iter_mut()
@@ -380,8 +574,8 @@ fn run_parent(args: &Args) -> Report {
         assert_eq!(line.trim(), "connected", "child said {line:?}");
     }
     let connect_seconds = started.elapsed().as_secs_f64();
-    let rss_connected = args.server_pid.and_then(rss_kib);
-    let cpu_before = args.server_pid.and_then(cpu_ticks);
+    watched.connected();
+    watched.measuring();
     for child in &mut children {
         writeln!(child.stdin.as_mut().expect("piped"), "go").expect("child listens");
     }
@@ -391,16 +585,16 @@ fn run_parent(args: &Args) -> Report {
         drop(child.stdin.take()); // stop
     }
     let measured_seconds = window.elapsed().as_secs_f64();
-    let cpu_after = args.server_pid.and_then(cpu_ticks);
+    let (servers, cpu_of) = watched.measured(measured_seconds);
     let mut total = Report {
         clients: args.clients,
         connect_seconds,
         measured_seconds,
-        server_rss_before_kib: rss_before,
-        server_rss_connected_kib: rss_connected,
-        server_cpu_cores: cpu_cores(cpu_before, cpu_after, measured_seconds),
+        servers,
+        cpu_of,
         ..Report::default()
     };
+    let mut id_lists: HashMap<Vec<u64>, u64> = HashMap::new();
     for (mut child, mut out) in children.into_iter().zip(outputs) {
         let mut line = String::new();
         out.read_line(&mut line).expect("child reports");
@@ -417,11 +611,15 @@ fn run_parent(args: &Args) -> Report {
         total.latency.merge(&part.latency);
         total.catch_up.merge(&part.catch_up);
         total.reconnect.merge(&part.reconnect);
+        total.lost += part.lost;
+        total.away.merge(&part.away);
+        total.resynced += part.resynced;
+        for (ids, clients) in part.id_lists {
+            *id_lists.entry(ids).or_default() += clients;
+        }
     }
-    total.server_rss_after_kib = args.server_pid.and_then(|pid| {
-        std::thread::sleep(args.settle);
-        rss_kib(pid)
-    });
+    total.id_lists = id_lists.into_iter().collect();
+    read_rss_after(&mut total.servers, args.settle);
     total
 }
 
@@ -474,70 +672,114 @@ impl Target {
     }
 }
 
-async fn client(
-    target: Target,
+/// One viewer: a stream kept open (and, churning, left and resumed; with
+/// failover, resumed on another server when its own ends).
+struct Client {
+    targets: Arc<Vec<Target>>,
+    first_target: usize,
     source: Ipv4Addr,
     shared: Arc<Shared>,
     gate: Arc<Semaphore>,
     churns: bool,
-) {
-    let mut reader = StreamReader::new(target.ts_key.clone(), target.ts_to_us);
-    let mut phase = shared.measuring.clone();
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut first = true;
-    loop {
-        let permit = gate.acquire().await.expect("gate open");
-        let asked_at_us = now_us();
-        let opened = open_stream(&target, source, reader.resume_from()).await;
-        drop(permit);
-        let (mut socket, leftover) = match opened {
-            Ok(ok) => ok,
-            Err(error) => {
-                shared.failed.fetch_add(1, Ordering::Relaxed);
-                shared.first_error.lock().unwrap().get_or_insert(error);
-                break;
-            }
-        };
-        if first {
-            shared.connected.fetch_add(1, Ordering::Relaxed);
-            first = false;
-        } else {
-            shared.reconnects.fetch_add(1, Ordering::Relaxed);
-            shared
-                .reconnect
-                .record(now_us().saturating_sub(asked_at_us));
-        }
-        reader.new_connection(asked_at_us);
-        reader.feed(&leftover, &shared);
-        // A churning client leaves after a random 0.2–2 s while measuring.
-        let stay = Duration::from_millis(200 + fastrand::u64(0..1800));
-        let leave_at = tokio::time::sleep(if churns { stay } else { Duration::MAX / 4 });
-        tokio::pin!(leave_at);
-        let ended = loop {
-            tokio::select! {
-                read = socket.read(&mut buf) => match read {
-                    Ok(0) | Err(_) => break true,
-                    Ok(n) => reader.feed(&buf[..n], &shared),
-                },
-                changed = phase.changed() => {
-                    if changed.is_err() || *phase.borrow() == Phase::Done {
-                        break true;
-                    }
+    failover: bool,
+}
+
+/// Why a connection's reading stopped.
+enum Ended {
+    /// Measuring is over.
+    Done,
+    /// A churning client left; it comes back where it was.
+    Left,
+    /// The server ended the stream or the connection broke.
+    Lost,
+}
+
+impl Client {
+    async fn run(self) {
+        let shared = &self.shared;
+        let mut reader =
+            StreamReader::new(self.targets[0].ts_key.clone(), self.targets[0].ts_to_us);
+        let mut phase = shared.measuring.clone();
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut at = self.first_target;
+        let mut first = true;
+        // When the stream ended that the one being opened replaces.
+        let mut lost_at: Option<Instant> = None;
+        loop {
+            let permit = self.gate.acquire().await.expect("gate open");
+            let asked_at_us = now_us();
+            let opened = open_stream(&self.targets[at], self.source, reader.resume_from()).await;
+            drop(permit);
+            let (mut socket, leftover) = match opened {
+                // Another server may take it: try the next, as a browser
+                // tries the next address of a name.
+                Err(_) if lost_at.is_some() && *phase.borrow() == Phase::Measuring => {
+                    at = self.another_target(at);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
                 }
-                _ = &mut leave_at, if *phase.borrow() == Phase::Measuring => break false,
+                Err(error) => {
+                    shared.failed.fetch_add(1, Ordering::Relaxed);
+                    shared.first_error.lock().unwrap().get_or_insert(error);
+                    break;
+                }
+                Ok(ok) => ok,
+            };
+            if first {
+                shared.connected.fetch_add(1, Ordering::Relaxed);
+                first = false;
+            } else {
+                shared.reconnects.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .reconnect
+                    .record(now_us().saturating_sub(asked_at_us));
             }
-        };
-        if ended {
-            break;
+            if let Some(lost) = lost_at.take() {
+                shared.away.record(lost.elapsed().as_micros() as u64);
+            }
+            reader.new_connection(asked_at_us);
+            reader.feed(&leftover, shared);
+            // A churning client leaves after a random 0.2–2 s while measuring.
+            let stay = Duration::from_millis(200 + fastrand::u64(0..1800));
+            let leave_at = tokio::time::sleep(if self.churns { stay } else { Duration::MAX / 4 });
+            tokio::pin!(leave_at);
+            let ended = loop {
+                tokio::select! {
+                    read = socket.read(&mut buf) => match read {
+                        Ok(0) | Err(_) => break Ended::Lost,
+                        Ok(n) => reader.feed(&buf[..n], shared),
+                    },
+                    changed = phase.changed() => {
+                        if changed.is_err() || *phase.borrow() == Phase::Done {
+                            break Ended::Done;
+                        }
+                    }
+                    _ = &mut leave_at, if *phase.borrow() == Phase::Measuring => break Ended::Left,
+                }
+            };
+            match ended {
+                Ended::Left => {}
+                Ended::Lost if self.failover && *phase.borrow() == Phase::Measuring => {
+                    shared.lost.fetch_add(1, Ordering::Relaxed);
+                    lost_at = Some(Instant::now());
+                    // As a browser's EventSource: wait the stream's retry:,
+                    // then ask again (through DNS or a balancer: elsewhere).
+                    tokio::time::sleep(reader.retry).await;
+                    at = self.another_target(at);
+                }
+                Ended::Lost | Ended::Done => break,
+            }
+        }
+        reader.finish(shared);
+    }
+
+    /// Any target but `at`, at random (the same when there is only one).
+    fn another_target(&self, at: usize) -> usize {
+        match self.targets.len() {
+            0 | 1 => at,
+            n => (at + 1 + fastrand::usize(0..n - 1)) % n,
         }
     }
-    if reader.missed > 0 || reader.duplicated > 0 {
-        shared.clients_with_gaps.fetch_add(1, Ordering::Relaxed);
-    }
-    shared.missed.fetch_add(reader.missed, Ordering::Relaxed);
-    shared
-        .duplicated
-        .fetch_add(reader.duplicated, Ordering::Relaxed);
 }
 
 /// Without this, `bind` to port 0 picks a port alone: it has to avoid every
@@ -621,10 +863,18 @@ struct StreamReader {
     line: Vec<u8>,
     event_id: Option<u64>,
     event_is_message: bool,
+    event_is_snapshot: bool,
     event_ts_us: Option<u64>,
     expected_id: Option<u64>,
     missed: u64,
     duplicated: u64,
+    /// With `--ids log`: the ids of the messages received while measuring.
+    seen: Vec<u64>,
+    /// Snapshots received on this client's connections so far.
+    snapshots: u64,
+    /// How long the server asks a client to wait before it comes back
+    /// (`retry:`); a browser's default until told.
+    retry: Duration,
     ts_key: Arc<Vec<u8>>,
     ts_to_us: u64,
     /// When the current connection was asked for: an event published
@@ -642,10 +892,14 @@ impl StreamReader {
             line: Vec::new(),
             event_id: None,
             event_is_message: true,
+            event_is_snapshot: false,
             event_ts_us: None,
             expected_id: None,
             missed: 0,
             duplicated: 0,
+            seen: Vec::new(),
+            snapshots: 0,
+            retry: Duration::from_secs(3),
             ts_key,
             ts_to_us,
             connecting_since_us: 0,
@@ -668,7 +922,26 @@ impl StreamReader {
         self.line.clear();
         self.event_id = None;
         self.event_is_message = true;
+        self.event_is_snapshot = false;
         self.event_ts_us = None;
+    }
+
+    /// Adds this client's account to the run's.
+    fn finish(self, shared: &Shared) {
+        if self.missed > 0 || self.duplicated > 0 {
+            shared.clients_with_gaps.fetch_add(1, Ordering::Relaxed);
+        }
+        shared.missed.fetch_add(self.missed, Ordering::Relaxed);
+        shared
+            .duplicated
+            .fetch_add(self.duplicated, Ordering::Relaxed);
+        shared
+            .resynced
+            .fetch_add(self.snapshots.saturating_sub(1), Ordering::Relaxed);
+        if shared.ids == Ids::Log {
+            let mut lists = shared.id_lists.lock().unwrap();
+            *lists.entry(self.seen).or_default() += 1;
+        }
     }
 
     fn feed(&mut self, mut input: &[u8], shared: &Shared) {
@@ -724,8 +997,16 @@ impl StreamReader {
             self.event_id = std::str::from_utf8(id)
                 .ok()
                 .and_then(|s| s.trim().parse().ok());
+        } else if let Some(ms) = line.strip_prefix(b"retry: ") {
+            if let Some(ms) = std::str::from_utf8(ms)
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+            {
+                self.retry = Duration::from_millis(ms);
+            }
         } else if let Some(kind) = line.strip_prefix(b"event: ") {
             self.event_is_message = kind == b"message";
+            self.event_is_snapshot = kind == b"snapshot";
         } else if let Some(data) = line.strip_prefix(b"data: ")
             && self.event_is_message
         {
@@ -739,21 +1020,32 @@ impl StreamReader {
             self.event_is_message,
             self.event_ts_us.take(),
         );
+        let is_snapshot = std::mem::take(&mut self.event_is_snapshot);
         self.event_is_message = true;
         let Some(id) = id else { return };
         if !is_message {
             // A snapshot (or resync): the stream continues after its id.
-            self.expected_id = Some(id + 1);
+            // (A cluster replica's own notices reuse the newest id, which
+            // moves nothing.)
+            if is_snapshot {
+                self.snapshots += 1;
+            }
+            self.expected_id = Some(id.max(self.expected_id.unwrap_or(0)) + 1);
             return;
         }
         match self.expected_id {
-            Some(expected) if id > expected => self.missed += id - expected,
+            Some(expected) if id > expected && shared.ids == Ids::Consecutive => {
+                self.missed += id - expected
+            }
             Some(expected) if id < expected => self.duplicated += 1,
             _ => {}
         }
         self.expected_id = Some(id.max(self.expected_id.unwrap_or(0)) + 1);
         if *shared.measuring.borrow() != Phase::Measuring {
             return;
+        }
+        if shared.ids == Ids::Log && self.seen.last().is_none_or(|&last| id > last) {
+            self.seen.push(id);
         }
         shared.delivered.fetch_add(1, Ordering::Relaxed);
         if let Some(ts) = ts {
@@ -832,9 +1124,53 @@ struct Summary {
     reconnects: u64,
     server_rss_before_mib: Option<f64>,
     server_rss_after_mib: Option<f64>,
+    /// Streams that ended while measuring, and (with `--failover`) how
+    /// long their viewers were away: from the end to the next stream's head.
+    lost: u64,
+    away_p50_ms: Option<u64>,
+    away_p99_ms: Option<u64>,
+    away_max_ms: f64,
+    resynced: u64,
+    /// Each server apart (`--server-pid` given several times).
+    servers: Vec<ServerSummary>,
+    /// The CPU of the `--cpu-of` processes, in cores.
+    cpu_of: std::collections::BTreeMap<String, Option<f64>>,
+}
+
+#[derive(serde::Serialize)]
+struct ServerSummary {
+    pid: u32,
+    rss_before_mib: Option<f64>,
+    rss_connected_mib: Option<f64>,
+    rss_after_mib: Option<f64>,
+    cpu_cores: Option<f64>,
+}
+
+/// The servers' RSS at two moments, added up over the servers measured at
+/// both (a server killed during the run has no "after").
+fn rss_sum(
+    servers: &[ServerFigures],
+    from: fn(&ServerFigures) -> Option<u64>,
+    to: fn(&ServerFigures) -> Option<u64>,
+) -> Option<(u64, u64)> {
+    servers
+        .iter()
+        .filter_map(|s| Some((from(s)?, to(s)?)))
+        .fold(None, |sum, (a, b)| {
+            let (x, y) = sum.unwrap_or((0, 0));
+            Some((x + a, y + b))
+        })
+}
+
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
 }
 
 fn summary(r: &Report) -> Summary {
+    let connected = rss_sum(&r.servers, |s| s.rss_before_kib, |s| s.rss_connected_kib);
+    let after = rss_sum(&r.servers, |s| s.rss_before_kib, |s| s.rss_after_kib);
+    let cpu = r.servers.iter().filter_map(|s| s.cpu_cores);
+    let server_cpu_cores = (!r.servers.is_empty()).then(|| cpu.sum());
     Summary {
         clients: r.clients,
         connected: r.connected,
@@ -856,17 +1192,31 @@ fn summary(r: &Report) -> Summary {
         missed: r.missed,
         duplicated: r.duplicated,
         clients_with_gaps: r.clients_with_gaps,
-        server_rss_per_stream_kib: match (r.server_rss_before_kib, r.server_rss_connected_kib) {
-            (Some(a), Some(b)) if r.connected > 0 => {
-                Some((b.saturating_sub(a)) as f64 / r.connected as f64)
-            }
-            _ => None,
-        },
-        server_rss_connected_mib: r.server_rss_connected_kib.map(|k| k as f64 / 1024.0),
-        server_cpu_cores: r.server_cpu_cores,
+        server_rss_per_stream_kib: connected
+            .filter(|_| r.connected > 0)
+            .map(|(a, b)| b.saturating_sub(a) as f64 / r.connected as f64),
+        server_rss_connected_mib: connected.map(|(_, b)| mib(b)),
+        server_cpu_cores,
         reconnects: r.reconnects,
-        server_rss_before_mib: r.server_rss_before_kib.map(|k| k as f64 / 1024.0),
-        server_rss_after_mib: r.server_rss_after_kib.map(|k| k as f64 / 1024.0),
+        server_rss_before_mib: after.map(|(a, _)| mib(a)),
+        server_rss_after_mib: after.map(|(_, b)| mib(b)),
+        lost: r.lost,
+        away_p50_ms: r.away.percentile(0.50),
+        away_p99_ms: r.away.percentile(0.99),
+        away_max_ms: r.away.max_ms(),
+        resynced: r.resynced,
+        servers: r
+            .servers
+            .iter()
+            .map(|s| ServerSummary {
+                pid: s.pid,
+                rss_before_mib: s.rss_before_kib.map(mib),
+                rss_connected_mib: s.rss_connected_kib.map(mib),
+                rss_after_mib: s.rss_after_kib.map(mib),
+                cpu_cores: s.cpu_cores,
+            })
+            .collect(),
+        cpu_of: r.cpu_of.iter().cloned().collect(),
     }
 }
 
@@ -932,5 +1282,57 @@ fn print_text(r: &Report) {
     }
     if let Some(cpu) = s.server_cpu_cores {
         println!("server cpu     {cpu:.2} cores while measuring");
+    }
+    if s.servers.len() > 1 {
+        for server in &s.servers {
+            let mib = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{v:.0} MiB"));
+            let cores = server
+                .cpu_cores
+                .map_or("–".to_string(), |c| format!("{c:.2}"));
+            println!(
+                "  server {:>7}  RSS {} before, {} connected, {} after; cpu {cores} cores",
+                server.pid,
+                mib(server.rss_before_mib),
+                mib(server.rss_connected_mib),
+                mib(server.rss_after_mib),
+            );
+        }
+    }
+    for (name, cores) in &s.cpu_of {
+        let cores = cores.map_or("–".to_string(), |c| format!("{c:.2}"));
+        println!("{name:<14} {cores} cores while measuring");
+    }
+    if s.lost > 0 || s.resynced > 0 {
+        println!(
+            "failover       {} streams lost, back on another server after p50 {}  p99 {}  max {:.1} ms (their retry: included); {} resumed with a snapshot",
+            s.lost,
+            ms(s.away_p50_ms),
+            ms(s.away_p99_ms),
+            s.away_max_ms,
+            s.resynced
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_id_another_client_received_within_ones_own_span_is_missed() {
+        let mut report = Report {
+            id_lists: vec![
+                (vec![10, 25, 31, 40], 3),
+                // Lacks 31: missed. Began later and ended sooner: no more.
+                (vec![25, 40], 2),
+                (vec![31], 1),
+                // Every id from its first to its last.
+                (vec![25, 31], 4),
+            ],
+            ..Report::default()
+        };
+        count_gaps_against_every_id(&mut report);
+        assert_eq!(report.missed, 2);
+        assert_eq!(report.clients_with_gaps, 2);
     }
 }

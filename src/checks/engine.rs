@@ -236,6 +236,7 @@ impl Engine {
         let metrics = self.hub.metrics();
         metrics.check_up.remove(&label);
         metrics.check_duration.remove(&label);
+        metrics.cluster_runs.remove(&label);
     }
 
     /// Changes how many checks may run at once. Lowering it takes permits
@@ -293,7 +294,7 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
     // period: the current one was published already, and the recovery
     // must show now.
     let period = match &runner.cluster {
-        Some(cluster) if !cluster.runs(&check.id) => return true,
+        Some(cluster) if !show_role(&runner.hub, check, cluster.runs(&check.id)) => return true,
         Some(_) => {
             let now = super::unix_millis();
             Some(Cluster::period(&check.id, check.interval, now) + u64::from(woken))
@@ -329,6 +330,19 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
         }
     }
     true
+}
+
+/// `/metrics` tells which replica runs which check (`pulse_cluster_runs`);
+/// returns `runs_here`.
+fn show_role(hub: &Hub, check: &Check, runs_here: bool) -> bool {
+    let label = CheckLabel {
+        check: check.id.0.clone(),
+    };
+    hub.metrics()
+        .cluster_runs
+        .get_or_create(&label)
+        .set(i64::from(runs_here));
+    runs_here
 }
 
 fn record(hub: &Hub, status: &CheckStatus) {

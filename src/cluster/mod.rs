@@ -41,6 +41,10 @@ use std::time::{Duration, Instant};
 /// (several keys each) need.
 pub const KEYS: &str = "{pulse}";
 
+/// Pings kept for a replica that starts: each check's newest counts, and
+/// a check pings at most one note a second into it.
+const PINGS_KEPT: notes::Kept = notes::Kept::Newest(10_000);
+
 /// How long one command may take before Redis counts as unreachable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -168,8 +172,10 @@ impl Cluster {
     pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
         let key = format!("{KEYS}:signed-out");
         let made = access.sign_outs();
+        let of = access.clone();
+        let kept = move || notes::Kept::Within(of.sign_outs_matter_for());
         let learn = move |session: &str| access.signed_out_elsewhere(session);
-        self.share_notes(key, made, learn, shutdown);
+        self.share_notes(key, kept, made, learn, shutdown);
     }
 
     /// Shares the pings this replica takes and follows the others': a
@@ -179,17 +185,24 @@ impl Cluster {
         let key = format!("{KEYS}:pings");
         let made = pushes.pings();
         let learn = move |ping: &str| pushes.pinged_elsewhere(ping);
-        self.share_notes(key, made, learn, shutdown);
+        self.share_notes(key, || PINGS_KEPT, made, learn, shutdown);
     }
 
     fn share_notes(
         &self,
         key: String,
+        kept: impl Fn() -> notes::Kept + Send + 'static,
         made: tokio::sync::broadcast::Receiver<String>,
         learn: impl Fn(&str) + Send + Sync + 'static,
         shutdown: Shutdown,
     ) {
-        let publish = notes::publish(self.redis.clone(), key.clone(), made, shutdown.clone());
+        let publish = notes::publish(
+            self.redis.clone(),
+            key.clone(),
+            kept,
+            made,
+            shutdown.clone(),
+        );
         tokio::spawn(publish);
         tokio::spawn(notes::follow(self.url.clone(), key, learn, shutdown));
     }

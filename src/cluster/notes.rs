@@ -1,7 +1,10 @@
 //! Small notes every replica must learn of: a sign-out (`sessions`), a
 //! push check's ping (`pings`). Each kind is a capped Redis Stream of its
 //! own, which every replica follows, and reads whole when it starts, so a
-//! replica started later knows them too.
+//! replica started later knows them too. A kind says how much of its
+//! stream is kept (`Kept`): a sign-out as long as its session could live,
+//! since a count would let a user who signs out in a loop push the others'
+//! out.
 //!
 //! A note Redis cannot take is tried again each second; until it reaches
 //! a replica (at once while Redis answers), that replica does not know it.
@@ -13,8 +16,32 @@ use redis::streams::StreamReadReply;
 use std::collections::VecDeque;
 use tokio::sync::broadcast::{Receiver, error::RecvError};
 
-/// Notes kept in each stream: a new replica reads them all.
-const KEPT: usize = 10_000;
+/// Notes made here and not shared yet, at most (while Redis does not
+/// answer); past it the newest wait no more.
+const WAITING: usize = 10_000;
+
+/// How much of a stream of notes Redis keeps for a replica that starts.
+#[derive(Clone, Copy, Debug)]
+pub enum Kept {
+    /// The newest this many.
+    Newest(usize),
+    /// Those added within this long.
+    Within(std::time::Duration),
+}
+
+impl Kept {
+    /// The trimming part of an `XADD` (approximate: Redis may keep more,
+    /// never less).
+    fn trim(self, cmd: &mut redis::Cmd) {
+        match self {
+            Kept::Newest(n) => cmd.arg("MAXLEN").arg("~").arg(n),
+            Kept::Within(age) => {
+                let oldest_ms = crate::checks::unix_millis().saturating_sub(age.as_millis() as u64);
+                cmd.arg("MINID").arg("~").arg(oldest_ms)
+            }
+        };
+    }
+}
 /// How long a read waits for a new note.
 const READ_WAIT_MS: u64 = 1_000;
 /// The field each note is kept in.
@@ -25,6 +52,7 @@ const FIELD: &str = "note";
 pub async fn publish(
     mut redis: ConnectionManager,
     key: String,
+    kept: impl Fn() -> Kept,
     mut made: Receiver<String>,
     shutdown: Shutdown,
 ) {
@@ -42,11 +70,10 @@ pub async fn publish(
             () = tokio::time::sleep(std::time::Duration::from_secs(1)), if !waiting.is_empty() => {}
         }
         while let Some(note) = waiting.front() {
-            let added: redis::RedisResult<String> = redis::cmd("XADD")
-                .arg(&key)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(KEPT)
+            let mut add = redis::cmd("XADD");
+            add.arg(&key);
+            kept().trim(&mut add);
+            let added: redis::RedisResult<String> = add
                 .arg("*")
                 .arg(FIELD)
                 .arg(note)
@@ -60,7 +87,7 @@ pub async fn publish(
                 }
             }
         }
-        waiting.truncate(KEPT);
+        waiting.truncate(WAITING);
     }
 }
 

@@ -32,7 +32,8 @@ pub struct Writer {
     queue: Offered<CheckStatus>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     problem: Mutex<Option<String>>,
-    /// Results given up from a full backlog.
+    /// Results given up: pushed out of a full backlog, or refused alone by
+    /// the database.
     given_up: std::sync::atomic::AtomicU64,
     /// Results in the backlog.
     waiting: std::sync::atomic::AtomicUsize,
@@ -95,15 +96,41 @@ impl Writer {
                 }
             }
             Err(error) => {
-                let message = format!("history not saved ({what}): {error}");
+                let message = format!("history not saved ({what}): {}", in_plain_words(&error));
                 if problem.as_deref() != Some(message.as_str()) {
                     tracing::error!(
+                        %error,
                         "{message}; checks and streams go on, and up to {BACKLOG} results wait for it"
                     );
                 }
                 *problem = Some(message);
             }
         }
+    }
+}
+
+/// What the dashboard says of a failed write: one of a few fixed phrases,
+/// never the database's own text, which can name its host, its user or a
+/// path (the server's log has that).
+fn in_plain_words(error: &super::Error) -> &'static str {
+    let text = error.0.to_ascii_lowercase();
+    let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
+    if any(&["full", "no space left", "quota"]) {
+        "the disk is full"
+    } else if any(&[
+        "connect",
+        "refused",
+        "timed out",
+        "timeout",
+        "closed",
+        "broken pipe",
+        "reset",
+    ]) {
+        "the database does not answer"
+    } else if any(&["locked", "busy"]) {
+        "the database is busy"
+    } else {
+        "the database refused the write (the server's log says why)"
     }
 }
 
@@ -156,7 +183,9 @@ fn write_forever(
         let full = backlog.len() >= BATCH_MAX && !backlog.failing;
         let due = full || batch_started.elapsed() >= BATCH_WINDOW || !open;
         if due && !backlog.is_empty() {
-            let outcome = backlog.write(store.as_mut());
+            let outcome = backlog.write(store.as_mut()).map(|refused| {
+                writer.given_up(refused);
+            });
             writer.report(outcome, "writing results");
             batch_started = Instant::now();
         }
@@ -210,18 +239,75 @@ impl Backlog {
     }
 
     /// Writes everything waiting, a batch per transaction, oldest first;
-    /// stops at the first failure and keeps what is left.
-    fn write(&mut self, store: &mut dyn Backend) -> super::Result<()> {
+    /// stops at the first failure of the database and keeps what is left.
+    /// Returns how many results it gave up because the database refused
+    /// them alone (see `write_alone`).
+    fn write(&mut self, store: &mut dyn Backend) -> super::Result<u64> {
+        let mut refused = 0;
         while !self.waiting.is_empty() {
             let n = self.waiting.len().min(BATCH_MAX);
             let batch: Vec<CheckStatus> = self.waiting.range(..n).cloned().collect();
             if let Err(error) = store.record(&batch) {
-                self.failing = true;
-                return Err(error);
+                match write_alone(store, &batch) {
+                    Some(given_up) => refused += given_up,
+                    None => {
+                        self.failing = true;
+                        return Err(error);
+                    }
+                }
             }
             self.waiting.drain(..n);
         }
         self.failing = false;
-        Ok(())
+        Ok(refused)
     }
+}
+
+/// After `batch` failed: tells a database that refuses everything (down,
+/// full: `None`, keep it all for later) from one that refuses a result in
+/// it (a time out of its range, say: written every other one alone, and
+/// the ones it refuses alone given up and counted, instead of holding
+/// every later result back for ever). Two results are tried alone: if the
+/// first goes in, the database works; if only the second does, the first
+/// was the bad one. Two bad results at the head of a batch look like an
+/// outage, which costs no result, only the wait.
+fn write_alone(store: &mut dyn Backend, batch: &[CheckStatus]) -> Option<u64> {
+    let (first, rest) = batch.split_first()?;
+    if rest.is_empty() {
+        // Nothing to tell it by yet: it waits for a second result.
+        return None;
+    }
+    if record_alone(store, first) {
+        return Some(give_up_refused(store, rest));
+    }
+    let (second, rest) = rest.split_first()?;
+    if !record_alone(store, second) {
+        return None;
+    }
+    given_up_alone(first);
+    if rest.is_empty() || store.record(rest).is_ok() {
+        return Some(1);
+    }
+    Some(1 + give_up_refused(store, rest))
+}
+
+/// Writes each of `results` alone, giving up those refused; how many.
+fn give_up_refused(store: &mut dyn Backend, results: &[CheckStatus]) -> u64 {
+    let mut refused = 0;
+    for status in results {
+        if !record_alone(store, status) {
+            given_up_alone(status);
+            refused += 1;
+        }
+    }
+    refused
+}
+
+/// Writes one result in a transaction of its own; whether it went in.
+fn record_alone(store: &mut dyn Backend, status: &CheckStatus) -> bool {
+    store.record(std::slice::from_ref(status)).is_ok()
+}
+
+fn given_up_alone(status: &CheckStatus) {
+    tracing::warn!(check = %status.id.0, at_ms = status.checked_at_ms, "history: a result the database refuses was given up");
 }

@@ -166,6 +166,8 @@ enum Step {
 /// replay (read from the hub's ring as it goes) or of a snapshot.
 enum Opening {
     Replay {
+        /// A cluster replica's own notices, written first.
+        own: Option<Bytes>,
         after: u64,
         until: u64,
     },
@@ -178,7 +180,7 @@ enum Opening {
 impl Opening {
     fn from(start: Start) -> Opening {
         match start {
-            Start::Replay { after, until } => Opening::Replay { after, until },
+            Start::Replay { after, until, own } => Opening::Replay { own, after, until },
             Start::Snapshot(snapshot) => Opening::Snapshot(snapshot),
         }
     }
@@ -188,7 +190,8 @@ impl Opening {
     /// (more) to write. Never empty: an empty chunk would end the body.
     fn next_piece(&mut self, hub: &Hub, audience: Audience) -> Option<Bytes> {
         match self {
-            Opening::Replay { after, until } if *after < *until => {
+            Opening::Replay { own, .. } if own.is_some() => own.take(),
+            Opening::Replay { after, until, .. } if *after < *until => {
                 match hub.replay_piece(*after, *until, PIECE_BYTES, audience) {
                     Some((frames, last)) => {
                         // Empty only when every event left was skipped.
