@@ -533,8 +533,13 @@ impl Hub {
             public,
             ask_again: false,
         };
-        // Every event moves `last_event_id`, which both snapshots carry.
-        state.forget_frames();
+        // Every event moves `last_event_id`, which both snapshots carry; a
+        // notice (an event with a kind) also changes what a replica tells
+        // a client resuming there.
+        state.snapshot_frames = SnapshotFrames::default();
+        if kind.is_some() {
+            state.own_notice_frames = SnapshotFrames::default();
+        }
         if state.ring.len() == state.ring_size
             && let Some(dropped) = state.ring.pop_front()
         {
@@ -727,20 +732,24 @@ impl HubState {
             checks: self.statuses.clone(),
             config: self.config.clone(),
             history: self.history.clone(),
-            alerts: self
-                .statuses
-                .iter()
-                .filter_map(|s| {
-                    let state = self.alerts.get(&s.id)?.clone();
-                    Some(AlertNotice {
-                        id: s.id.clone(),
-                        state,
-                    })
-                })
-                .collect(),
+            alerts: self.alert_notices(),
             notifiers: self.notifiers.clone(),
             incidents: self.incidents.clone(),
         }
+    }
+
+    /// Each registered check's alert that is not `ok`, in the checks' order.
+    fn alert_notices(&self) -> Vec<AlertNotice> {
+        self.statuses
+            .iter()
+            .filter_map(|s| {
+                let state = self.alerts.get(&s.id)?.clone();
+                Some(AlertNotice {
+                    id: s.id.clone(),
+                    state,
+                })
+            })
+            .collect()
     }
 
     fn public_incidents(&self, notice: &IncidentsNotice) -> IncidentsNotice {
@@ -762,8 +771,9 @@ impl HubState {
         }
     }
 
-    /// Something a snapshot or the notices show changed: their frames are
-    /// built again when next asked for.
+    /// The checks changed (registered, taken over, a new epoch): the frames
+    /// of the snapshots and of the notices are built again when next asked
+    /// for.
     fn forget_frames(&mut self) {
         self.snapshot_frames = SnapshotFrames::default();
         self.own_notice_frames = SnapshotFrames::default();
@@ -791,7 +801,7 @@ impl HubState {
                 None,
                 &json(&self.notifiers),
             ));
-            for alert in self.snapshot().alerts {
+            for alert in self.alert_notices() {
                 frames.push(frame::event(Some("alert"), None, &json(&alert)));
             }
             frames.push(frame::event(

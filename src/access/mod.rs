@@ -336,14 +336,11 @@ impl Access {
         self.signed_out.subscribe()
     }
 
-    /// How long a sign-out must be remembered: the longest a session
-    /// accepted now may live (none, with no users).
-    pub fn sign_outs_matter_for(&self) -> std::time::Duration {
-        self.gate()
-            .key
-            .as_ref()
-            .map_or(std::time::Duration::ZERO, SessionKey::kept_for)
-    }
+    /// How long a sign-out must be remembered: the longest any session
+    /// can live (whatever the lifetime configured now, which a reload may
+    /// change), and a margin for the replicas' clocks.
+    pub const SIGN_OUTS_MATTER_FOR: std::time::Duration =
+        crate::config::MAX_SESSION_LIFETIME.saturating_add(std::time::Duration::from_secs(300));
 
     /// A sign-out made on another replica of a cluster: ended here too, for
     /// new requests and open streams.

@@ -20,8 +20,6 @@ pub const COOKIE: &str = "pulse_session";
 /// Signed-out sessions remembered at most; past it the oldest to expire
 /// are forgotten first (they are the closest to expiring on their own).
 const MAX_REVOKED: usize = 100_000;
-/// How far a replica's clock may be ahead of the one that issued a cookie.
-const CLOCK_MARGIN: Duration = Duration::from_secs(300);
 
 pub struct SessionKey {
     key: Vec<u8>,
@@ -38,12 +36,6 @@ impl SessionKey {
 
     pub fn lifetime(&self) -> Duration {
         self.lifetime
-    }
-
-    /// The longest a session issued under this key may still live: its
-    /// lifetime, and a margin for the clocks of a cluster's replicas.
-    pub fn kept_for(&self) -> Duration {
-        self.lifetime + CLOCK_MARGIN
     }
 
     /// A new session's cookie value for `name`, whose password hash is
@@ -76,11 +68,7 @@ impl SessionKey {
             .verify_slice(&B64.decode(mac).ok()?)
             .ok()?;
         let expires: u64 = expires.parse().ok()?;
-        let now = now_secs();
-        // A cookie meant to outlive the lifetime configured now (it was
-        // shortened by a reload) ends with it; a cluster's sign-outs are
-        // kept that long and no longer (`kept_for`).
-        if expires <= now || expires > now + self.kept_for().as_secs() || revoked.contains(id) {
+        if expires <= now_secs() || revoked.contains(id) {
             return None;
         }
         Some(Viewer::User {

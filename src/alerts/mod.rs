@@ -275,9 +275,13 @@ impl Alerts {
         false
     }
 
+    /// The alerts firing for the checks configured here (a shared outbox
+    /// also holds the others').
     fn count_firing(&self) {
         if let Ok(open) = self.outbox.open_alerts() {
-            self.metrics.alerts_firing.set(open.len() as i64);
+            let rules = self.lock_rules();
+            let firing = open.iter().filter(|(id, _)| rules.is_configured(id));
+            self.metrics.alerts_firing.set(firing.count() as i64);
         }
     }
 

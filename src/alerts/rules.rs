@@ -116,6 +116,11 @@ impl Rules {
         }
     }
 
+    /// Whether `id` is a check of the config the rules were last given.
+    pub fn is_configured(&self, id: &CheckId) -> bool {
+        self.rules.contains_key(id)
+    }
+
     /// The rules of a (re)loaded config. Each check's state is kept; a
     /// check no longer configured is forgotten, and its open alert, if it
     /// had one, is returned so that it can be closed.

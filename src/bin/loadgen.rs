@@ -251,6 +251,9 @@ struct Report {
     away: Distribution,
     resynced: u64,
     id_lists: Vec<(Vec<u64>, u64)>,
+    /// The measuring window, in Unix milliseconds (`--ids log`).
+    measure_start_ms: u64,
+    measure_end_ms: u64,
     servers: Vec<ServerFigures>,
     cpu_of: Vec<(String, Option<f64>)>,
 }
@@ -299,20 +302,47 @@ fn main() {
     }
 }
 
+/// Events published this long after measuring began, or before it ended,
+/// must have reached every client; nearer the edges, clients may have
+/// started or stopped a moment apart (a fan-out to 90,000 takes most of a
+/// second).
+const EDGE_MS: u64 = 5_000;
+
 /// With the shared log's ids, a gap cannot be seen in one client's ids
-/// alone: an id any client received between a client's first and last one,
-/// and which that client lacks, is one it missed.
+/// alone: an id any client received, and which a client lacks, is one it
+/// missed if it lies between that client's first and last ids, or well
+/// inside the measuring window (a client whose stream stalled, or that
+/// never got going, has missed those too). The log's ids carry the
+/// millisecond they were published in, which places them in the window.
 fn count_gaps_against_every_id(report: &mut Report) {
     let every: std::collections::BTreeSet<u64> = report
         .id_lists
         .iter()
         .flat_map(|(ids, _)| ids.iter().copied())
         .collect();
+    let published_ms = |id: &&u64| **id / pulse::cluster::ids::PER_MILLISECOND;
+    let settled_from = every
+        .iter()
+        .find(|id| published_ms(id) >= report.measure_start_ms + EDGE_MS)
+        .copied();
+    let settled_to = every
+        .iter()
+        .rev()
+        .find(|id| published_ms(id) + EDGE_MS <= report.measure_end_ms)
+        .copied();
     for (ids, clients) in &report.id_lists {
-        let (Some(first), Some(last)) = (ids.first(), ids.last()) else {
+        let from = [ids.first().copied(), settled_from]
+            .into_iter()
+            .flatten()
+            .min();
+        let to = [ids.last().copied(), settled_to]
+            .into_iter()
+            .flatten()
+            .max();
+        let (Some(from), Some(to)) = (from, to) else {
             continue;
         };
-        let missed = every.range(first..=last).count() as u64 - ids.len() as u64;
+        let missed = every.range(from..=to).count() as u64 - ids.len() as u64;
         if missed > 0 {
             report.missed += missed * clients;
             report.clients_with_gaps += *clients as usize;
@@ -458,6 +488,7 @@ async fn run_clients(args: &Args) -> Report {
     }
     watched.measuring();
     let window = Instant::now();
+    let measure_start_ms = now_us() / 1000;
     phase_tx.send_replace(Phase::Measuring);
     if args.child_source.is_some() {
         wait_for_parent_line().await; // stdin closed: stop
@@ -465,6 +496,7 @@ async fn run_clients(args: &Args) -> Report {
         tokio::time::sleep(args.duration).await;
     }
     phase_tx.send_replace(Phase::Done);
+    let measure_end_ms = now_us() / 1000;
     let measured_seconds = window.elapsed().as_secs_f64();
     let (mut servers, cpu_of) = watched.measured(measured_seconds);
     for task in tasks {
@@ -491,6 +523,8 @@ async fn run_clients(args: &Args) -> Report {
         away: shared.away.read(),
         resynced: shared.resynced.load(Ordering::Relaxed),
         id_lists: id_lists.into_iter().collect(),
+        measure_start_ms,
+        measure_end_ms,
         servers,
         cpu_of,
     }
@@ -576,6 +610,7 @@ fn run_parent(args: &Args) -> Report {
     let connect_seconds = started.elapsed().as_secs_f64();
     watched.connected();
     watched.measuring();
+    let measure_start_ms = now_us() / 1000;
     for child in &mut children {
         writeln!(child.stdin.as_mut().expect("piped"), "go").expect("child listens");
     }
@@ -584,12 +619,15 @@ fn run_parent(args: &Args) -> Report {
     for child in &mut children {
         drop(child.stdin.take()); // stop
     }
+    let measure_end_ms = now_us() / 1000;
     let measured_seconds = window.elapsed().as_secs_f64();
     let (servers, cpu_of) = watched.measured(measured_seconds);
     let mut total = Report {
         clients: args.clients,
         connect_seconds,
         measured_seconds,
+        measure_start_ms,
+        measure_end_ms,
         servers,
         cpu_of,
         ..Report::default()
@@ -1318,21 +1356,52 @@ fn print_text(r: &Report) {
 mod tests {
     use super::*;
 
+    /// Log ids published at `ms` (the first of that millisecond).
+    fn at(ms: u64) -> u64 {
+        ms * pulse::cluster::ids::PER_MILLISECOND
+    }
+
     #[test]
     fn a_log_id_another_client_received_within_ones_own_span_is_missed() {
         let mut report = Report {
             id_lists: vec![
-                (vec![10, 25, 31, 40], 3),
+                (vec![at(10), at(25), at(31), at(40)], 3),
                 // Lacks 31: missed. Began later and ended sooner: no more.
-                (vec![25, 40], 2),
-                (vec![31], 1),
+                (vec![at(25), at(40)], 2),
+                (vec![at(31)], 1),
                 // Every id from its first to its last.
-                (vec![25, 31], 4),
+                (vec![at(25), at(31)], 4),
             ],
+            // A window so short that no id is well inside it.
+            measure_start_ms: 0,
+            measure_end_ms: 50,
             ..Report::default()
         };
         count_gaps_against_every_id(&mut report);
         assert_eq!(report.missed, 2);
+        assert_eq!(report.clients_with_gaps, 2);
+    }
+
+    #[test]
+    fn a_client_that_stalled_or_never_got_going_missed_what_the_window_held() {
+        let second = |s: u64| at(100_000 + s * 1000);
+        let all: Vec<u64> = (0..30).map(second).collect();
+        let mut report = Report {
+            id_lists: vec![
+                (all.clone(), 5),
+                // Stalled after 10 s of a 30 s window: the ids of 10 s
+                // to 25 s are missed (the last 5 s are the edge, where
+                // clients stop apart).
+                (all[..10].to_vec(), 1),
+                // Nothing at all: the ids of 5 s to 25 s are missed.
+                (Vec::new(), 1),
+            ],
+            measure_start_ms: 100_000,
+            measure_end_ms: 130_000,
+            ..Report::default()
+        };
+        count_gaps_against_every_id(&mut report);
+        assert_eq!(report.missed, 16 + 21);
         assert_eq!(report.clients_with_gaps, 2);
     }
 }

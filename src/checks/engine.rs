@@ -293,8 +293,12 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
     // between two moments (a ping that ends an outage) takes the next
     // period: the current one was published already, and the recovery
     // must show now.
+    let runs_here = runner.cluster.as_ref().map(|c| c.runs(&check.id));
+    if let Some(runs_here) = runs_here {
+        show_role(&runner.hub, check, runs_here);
+    }
     let period = match &runner.cluster {
-        Some(cluster) if !show_role(&runner.hub, check, cluster.runs(&check.id)) => return true,
+        Some(_) if runs_here == Some(false) => return true,
         Some(_) => {
             let now = super::unix_millis();
             Some(Cluster::period(&check.id, check.interval, now) + u64::from(woken))
@@ -332,9 +336,8 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
     true
 }
 
-/// `/metrics` tells which replica runs which check (`pulse_cluster_runs`);
-/// returns `runs_here`.
-fn show_role(hub: &Hub, check: &Check, runs_here: bool) -> bool {
+/// `/metrics` tells which replica runs which check (`pulse_cluster_runs`).
+fn show_role(hub: &Hub, check: &Check, runs_here: bool) {
     let label = CheckLabel {
         check: check.id.0.clone(),
     };
@@ -342,7 +345,6 @@ fn show_role(hub: &Hub, check: &Check, runs_here: bool) -> bool {
         .cluster_runs
         .get_or_create(&label)
         .set(i64::from(runs_here));
-    runs_here
 }
 
 fn record(hub: &Hub, status: &CheckStatus) {

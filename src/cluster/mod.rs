@@ -172,8 +172,7 @@ impl Cluster {
     pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
         let key = format!("{KEYS}:signed-out");
         let made = access.sign_outs();
-        let of = access.clone();
-        let kept = move || notes::Kept::Within(of.sign_outs_matter_for());
+        let kept = || notes::Kept::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
         let learn = move |session: &str| access.signed_out_elsewhere(session);
         self.share_notes(key, kept, made, learn, shutdown);
     }

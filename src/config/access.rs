@@ -28,6 +28,9 @@ pub const MIN_SESSION_KEY_BYTES: usize = 32;
 /// outlive restarts with nothing to set up.
 pub const DEFAULT_SESSION_KEY_FILE: &str = "pulse-session.key";
 const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
+/// The longest `session_lifetime`: a cluster keeps each sign-out this long
+/// (and a little more), whatever any replica's config says at the moment.
+pub const MAX_SESSION_LIFETIME: Duration = Duration::from_secs(30 * 24 * 3600);
 
 /// `[access]` as written.
 #[derive(Debug, Deserialize)]
@@ -118,6 +121,15 @@ impl AccessTable {
         if self.user_header.is_some() && self.trusted_proxies.is_empty() {
             return Err(
                 "`user_header` needs `trusted_proxies`: the header is believed only from those addresses"
+                    .into(),
+            );
+        }
+        if self
+            .session_lifetime
+            .is_some_and(|p| p.0 > MAX_SESSION_LIFETIME)
+        {
+            return Err(
+                "`session_lifetime` must be at most 30 days: a signed-out session is remembered that long"
                     .into(),
             );
         }

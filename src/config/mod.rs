@@ -16,7 +16,7 @@ mod kinds;
 mod maintenance;
 mod watch;
 
-pub use access::{AccessSpec, Scope, TokenSpec, UserSpec, is_plain_name};
+pub use access::{AccessSpec, MAX_SESSION_LIFETIME, Scope, TokenSpec, UserSpec, is_plain_name};
 pub use alerts::{AlertRule, AlertsSpec, EmailTarget, NotifierSpec, NotifierTarget, SmtpTls};
 pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};

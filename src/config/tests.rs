@@ -695,3 +695,16 @@ fn a_wrong_maintenance_window_is_refused_where_it_is_written() {
             .contains("unknown field `untill`"),
     );
 }
+
+#[test]
+fn a_session_lifetime_over_thirty_days_is_refused() {
+    let access = |lifetime: &str| {
+        format!(
+            "[access]\nsession_key = \"{}\"\nsession_lifetime = \"{lifetime}\"\n{HTTP}",
+            "k".repeat(40)
+        )
+    };
+    assert!(parse_text(&access("30days")).is_ok());
+    let error = error_of(&access("31days"));
+    assert!(error.contains("at most 30 days"), "{error}");
+}

@@ -70,16 +70,33 @@ pub struct Change {
     pub detail: Option<String>,
 }
 
-/// A failed history operation, with its causes in one line: what the
-/// dashboard and the API show.
+/// A failed history operation, with its causes in one line (for the log
+/// and the API), and what it says of the data.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Error(pub String);
+pub struct Error {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
+/// What a failure says of what was written: the history writer keeps
+/// results through an outage, but gives up one the database will never take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The database refused this data itself (a value out of its range, a
+    /// constraint): the same write fails again.
+    Refused,
+    /// Its disk is full.
+    Full,
+    /// Anything else (down, busy, a connection broken): the same write may
+    /// go through later.
+    Failed,
+}
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl std::fmt::Display for Error {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.message)
     }
 }
 
@@ -87,7 +104,7 @@ impl std::error::Error for Error {}
 
 /// The error and every cause under it: tokio-postgres's own message is only
 /// "db error", and the server's reason is its source.
-fn with_causes(error: &dyn std::error::Error) -> Error {
+fn with_causes(error: &dyn std::error::Error, kind: ErrorKind) -> Error {
     let mut message = error.to_string();
     let mut cause = error.source();
     while let Some(inner) = cause {
@@ -97,30 +114,64 @@ fn with_causes(error: &dyn std::error::Error) -> Error {
         }
         cause = inner.source();
     }
-    Error(message)
+    Error { message, kind }
 }
 
 impl From<rusqlite::Error> for Error {
     fn from(error: rusqlite::Error) -> Self {
-        with_causes(&error)
+        use rusqlite::ErrorCode;
+        let kind = match &error {
+            rusqlite::Error::SqliteFailure(e, _) => match e.code {
+                ErrorCode::DiskFull => ErrorKind::Full,
+                ErrorCode::ConstraintViolation | ErrorCode::TooBig | ErrorCode::TypeMismatch => {
+                    ErrorKind::Refused
+                }
+                _ => ErrorKind::Failed,
+            },
+            rusqlite::Error::ToSqlConversionFailure(_)
+            | rusqlite::Error::IntegralValueOutOfRange(..) => ErrorKind::Refused,
+            _ => ErrorKind::Failed,
+        };
+        with_causes(&error, kind)
+    }
+}
+
+/// By SQLSTATE: class 22 (data exception), 23 (integrity constraint) and
+/// 54000 (a program limit, a row too large) are the data's; 53100 is a
+/// full disk.
+fn postgres_kind(error: &tokio_postgres::Error) -> ErrorKind {
+    match error.code().map(|state| state.code()) {
+        Some("53100") => ErrorKind::Full,
+        Some(state) if state.starts_with("22") || state.starts_with("23") || state == "54000" => {
+            ErrorKind::Refused
+        }
+        _ => ErrorKind::Failed,
     }
 }
 
 impl From<tokio_postgres::Error> for Error {
     fn from(error: tokio_postgres::Error) -> Self {
-        with_causes(&error)
+        let kind = postgres_kind(&error);
+        with_causes(&error, kind)
     }
 }
 
 impl From<deadpool_postgres::PoolError> for Error {
     fn from(error: deadpool_postgres::PoolError) -> Self {
-        with_causes(&error)
+        let kind = match &error {
+            deadpool_postgres::PoolError::Backend(e) => postgres_kind(e),
+            _ => ErrorKind::Failed,
+        };
+        with_causes(&error, kind)
     }
 }
 
 impl From<String> for Error {
     fn from(message: String) -> Self {
-        Error(message)
+        Error {
+            message,
+            kind: ErrorKind::Failed,
+        }
     }
 }
 

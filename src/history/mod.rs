@@ -10,7 +10,7 @@ mod postgres;
 mod sqlite;
 mod writer;
 
-pub use backend::{Backend, Change, Error, Result, Retention, Rollup, RowCounts, SPANS};
+pub use backend::{Backend, Change, Error, ErrorKind, Result, Retention, Rollup, RowCounts, SPANS};
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, WRITE, side_connection};
 pub use writer::{Writer, start};

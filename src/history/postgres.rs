@@ -114,7 +114,10 @@ impl PgStore {
     /// the first write does it when it was not done (or failed) before.
     pub async fn prepare(&mut self) -> Result<()> {
         let place = &self.place;
-        let fail = |what: &str, e: super::Error| super::Error(format!("{place}: {what}: {e}"));
+        let fail = |what: &str, e: super::Error| super::Error {
+            message: format!("{place}: {what}: {e}"),
+            kind: e.kind,
+        };
         migrate(&self.pool)
             .await
             .map_err(|e| fail("cannot migrate its schema", e))?;
@@ -191,7 +194,7 @@ impl PgStore {
         match tokio::time::timeout(WAIT, listening).await {
             Ok(done) => done?,
             Err(_) => {
-                return Err(super::Error(format!(
+                return Err(super::Error::from(format!(
                     "{}: LISTEN took too long",
                     self.place
                 )));
@@ -634,7 +637,7 @@ fn blocking<T>(
     let bounded = async {
         match tokio::time::timeout(QUERY_WAIT, work).await {
             Ok(done) => done,
-            Err(_) => Err(super::Error(format!(
+            Err(_) => Err(super::Error::from(format!(
                 "Postgres did not answer within {} s",
                 QUERY_WAIT.as_secs()
             ))),
@@ -667,7 +670,7 @@ async fn migrate(pool: &Pool) -> Result<()> {
     let newest = newest.unwrap_or(0);
     let known = MIGRATIONS.len() as i32;
     if newest > known {
-        return Err(super::Error(format!(
+        return Err(super::Error::from(format!(
             "its schema is version {newest}, newer than this Pulse knows ({known}); run a newer Pulse"
         )));
     }

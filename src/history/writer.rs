@@ -113,24 +113,10 @@ impl Writer {
 /// never the database's own text, which can name its host, its user or a
 /// path (the server's log has that).
 fn in_plain_words(error: &super::Error) -> &'static str {
-    let text = error.0.to_ascii_lowercase();
-    let any = |words: &[&str]| words.iter().any(|w| text.contains(w));
-    if any(&["full", "no space left", "quota"]) {
-        "the disk is full"
-    } else if any(&[
-        "connect",
-        "refused",
-        "timed out",
-        "timeout",
-        "closed",
-        "broken pipe",
-        "reset",
-    ]) {
-        "the database does not answer"
-    } else if any(&["locked", "busy"]) {
-        "the database is busy"
-    } else {
-        "the database refused the write (the server's log says why)"
+    match error.kind {
+        super::ErrorKind::Full => "the disk is full",
+        super::ErrorKind::Refused => "the database refused a result (the server's log says why)",
+        super::ErrorKind::Failed => "the database does not take writes (the server's log says why)",
     }
 }
 
@@ -183,9 +169,8 @@ fn write_forever(
         let full = backlog.len() >= BATCH_MAX && !backlog.failing;
         let due = full || batch_started.elapsed() >= BATCH_WINDOW || !open;
         if due && !backlog.is_empty() {
-            let outcome = backlog.write(store.as_mut()).map(|refused| {
-                writer.given_up(refused);
-            });
+            let outcome = backlog.write(store.as_mut());
+            writer.given_up(std::mem::take(&mut backlog.refused));
             writer.report(outcome, "writing results");
             batch_started = Instant::now();
         }
@@ -217,6 +202,8 @@ struct Backlog {
     /// Whether the last write failed: the writer then only retries, once
     /// per `BATCH_WINDOW`, and leaves roll-ups for when it writes again.
     failing: bool,
+    /// Results the database refused alone, given up since last counted.
+    refused: u64,
 }
 
 impl Backlog {
@@ -240,74 +227,47 @@ impl Backlog {
 
     /// Writes everything waiting, a batch per transaction, oldest first;
     /// stops at the first failure of the database and keeps what is left.
-    /// Returns how many results it gave up because the database refused
-    /// them alone (see `write_alone`).
-    fn write(&mut self, store: &mut dyn Backend) -> super::Result<u64> {
-        let mut refused = 0;
+    fn write(&mut self, store: &mut dyn Backend) -> super::Result<()> {
         while !self.waiting.is_empty() {
             let n = self.waiting.len().min(BATCH_MAX);
             let batch: Vec<CheckStatus> = self.waiting.range(..n).cloned().collect();
-            if let Err(error) = store.record(&batch) {
-                match write_alone(store, &batch) {
-                    Some(given_up) => refused += given_up,
-                    None => {
-                        self.failing = true;
-                        return Err(error);
-                    }
+            match store.record(&batch) {
+                Ok(()) => drop(self.waiting.drain(..n)),
+                Err(error) if error.kind == super::ErrorKind::Refused => {
+                    self.write_one_by_one(store, n)?;
+                }
+                Err(error) => {
+                    self.failing = true;
+                    return Err(error);
                 }
             }
-            self.waiting.drain(..n);
         }
         self.failing = false;
-        Ok(refused)
+        Ok(())
     }
-}
 
-/// After `batch` failed: tells a database that refuses everything (down,
-/// full: `None`, keep it all for later) from one that refuses a result in
-/// it (a time out of its range, say: written every other one alone, and
-/// the ones it refuses alone given up and counted, instead of holding
-/// every later result back for ever). Two results are tried alone: if the
-/// first goes in, the database works; if only the second does, the first
-/// was the bad one. Two bad results at the head of a batch look like an
-/// outage, which costs no result, only the wait.
-fn write_alone(store: &mut dyn Backend, batch: &[CheckStatus]) -> Option<u64> {
-    let (first, rest) = batch.split_first()?;
-    if rest.is_empty() {
-        // Nothing to tell it by yet: it waits for a second result.
-        return None;
-    }
-    if record_alone(store, first) {
-        return Some(give_up_refused(store, rest));
-    }
-    let (second, rest) = rest.split_first()?;
-    if !record_alone(store, second) {
-        return None;
-    }
-    given_up_alone(first);
-    if rest.is_empty() || store.record(rest).is_ok() {
-        return Some(1);
-    }
-    Some(1 + give_up_refused(store, rest))
-}
-
-/// Writes each of `results` alone, giving up those refused; how many.
-fn give_up_refused(store: &mut dyn Backend, results: &[CheckStatus]) -> u64 {
-    let mut refused = 0;
-    for status in results {
-        if !record_alone(store, status) {
-            given_up_alone(status);
-            refused += 1;
+    /// After the database refused a batch for what it holds: its `n`
+    /// results one by one, each it refuses alone given up (counted in
+    /// `refused`), so that one result it will never take does not hold
+    /// every later one back. Stops at any other failure, keeping the rest.
+    fn write_one_by_one(&mut self, store: &mut dyn Backend, n: usize) -> super::Result<()> {
+        for _ in 0..n {
+            let Some(status) = self.waiting.front() else {
+                break;
+            };
+            match store.record(std::slice::from_ref(status)) {
+                Ok(()) => {}
+                Err(error) if error.kind == super::ErrorKind::Refused => {
+                    tracing::warn!(check = %status.id.0, at_ms = status.checked_at_ms, %error, "history: a result the database refuses was given up");
+                    self.refused += 1;
+                }
+                Err(error) => {
+                    self.failing = true;
+                    return Err(error);
+                }
+            }
+            self.waiting.pop_front();
         }
+        Ok(())
     }
-    refused
-}
-
-/// Writes one result in a transaction of its own; whether it went in.
-fn record_alone(store: &mut dyn Backend, status: &CheckStatus) -> bool {
-    store.record(std::slice::from_ref(status)).is_ok()
-}
-
-fn given_up_alone(status: &CheckStatus) {
-    tracing::warn!(check = %status.id.0, at_ms = status.checked_at_ms, "history: a result the database refuses was given up");
 }

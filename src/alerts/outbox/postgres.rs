@@ -156,15 +156,6 @@ impl PgOutbox {
         })
     }
 
-    pub fn close(&self, checks: &[CheckId]) -> Result<()> {
-        let ids: Vec<&str> = checks.iter().map(|c| c.0.as_str()).collect();
-        self.db.rows(
-            "UPDATE alerts_open SET open = false WHERE check_id = ANY($1) RETURNING check_id",
-            &[&ids],
-        )?;
-        Ok(())
-    }
-
     pub fn waiting(&self) -> Result<Vec<Waiting>> {
         let rows = self.db.rows(
             "SELECT id, notifier, alert, created_ms, message, attempts, next_try_ms FROM outbox
@@ -239,7 +230,7 @@ impl PgOutbox {
 
 fn waiting_row(row: &Row) -> Result<Waiting> {
     let alert: AlertRecord = serde_json::from_str(&row.get::<_, String>(2))
-        .map_err(|e| Error(format!("an outbox row that is no alert: {e}")))?;
+        .map_err(|e| Error::from(format!("an outbox row that is no alert: {e}")))?;
     Ok(Waiting {
         id: row.get(0),
         notifier: row.get(1),
