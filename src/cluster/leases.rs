@@ -1,9 +1,18 @@
 //! Who runs which check: the checks fall into `SHARDS` shards by a hash of
 //! their id, and each shard is run by the one replica holding its lease in
-//! Redis. Every replica renews what it holds a third of a lease apart,
-//! takes free shards up to its fair share of the replicas alive, and gives
-//! back what is over it, so a replica that joins gets work and one that
-//! dies or freezes has its shards taken over once their leases run out.
+//! Redis. Every replica keeps its leases in rounds (`ROUNDS` per lease):
+//! it renews what it holds, takes free shards up to its fair share of the
+//! replicas alive, and gives back what is over it, so a replica that joins
+//! gets work and one that dies or freezes has its shards taken over once
+//! their leases run out.
+//!
+//! A lease in Redis lasts one round less than `--cluster-lease`: it runs
+//! out at most that long after its holder died (it was renewed at most a
+//! round before), and another replica's next round, at most a round
+//! later, takes it. So a dead replica's checks run elsewhere within the
+//! lease, plus the wait for a check's next moment (one interval). A
+//! holder may miss `ROUNDS - 2` renewals in a row (Redis slow to answer)
+//! before it loses a shard.
 //! Holding a lease here is only what this replica believes: the fence is
 //! the publishing script, which Redis runs against the lease itself.
 
@@ -18,6 +27,9 @@ use std::time::Duration;
 /// Enough shards to spread over a few dozen replicas, few enough that
 /// renewing them all is one small round of commands.
 pub const SHARDS: u32 = 64;
+
+/// Rounds of keeping the leases per `--cluster-lease`.
+pub const ROUNDS: u32 = 6;
 
 /// The shard a check falls in, the same on every replica (and every build:
 /// a hash of the id, not the standard library's seeded one).
@@ -79,10 +91,15 @@ impl Leases {
         self.lock().keys().copied().collect()
     }
 
+    /// How often `keep` runs.
+    pub fn round(&self) -> Duration {
+        self.lease / ROUNDS
+    }
+
     /// One round: says this replica is alive, renews what it holds, gives
     /// back what is over its share, takes free shards up to it.
     pub async fn keep(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
-        let ttl_ms = self.lease.as_millis() as u64;
+        let ttl_ms = (self.lease - self.round()).as_millis() as u64;
         let now_ms = crate::checks::unix_millis();
         let (_, _, alive): (i64, i64, u32) = redis::pipe()
             .zadd(replicas_key(), &self.me, now_ms + ttl_ms)

@@ -149,7 +149,7 @@ impl Cluster {
 
     async fn keep_leases(self: Arc<Self>, shutdown: Shutdown) {
         let mut redis = self.redis.clone();
-        let mut ticker = tokio::time::interval(self.leases.lease / 3);
+        let mut ticker = tokio::time::interval(self.leases.round());
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         while shutdown.tick(&mut ticker).await {
             let kept = self.leases.keep(&mut redis).await;
