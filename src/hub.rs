@@ -104,6 +104,13 @@ pub struct AtCapacity {
     pub max_clients: usize,
 }
 
+/// How long a resuming client waits for this replica to read the id it
+/// brings (`Hub::until_caught_up`): a follower is milliseconds behind.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
+/// How far ahead of this replica's newest an id may be and still be
+/// waited for: ten seconds of the log's ids (`cluster::ids`).
+const CATCH_UP_IDS: u64 = 10_000 * crate::cluster::ids::PER_MILLISECOND;
+
 pub struct Hub {
     state: Mutex<HubState>,
     /// Where results are also kept, when history is on.
@@ -554,6 +561,42 @@ impl Hub {
         id
     }
 
+    /// In a cluster, a client may come back with an id this replica's
+    /// follower has not read yet: it read it on a replica a moment ahead.
+    /// Waits until this replica has it, at most `CATCH_UP`, so that the
+    /// client gets a replay rather than a snapshot. Returns at once for
+    /// any other id (one node, an id it has, an id too far ahead to be
+    /// the log's newest, as a made-up one is).
+    pub async fn until_caught_up(&self, last_event_id: Option<u64>) {
+        let Some(wanted) = last_event_id else {
+            return;
+        };
+        let mut live = {
+            let state = self.lock();
+            let newest = state.last_event_id();
+            let near = wanted.saturating_sub(newest) <= CATCH_UP_IDS;
+            if !state.shared || wanted <= newest || !near {
+                return;
+            }
+            self.live.subscribe()
+        };
+        let reached = async {
+            loop {
+                match live.recv().await {
+                    Ok(delivery) if delivery.id >= wanted => return,
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        if self.lock().last_event_id() >= wanted {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        };
+        let _ = tokio::time::timeout(CATCH_UP, reached).await;
+    }
+
     /// Subscribes a client of `audience` that last saw `last_event_id` (if
     /// any). A refusal is counted by whoever answers it: the direct path
     /// passes a refused client on to the handler, which asks again.
@@ -923,18 +966,14 @@ mod tests {
         frames
     }
 
-    #[test]
-    fn the_public_reads_an_incident_naming_only_checks_public_now() {
+    /// An incident naming a public and a private check, by a user.
+    fn incident_naming(public: &str, private: &str) -> IncidentsNotice {
         use crate::status::{Incident, IncidentStatus, IncidentUpdate};
-        let hub = Hub::new(8, 10, Metrics::new());
-        let public = Publicity::Public { detail: None };
-        hub.register(status("web", "up"), public.clone());
-        hub.register(status("vault", "up"), Publicity::Private);
-        hub.set_incidents(IncidentsNotice {
+        IncidentsNotice {
             incidents: vec![Incident {
                 id: 1,
                 title: "Slow".into(),
-                checks: vec![CheckId("web".into()), CheckId("vault".into())],
+                checks: vec![CheckId(public.into()), CheckId(private.into())],
                 opened_ms: 5,
                 earlier_updates: 0,
                 updates: vec![IncidentUpdate {
@@ -944,7 +983,83 @@ mod tests {
                     by: Some("ada".into()),
                 }],
             }],
+        }
+    }
+
+    /// Ids of a cluster's log, from some moment on.
+    const BASE: u64 = 1_764_700_000_000 * crate::cluster::ids::PER_MILLISECOND;
+
+    #[test]
+    fn a_client_resuming_on_a_replica_is_first_told_its_own_notices_as_its_audience_may_read_them()
+    {
+        let hub = Hub::new(8, 10, Metrics::new());
+        hub.register(status("web", "up"), Publicity::Public { detail: None });
+        hub.register(status("vault", "up"), Publicity::Private);
+        hub.set_incidents(incident_naming("web", "vault"));
+        hub.set_config(ConfigNotice {
+            source: "/etc/pulse/private.toml".into(),
+            error: Some("private.toml:3:1: bad".into()),
+            checked_at_ms: 5,
+            differs: None,
         });
+        hub.begin_epoch(BASE);
+        hub.publish_shared(BASE + 1, status("web", "a"), false);
+        let own = |audience| match hub.subscribe_from(Some(BASE + 1), audience).unwrap().start {
+            Start::Replay { own: Some(own), .. } => String::from_utf8_lossy(&own).into_owned(),
+            other => panic!("{other:?}"),
+        };
+        let public = own(Public);
+        assert!(public.starts_with("event: incidents\n"), "{public}");
+        assert_eq!(public.matches("event:").count(), 1, "{public}");
+        for private in ["vault", "ada", "private.toml", "id:"] {
+            assert!(!public.contains(private), "{private} in {public}");
+        }
+        let private = own(Private);
+        for told in [
+            "event: config",
+            "private.toml",
+            "event: history",
+            "vault",
+            "ada",
+        ] {
+            assert!(private.contains(told), "{told} not in {private}");
+        }
+        assert!(!private.contains("id:"), "{private}");
+    }
+
+    #[tokio::test]
+    async fn a_replica_waits_a_moment_for_an_id_a_client_read_on_one_ahead_of_it() {
+        let hub = Hub::new(8, 10, Metrics::new());
+        hub.register(status("web", "up"), Publicity::Private);
+        hub.begin_epoch(BASE);
+        hub.publish_shared(BASE + 1, status("web", "a"), false);
+        let ahead = BASE + 2;
+        let follower = hub.clone();
+        let follows = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            follower.publish_shared(ahead, status("web", "b"), false);
+        });
+        hub.until_caught_up(Some(ahead)).await;
+        let start = hub.subscribe_from(Some(ahead), Private).unwrap().start;
+        assert!(matches!(start, Start::Replay { .. }), "{start:?}");
+        follows.await.unwrap();
+
+        // An id an hour ahead is no id of the log's: a snapshot at once.
+        let far = ahead + 3_600_000 * crate::cluster::ids::PER_MILLISECOND;
+        let asked = std::time::Instant::now();
+        hub.until_caught_up(Some(far)).await;
+        assert!(asked.elapsed() < std::time::Duration::from_millis(50));
+        let start = hub.subscribe_from(Some(far), Private).unwrap().start;
+        assert!(matches!(start, Start::Snapshot(_)), "{start:?}");
+    }
+
+    #[test]
+    fn the_public_reads_an_incident_naming_only_checks_public_now() {
+        let hub = Hub::new(8, 10, Metrics::new());
+        let public = Publicity::Public { detail: None };
+        hub.register(status("web", "up"), public.clone());
+        hub.register(status("vault", "up"), Publicity::Private);
+        hub.set_incidents(incident_naming("web", "vault"));
         let named = |hub: &Hub| hub.public_snapshot().incidents.incidents[0].checks.clone();
         assert_eq!(named(&hub), [CheckId("web".into())]);
         assert_eq!(

@@ -131,7 +131,7 @@ pub struct Settings {
     /// In a cluster, how long a replica's hold on its share of the checks
     /// lasts without being renewed: a replica that dies or freezes has its
     /// checks run elsewhere after at most this, plus one interval.
-    #[arg(long, env = "PULSE_CLUSTER_LEASE", default_value = "6s", value_parser = positive_duration, requires = "cluster")]
+    #[arg(long, env = "PULSE_CLUSTER_LEASE", default_value = "6s", value_parser = lease_duration, requires = "cluster")]
     pub cluster_lease: Duration,
 }
 
@@ -158,6 +158,16 @@ pub enum Command {
     /// Prints a new random token for a script or Prometheus, and the
     /// SHA-256 of it for `tokens = [{ name = "…", sha256 = "…", scope = "read" }]`.
     NewToken,
+}
+
+/// A lease is kept in rounds of a sixth of it, each a few Redis commands:
+/// below a second they would be asked faster than a busy Redis answers.
+fn lease_duration(text: &str) -> Result<Duration, String> {
+    let lease = positive_duration(text)?;
+    if lease < Duration::from_secs(1) {
+        return Err("must be at least 1s".to_string());
+    }
+    Ok(lease)
 }
 
 fn positive_duration(text: &str) -> Result<Duration, String> {
@@ -194,6 +204,25 @@ mod tests {
         assert_eq!(settings.keep_raw, Duration::from_secs(6 * 3600));
         assert_eq!(settings.keep_minutes, Duration::from_secs(2 * 86_400));
         assert_eq!(settings.keep_hours, Duration::from_secs(90 * 86_400));
+    }
+
+    #[test]
+    fn a_cluster_lease_is_a_second_at_least() {
+        let cluster = [
+            "pulse",
+            "--cluster",
+            "redis://127.0.0.1:1",
+            "--history-postgres",
+            "postgres://x@y/z",
+        ];
+        let short = [&cluster[..], &["--cluster-lease", "500ms"]].concat();
+        let error = Settings::try_parse_from(short).unwrap_err().to_string();
+        assert!(error.contains("at least 1s"), "{error}");
+        let fine = [&cluster[..], &["--cluster-lease", "1s"]].concat();
+        assert_eq!(
+            Settings::try_parse_from(fine).unwrap().cluster_lease,
+            Duration::from_secs(1)
+        );
     }
 
     #[test]

@@ -305,6 +305,7 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
         && let Some(audience) = allowed_audience(&head, peer.ip(), &door.access, request.audience)
     {
         request.audience = audience;
+        streams.hub.until_caught_up(request.last_event_id).await;
         // At capacity, hyper's handler answers (503, counted there).
         let subscribed = streams
             .hub

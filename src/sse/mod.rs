@@ -69,7 +69,7 @@ pub async fn events(
     request: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    stream_for(streams, audience, &request, query.as_deref())
+    stream_for(streams, audience, &request, query.as_deref()).await
 }
 
 /// `GET /api/public/events`: the public stream, whoever asks.
@@ -78,10 +78,10 @@ pub async fn public_events(
     request: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
-    stream_for(streams, Audience::Public, &request, query.as_deref())
+    stream_for(streams, Audience::Public, &request, query.as_deref()).await
 }
 
-fn stream_for(
+async fn stream_for(
     streams: Streams,
     audience: Audience,
     request: &HeaderMap,
@@ -92,6 +92,7 @@ fn stream_for(
     }
     let header = request.get("last-event-id").map(|value| value.as_bytes());
     let last_event_id = requested_event_id(header, query);
+    streams.hub.until_caught_up(last_event_id).await;
     match streams.hub.subscribe_from(last_event_id, audience) {
         Ok(subscription) => {
             streams.opened("hyper");
