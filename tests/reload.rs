@@ -301,3 +301,34 @@ async fn a_refused_edit_never_shows_a_value_from_the_environment() {
     assert!(log.contains("[redacted]@db.internal:99999"), "{log}");
     assert_no_secret("the log", &log);
 }
+
+#[tokio::test]
+async fn an_emptied_file_is_refused_and_every_check_runs_on() {
+    let web = targets::http_target().await.to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    let good = format!("[defaults]\ninterval = \"1s\"\n\n{}", tcp("alpha", &web));
+    std::fs::write(&path, &good).unwrap();
+    let server = Server::start(&["--config", path.to_str().unwrap()]).await;
+    let mut stream = SseReader::open(&server.url("/api/events"), None).await;
+    stream
+        .next_event_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    // What a save in steps shows for a moment (truncated, not written yet).
+    std::fs::write(&path, "").unwrap();
+    let seen = read_until(&mut stream, "config", |c| c["error"].is_string()).await;
+    assert!(!seen.iter().any(|(k, _)| k == "removed"), "{seen:?}");
+    let error = seen.last().unwrap().1["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(error.contains("the file is empty"), "{error}");
+    assert_eq!(ids(&server.status().await), ["alpha"]);
+
+    // The save's end: read, and the refusal is over.
+    std::fs::write(&path, &good).unwrap();
+    read_until(&mut stream, "config", |c| c["error"].is_null()).await;
+    assert_eq!(ids(&server.status().await), ["alpha"]);
+}

@@ -97,6 +97,20 @@ fn follow(
 fn reread(file: &ConfigFile, seen: &mut Seen) -> Option<Result<Config, ConfigError>> {
     match read(file) {
         Ok(text) if matches!(seen, Seen::Text(old) if *old == text) => None,
+        Ok(text) if text.trim().is_empty() => {
+            // Saved in steps (truncate, then write), a file is empty for a
+            // moment; read then, it would remove every check. Refused
+            // instead, and read again at the next change, which is its end.
+            let error = ConfigError::whole_file(
+                &file.name(),
+                "the file is empty (still being written?); Pulse keeps running the last good config",
+            );
+            if matches!(seen, Seen::Unreadable(old) if *old == error) {
+                return None;
+            }
+            *seen = Seen::Unreadable(error.clone());
+            Some(Err(error))
+        }
         Ok(text) => {
             let parsed = parse_file(file, &text);
             *seen = Seen::Text(text);
