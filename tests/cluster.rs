@@ -200,7 +200,10 @@ async fn a_client_resuming_on_another_replica_is_first_told_that_replicas_own_no
     let second = backing.replica(&second_file, "6s").await;
     // The second's file broken: it runs its last good config and says so,
     // in a notice only it sends.
-    std::fs::write(second_file.path(), "[[check]]\nname = ").unwrap();
+    // Saved by rename, as editors do: never seen half written.
+    let broken = second_file.path().with_extension("new");
+    std::fs::write(&broken, "[[check]]\nname = ").unwrap();
+    std::fs::rename(&broken, second_file.path()).unwrap();
     let error = until_status_says(&second, "/config/error", true).await;
 
     // Read past that notice's moment on the first, then resume on the second.
