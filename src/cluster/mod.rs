@@ -172,7 +172,7 @@ impl Cluster {
     pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
         let key = format!("{KEYS}:signed-out");
         let made = access.sign_outs();
-        let kept = || notes::Kept::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
+        let kept = notes::Kept::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
         let learn = move |session: &str| access.signed_out_elsewhere(session);
         self.share_notes(key, kept, made, learn, shutdown);
     }
@@ -184,13 +184,13 @@ impl Cluster {
         let key = format!("{KEYS}:pings");
         let made = pushes.pings();
         let learn = move |ping: &str| pushes.pinged_elsewhere(ping);
-        self.share_notes(key, || PINGS_KEPT, made, learn, shutdown);
+        self.share_notes(key, PINGS_KEPT, made, learn, shutdown);
     }
 
     fn share_notes(
         &self,
         key: String,
-        kept: impl Fn() -> notes::Kept + Send + 'static,
+        kept: notes::Kept,
         made: tokio::sync::broadcast::Receiver<String>,
         learn: impl Fn(&str) + Send + Sync + 'static,
         shutdown: Shutdown,

@@ -52,7 +52,7 @@ const FIELD: &str = "note";
 pub async fn publish(
     mut redis: ConnectionManager,
     key: String,
-    kept: impl Fn() -> Kept,
+    kept: Kept,
     mut made: Receiver<String>,
     shutdown: Shutdown,
 ) {
@@ -72,7 +72,7 @@ pub async fn publish(
         while let Some(note) = waiting.front() {
             let mut add = redis::cmd("XADD");
             add.arg(&key);
-            kept().trim(&mut add);
+            kept.trim(&mut add);
             let added: redis::RedisResult<String> = add
                 .arg("*")
                 .arg(FIELD)
