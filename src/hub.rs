@@ -77,12 +77,14 @@ pub enum Start {
     /// `after` up to `until` (the newest when it subscribed; later ones
     /// come on its receiver). Read from the ring piece by piece with
     /// `Hub::replay_piece` as the client takes them, so a client that
-    /// stops reading holds one piece, not its whole backlog. In a cluster,
-    /// `own` first: this replica's own notices (see `HubState::own_notices`).
+    /// stops reading holds one piece, not its whole backlog. `first` is
+    /// written before: in a cluster, this replica's own notices (see
+    /// `HubState::own_notices`); for a client with no usable id, a shared
+    /// snapshot taken at `after` (see `HubState::snapshot_start`).
     Replay {
         after: u64,
         until: u64,
-        own: Option<Bytes>,
+        first: Option<Bytes>,
     },
     /// No usable id: one `snapshot` event with every current status.
     Snapshot(Bytes),
@@ -103,6 +105,15 @@ pub struct Subscription {
 pub struct AtCapacity {
     pub max_clients: usize,
 }
+
+/// A snapshot is framed again once it is this old, or `ring_size /
+/// SNAPSHOT_BEHIND` events behind, whichever comes first. Until then every
+/// client that needs one gets the same bytes and replays the few events
+/// after it: with events flowing, a crowd arriving over a few seconds then
+/// shares a handful of snapshots instead of holding one each (a client
+/// that stops reading keeps its snapshot alive until it is cut off).
+const SNAPSHOT_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
+const SNAPSHOT_BEHIND: usize = 8;
 
 /// How long a resuming client waits for this replica to read the id it
 /// brings (`Hub::until_caught_up`): a follower is milliseconds behind.
@@ -155,26 +166,48 @@ struct HubState {
     alerts: HashMap<CheckId, AlertState>,
     notifiers: NotifiersNotice,
     incidents: IncidentsNotice,
-    /// The framed snapshot per audience, built on the first connect after
-    /// a change; a burst of reconnects then costs one serialisation, not
-    /// one each.
-    snapshot_frames: SnapshotFrames,
+    /// The framed snapshot per audience, shared by every client that
+    /// starts from it (see `SNAPSHOT_REUSE`): a burst of connects costs one
+    /// serialisation and one copy in memory, not one each.
+    snapshot_frames: PerAudience<KeptSnapshot>,
     /// In a cluster, the framed notices of this replica per audience, for
     /// clients that resume here; built on the first resume after a notice.
-    own_notice_frames: SnapshotFrames,
+    own_notice_frames: PerAudience<Bytes>,
 }
 
-#[derive(Default)]
-struct SnapshotFrames {
-    private: Option<Bytes>,
-    public: Option<Bytes>,
+/// A framed snapshot, and the event it is as of.
+struct KeptSnapshot {
+    frame: Bytes,
+    id: u64,
+    framed_at: std::time::Instant,
 }
 
-impl SnapshotFrames {
-    fn slot(&mut self, audience: Audience) -> &mut Option<Bytes> {
+struct PerAudience<T> {
+    private: Option<T>,
+    public: Option<T>,
+}
+
+impl<T> Default for PerAudience<T> {
+    fn default() -> Self {
+        PerAudience {
+            private: None,
+            public: None,
+        }
+    }
+}
+
+impl<T> PerAudience<T> {
+    fn slot(&mut self, audience: Audience) -> &mut Option<T> {
         match audience {
             Audience::Private => &mut self.private,
             Audience::Public => &mut self.public,
+        }
+    }
+
+    fn get(&self, audience: Audience) -> Option<&T> {
+        match audience {
+            Audience::Private => self.private.as_ref(),
+            Audience::Public => self.public.as_ref(),
         }
     }
 }
@@ -202,8 +235,8 @@ impl Hub {
                 alerts: HashMap::new(),
                 notifiers: NotifiersNotice::default(),
                 incidents: IncidentsNotice::default(),
-                snapshot_frames: SnapshotFrames::default(),
-                own_notice_frames: SnapshotFrames::default(),
+                snapshot_frames: PerAudience::default(),
+                own_notice_frames: PerAudience::default(),
             }),
             live,
             history: std::sync::OnceLock::new(),
@@ -540,12 +573,18 @@ impl Hub {
             public,
             ask_again: false,
         };
-        // Every event moves `last_event_id`, which both snapshots carry; a
+        // A kept snapshot stays good: a client starting from it replays
+        // the events after its id. Not one as of this very id (a cluster's
+        // notice repeats the newest id), which a replay would skip. A
         // notice (an event with a kind) also changes what a replica tells
         // a client resuming there.
-        state.snapshot_frames = SnapshotFrames::default();
+        if id <= state.snapshot_id(Audience::Private).unwrap_or(0)
+            || id <= state.snapshot_id(Audience::Public).unwrap_or(0)
+        {
+            state.snapshot_frames = PerAudience::default();
+        }
         if kind.is_some() {
-            state.own_notice_frames = SnapshotFrames::default();
+            state.own_notice_frames = PerAudience::default();
         }
         if state.ring.len() == state.ring_size
             && let Some(dropped) = state.ring.pop_front()
@@ -620,12 +659,12 @@ impl Hub {
                 Start::Replay {
                     after,
                     until: state.last_event_id(),
-                    own: state.shared.then(|| state.own_notices(audience)),
+                    first: state.shared.then(|| state.own_notices(audience)),
                 }
             }
             None => {
                 self.metrics.snapshots_on_connect.inc();
-                Start::Snapshot(state.snapshot_frame(audience))
+                state.snapshot_start(audience)
             }
         };
         Ok(Subscription {
@@ -674,12 +713,12 @@ impl Hub {
         Some((frames, last))
     }
 
-    /// For a client that fell behind the broadcast buffer: a fresh snapshot
-    /// and a new receiver positioned right after it.
-    pub fn resync(&self, audience: Audience) -> (Bytes, broadcast::Receiver<Delivery>) {
+    /// For a client that fell behind the broadcast buffer: a snapshot (and
+    /// the events after it) and a new receiver positioned right after them.
+    pub fn resync(&self, audience: Audience) -> (Start, broadcast::Receiver<Delivery>) {
         self.metrics.slow_client_resyncs.inc();
         let mut state = self.lock();
-        (state.snapshot_frame(audience), self.live.subscribe())
+        (state.snapshot_start(audience), self.live.subscribe())
     }
 
     /// Every current status, and the id of the newest event they include.
@@ -814,12 +853,12 @@ impl HubState {
         }
     }
 
-    /// The checks changed (registered, taken over, a new epoch): the frames
-    /// of the snapshots and of the notices are built again when next asked
-    /// for.
+    /// The checks changed (registered, taken over, a new epoch) without an
+    /// event a replay would carry: the frames of the snapshots and of the
+    /// notices are built again when next asked for.
     fn forget_frames(&mut self) {
-        self.snapshot_frames = SnapshotFrames::default();
-        self.own_notice_frames = SnapshotFrames::default();
+        self.snapshot_frames = PerAudience::default();
+        self.own_notice_frames = PerAudience::default();
     }
 
     /// What a client resuming on this replica of a cluster is told before
@@ -861,18 +900,54 @@ impl HubState {
         joined
     }
 
-    fn snapshot_frame(&mut self, audience: Audience) -> Bytes {
-        if let Some(frame) = self.snapshot_frames.slot(audience) {
-            return frame.clone();
+    /// How a client of `audience` with no usable id starts: the kept
+    /// snapshot and the events after it, or a snapshot framed now when the
+    /// kept one is too old or too far behind (or there is none).
+    fn snapshot_start(&mut self, audience: Audience) -> Start {
+        let reusable = self
+            .snapshot_frames
+            .get(audience)
+            .is_some_and(|kept| self.may_reuse(kept));
+        if !reusable {
+            let frame = self.snapshot_frame(audience);
+            *self.snapshot_frames.slot(audience) = Some(KeptSnapshot {
+                frame,
+                id: self.last_event_id(),
+                framed_at: std::time::Instant::now(),
+            });
         }
+        let kept = self.snapshot_frames.get(audience).expect("kept just now");
+        let newest = self.last_event_id();
+        match kept.id == newest {
+            true => Start::Snapshot(kept.frame.clone()),
+            false => Start::Replay {
+                after: kept.id,
+                until: newest,
+                first: Some(kept.frame.clone()),
+            },
+        }
+    }
+
+    /// Whether `kept` may still start a client: the ring holds every event
+    /// after it, and not many of them.
+    fn may_reuse(&self, kept: &KeptSnapshot) -> bool {
+        let behind = self.ring.len() - self.ring.partition_point(|d| d.id <= kept.id);
+        self.can_replay_after(kept.id)
+            && behind <= self.ring_size / SNAPSHOT_BEHIND
+            && kept.framed_at.elapsed() < SNAPSHOT_REUSE
+    }
+
+    fn snapshot_id(&self, audience: Audience) -> Option<u64> {
+        self.snapshot_frames.get(audience).map(|kept| kept.id)
+    }
+
+    fn snapshot_frame(&self, audience: Audience) -> Bytes {
         let json = match audience {
             Audience::Private => serde_json::to_string(&self.snapshot()),
             Audience::Public => serde_json::to_string(&self.public_snapshot()),
         };
         let json = json.expect("snapshots serialise");
-        let frame = frame::snapshot(self.last_event_id(), &json);
-        *self.snapshot_frames.slot(audience) = Some(frame.clone());
-        frame
+        frame::snapshot(self.last_event_id(), &json)
     }
 }
 
@@ -1005,7 +1080,9 @@ mod tests {
         hub.begin_epoch(BASE);
         hub.publish_shared(BASE + 1, status("web", "a"), false);
         let own = |audience| match hub.subscribe_from(Some(BASE + 1), audience).unwrap().start {
-            Start::Replay { own: Some(own), .. } => String::from_utf8_lossy(&own).into_owned(),
+            Start::Replay {
+                first: Some(own), ..
+            } => String::from_utf8_lossy(&own).into_owned(),
             other => panic!("{other:?}"),
         };
         let public = own(Public);

@@ -25,6 +25,8 @@ pub mod cluster;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
+pub mod connections;
+#[cfg(feature = "ssr")]
 pub mod history;
 #[cfg(feature = "ssr")]
 pub mod hub;
@@ -38,6 +40,8 @@ pub mod maintenance;
 pub mod metrics;
 #[cfg(feature = "ssr")]
 pub mod page_policy;
+#[cfg(feature = "ssr")]
+pub mod public_cache;
 #[cfg(feature = "ssr")]
 pub mod queue;
 #[cfg(feature = "ssr")]

@@ -15,7 +15,6 @@ use crate::site::{self, Site};
 use crate::sse::Streams;
 use crate::status::ConfigNotice;
 use crate::{api, checks, config, history, sse};
-use axum::extract::DefaultBodyLimit;
 use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
@@ -24,10 +23,8 @@ use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tower_http::compression::CompressionLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::RequestBodyTimeoutLayer;
 
 /// How many checks may run at the same moment.
 const CHECK_CONCURRENCY: usize = 64;
@@ -49,9 +46,9 @@ pub struct AppState {
 }
 
 /// Every route. API routes come first and never share a path with a page.
-/// `request_timeout` bounds how long a request's body may take to arrive
-/// (its head is complete before hyper sees it, see `sse::listener`).
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+/// Every body is read within its route's limit and its request's deadline
+/// by `bodies` before a handler sees it (`limits::bodies`).
+pub fn router(state: AppState, bodies: Arc<crate::limits::Bodies>) -> Router {
     let api = Router::new()
         .route(
             "/api/events",
@@ -66,23 +63,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/api/alerts", get(api::alerts))
         .route(
             "/api/incidents",
-            get(incidents::api::list)
-                .post(incidents::api::open)
-                .layer(DefaultBodyLimit::max(incidents::api::MAX_BODY)),
+            get(incidents::api::list).post(incidents::api::open),
         )
-        .route(
-            "/api/incidents/{id}/updates",
-            post(incidents::api::update).layer(DefaultBodyLimit::max(incidents::api::MAX_BODY)),
-        )
+        .route("/api/incidents/{id}/updates", post(incidents::api::update))
         .route("/api/push/{token}", get(api::push).post(api::push))
         .route("/api/checks/{id}/uptime", get(history::api::uptime))
         .route("/api/checks/{id}/history", get(history::api::history))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(metrics::export))
-        .route(
-            "/login",
-            post(access::web::sign_in).layer(DefaultBodyLimit::max(access::web::FORM_LIMIT)),
-        )
+        .route("/login", post(access::web::sign_in))
         .route("/logout", post(access::web::sign_out));
     let leptos_options = state.leptos_options.clone();
     let bundle = state.site.bundle();
@@ -91,13 +80,20 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .leptos_routes(&state, generate_route_list(App), page.clone())
         .fallback(site::file_and_error_handler::<AppState, _>(page))
         // Pages and assets only: the event stream must never be compressed.
-        .layer(CompressionLayer::new());
+        .layer(CompressionLayer::new())
+        // Outside the compression: it keeps each encoding of what it shares.
+        .layer(middleware::from_fn_with_state(
+            crate::public_cache::PublicCache::new(),
+            crate::public_cache::shared,
+        ));
     let [nosniff, no_framing, referrer] = crate::page_policy::on_every_answer();
     let gate = middleware::from_fn_with_state(state.access.clone(), access::web::guard);
+    let bodies = middleware::from_fn_with_state(bodies, crate::limits::bodies::bounded);
     api.merge(pages)
-        // Innermost of the layers: its refusals carry the headers below.
+        // Innermost: a body is read only once the rule let its request in.
+        .layer(bodies)
+        // Its refusals carry the headers below.
         .layer(gate)
-        .layer(RequestBodyTimeoutLayer::new(request_timeout))
         .layer(close_after_answering())
         .layer(nosniff)
         .layer(no_framing)
@@ -397,6 +393,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let (for_hyper, direct_streams) =
         sse::listener::sort(listener, streams.clone(), limits.clone(), access.clone())
             .map_err(|e| e.to_string())?;
+    let bodies = crate::limits::Bodies::new(metrics.clone());
     let state = AppState {
         leptos_options,
         hub,
@@ -413,20 +410,14 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // Tests and scripts wait for this exact line to learn the port.
     println!("pulse listening on http://{bound}");
     tracing::info!(%bound, interval = ?settings.interval, "serving");
-    // Each connection gets a clone of the one router (an `Arc`) and its
-    // peer address, which the access rule needs. Served as a plain
-    // `Router`, axum would rebuild its routes for every connection and keep
-    // them for the connection's life: about 8 KiB per open stream (heap
-    // profile in docs/benchmarks.md).
-    let app =
-        router(state, limits.request_head).into_make_service_with_connect_info::<access::Peer>();
+    // Each connection gets a clone of the one router (an `Arc`), never a
+    // router built anew (about 8 KiB per open stream, heap profile in
+    // docs/benchmarks.md).
+    let app = router(state, bodies);
     let serving = async {
-        let served = axum::serve(for_hyper, app)
-            .with_graceful_shutdown(shutdown.triggered())
-            .await;
+        crate::connections::serve(for_hyper, app, limits, shutdown.clone()).await;
         direct_streams.close();
         direct_streams.wait().await;
-        served
     };
     let served = shutdown.within_drain_limit(serving).await;
     if served.is_none() {
@@ -438,7 +429,5 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // What the checks said last is saved before exit.
     alerts.close();
     history_of.close_history();
-    served
-        .unwrap_or(Ok(()))
-        .map_err(|e| format!("server error: {e}"))
+    Ok(())
 }

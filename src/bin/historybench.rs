@@ -33,6 +33,20 @@ struct Args {
     keep_minutes: Option<Duration>,
     #[arg(long, value_parser = humantime::parse_duration)]
     keep_hours: Option<Duration>,
+    /// Days before the last `--fine-days` go at this coarser interval: their
+    /// raw results and minutes are pruned anyway, and their hour
+    /// aggregates have as many rows either way. Simulates a month in
+    /// minutes instead of an hour. Default: `--interval` throughout.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    coarse_interval: Option<Duration>,
+    #[arg(long, default_value_t = 2)]
+    fine_days: u64,
+    /// End the simulated days now (results dated in the past D days), so
+    /// that a Pulse started on the file reads them as its recent history
+    /// (`scripts/bench-status-crowd`). By default they begin at a fixed
+    /// date, so that runs compare.
+    #[arg(long)]
+    ending_now: bool,
     /// The database file (replaced if it exists).
     #[arg(long, default_value = "/tmp/pulse-historybench.db")]
     file: std::path::PathBuf,
@@ -48,8 +62,14 @@ fn main() {
         let _ = std::fs::remove_file(format!("{}{suffix}", args.file.display()));
     }
     let mut store = SqliteStore::open(&args.file).expect("the database opens");
-    let interval_ms = args.interval.as_millis() as u64;
-    let start = 1_800_000_000_000 / DAY_MS * DAY_MS;
+    let fine_ms = args.interval.as_millis() as u64;
+    let coarse_ms = args
+        .coarse_interval
+        .map_or(fine_ms, |i| i.as_millis() as u64);
+    let start = match args.ending_now {
+        true => now_ms() / HOUR_MS * HOUR_MS - args.days * DAY_MS,
+        false => 1_800_000_000_000 / DAY_MS * DAY_MS,
+    };
     let ids: Vec<CheckId> = (0..args.checks)
         .map(|n| CheckId(format!("service-{n:05}")))
         .collect();
@@ -65,8 +85,10 @@ fn main() {
     println!("day  results(raw)  minutes     hours     changes   database+WAL   elapsed");
     let mut now = start;
     let mut batch = Vec::with_capacity(args.checks * 6);
+    let fine_from = start + args.days.saturating_sub(args.fine_days) * DAY_MS;
     while now < start + args.days * DAY_MS {
         // One simulated minute of results, each check at its own phase.
+        let interval_ms = if now < fine_from { coarse_ms } else { fine_ms };
         batch.clear();
         for (n, id) in ids.iter().enumerate() {
             let phase = (n as u64 * 7919) % interval_ms;
@@ -94,6 +116,11 @@ fn main() {
             );
         }
     }
+}
+
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Draws outages: each result starts one with a probability chosen so that

@@ -37,9 +37,14 @@ pub enum Source {
 /// The public status page's trends, read at most once per `PUBLIC_TRENDS_AGE`:
 /// anyone may load that page, so a crowd (or one client in a loop) must not
 /// turn into a history read each, which would hold the read slots that
-/// signed-in users' pages wait for.
+/// signed-in users' pages wait for. One read at a time (single flight):
+/// while it runs, the others take the trends read last, or wait for it if
+/// there are none yet.
 #[derive(Clone, Default)]
-pub struct PublicTrends(Arc<std::sync::Mutex<Option<KeptTrends>>>);
+pub struct PublicTrends {
+    kept: Arc<std::sync::Mutex<Option<KeptTrends>>>,
+    reading: Arc<tokio::sync::Mutex<()>>,
+}
 
 struct KeptTrends {
     at: std::time::Instant,
@@ -52,14 +57,29 @@ const PUBLIC_TRENDS_AGE: std::time::Duration = std::time::Duration::from_secs(10
 
 impl PublicTrends {
     fn fresh(&self, ids: &std::collections::HashSet<CheckId>) -> Option<HashMap<CheckId, Trend>> {
-        let kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        self.kept_for(ids, |kept| kept.at.elapsed() < PUBLIC_TRENDS_AGE)
+    }
+
+    /// The trends read last for the same checks, however old.
+    fn previous(
+        &self,
+        ids: &std::collections::HashSet<CheckId>,
+    ) -> Option<HashMap<CheckId, Trend>> {
+        self.kept_for(ids, |_| true)
+    }
+
+    fn kept_for(
+        &self,
+        ids: &std::collections::HashSet<CheckId>,
+        good: impl Fn(&KeptTrends) -> bool,
+    ) -> Option<HashMap<CheckId, Trend>> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         let kept = kept.as_ref()?;
-        let current = kept.at.elapsed() < PUBLIC_TRENDS_AGE && kept.ids == *ids;
-        current.then(|| kept.trends.clone())
+        (kept.ids == *ids && good(kept)).then(|| kept.trends.clone())
     }
 
     fn keep(&self, ids: std::collections::HashSet<CheckId>, trends: &HashMap<CheckId, Trend>) {
-        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
         *kept = Some(KeptTrends {
             at: std::time::Instant::now(),
             ids,
@@ -141,7 +161,19 @@ pub async fn trends_of(
     let Some(source) = file.0.clone() else {
         return HashMap::new();
     };
-    if let Some(trends) = file.1.fresh(&ids) {
+    let public = &file.1;
+    if let Some(trends) = public.fresh(&ids) {
+        return trends;
+    }
+    let _turn = match public.reading.try_lock() {
+        Ok(turn) => turn,
+        Err(_) => match public.previous(&ids) {
+            Some(trends) => return trends,
+            None => public.reading.lock().await,
+        },
+    };
+    // Read by whoever had the turn before.
+    if let Some(trends) = public.fresh(&ids) {
         return trends;
     }
     let now = crate::checks::unix_millis();

@@ -21,9 +21,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// Bodies are small: a title, a message and some names.
-pub const MAX_BODY: usize = 64 * 1024;
-
 /// `GET /api/incidents`: what the pages show, with authors.
 pub async fn list(State(incidents): State<Arc<Incidents>>) -> Response {
     let now = crate::checks::unix_millis();

@@ -1,8 +1,9 @@
 //! What one client may cost, decided in one place and applied by every way
 //! in: the accept loop asks `Admission` before it spends anything on a
-//! connection, both stream paths write through a `StallGuard`, and the
-//! deadlines for a request's head are read here by the sorter that reads
-//! it. Nothing else re-derives these numbers.
+//! connection, both stream paths write through a `StallGuard`, the
+//! deadlines for a request's head are read here by the sorter and by hyper
+//! (`connections`), and every body passes `bodies`. Nothing else re-derives
+//! these numbers.
 //!
 //! Why each limit exists: a process has a fixed number of file descriptors
 //! (20,000 on this machine, hard), and the checks need some of them. A
@@ -11,9 +12,11 @@
 //! checks run out of sockets and report a false outage.
 
 mod admission;
+pub mod bodies;
 mod stall;
 
 pub use admission::{Admission, Admitted, Refusal, client_of};
+pub use bodies::{Bodies, Deadline};
 pub use stall::StallGuard;
 
 use std::time::Duration;
@@ -44,8 +47,10 @@ pub fn bound_send_buffer(socket: &tokio::net::TcpStream) {
 pub struct Limits {
     /// A new connection that sends nothing for this long is closed.
     pub first_byte: Duration,
-    /// A request's head (and, through hyper, its body) must have arrived
-    /// this long after the connection was accepted.
+    /// A request's head and body must have arrived this long after the
+    /// connection was accepted (a later request on the same connection:
+    /// its head this long after hyper began to wait for it, and its body
+    /// this long after the head).
     pub request_head: Duration,
     /// A client that accepts no byte of what it is sent for this long is
     /// disconnected.

@@ -51,6 +51,7 @@ pub(super) async fn serve(
     streams: Streams,
 ) {
     let framing = Framing::for_request(&request);
+    let metrics = streams.hub.metrics().clone();
     let body = client_stream(subscription, streams);
     tokio::pin!(body);
     let Some(Ok(opening)) = body.next().await else {
@@ -68,7 +69,12 @@ pub(super) async fn serve(
         let next = tokio::select! {
             biased;
             next = body.next() => next,
-            () = hung_up(socket.get_ref()) => return,
+            left = hung_up(socket.get_ref()) => {
+                if left == Left::Talking {
+                    metrics.refused("sent_after_stream");
+                }
+                return;
+            }
         };
         let Some(Ok(frame)) = next else {
             let _ = framing.end(&mut socket).await;
@@ -200,20 +206,40 @@ fn chunk_size_line(len: usize, buf: &mut [u8; 20]) -> &[u8] {
     &buf[..written]
 }
 
-/// Completes when the client has closed its end (or reset it). A stream's
-/// client sends nothing after its request, so anything it does send is
-/// read and dropped; what matters is the end of file.
-async fn hung_up(socket: &TcpStream) {
-    let mut scratch = [0u8; 64];
+/// Bytes a stream's client may send after its request before it is cut
+/// off: a stray line end or two from a sloppy client, not a conversation.
+const MOST_SENT_AFTER_REQUEST: usize = 64;
+
+/// Why a stream's client is gone.
+#[derive(Debug, PartialEq, Eq)]
+enum Left {
+    /// It closed its end, or the connection failed.
+    Closed,
+    /// It kept sending after its request. An SSE client never does; one
+    /// that does would make the server read (and throw away) whatever it
+    /// sends, at the server's cost.
+    Talking,
+}
+
+/// Completes when the client has closed its end (or reset it), or has sent
+/// more than `MOST_SENT_AFTER_REQUEST` bytes after its request.
+async fn hung_up(socket: &TcpStream) -> Left {
+    let mut scratch = [0u8; MOST_SENT_AFTER_REQUEST + 1];
+    let mut sent = 0;
     loop {
         if socket.readable().await.is_err() {
-            return;
+            return Left::Closed;
         }
         match socket.try_read(&mut scratch) {
-            Ok(0) => return,
-            Ok(_) => {}
+            Ok(0) => return Left::Closed,
+            Ok(n) => {
+                sent += n;
+                if sent > MOST_SENT_AFTER_REQUEST {
+                    return Left::Talking;
+                }
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(_) => return,
+            Err(_) => return Left::Closed,
         }
     }
 }

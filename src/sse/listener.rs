@@ -9,7 +9,7 @@
 //! cost (docs/benchmarks.md).
 
 use super::{Streams, direct};
-use crate::access::{Access, Asking, Peer, Verdict};
+use crate::access::{Access, Asking, Verdict};
 use crate::hub::Subscription;
 use crate::limits::{Admission, Admitted, Limits, Refusal, StallGuard};
 use crate::status::Audience;
@@ -51,7 +51,7 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(100);
 
 /// Starts accepting on `listener`, within `limits`, serving streams
 /// directly to whom `access` lets have them. Returns what hyper
-/// (through `axum::serve`) accepts from, and the tracker of every directly
+/// (`connections::serve`) takes connections from, and the tracker of every directly
 /// served stream, to wait on at shutdown.
 pub fn sort(
     listener: TcpListener,
@@ -85,34 +85,21 @@ struct Door {
     access: Arc<Access>,
 }
 
-/// The connections left to hyper, as an `axum::serve` listener.
+/// The connections left to hyper (`connections::serve`).
 pub struct ForHyper {
     incoming: mpsc::Receiver<(Rewound, SocketAddr)>,
     local: SocketAddr,
 }
 
-impl axum::serve::Listener for ForHyper {
-    type Io = Rewound;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Rewound, SocketAddr) {
-        match self.incoming.recv().await {
-            Some(connection) => connection,
-            // The accept loop has stopped (shutdown): nothing more comes,
-            // and axum's graceful shutdown ends its own loop.
-            None => std::future::pending().await,
-        }
+impl ForHyper {
+    /// The next connection for hyper; `None` once the accept loop has
+    /// stopped (shutdown) and every sorted connection was taken.
+    pub async fn next(&mut self) -> Option<(Rewound, SocketAddr)> {
+        self.incoming.recv().await
     }
 
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
-}
-
-/// Hands hyper's connections' peer addresses to axum's `ConnectInfo`.
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ForHyper>> for Peer {
-    fn connect_info(stream: axum::serve::IncomingStream<'_, ForHyper>) -> Self {
-        Peer(*stream.remote_addr())
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }
 
@@ -294,7 +281,7 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
         socket,
         peer,
         admitted,
-        ..
+        accepted,
     } = connection;
     if let Sorted::Stream(_) | Sorted::Hyper { stream: true } = sorted {
         crate::limits::bound_send_buffer(&socket);
@@ -324,6 +311,7 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
     let handed = Rewound {
         replay: head.freeze(),
         socket,
+        accepted,
         _admitted: admitted,
     };
     Some(Onward::Hyper(handed, peer))
@@ -489,7 +477,16 @@ fn stream_request(request: &httparse::Request, audience: Audience) -> Option<dir
 pub struct Rewound {
     replay: Bytes,
     socket: StallGuard<TcpStream>,
+    /// When the connection was accepted: its first request's deadline
+    /// counts from here.
+    accepted: Instant,
     _admitted: Admitted,
+}
+
+impl Rewound {
+    pub fn accepted(&self) -> Instant {
+        self.accepted
+    }
 }
 
 impl AsyncRead for Rewound {

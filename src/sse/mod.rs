@@ -158,7 +158,7 @@ const PIECE_BYTES: usize = 4 * 1024;
 enum Step {
     Write(Bytes),
     WriteAndEnd(Bytes),
-    StartOver(Bytes),
+    StartOver(Start),
     Idle,
     End,
 }
@@ -167,8 +167,10 @@ enum Step {
 /// replay (read from the hub's ring as it goes) or of a snapshot.
 enum Opening {
     Replay {
-        /// A cluster replica's own notices, written first.
-        own: Option<Bytes>,
+        /// What goes first (a cluster replica's own notices, or the shared
+        /// snapshot the replay continues), written in slices as a
+        /// snapshot is; empty once written.
+        first: Bytes,
         after: u64,
         until: u64,
     },
@@ -181,7 +183,15 @@ enum Opening {
 impl Opening {
     fn from(start: Start) -> Opening {
         match start {
-            Start::Replay { after, until, own } => Opening::Replay { own, after, until },
+            Start::Replay {
+                after,
+                until,
+                first,
+            } => Opening::Replay {
+                first: first.unwrap_or_default(),
+                after,
+                until,
+            },
             Start::Snapshot(snapshot) => Opening::Snapshot(snapshot),
         }
     }
@@ -191,7 +201,7 @@ impl Opening {
     /// (more) to write. Never empty: an empty chunk would end the body.
     fn next_piece(&mut self, hub: &Hub, audience: Audience) -> Option<Bytes> {
         match self {
-            Opening::Replay { own, .. } if own.is_some() => own.take(),
+            Opening::Replay { first, .. } if !first.is_empty() => Some(slice_of(first)),
             Opening::Replay { after, until, .. } if *after < *until => {
                 match hub.replay_piece(*after, *until, PIECE_BYTES, audience) {
                     Some((frames, last)) => {
@@ -206,8 +216,7 @@ impl Opening {
                 }
             }
             Opening::Snapshot(rest) => {
-                // A slice of the shared snapshot, not a copy.
-                let piece = rest.split_to(rest.len().min(PIECE_BYTES));
+                let piece = slice_of(rest);
                 if rest.is_empty() {
                     *self = Opening::Written;
                 }
@@ -216,6 +225,11 @@ impl Opening {
             Opening::Replay { .. } | Opening::Written | Opening::Overtaken => None,
         }
     }
+}
+
+/// The next `PIECE_BYTES` of shared bytes: a slice of them, not a copy.
+fn slice_of(rest: &mut Bytes) -> Bytes {
+    rest.split_to(rest.len().min(PIECE_BYTES))
 }
 
 fn joined(frames: Vec<Bytes>) -> Bytes {
@@ -269,9 +283,9 @@ fn client_stream(
                 continue;
             }
             if let Opening::Overtaken = opening {
-                let (snapshot, receiver) = hub.resync(audience);
+                let (start, receiver) = hub.resync(audience);
                 live = receiver;
-                opening = Opening::Snapshot(snapshot);
+                opening = Opening::from(start);
                 continue;
             }
             let step = tokio::select! {
@@ -294,9 +308,9 @@ fn client_stream(
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to catch up event by event: start
                         // over from the present rather than skip silently.
-                        let (snapshot, receiver) = hub.resync(audience);
+                        let (start, receiver) = hub.resync(audience);
                         live = receiver;
-                        Step::StartOver(snapshot)
+                        Step::StartOver(start)
                     }
                     Err(RecvError::Closed) => Step::End,
                 },
@@ -318,7 +332,7 @@ fn client_stream(
                     last_write = Instant::now();
                     yield Ok(bytes);
                 }
-                Step::StartOver(snapshot) => opening = Opening::Snapshot(snapshot),
+                Step::StartOver(start) => opening = Opening::from(start),
                 Step::WriteAndEnd(bytes) => {
                     yield Ok(bytes);
                     break;
