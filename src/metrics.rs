@@ -67,6 +67,9 @@ pub struct Metrics {
     pub notifications_failed: Family<NotifierLabel, Counter>,
     pub notifications_expired: Counter,
     pub alert_results_dropped: Counter,
+    /// The public page and its data: renderings made, answers given.
+    pub public_renders: Family<PathLabel, Counter>,
+    pub public_answers: Family<PathLabel, Counter>,
     /// In a cluster (zero otherwise): this replica's role, how far behind
     /// the shared log it is, and whether Redis answers.
     pub cluster_shards_held: Gauge,
@@ -112,6 +115,8 @@ impl Metrics {
             notifications_failed: Family::default(),
             notifications_expired: Counter::default(),
             alert_results_dropped: Counter::default(),
+            public_renders: Family::default(),
+            public_answers: Family::default(),
             cluster_shards_held: Gauge::default(),
             cluster_runs: Family::default(),
             cluster_results_published: Counter::default(),
@@ -219,6 +224,16 @@ impl Metrics {
             "alert_results_dropped",
             "Results the alert rules never saw: their queue was full",
             m.alert_results_dropped.clone(),
+        );
+        registry.register(
+            "public_renders",
+            "Renderings of the public page and its data, each shared by every visitor for up to a second",
+            m.public_renders.clone(),
+        );
+        registry.register(
+            "public_answers",
+            "Answers of the public page and its data, from a shared rendering",
+            m.public_answers.clone(),
         );
         registry.register(
             "cluster_shards_held",

@@ -13,6 +13,9 @@
 //! that id. The page is the same for every viewer (it reads nothing of who
 //! asks, nor the query), so one rendering serves all of them.
 
+use crate::access::Viewer;
+use crate::metrics::{Metrics, PathLabel};
+use crate::status::Audience;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -55,16 +58,17 @@ struct Kept {
     rendering: tokio::sync::Mutex<()>,
 }
 
-#[derive(Default)]
 pub struct PublicCache {
     paths: HashMap<&'static str, Kept>,
+    metrics: Arc<Metrics>,
 }
 
 impl PublicCache {
-    pub fn new() -> Arc<PublicCache> {
+    pub fn new(metrics: Arc<Metrics>) -> Arc<PublicCache> {
         let paths = SHARED_PATHS.map(|path| (path, Kept::default()));
         Arc::new(PublicCache {
             paths: paths.into_iter().collect(),
+            metrics,
         })
     }
 }
@@ -76,12 +80,23 @@ pub async fn shared(
     next: Next,
 ) -> Response {
     let reads = matches!(*request.method(), Method::GET | Method::HEAD | Method::POST);
-    let Some(kept) = cache.paths.get(request.uri().path()).filter(|_| reads) else {
+    let Some((&path, kept)) = cache
+        .paths
+        .get_key_value(request.uri().path())
+        .filter(|_| reads)
+    else {
         return next.run(request).await;
     };
+    let label = PathLabel { path };
     let encoding = Encoding::accepted(request.headers());
-    match rendering_for(kept, request, next).await {
-        Ok(rendered) => rendered.answer(encoding),
+    let rendering = rendering_for(kept, request, next, || {
+        cache.metrics.public_renders.get_or_create(&label).inc();
+    });
+    match rendering.await {
+        Ok(rendered) => {
+            cache.metrics.public_answers.get_or_create(&label).inc();
+            rendered.answer(encoding)
+        }
         Err(uncached) => uncached,
     }
 }
@@ -93,6 +108,7 @@ async fn rendering_for(
     kept: &Kept,
     request: Request,
     next: Next,
+    counted: impl FnOnce(),
 ) -> Result<Arc<Rendered>, Response> {
     if let Some(fresh) = kept.fresh() {
         return Ok(fresh);
@@ -108,6 +124,7 @@ async fn rendering_for(
     if let Some(fresh) = kept.fresh() {
         return Ok(fresh);
     }
+    counted();
     let rendered = Arc::new(render(request, next).await?);
     *kept.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
     drop(turn);
@@ -127,10 +144,13 @@ impl Kept {
     }
 }
 
-/// Renders the path for nobody in particular: no query, no cookie, no
-/// encoding (it is compressed here, once per encoding).
+/// Renders the path for nobody in particular: an anonymous viewer of the
+/// public audience, no query, no cookie, no encoding (it is compressed
+/// here, once per encoding).
 async fn render(request: Request, next: Next) -> Result<Rendered, Response> {
     let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(Viewer::Anonymous);
+    parts.extensions.insert(Audience::Public);
     // A HEAD is answered from a full rendering, as a GET would be.
     if parts.method == Method::HEAD {
         parts.method = Method::GET;

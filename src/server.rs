@@ -83,7 +83,7 @@ pub fn router(state: AppState, bodies: Arc<crate::limits::Bodies>) -> Router {
         .layer(CompressionLayer::new())
         // Outside the compression: it keeps each encoding of what it shares.
         .layer(middleware::from_fn_with_state(
-            crate::public_cache::PublicCache::new(),
+            crate::public_cache::PublicCache::new(state.metrics.clone()),
             crate::public_cache::shared,
         ));
     let [nosniff, no_framing, referrer] = crate::page_policy::on_every_answer();

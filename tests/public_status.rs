@@ -181,3 +181,73 @@ fn count_results(received: &[u8]) -> usize {
     text.matches(&format!("data: {{\"id\":\"{PUBLIC_ID}\""))
         .count()
 }
+
+/// A labelled counter from `/metrics`, 0 if it is not there yet.
+async fn counted(server: &Server, name: &str, path: &str) -> f64 {
+    let text = server.metrics_text().await;
+    let prefix = format!("{name}{{path=\"{path}\"}} ");
+    text.lines()
+        .find_map(|line| line.strip_prefix(&prefix))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+#[tokio::test]
+async fn a_crowd_on_the_status_page_shares_one_rendering_a_second() {
+    let (server, _dir) = start().await;
+    server.results_within(Duration::from_secs(5)).await;
+    let client = reqwest::Client::new();
+    let started = std::time::Instant::now();
+    // 200 visitors at once (the per-address cap is 256), with every encoding, a query of their own (a
+    // crowd cannot dodge the shared page that way), GETs and HEADs.
+    let visits = (0..200).map(|n| {
+        let client = client.clone();
+        let url = server.url(&format!("/status?visitor={n}"));
+        async move {
+            let encoding = ["br", "gzip", "identity"][n % 3];
+            let method = match n % 10 {
+                0 => reqwest::Method::HEAD,
+                _ => reqwest::Method::GET,
+            };
+            let response = client
+                .request(method.clone(), url)
+                .header("accept-encoding", encoding)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            let coding = response
+                .headers()
+                .get("content-encoding")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let body = response.bytes().await.unwrap();
+            (encoding, method, coding, body)
+        }
+    });
+    let answers = futures::future::join_all(visits).await;
+    let took = started.elapsed();
+    for (encoding, method, coding, body) in &answers {
+        match *encoding {
+            "identity" => assert_eq!(coding, &None),
+            asked => assert_eq!(coding.as_deref(), Some(asked)),
+        }
+        if method == reqwest::Method::HEAD {
+            assert!(body.is_empty());
+            continue;
+        }
+        assert!(!body.is_empty());
+        if *encoding == "identity" {
+            let page = String::from_utf8_lossy(body);
+            assert!(page.contains("Shop front"), "{page}");
+            assert_public(&page);
+        }
+    }
+    let renders = counted(&server, "pulse_public_renders_total", "/status").await;
+    let answered = counted(&server, "pulse_public_answers_total", "/status").await;
+    let most = took.as_secs_f64().ceil() + 1.0;
+    println!("200 visits in {took:?}: {renders} renderings");
+    assert!(
+        renders >= 1.0 && renders <= most,
+        "{renders} renderings in {took:?}"
+    );
+    assert_eq!(answered, 200.0);
+}
