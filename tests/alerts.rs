@@ -1176,3 +1176,76 @@ fn both_outboxes_keep_who_was_told_and_a_message_as_it_was_formed() {
         );
     }
 }
+
+/// A history file as a Pulse before kept bodies and who was told leaves
+/// it: `shop-api`'s alert open with no notifiers kept, and its firing to
+/// `ops` put in a message (tried once, to be retried now) with no body.
+fn history_of_an_older_pulse(history: &str) {
+    use pulse::alerts::{Event, Happened, OpenAlert, Outbox};
+    use pulse::status::{CheckId, Health};
+    let now = support::now_ms();
+    let path = std::path::Path::new(history);
+    let outbox = Outbox::new(pulse::history::side_connection(Some(path)).unwrap()).unwrap();
+    let open = OpenAlert {
+        since_ms: now - 60_000,
+        reminded_ms: now - 60_000,
+        notified: None,
+    };
+    let fired = Happened {
+        event: Event::Fired,
+        check: CheckId("shop-api".into()),
+        name: "Shop API".into(),
+        group: "shop".into(),
+        health: Health::Down,
+        detail: "answered 503".into(),
+        since_ms: open.since_ms,
+        at_ms: open.since_ms,
+        notify: vec!["ops".into()],
+        open: Some(open),
+    };
+    outbox.record(&fired, now).unwrap();
+    let older = pulse::history::side_connection(Some(path)).unwrap();
+    older
+        .execute(
+            "UPDATE outbox SET message = id, attempts = 1, next_try_ms = 0",
+            [],
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn what_an_older_pulse_left_is_composed_once_at_its_next_try_and_resolves_to_the_rule() {
+    let (target, _up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifiers = format!(
+        "{}\n{}",
+        webhook("ops", &receiver.url("/ops")),
+        webhook("pager", &receiver.url("/pager"))
+    );
+    let rules = "success_threshold = 2\ngroup_window = \"0s\"\nnotify = [\"ops\", \"pager\"]";
+    let setup = write_config(&config(target, &notifiers, rules, ""));
+    history_of_an_older_pulse(&setup.history);
+    let _server = start(&setup).await;
+
+    let limit = Duration::from_secs(10);
+    let retry = receiver.wait_for("/ops", 1, limit).await.remove(0);
+    let message = retry.json();
+    assert_eq!(message["alerts"][0]["event"], "fired", "{message}");
+    let id = message["message_id"].as_str().unwrap();
+    let row: i64 = id.rsplit('-').next().unwrap().parse().unwrap();
+    let history = std::path::Path::new(&setup.history);
+    let outbox =
+        pulse::alerts::Outbox::new(pulse::history::side_connection(Some(history)).unwrap())
+            .unwrap();
+    assert_eq!(
+        outbox.body(row).unwrap().as_deref(),
+        Some(&*String::from_utf8_lossy(&retry.body)),
+        "composed at its try and kept"
+    );
+    // Whom its firing went to was not kept: its resolution goes to the
+    // notifiers the rule names now.
+    let resolved = receiver.wait_for("/pager", 1, limit).await[0].json();
+    assert_eq!(resolved["alerts"][0]["event"], "resolved", "{resolved}");
+    let told = receiver.wait_for("/ops", 2, limit).await[1].json();
+    assert_eq!(told["alerts"][0]["event"], "resolved", "{told}");
+}
