@@ -161,18 +161,24 @@ async fn an_outage_fires_once_past_the_threshold_and_resolves_once_signed() {
     assert!(metrics.contains("pulse_alerts_firing 0"), "{metrics}");
 }
 
-#[tokio::test]
-async fn twenty_checks_behind_a_failing_router_give_one_message_per_notifier() {
-    let (target, up) = switchable_target().await;
-    let receiver = Receiver::start(Answer::Ok).await;
+/// A check "Router" and `services` checks ("Service 00", …) that depend on it.
+fn router_and_services(target: std::net::SocketAddr, services: usize) -> String {
     let mut checks = format!(
         "[[check]]\nname = \"Router\"\nkind = \"http\"\nurl = \"http://{target}/router\"\n\n"
     );
-    for n in 0..20 {
+    for n in 0..services {
         checks += &format!(
             "[[check]]\nname = \"Service {n:02}\"\ngroup = \"behind\"\nkind = \"http\"\nurl = \"http://{target}/s/{n}\"\ndepends_on = [\"Router\"]\n\n"
         );
     }
+    checks
+}
+
+#[tokio::test]
+async fn twenty_checks_behind_a_failing_router_give_one_message_per_notifier() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let checks = router_and_services(target, 20);
     let notifiers = format!(
         "{}\n[[notifier]]\nname = \"chat\"\nkind = \"slack\"\nurl = \"{}\"\n",
         webhook("ops", &receiver.url("/hook")),
@@ -890,4 +896,356 @@ async fn the_dashboard_stream_tells_each_alert_change_once_and_a_notifier_that_f
         public_alerts += usize::from(kind == "alert" || kind == "notifiers");
     }
     assert_eq!(public_alerts, 0);
+}
+
+/// The alert told of `check` in a webhook message.
+fn alert_of<'a>(message: &'a serde_json::Value, check: &str) -> &'a serde_json::Value {
+    message["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["check"]["name"] == check)
+        .unwrap_or_else(|| panic!("no {check} in {message}"))
+}
+
+#[tokio::test]
+async fn a_message_cut_off_by_a_crash_is_retried_byte_for_byte_with_the_checks_it_held() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::HangFirst(1)).await;
+    let setup = write_config(&config(
+        target,
+        &webhook("ops", &receiver.url("/hook")),
+        "failure_threshold = 3\nsuccess_threshold = 2\ngroup_window = \"2s\"",
+        &router_and_services(target, 20),
+    ));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    let first = receiver
+        .wait_for_tries("/hook", 1, Duration::from_secs(15))
+        .await
+        .remove(0);
+    let held = alert_of(&first.json(), "Router")["held"].clone();
+    assert_eq!(held.as_array().unwrap().len(), 20, "{held}");
+
+    // Killed while the receiver holds the first try; by the time Pulse is
+    // back the services have recovered, so its rules hold none of them.
+    drop(server);
+    up.store(true, Ordering::SeqCst);
+    let _server = start(&setup).await;
+    let retry = receiver
+        .wait_for("/hook", 1, Duration::from_secs(10))
+        .await
+        .remove(0);
+    assert_eq!(
+        retry.headers["x-pulse-message-id"],
+        first.headers["x-pulse-message-id"]
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&retry.body),
+        String::from_utf8_lossy(&first.body),
+        "the retry is the message as it was formed, byte for byte"
+    );
+    assert!(signed(&retry));
+}
+
+/// Writes `text` to `path` as editors save: a new file renamed over it, so
+/// the watcher never reads it half written.
+fn save_by_rename(path: &std::path::Path, text: &str) {
+    let next = path.with_extension("toml.next");
+    std::fs::write(&next, text).unwrap();
+    std::fs::rename(&next, path).unwrap();
+}
+
+/// Waits until every row `/api/alerts` lists was sent.
+async fn wait_until_all_sent(server: &Server) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let report: serde_json::Value = reqwest::get(server.url("/api/alerts"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let recent = report["recent"].as_array().unwrap();
+        if !recent.is_empty() && recent.iter().all(|r| r["outcome"] == "sent") {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{report:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_resolution_goes_to_the_notifier_told_of_the_firing_after_a_restart_and_a_reload() {
+    let (target, up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifiers = format!(
+        "{}\n{}",
+        webhook("ops", &receiver.url("/ops")),
+        webhook("pager", &receiver.url("/pager"))
+    );
+    let rules = |notify: &str| {
+        format!(
+            "failure_threshold = 1\nsuccess_threshold = 2\ngroup_window = \"0s\"\nnotify = [\"{notify}\"]"
+        )
+    };
+    let setup = write_config(&config(target, &notifiers, &rules("ops"), ""));
+    let server = start(&setup).await;
+    server.results_within(Duration::from_secs(10)).await;
+    up.store(false, Ordering::SeqCst);
+    receiver.wait_for("/ops", 1, Duration::from_secs(10)).await;
+    wait_until_all_sent(&server).await;
+
+    // Who was told outlives the process, and the rule changing after it.
+    drop(server);
+    let server = start(&setup).await;
+    wait_for_state(&server, "shop-api", "firing", Duration::from_secs(5)).await;
+    let other = format!("[[check]]\nname = \"Other\"\nkind = \"tcp\"\naddress = \"{target}\"\n");
+    save_by_rename(
+        &setup.path,
+        &config(target, &notifiers, &rules("pager"), &other),
+    );
+    wait_for_reload(&server, |s| {
+        s["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["id"] == "other")
+    })
+    .await;
+
+    up.store(true, Ordering::SeqCst);
+    let told = receiver.wait_for("/ops", 2, Duration::from_secs(10)).await;
+    assert_eq!(told[1].json()["alerts"][0]["event"], "resolved");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        receiver.accepted("/pager").is_empty(),
+        "the notifier the rule names now was never told of the firing"
+    );
+    assert_eq!(receiver.accepted("/ops").len(), 2);
+}
+
+/// What a target's answer may say that chat services read as mentions:
+/// Slack's `<!channel>` and `<@U123>`, Discord's and Mattermost's `@everyone`.
+const MENTIONS: &str = "<!channel> @everyone <@U123>";
+
+/// An HTTP server answering every path with `{"status": MENTIONS}`.
+async fn mentioning_target() -> std::net::SocketAddr {
+    let body = serde_json::json!({ "status": MENTIONS }).to_string();
+    let app = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
+
+/// The mentions in `text` that Slack, Mattermost or Discord would act on.
+fn live_mentions(text: &str) -> Vec<&'static str> {
+    let forms = ["<!", "<@", "<#", "@everyone", "@here", "@channel"];
+    forms.into_iter().filter(|m| text.contains(m)).collect()
+}
+
+#[tokio::test]
+async fn a_checks_detail_mentions_no_one_in_slack_or_discord() {
+    let target = mentioning_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifiers = format!(
+        "[[notifier]]\nname = \"slack\"\nkind = \"slack\"\nurl = \"{}\"\n\n\
+         [[notifier]]\nname = \"discord\"\nkind = \"discord\"\nurl = \"{}\"\n",
+        receiver.url("/slack"),
+        receiver.url("/discord"),
+    );
+    let mentioning = format!(
+        "[[check]]\nname = \"Status\"\nkind = \"http\"\nurl = \"http://{target}/status\"\n\
+         json = {{ pointer = \"/status\", equals = \"ok\" }}\n"
+    );
+    let rules = "failure_threshold = 1\ngroup_window = \"0s\"";
+    let setup = write_config(&config(target, &notifiers, rules, &mentioning));
+    let _server = start(&setup).await;
+    let limit = Duration::from_secs(10);
+
+    let slack = receiver.wait_for("/slack", 1, limit).await[0].json();
+    let text = slack["text"].as_str().unwrap();
+    assert_eq!(live_mentions(text), Vec::<&str>::new(), "{text}");
+    let shown = text
+        .replace('\u{200B}', "")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&");
+    assert!(shown.contains(MENTIONS), "still there to read: {text}");
+
+    let discord = &receiver.wait_for("/discord", 1, limit).await[0];
+    let body = String::from_utf8_lossy(&discord.body);
+    assert!(
+        body.contains(r#""allowed_mentions":{"parse":[]}"#),
+        "{body}"
+    );
+    let content = discord.json()["content"].as_str().unwrap().to_string();
+    assert_eq!(live_mentions(&content), Vec::<&str>::new(), "{content}");
+    assert!(
+        content.replace('\u{200B}', "").contains(MENTIONS),
+        "still there to read: {content}"
+    );
+}
+
+/// Both outboxes, one node's SQLite and a cluster's Postgres, keep for the
+/// next process who was told of an open alert, and a message's body as it
+/// was first kept, until its rows are pruned.
+#[test]
+fn both_outboxes_keep_who_was_told_and_a_message_as_it_was_formed() {
+    use pulse::alerts::{Event, Happened, OpenAlert, Outbox};
+    use pulse::status::{CheckId, Health};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let postgres = runtime.block_on(support::postgres::Postgres::start());
+    let on_postgres = || {
+        let mut store =
+            pulse::history::PgStore::new(&postgres.url(), runtime.handle().clone()).unwrap();
+        runtime.block_on(store.prepare()).unwrap();
+        Outbox::on_postgres(&store, "replica-1".into()).unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("history.db");
+    let on_sqlite =
+        || Outbox::new(pulse::history::side_connection(Some(&history)).unwrap()).unwrap();
+    let open = OpenAlert {
+        since_ms: 1_000,
+        reminded_ms: 3_000,
+        notified: Some(vec!["ops".into(), "chat".into()]),
+    };
+    let fired = Happened {
+        event: Event::Fired,
+        check: CheckId("api".into()),
+        name: "API".into(),
+        group: "shop".into(),
+        health: Health::Down,
+        detail: "answered 503".into(),
+        since_ms: 1_000,
+        at_ms: 3_000,
+        notify: vec!["ops".into(), "chat".into()],
+        open: Some(open.clone()),
+    };
+    let stores: [(&str, &dyn Fn() -> Outbox); 2] =
+        [("sqlite", &on_sqlite), ("postgres", &on_postgres)];
+    for (store, outbox_now) in stores {
+        let outbox = outbox_now();
+        outbox.record(&fired, 3_000).unwrap();
+        let message = outbox.waiting().unwrap()[0].id;
+        assert_eq!(
+            outbox.body(message).unwrap(),
+            None,
+            "{store}: not formed yet"
+        );
+        assert_eq!(
+            outbox.assign(message, &[message], "first").unwrap(),
+            "first"
+        );
+        assert_eq!(
+            outbox.assign(message, &[message], "second").unwrap(),
+            "first",
+            "{store}: formed once"
+        );
+        drop(outbox);
+
+        let restarted = outbox_now();
+        let kept = restarted.open_alerts().unwrap();
+        assert_eq!(kept, [(CheckId("api".into()), open.clone())], "{store}");
+        assert_eq!(
+            restarted.body(message).unwrap().as_deref(),
+            Some("first"),
+            "{store}"
+        );
+        restarted.mark_sent(message, 4_000).unwrap();
+        restarted.prune(10_000).unwrap();
+        assert_eq!(
+            restarted.body(message).unwrap(),
+            None,
+            "{store}: pruned with its rows"
+        );
+    }
+}
+
+/// A history file as a Pulse before kept bodies and who was told leaves
+/// it: `shop-api`'s alert open with no notifiers kept, and its firing to
+/// `ops` put in a message (tried once, to be retried now) with no body.
+fn history_of_an_older_pulse(history: &str) {
+    use pulse::alerts::{Event, Happened, OpenAlert, Outbox};
+    use pulse::status::{CheckId, Health};
+    let now = support::now_ms();
+    let path = std::path::Path::new(history);
+    let outbox = Outbox::new(pulse::history::side_connection(Some(path)).unwrap()).unwrap();
+    let open = OpenAlert {
+        since_ms: now - 60_000,
+        reminded_ms: now - 60_000,
+        notified: None,
+    };
+    let fired = Happened {
+        event: Event::Fired,
+        check: CheckId("shop-api".into()),
+        name: "Shop API".into(),
+        group: "shop".into(),
+        health: Health::Down,
+        detail: "answered 503".into(),
+        since_ms: open.since_ms,
+        at_ms: open.since_ms,
+        notify: vec!["ops".into()],
+        open: Some(open),
+    };
+    outbox.record(&fired, now).unwrap();
+    let older = pulse::history::side_connection(Some(path)).unwrap();
+    older
+        .execute(
+            "UPDATE outbox SET message = id, attempts = 1, next_try_ms = 0",
+            [],
+        )
+        .unwrap();
+}
+
+#[tokio::test]
+async fn what_an_older_pulse_left_is_composed_once_at_its_next_try_and_resolves_to_the_rule() {
+    let (target, _up) = switchable_target().await;
+    let receiver = Receiver::start(Answer::Ok).await;
+    let notifiers = format!(
+        "{}\n{}",
+        webhook("ops", &receiver.url("/ops")),
+        webhook("pager", &receiver.url("/pager"))
+    );
+    let rules = "success_threshold = 2\ngroup_window = \"0s\"\nnotify = [\"ops\", \"pager\"]";
+    let setup = write_config(&config(target, &notifiers, rules, ""));
+    history_of_an_older_pulse(&setup.history);
+    let _server = start(&setup).await;
+
+    let limit = Duration::from_secs(10);
+    let retry = receiver.wait_for("/ops", 1, limit).await.remove(0);
+    let message = retry.json();
+    assert_eq!(message["alerts"][0]["event"], "fired", "{message}");
+    let id = message["message_id"].as_str().unwrap();
+    let row: i64 = id.rsplit('-').next().unwrap().parse().unwrap();
+    let history = std::path::Path::new(&setup.history);
+    let outbox =
+        pulse::alerts::Outbox::new(pulse::history::side_connection(Some(history)).unwrap())
+            .unwrap();
+    assert_eq!(
+        outbox.body(row).unwrap().as_deref(),
+        Some(&*String::from_utf8_lossy(&retry.body)),
+        "composed at its try and kept"
+    );
+    // Whom its firing went to was not kept: its resolution goes to the
+    // notifiers the rule names now.
+    let resolved = receiver.wait_for("/pager", 1, limit).await[0].json();
+    assert_eq!(resolved["alerts"][0]["event"], "resolved", "{resolved}");
+    let told = receiver.wait_for("/ops", 2, limit).await[1].json();
+    assert_eq!(told["alerts"][0]["event"], "resolved", "{told}");
 }

@@ -321,7 +321,7 @@ fn the_schema_is_migrated_once_by_replicas_starting_together() {
             .unwrap();
         rows.iter().map(|r| r.get::<_, i32>(0)).collect::<Vec<_>>()
     });
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
 }
 
 #[test]

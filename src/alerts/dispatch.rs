@@ -6,7 +6,7 @@
 //! "down"; notifiers never wait for each other.
 
 use super::Alerts;
-use super::message::{HeldCheck, Message, told};
+use super::message::{Envelope, HeldCheck, Message, told};
 use super::notifiers::SendError;
 use super::outbox::Waiting;
 use crate::metrics::NotifierLabel;
@@ -317,26 +317,28 @@ async fn deliver(
     else {
         return;
     };
-    let outbox = alerts.outbox.clone();
-    let message = match message {
-        Some(message) => message,
-        None => {
+    let tried_before = message.is_some();
+    let message = message.unwrap_or_else(|| first_row(&rows));
+    let envelope = match envelope_of(alerts, message, &rows, tried_before).await {
+        Ok(Some(envelope)) => envelope,
+        Ok(None) => return,
+        Err(unreadable) => {
+            let message_id = alerts.outbox.message_id(message);
+            tracing::error!(notifier = notifier_name, message = %message_id, %unreadable, "alert message given up");
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            match tokio::task::spawn_blocking(move || outbox.assign(&ids)).await {
-                Ok(Ok(message)) => message,
-                _ => return,
-            }
+            expire(alerts, ids, unreadable, crate::checks::unix_millis()).await;
+            return;
         }
     };
-    let text = compose(alerts, message, &rows);
+    let message_id = &envelope.message.message_id;
     let label = NotifierLabel {
         notifier: notifier_name.to_string(),
     };
-    let outcome = notifier.send(&text).await;
+    let outcome = notifier.send(&envelope).await;
     let now = crate::checks::unix_millis();
     match outcome {
         Ok(()) => {
-            tracing::info!(notifier = notifier_name, message = %text.message_id, alerts = rows.len(), "alert message sent");
+            tracing::info!(notifier = notifier_name, message = %message_id, alerts = rows.len(), "alert message sent");
             alerts.delivered(notifier_name);
             alerts
                 .metrics
@@ -359,7 +361,7 @@ async fn deliver(
                 .inc();
             alerts.failed(notifier_name, &error, now);
             if permanent {
-                tracing::error!(notifier = notifier_name, message = %text.message_id, %error, "alert message refused; not trying it again");
+                tracing::error!(notifier = notifier_name, message = %message_id, %error, "alert message refused; not trying it again");
                 let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
                 let why = format!("refused: {error}");
                 expire(alerts, ids, why, now).await;
@@ -367,7 +369,7 @@ async fn deliver(
             }
             let attempts = rows.iter().map(|r| r.attempts).max().unwrap_or(0) + 1;
             let next = now + backoff(attempts).as_millis() as u64;
-            tracing::warn!(notifier = notifier_name, message = %text.message_id, attempts, %error, "alert message not delivered; will try again");
+            tracing::warn!(notifier = notifier_name, message = %message_id, attempts, %error, "alert message not delivered; will try again");
             write_down(alerts, "a failed delivery", move |o| {
                 o.mark_failed(message, &error, next)
             })
@@ -376,8 +378,44 @@ async fn deliver(
     }
 }
 
+/// A new message is named by its first row.
+fn first_row(rows: &[Waiting]) -> i64 {
+    rows.iter().map(|r| r.id).min().expect("a message has rows")
+}
+
+/// The message `rows` go out as: the one kept for `message` when it was
+/// formed, or else (new rows, or rows a Pulse that kept no bodies put in
+/// it) one composed now and kept with the rows in one transaction, so
+/// every later try sends the same. `Ok(None)` when the outbox could not
+/// be read or written (the next pass tries again); `Err` when what it
+/// kept is no message.
+async fn envelope_of(
+    alerts: &Alerts,
+    message: i64,
+    rows: &[Waiting],
+    tried_before: bool,
+) -> Result<Option<Envelope>, String> {
+    let outbox = alerts.outbox.clone();
+    if tried_before {
+        match tokio::task::spawn_blocking(move || outbox.body(message)).await {
+            Ok(Ok(Some(kept))) => return Envelope::open(kept).map(Some),
+            Ok(Ok(None)) => {}
+            _ => return Ok(None),
+        }
+    }
+    let composed = Envelope::seal(compose(alerts, message, rows));
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let (outbox, body) = (alerts.outbox.clone(), composed.json.clone());
+    match tokio::task::spawn_blocking(move || outbox.assign(message, &ids, &body)).await {
+        Ok(Ok(kept)) if kept == composed.json => Ok(Some(composed)),
+        Ok(Ok(kept)) => Envelope::open(kept).map(Some),
+        _ => Ok(None),
+    }
+}
+
 /// The message for `rows`, each alert with the checks it holds (for an
-/// alert that is failing; a resolution holds nothing).
+/// alert that is failing; a resolution holds nothing). Called once per
+/// message, when it is formed: what it says is then fixed.
 fn compose(alerts: &Alerts, message: i64, rows: &[Waiting]) -> Message {
     let public_url = alerts
         .delivery

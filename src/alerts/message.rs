@@ -1,21 +1,23 @@
 //! One message: the alerts that went out together to one notifier, and how
 //! each kind of notifier is told them (a title and plain text for chat, a
-//! documented JSON payload for webhooks).
+//! documented JSON payload for webhooks). A message is composed once, when
+//! its alerts are put in it, and kept as an `Envelope`: every try sends it
+//! as it was then.
 
 use super::outbox::AlertRecord;
 use crate::status::{CheckId, Health};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
 
 /// A check whose alert is held by one in the message (it depends on it).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HeldCheck {
     pub id: CheckId,
     pub name: String,
 }
 
 /// One alert as a message tells it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Told {
     pub event: String,
     pub check: CheckRef,
@@ -30,7 +32,7 @@ pub struct Told {
     pub held: Vec<HeldCheck>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckRef {
     pub id: CheckId,
     pub name: String,
@@ -38,7 +40,7 @@ pub struct CheckRef {
 }
 
 /// The webhook payload (README, "Alerts"): every field below.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Stable across retries of the same message: a receiver that got it
     /// twice (Pulse died between its answer and marking it sent) can tell.
@@ -48,8 +50,32 @@ pub struct Message {
     pub alerts: Vec<Told>,
     /// Sent from the notifications page to see that the notifier works;
     /// it tells no alert. Left out of every other message.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub test: bool,
+}
+
+/// A message as it is kept in the outbox and sent on every try: what it
+/// says, and the JSON it is kept as, which is also the webhook's body byte
+/// for byte (and what the signature signs).
+#[derive(Clone, Debug)]
+pub struct Envelope {
+    pub message: Message,
+    pub json: String,
+}
+
+impl Envelope {
+    /// `message`, serialised once.
+    pub fn seal(message: Message) -> Envelope {
+        let json = serde_json::to_string(&message).expect("a message serialises");
+        Envelope { message, json }
+    }
+
+    /// A message kept as `json`; `Err` if it is no message.
+    pub fn open(json: String) -> Result<Envelope, String> {
+        let message = serde_json::from_str(&json)
+            .map_err(|e| format!("a kept message is unreadable: {e}"))?;
+        Ok(Envelope { message, json })
+    }
 }
 
 impl Message {
@@ -77,6 +103,17 @@ impl Message {
             alerts: Vec::new(),
             test: true,
         }
+    }
+
+    /// What a chat service shows: the title in bold, then the text, with
+    /// no mention left in either.
+    pub fn chat_text(&self, chat: Chat) -> String {
+        let bold = match chat {
+            Chat::Slack => "*",
+            Chat::Discord => "**",
+        };
+        let text = format!("{bold}{}{bold}\n{}", self.title, self.text);
+        without_mentions(&text, chat)
     }
 
     /// Whether anything in it is failing (for a notifier's priority).
@@ -163,4 +200,41 @@ fn line(alert: &Told) -> String {
 
 fn http_time(unix_ms: u64) -> String {
     httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_millis(unix_ms))
+}
+
+/// A chat service that reads mentions in a message's text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Chat {
+    /// Slack, and Mattermost through its Slack-compatible webhooks.
+    Slack,
+    Discord,
+}
+
+/// A zero-width space: after `@` or `<` it keeps a mention from being read
+/// as one, and the reader sees the same text.
+const ZERO_WIDTH_SPACE: char = '\u{200B}';
+
+/// `text` with nothing in it that `chat` reads as a mention. A check's
+/// detail is whatever its target answered (a JSON excerpt, a body): it
+/// must not page a whole workspace. Slack reads `<!channel>`, `<!here>`,
+/// `<!everyone>`, `<@U123>`, `<#C1>`, `<!subteam^…>`: its control
+/// characters are escaped as it documents (`&amp;`, `&lt;`, `&gt;`).
+/// Mattermost also reads plain `@channel`, `@all`, `@name`; Discord
+/// `@everyone`, `@here`, `<@id>`, `<@!id>`, `<@&role>`: a zero-width space
+/// goes after each `@`, and for Discord after each `<`.
+pub fn without_mentions(text: &str, chat: Chat) -> String {
+    let mut safe = String::with_capacity(text.len() + text.len() / 8);
+    for c in text.chars() {
+        match (chat, c) {
+            (Chat::Slack, '&') => safe.push_str("&amp;"),
+            (Chat::Slack, '<') => safe.push_str("&lt;"),
+            (Chat::Slack, '>') => safe.push_str("&gt;"),
+            (_, '@') | (Chat::Discord, '<') => {
+                safe.push(c);
+                safe.push(ZERO_WIDTH_SPACE);
+            }
+            _ => safe.push(c),
+        }
+    }
+    safe
 }

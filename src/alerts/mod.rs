@@ -374,7 +374,7 @@ impl Alerts {
             tested.insert(notifier.to_owned(), None);
         }
         let message = Message::test(self.outbox.test_message_id(now), who);
-        let sent = found.send(&message).await;
+        let sent = found.send(&message::Envelope::seal(message)).await;
         self.tested
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -3,7 +3,7 @@
 //! secret goes, and nowhere else). Errors are returned redacted: a URL,
 //! token or secret of the notifier, or any `${…}` value, never shows.
 
-use super::message::Message;
+use super::message::{Chat, Envelope};
 use crate::checks::Redactor;
 use crate::config::{NotifierSpec, NotifierTarget};
 use hmac::{Hmac, Mac};
@@ -69,19 +69,20 @@ impl Notifier {
         &self.spec.name
     }
 
-    /// Sends `message`; `Err` says why not, redacted.
-    pub async fn send(&self, message: &Message) -> Result<(), SendError> {
+    /// Sends `envelope`'s message; `Err` says why not, redacted.
+    pub async fn send(&self, envelope: &Envelope) -> Result<(), SendError> {
         let blank = |text: String| self.redactor.blank_error(&text);
         if let NotifierTarget::Email(mail) = &self.spec.target {
             // lettre's timeout is per SMTP command; this bounds the whole.
-            let sent = tokio::time::timeout(2 * SEND_TIMEOUT, super::mail::send(mail, message));
+            let mail = super::mail::send(mail, &envelope.message);
+            let sent = tokio::time::timeout(2 * SEND_TIMEOUT, mail);
             let sent = sent.await.unwrap_or_else(|_| {
                 Err(format!("no answer within {}s", 2 * SEND_TIMEOUT.as_secs()))
             });
             return sent.map_err(|e| SendError::again(blank(e)));
         }
         let request = self
-            .request(message)
+            .request(envelope)
             .map_err(|e| SendError::given_up(blank(e)))?;
         let mut answer = request
             .send()
@@ -118,15 +119,16 @@ impl Notifier {
         Err(SendError { text, permanent })
     }
 
-    fn request(&self, message: &Message) -> Result<reqwest::RequestBuilder, String> {
+    fn request(&self, envelope: &Envelope) -> Result<reqwest::RequestBuilder, String> {
         let post = |url: reqwest::Url| self.client.post(url);
+        let message = &envelope.message;
         Ok(match &self.spec.target {
             NotifierTarget::Webhook {
                 url,
                 secret,
                 headers,
             } => {
-                let body = serde_json::to_vec(message).expect("a message serialises");
+                let body = envelope.json.clone().into_bytes();
                 let mut request = post(url.clone())
                     .header("content-type", "application/json")
                     .header("x-pulse-message-id", &message.message_id);
@@ -139,10 +141,12 @@ impl Notifier {
                 request.body(body)
             }
             NotifierTarget::Slack { url } => post(url.clone()).json(&json!({
-                "text": format!("*{}*\n{}", message.title, message.text),
+                "text": message.chat_text(Chat::Slack),
             })),
             NotifierTarget::Discord { url } => post(url.clone()).json(&json!({
-                "content": crate::text::shorten(&format!("**{}**\n{}", message.title, message.text), DISCORD_LIMIT - 1),
+                "content": crate::text::shorten(&message.chat_text(Chat::Discord), DISCORD_LIMIT - 1),
+                // Whatever the text says, it pings no one.
+                "allowed_mentions": {"parse": []},
             })),
             NotifierTarget::Ntfy { url, token } => {
                 // ntfy's JSON form (POST to the server's root) carries a

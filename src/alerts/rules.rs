@@ -21,12 +21,36 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// An alert that fired and has not resolved; kept in the database.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenAlert {
     /// The first failing result of the run that fired it.
     pub since_ms: u64,
     /// When it was last told (fired or reminded).
     pub reminded_ms: u64,
+    /// The notifiers told of it (its firing and reminders). Its resolution
+    /// goes to them: whoever heard "down" hears "resolved", whatever its
+    /// rule names by then. `None` for an alert opened by a Pulse that did
+    /// not keep them.
+    pub notified: Option<Vec<String>>,
+}
+
+impl OpenAlert {
+    /// Whom its resolution tells: those told of it; for an alert opened by
+    /// an older Pulse, the best guess left, those its rule names now.
+    fn resolution_notifiers(&self, rule: &AlertRule) -> Vec<String> {
+        self.notified.clone().unwrap_or_else(|| rule.notify.clone())
+    }
+
+    /// A reminder went to `notifiers` too: they hear the resolution.
+    fn add_notified(&mut self, notifiers: &[String]) {
+        if let Some(notified) = &mut self.notified {
+            for name in notifiers {
+                if !notified.contains(name) {
+                    notified.push(name.clone());
+                }
+            }
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,7 +82,8 @@ pub struct Happened {
     pub detail: String,
     pub since_ms: u64,
     pub at_ms: u64,
-    /// Whom to tell; empty when nobody is (a resolution with
+    /// Whom to tell: the notifiers its rule names, but for a resolution
+    /// those told of the alert; empty when nobody is (a resolution with
     /// `send_resolved = false`, a check with no notifier).
     pub notify: Vec<String>,
     /// The open alert to keep from now on; `None` once it resolved.
@@ -159,7 +184,7 @@ impl Rules {
     /// The open alert of `id`, if any: what to go back to with
     /// `restore_open` when a change could not be kept.
     pub fn open_of(&self, id: &CheckId) -> Option<OpenAlert> {
-        self.tracked.get(id).and_then(|t| t.open)
+        self.tracked.get(id).and_then(|t| t.open.clone())
     }
 
     pub fn restore_open(&mut self, id: &CheckId, open: Option<OpenAlert>) {
@@ -224,8 +249,9 @@ impl Rules {
                 tracked.open = Some(OpenAlert {
                     since_ms: tracked.failing_since_ms,
                     reminded_ms: at_ms,
+                    notified: Some(rule.notify.clone()),
                 });
-                (Event::Fired, true)
+                (Event::Fired, rule.notify.clone())
             }
             None => return None,
             Some(open) if failing => {
@@ -236,15 +262,21 @@ impl Rules {
                     return None;
                 }
                 open.reminded_ms = at_ms;
-                (Event::Reminder, true)
+                open.add_notified(&rule.notify);
+                (Event::Reminder, rule.notify.clone())
             }
-            Some(_) if tracked.passing_in_row >= rule.success_threshold => {
-                (Event::Resolved, rule.send_resolved)
+            Some(open) if tracked.passing_in_row >= rule.success_threshold => {
+                let notify = match rule.send_resolved {
+                    true => open.resolution_notifiers(&rule),
+                    false => Vec::new(),
+                };
+                (Event::Resolved, notify)
             }
             Some(_) => return None,
         };
         let since_ms = tracked
             .open
+            .as_ref()
             .map_or(tracked.failing_since_ms, |open| open.since_ms);
         if event == Event::Resolved {
             tracked.open = None;
@@ -258,8 +290,8 @@ impl Rules {
             detail: status.detail.clone(),
             since_ms,
             at_ms,
-            notify: if notify { rule.notify } else { Vec::new() },
-            open: tracked.open,
+            notify,
+            open: tracked.open.clone(),
         })
     }
 
@@ -271,7 +303,7 @@ impl Rules {
         if let Some(until_ms) = tracked.maintenance_until_ms {
             return AlertState::Maintenance { until_ms };
         }
-        if let Some(open) = tracked.open {
+        if let Some(open) = &tracked.open {
             return AlertState::Firing {
                 since_ms: open.since_ms,
             };

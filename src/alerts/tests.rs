@@ -189,6 +189,7 @@ fn an_alert_open_at_the_last_stop_does_not_fire_again() {
     let open = super::rules::OpenAlert {
         since_ms: 5_000,
         reminded_ms: 7_000,
+        notified: Some(vec!["ops".into()]),
     };
     let mut rules = Rules::new([(id("api"), open)]);
     rules.set_rules(HashMap::from([(id("api"), rule())]));
@@ -445,7 +446,8 @@ fn the_outbox_keeps_an_alert_and_its_rows_together_and_marks_them_once() {
         rows.iter().map(|r| r.notifier.as_str()).collect::<Vec<_>>(),
         vec!["chat", "ops"]
     );
-    let message = outbox.assign(&[rows[1].id]).unwrap();
+    let message = rows[1].id;
+    assert_eq!(outbox.assign(message, &[message], "{}").unwrap(), "{}");
     outbox.mark_failed(message, "answered 500", 9_000).unwrap();
     let retry = outbox.waiting().unwrap();
     assert_eq!(
@@ -463,6 +465,117 @@ fn the_outbox_keeps_an_alert_and_its_rows_together_and_marks_them_once() {
     let resolved = rules.observe(&result("api", Up, 4)).unwrap();
     outbox.record(&resolved, 4_000).unwrap();
     assert!(outbox.open_alerts().unwrap().is_empty());
+}
+
+#[test]
+fn a_resolution_tells_the_notifiers_told_of_the_firing_whatever_the_rule_names_now() {
+    let mut rules = rules_with(&[("api", rule())]);
+    assert_eq!(
+        feed(&mut rules, "api", 0, &[Down, Down, Down]),
+        vec![(Event::Fired, 2)]
+    );
+    let paging = AlertRule {
+        notify: vec!["pager".into()],
+        ..rule()
+    };
+    rules.set_rules(HashMap::from([(id("api"), paging)]));
+    feed(&mut rules, "api", 3, &[Up]);
+    let resolved = rules.observe(&result("api", Up, 4)).unwrap();
+    assert_eq!(resolved.event, Event::Resolved);
+    assert_eq!(resolved.notify, vec!["ops".to_string()]);
+}
+
+#[test]
+fn a_reminder_to_other_notifiers_adds_them_to_the_resolution() {
+    let reminding = |notify: &str| AlertRule {
+        failure_threshold: 1,
+        repeat: Some(Duration::from_secs(60)),
+        notify: vec![notify.into()],
+        ..rule()
+    };
+    let mut rules = rules_with(&[("api", reminding("ops"))]);
+    rules.observe(&result("api", Down, 0)).unwrap();
+    rules.set_rules(HashMap::from([(id("api"), reminding("pager"))]));
+    let reminder = rules.observe(&result("api", Down, 60)).unwrap();
+    assert_eq!(
+        (reminder.event, reminder.notify),
+        (Event::Reminder, vec!["pager".to_string()])
+    );
+    let told = reminder.open.unwrap().notified;
+    assert_eq!(told, Some(vec!["ops".to_string(), "pager".to_string()]));
+    feed(&mut rules, "api", 61, &[Up]);
+    let resolved = rules.observe(&result("api", Up, 62)).unwrap();
+    assert_eq!(resolved.notify, ["ops", "pager"]);
+}
+
+#[test]
+fn an_alert_opened_by_an_older_pulse_resolves_to_the_notifiers_its_rule_names() {
+    let open = super::rules::OpenAlert {
+        since_ms: 0,
+        reminded_ms: 0,
+        notified: None,
+    };
+    let mut rules = Rules::new([(id("api"), open)]);
+    let paging = AlertRule {
+        notify: vec!["pager".into()],
+        ..rule()
+    };
+    rules.set_rules(HashMap::from([(id("api"), paging)]));
+    feed(&mut rules, "api", 10, &[Up]);
+    let resolved = rules.observe(&result("api", Up, 11)).unwrap();
+    assert_eq!(resolved.notify, ["pager"]);
+}
+
+#[test]
+fn no_mention_survives_in_a_chat_text() {
+    use super::message::{Chat, without_mentions};
+    let slack = without_mentions(
+        "<!channel> <!here> <!everyone> <@U123> <#C1> <!subteam^S1|ops> @channel @all a & b",
+        Chat::Slack,
+    );
+    for live in ["<", ">", "@channel", "@all"] {
+        assert!(!slack.contains(live), "{live} in {slack:?}");
+    }
+    assert_eq!(
+        slack.replace('\u{200B}', ""),
+        "&lt;!channel&gt; &lt;!here&gt; &lt;!everyone&gt; &lt;@U123&gt; &lt;#C1&gt; \
+         &lt;!subteam^S1|ops&gt; @channel @all a &amp; b",
+        "escaped as Slack documents, and readable"
+    );
+    let discord = without_mentions("@everyone @here <@123> <@!123> <@&456>", Chat::Discord);
+    for live in ["@everyone", "@here", "<@"] {
+        assert!(!discord.contains(live), "{live} in {discord:?}");
+    }
+    assert_eq!(
+        discord.replace('\u{200B}', ""),
+        "@everyone @here <@123> <@!123> <@&456>",
+        "the reader sees what the target said"
+    );
+}
+
+#[test]
+fn a_kept_message_opens_as_the_message_that_was_sealed() {
+    use super::message::{Envelope, HeldCheck, Message, told};
+    let record = AlertRecord {
+        event: "fired".into(),
+        check: id("router"),
+        name: "Router \"core\" ✓".into(),
+        group: "net".into(),
+        health: Down,
+        detail: "answered 503 <!channel>\n\u{1}".into(),
+        since_ms: 1,
+        at_ms: 2,
+    };
+    let held = vec![HeldCheck {
+        id: id("shop"),
+        name: "Shop".into(),
+    }];
+    let base = reqwest::Url::parse("https://status.example.com/").unwrap();
+    let message = Message::new("pulse-x-1".into(), vec![told(record, Some(&base), held)]);
+    let sealed = Envelope::seal(message);
+    let opened = Envelope::open(sealed.json.clone()).unwrap();
+    assert_eq!(opened.message, sealed.message);
+    assert!(Envelope::open("{\"title\": 1}".into()).is_err());
 }
 
 #[test]

@@ -24,12 +24,16 @@ use std::time::Duration;
 use tokio_postgres::Row;
 
 /// Each migration once, in order (`schema_migrations` keeps which ran).
-const MIGRATIONS: [(i32, &str); 3] = [
+const MIGRATIONS: [(i32, &str); 4] = [
     (1, include_str!("../../migrations/postgres/001_history.sql")),
     (2, include_str!("../../migrations/postgres/002_alerts.sql")),
     (
         3,
         include_str!("../../migrations/postgres/003_incidents.sql"),
+    ),
+    (
+        4,
+        include_str!("../../migrations/postgres/004_alert_messages.sql"),
     ),
 ];
 

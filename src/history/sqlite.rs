@@ -105,6 +105,9 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../migrations/sqlite/007_incident_writes.sql"
         )),
+        M::up(include_str!(
+            "../../migrations/sqlite/008_alert_messages.sql"
+        )),
     ])
 }
 

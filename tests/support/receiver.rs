@@ -22,6 +22,9 @@ pub enum Answer {
     FailFirst(usize),
     /// Never answers (until the test ends).
     Hang,
+    /// Never answers the first `n` requests, then 200: a sender killed
+    /// while it waits finds it answering when it tries again.
+    HangFirst(usize),
 }
 
 #[derive(Clone, Debug)]
@@ -86,6 +89,28 @@ impl Receiver {
             .collect()
     }
 
+    /// Waits until `path` has received `n` requests, answered or not;
+    /// panics after `limit`.
+    pub async fn wait_for_tries(&self, path: &str, n: usize, limit: Duration) -> Vec<Post> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let tried: Vec<Post> = self
+                .posts()
+                .into_iter()
+                .filter(|p| p.path == path)
+                .collect();
+            if tried.len() >= n {
+                return tried;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{path} received {} of {n} requests within {limit:?}",
+                tried.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits until `path` has accepted `n` requests; panics after `limit`.
     pub async fn wait_for(&self, path: &str, n: usize, limit: Duration) -> Vec<Post> {
         let deadline = tokio::time::Instant::now() + limit;
@@ -116,7 +141,8 @@ async fn receive(State(shared): State<Arc<Shared>>, request: Request) -> StatusC
         Answer::Ok => StatusCode::OK,
         Answer::FailFirst(failures) if n < failures => StatusCode::INTERNAL_SERVER_ERROR,
         Answer::FailFirst(_) => StatusCode::OK,
-        Answer::Hang => {
+        Answer::HangFirst(hung) if n >= hung => StatusCode::OK,
+        Answer::Hang | Answer::HangFirst(_) => {
             shared.posts.lock().unwrap().push(Post {
                 path,
                 headers,

@@ -2,8 +2,11 @@
 //! the history database. An alert's change and the rows of its messages
 //! are written in one transaction, and a row is marked sent only once its
 //! notifier confirmed it, so a restart at any moment neither loses nor
-//! repeats a message. Blocking code, called from the rules' thread and
-//! from the dispatcher through `spawn_blocking`.
+//! repeats a message. A message's body is kept in the transaction that
+//! puts its rows in it, and an open alert keeps who was told of it, so a
+//! restart changes neither what a retry says nor whom a resolution
+//! tells. Blocking code, called from the rules' thread and from the
+//! dispatcher through `spawn_blocking`.
 //!
 //! One node keeps it in its SQLite file (`sqlite`). The replicas of a
 //! cluster share one in Postgres (`postgres`): every replica judges every
@@ -159,12 +162,23 @@ impl Outbox {
         }
     }
 
-    /// Puts `rows` in one message, named by its first row, before its
-    /// first try: its retries then send exactly the same message.
-    pub fn assign(&self, rows: &[i64]) -> Result<i64> {
+    /// Puts `rows` in `message` (named by its first row) with `body`, the
+    /// message composed for them, in one transaction, before its first
+    /// try. Returns the body kept, which is an earlier one if the message
+    /// had one already: every try sends that.
+    pub fn assign(&self, message: i64, rows: &[i64], body: &str) -> Result<String> {
         match &self.store {
-            Store::Sqlite(db) => Ok(db.assign(rows)?),
-            Store::Postgres(pg) => pg.assign(rows),
+            Store::Sqlite(db) => Ok(db.assign(message, rows, body)?),
+            Store::Postgres(pg) => pg.assign(message, rows, body),
+        }
+    }
+
+    /// The body kept for `message`; `None` if it has none (assigned by a
+    /// Pulse that kept no bodies).
+    pub fn body(&self, message: i64) -> Result<Option<String>> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.body(message)?),
+            Store::Postgres(pg) => pg.body(message),
         }
     }
 
@@ -198,7 +212,8 @@ impl Outbox {
         }
     }
 
-    /// Drops sent and expired rows older than `before_ms`.
+    /// Drops sent and expired rows older than `before_ms`, and the bodies
+    /// of messages with no rows left.
     pub fn prune(&self, before_ms: u64) -> Result<usize> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.prune(before_ms)?),
@@ -213,6 +228,16 @@ impl Outbox {
             Store::Postgres(pg) => pg.waiting_count(),
         }
     }
+}
+
+/// An open alert's notifiers as SQLite keeps them: a JSON array.
+fn notified_json(open: &OpenAlert) -> Option<String> {
+    let notified = open.notified.as_ref()?;
+    Some(serde_json::to_string(notified).expect("a list of names serialises"))
+}
+
+fn notified_from_json(json: Option<String>) -> serde_json::Result<Option<Vec<String>>> {
+    json.map(|json| serde_json::from_str(&json)).transpose()
 }
 
 /// What a row's state is, from its columns: the same in both databases.

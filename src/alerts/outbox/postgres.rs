@@ -89,7 +89,7 @@ impl PgOutbox {
 
     pub fn open_alerts(&self) -> Result<Vec<(CheckId, OpenAlert)>> {
         let rows = self.db.rows(
-            "SELECT check_id, since_ms, reminded_ms FROM alerts_open WHERE open",
+            "SELECT check_id, since_ms, reminded_ms, notified FROM alerts_open WHERE open",
             &[],
         )?;
         Ok(rows
@@ -98,6 +98,7 @@ impl PgOutbox {
                 let open = OpenAlert {
                     since_ms: row.get::<_, i64>(1) as u64,
                     reminded_ms: row.get::<_, i64>(2) as u64,
+                    notified: row.get(3),
                 };
                 (CheckId(row.get(0)), open)
             })
@@ -135,14 +136,15 @@ impl PgOutbox {
                 // Another replica told it: nothing to write.
                 return Ok(tx.commit().await?);
             }
-            let (open, since, reminded) = match happened.open {
-                Some(alert) => (true, alert.since_ms, alert.reminded_ms),
-                None => (false, 0, 0),
+            let (open, since, reminded, notified) = match &happened.open {
+                Some(alert) => (true, alert.since_ms, alert.reminded_ms, alert.notified.clone()),
+                None => (false, 0, 0, None),
             };
             tx.execute(
-                "UPDATE alerts_open SET open = $2, since_ms = $3, reminded_ms = $4, changed_ms = $5
+                "UPDATE alerts_open
+                 SET open = $2, since_ms = $3, reminded_ms = $4, changed_ms = $5, notified = $6
                  WHERE check_id = $1",
-                &[check, &open, &(since as i64), &(reminded as i64), &at],
+                &[check, &open, &(since as i64), &(reminded as i64), &at, &notified],
             )
             .await?;
             tx.execute(
@@ -165,13 +167,38 @@ impl PgOutbox {
         rows.iter().map(waiting_row).collect()
     }
 
-    pub fn assign(&self, rows: &[i64]) -> Result<i64> {
-        let message = *rows.iter().min().expect("a message has rows");
-        self.db.rows(
-            "UPDATE outbox SET message = $1 WHERE id = ANY($2) RETURNING id",
-            &[&message, &rows],
+    pub fn assign(&self, message: i64, rows: &[i64], body: &str) -> Result<String> {
+        self.db.block_on(async {
+            let mut client = self.db.pool().get().await?;
+            let tx = client.transaction().await?;
+            tx.execute(
+                "UPDATE outbox SET message = $1 WHERE id = ANY($2)",
+                &[&message, &rows],
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO outbox_messages (message, body) VALUES ($1, $2)
+                 ON CONFLICT (message) DO NOTHING",
+                &[&message, &body],
+            )
+            .await?;
+            let kept = tx
+                .query_one(
+                    "SELECT body FROM outbox_messages WHERE message = $1",
+                    &[&message],
+                )
+                .await?;
+            tx.commit().await?;
+            Ok(kept.get(0))
+        })
+    }
+
+    pub fn body(&self, message: i64) -> Result<Option<String>> {
+        let rows = self.db.rows(
+            "SELECT body FROM outbox_messages WHERE message = $1",
+            &[&message],
         )?;
-        Ok(message)
+        Ok(rows.first().map(|row| row.get(0)))
     }
 
     pub fn mark_sent(&self, message: i64, now_ms: u64) -> Result<()> {
@@ -215,6 +242,12 @@ impl PgOutbox {
             "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
              AND created_ms < $1 RETURNING id",
             &[&(before_ms as i64)],
+        )?;
+        self.db.rows(
+            "DELETE FROM outbox_messages WHERE NOT EXISTS
+             (SELECT 1 FROM outbox WHERE outbox.message = outbox_messages.message)
+             RETURNING message",
+            &[],
         )?;
         Ok(rows.len())
     }

@@ -1,6 +1,6 @@
 //! The outbox in the SQLite history file of one node.
 
-use super::{AlertRecord, Waiting, outcome_of, record_of};
+use super::{AlertRecord, Waiting, notified_from_json, notified_json, outcome_of, record_of};
 use crate::alerts::rules::{Happened, OpenAlert};
 use crate::history::WRITE;
 use crate::status::{CheckId, Notification};
@@ -30,13 +30,18 @@ impl SqliteOutbox {
 
     pub fn open_alerts(&self) -> Sql<Vec<(CheckId, OpenAlert)>> {
         let conn = self.conn();
-        let mut query = conn.prepare("SELECT check_id, since_ms, reminded_ms FROM alerts_open")?;
+        let mut query =
+            conn.prepare("SELECT check_id, since_ms, reminded_ms, notified FROM alerts_open")?;
         let rows = query.query_map([], |row| {
+            let notified = notified_from_json(row.get(3)?).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, e.into())
+            })?;
             Ok((
                 CheckId(row.get(0)?),
                 OpenAlert {
                     since_ms: row.get::<_, i64>(1)? as u64,
                     reminded_ms: row.get::<_, i64>(2)? as u64,
+                    notified,
                 },
             ))
         })?;
@@ -47,14 +52,16 @@ impl SqliteOutbox {
         let (record, json) = record_of(happened);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
-        match happened.open {
+        match &happened.open {
             Some(open) => tx.execute(
-                "INSERT INTO alerts_open (check_id, since_ms, reminded_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (check_id) DO UPDATE SET since_ms = ?2, reminded_ms = ?3",
+                "INSERT INTO alerts_open (check_id, since_ms, reminded_ms, notified)
+                 VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (check_id) DO UPDATE SET since_ms = ?2, reminded_ms = ?3, notified = ?4",
                 params![
                     happened.check.0,
                     open.since_ms as i64,
-                    open.reminded_ms as i64
+                    open.reminded_ms as i64,
+                    notified_json(open)
                 ],
             )?,
             None => tx.execute(
@@ -110,8 +117,7 @@ impl SqliteOutbox {
         rows.collect()
     }
 
-    pub fn assign(&self, rows: &[i64]) -> Sql<i64> {
-        let message = *rows.iter().min().expect("a message has rows");
+    pub fn assign(&self, message: i64, rows: &[i64], body: &str) -> Sql<String> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
         for id in rows {
@@ -120,8 +126,28 @@ impl SqliteOutbox {
                 params![message, id],
             )?;
         }
+        tx.execute(
+            "INSERT INTO outbox_messages (message, body) VALUES (?1, ?2)
+             ON CONFLICT (message) DO NOTHING",
+            params![message, body],
+        )?;
+        let kept = tx.query_row(
+            "SELECT body FROM outbox_messages WHERE message = ?1",
+            params![message],
+            |row| row.get(0),
+        )?;
         tx.commit()?;
-        Ok(message)
+        Ok(kept)
+    }
+
+    pub fn body(&self, message: i64) -> Sql<Option<String>> {
+        self.conn()
+            .query_row(
+                "SELECT body FROM outbox_messages WHERE message = ?1",
+                params![message],
+                |row| row.get(0),
+            )
+            .optional()
     }
 
     pub fn mark_sent(&self, message: i64, now_ms: u64) -> Sql<()> {
@@ -187,11 +213,18 @@ impl SqliteOutbox {
     }
 
     pub fn prune(&self, before_ms: u64) -> Sql<usize> {
-        self.conn().execute(
+        let conn = self.conn();
+        let pruned = conn.execute(
             "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
              AND created_ms < ?1",
             params![before_ms as i64],
-        )
+        )?;
+        conn.execute(
+            "DELETE FROM outbox_messages WHERE NOT EXISTS
+             (SELECT 1 FROM outbox WHERE outbox.message = outbox_messages.message)",
+            [],
+        )?;
+        Ok(pruned)
     }
 
     pub fn waiting_count(&self) -> Sql<u64> {
