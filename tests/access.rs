@@ -2,8 +2,10 @@
 //! config, asked anonymously, with a session, with tokens of each scope,
 //! and through a trusted (and an untrusted) proxy's user header, on every
 //! kind of route, the directly served stream included. Also: signing in
-//! and out, the sign-in rate limit, session expiry, allowed hosts, and
-//! secure-by-default start-up.
+//! and out, the sign-in rate limits (which client a proxy forwards for,
+//! real and made-up names alike, a flood of guesses that must not lock the
+//! user out), session expiry, allowed hosts, and secure-by-default
+//! start-up.
 
 mod support;
 
@@ -115,6 +117,44 @@ async fn raw(server: &Server, source: Ipv4Addr, request: &str, enough: &str) -> 
 async fn stream_start(server: &Server, source: Ipv4Addr, headers: &str) -> String {
     let request = format!("GET /api/events HTTP/1.1\r\nHost: localhost\r\n{headers}\r\n");
     raw(server, source, &request, "\n\n\n").await
+}
+
+/// The status code an answer read by `raw` starts with.
+fn status_code(answer: &str) -> u16 {
+    answer
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|rest| rest.get(..3))
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("not an answer: {answer:?}"))
+}
+
+/// Posts the sign-in form from `source` with extra `headers` (each line
+/// ending in CRLF): the answer's status and its session cookie, if any.
+async fn sign_in_from(
+    server: &Server,
+    source: Ipv4Addr,
+    user: &str,
+    password: &str,
+    headers: &str,
+) -> (u16, Option<String>) {
+    let body = format!("user={user}&password={}", password.replace(' ', "+"));
+    let request = format!(
+        "POST /login HTTP/1.1\r\nHost: localhost\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n{headers}\r\n{body}",
+        body.len()
+    );
+    let answer = raw(server, source, &request, "\r\n\r\n").await;
+    let cookie = answer
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: "))
+        .map(|cookie| cookie.split(';').next().unwrap().to_owned());
+    (status_code(&answer), cookie)
+}
+
+/// The `n`th of the loopback addresses a test sends floods from
+/// (127.0.0.10 and on: each is another client to the server).
+fn elsewhere(n: u8) -> Ipv4Addr {
+    Ipv4Addr::new(127, 0, 0, 10 + n)
 }
 
 async fn status_of(server: &Server, path: &str, headers: &[(&str, &str)]) -> u16 {
@@ -752,4 +792,188 @@ async fn incidents_are_opened_by_those_who_may_act_and_shown_to_the_public_witho
     // Reading them is a private API: a read token may, the public may not.
     assert_eq!(status_of(&server, "/api/incidents", &as_reader).await, 200);
     assert_eq!(status_of(&server, "/api/incidents", &[]).await, 401);
+}
+
+#[tokio::test]
+async fn an_open_dashboard_asked_for_on_loopback_answers_only_loopback_names() {
+    // `--open-dashboard` opens the dashboard; it must not also open it to
+    // a web page whose name was pointed at 127.0.0.1 (DNS rebinding).
+    let server = Server::start(&["--open-dashboard"]).await;
+    let ask = |target: &str, host: &str, extra: &str| {
+        format!("GET {target} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n")
+    };
+    // The stream through hyper: an upgrade is not served directly.
+    let through_hyper = "Upgrade: h2c\r\nConnection: upgrade\r\n";
+    let requests = [
+        ("/", ""),
+        ("/api/status", ""),
+        ("/api/events", ""),
+        ("/api/events", through_hyper),
+    ];
+    for (path, extra) in requests {
+        let answer = raw(
+            &server,
+            Ipv4Addr::LOCALHOST,
+            &ask(path, "rebound.example", extra),
+            "\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status_code(&answer), 421, "{path} {extra:?}: {answer}");
+    }
+    for &(path, extra) in &requests[1..] {
+        let answer = raw(
+            &server,
+            Ipv4Addr::LOCALHOST,
+            &ask(path, "localhost", extra),
+            "\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status_code(&answer), 200, "{path} {extra:?}: {answer}");
+    }
+    // Asked for, it is still for looking, not acting.
+    let act = raw(
+        &server,
+        Ipv4Addr::LOCALHOST,
+        "POST /api/notifiers/test HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n",
+        "\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_code(&act), 403, "{act}");
+}
+
+#[tokio::test]
+async fn a_user_header_sent_twice_by_a_trusted_proxy_is_refused_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    // As a proxy that adds its header beside the one the client sent.
+    let twice = "X-Forwarded-User: admin\r\nX-Forwarded-User: ada\r\n";
+    let requests = [
+        "GET / HTTP/1.1",
+        "GET /api/status HTTP/1.1",
+        // Served directly if it were let in; refused, hyper answers it.
+        "GET /api/events HTTP/1.1",
+        "GET /api/events HTTP/1.1\r\nUpgrade: h2c\r\nConnection: upgrade",
+    ];
+    for request in requests {
+        let answer = raw(
+            &server,
+            TRUSTED_PROXY,
+            &format!("{request}\r\nHost: localhost\r\n{twice}\r\n"),
+            "\r\n\r\n",
+        )
+        .await;
+        assert_eq!(status_code(&answer), 400, "{request:?}: {answer}");
+    }
+    // Once, it names the user, on the page and on the stream.
+    let once = "X-Forwarded-User: ada\r\n";
+    let page = raw(
+        &server,
+        TRUSTED_PROXY,
+        &format!("GET / HTTP/1.1\r\nHost: localhost\r\n{once}\r\n"),
+        "\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status_code(&page), 200, "{page}");
+    let stream = stream_start(&server, TRUSTED_PROXY, once).await;
+    assert!(stream.contains(PRIVATE_MARK), "{stream}");
+}
+
+#[tokio::test]
+async fn a_client_behind_a_trusted_proxy_is_the_right_most_untrusted_forwarded_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    // The client writes a new address of its own on each attempt; the
+    // proxy adds the client's real one on a line of its own.
+    let forwarded = |fake: usize, client: &str| {
+        format!("X-Forwarded-For: 203.0.113.{fake}\r\nX-Forwarded-For: {client}\r\n")
+    };
+    let started = std::time::Instant::now();
+    let mut refused_at = None;
+    for attempt in 1..=24 {
+        let headers = forwarded(attempt, "198.51.100.1");
+        let (status, _) = sign_in_from(&server, TRUSTED_PROXY, "ada", "guess", &headers).await;
+        if status == 429 {
+            refused_at = Some(attempt);
+            break;
+        }
+        assert_eq!(status, 303, "attempt {attempt}");
+    }
+    // Ten a minute for one client at one name, one more every 6 s the
+    // attempts took (a loaded machine hashes slowly).
+    let refilled = started.elapsed().as_secs() as usize / 6;
+    let attempt = refused_at.expect("the client is held to its own limit");
+    assert!(
+        (11..=11 + refilled).contains(&attempt),
+        "refused at attempt {attempt} after {:?}",
+        started.elapsed()
+    );
+    let (status, _) = sign_in_from(
+        &server,
+        TRUSTED_PROXY,
+        "ada",
+        PASSWORD,
+        &forwarded(99, "198.51.100.1"),
+    )
+    .await;
+    assert_eq!(status, 429, "the right password waits its turn too");
+    // Another client of the same proxy (which lists itself, trusted, on
+    // the right) has a limit of its own.
+    let other = "X-Forwarded-For: 198.51.100.1\r\nX-Forwarded-For: 198.51.100.2, 127.0.0.2\r\n";
+    let (status, cookie) = sign_in_from(&server, TRUSTED_PROXY, "ada", PASSWORD, other).await;
+    assert_eq!(status, 303);
+    assert!(cookie.is_some_and(|c| c.starts_with("pulse_session=")));
+}
+
+#[tokio::test]
+async fn real_and_made_up_names_get_the_same_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    // Each attempt from an address of its own, so only the name's limit
+    // applies; the two names side by side, so both see the same clock.
+    let started = std::time::Instant::now();
+    let (mut real, mut made_up) = (Vec::new(), Vec::new());
+    for i in 0..27 {
+        let (a, b) = tokio::join!(
+            sign_in_from(&server, elsewhere(i), "ada", "guess", ""),
+            sign_in_from(&server, elsewhere(i), "nobody-here", "guess", ""),
+        );
+        real.push(a.0);
+        made_up.push(b.0);
+    }
+    let elapsed = started.elapsed();
+    // Twenty a minute at a name, and one more every 3 s the attempts took.
+    let most = 20 + elapsed.as_secs() as usize / 3;
+    for (name, codes) in [("ada", &real), ("nobody-here", &made_up)] {
+        let allowed = codes.iter().take_while(|&&code| code == 303).count();
+        assert!(
+            (20..=most).contains(&allowed),
+            "{name}: {codes:?} in {elapsed:?}"
+        );
+        assert!(
+            codes.iter().all(|code| [303, 429].contains(code)),
+            "{name}: {codes:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_flood_of_guesses_from_elsewhere_does_not_stop_the_user_at_their_own_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _) = guarded_server(&dir, "").await;
+    let home = Ipv4Addr::LOCALHOST;
+    let (status, _) = sign_in_from(&server, home, "ada", PASSWORD, "").await;
+    assert_eq!(status, 303);
+    // Guesses at the name from many addresses, until its limit refuses.
+    let mut refused = false;
+    for i in 0..60 {
+        let (status, _) = sign_in_from(&server, elsewhere(i), "ada", "guess", "").await;
+        if status == 429 {
+            refused = true;
+            break;
+        }
+    }
+    assert!(refused, "the name's own limit slows the guessers");
+    let (status, cookie) = sign_in_from(&server, home, "ada", PASSWORD, "").await;
+    assert_eq!(status, 303, "the user signs in where they did before");
+    assert!(cookie.is_some());
 }

@@ -10,8 +10,12 @@
 //! proxies, allowed hosts) and replaced whole on each reload; sessions
 //! signed out and the sign-in rate limits outlive reloads.
 
+mod expiring;
+mod forwarded;
 mod password;
 mod session;
+#[cfg(test)]
+mod tests;
 mod throttle;
 mod tokens;
 pub mod web;
@@ -65,13 +69,21 @@ impl Viewer {
 /// What a request's head offers the decision: its header fields, whether
 /// parsed by hyper or by the sorter.
 pub trait Head {
-    /// The first field named `name` (lower case).
+    /// The first line of the field named `name` (lower case).
     fn field(&self, name: &str) -> Option<&[u8]>;
+    /// Every line of the field named `name`, in the order they came: a
+    /// list sent on several lines, or a field sent twice where once is
+    /// meant.
+    fn field_lines(&self, name: &str) -> Vec<&[u8]>;
 }
 
 impl Head for axum::http::HeaderMap {
     fn field(&self, name: &str) -> Option<&[u8]> {
         self.get(name).map(|value| value.as_bytes())
+    }
+
+    fn field_lines(&self, name: &str) -> Vec<&[u8]> {
+        self.get_all(name).iter().map(|v| v.as_bytes()).collect()
     }
 }
 
@@ -81,6 +93,14 @@ impl Head for httparse::Request<'_, '_> {
             .iter()
             .find(|f| f.name.eq_ignore_ascii_case(name))
             .map(|f| f.value)
+    }
+
+    fn field_lines(&self, name: &str) -> Vec<&[u8]> {
+        self.headers
+            .iter()
+            .filter(|f| f.name.eq_ignore_ascii_case(name))
+            .map(|f| f.value)
+            .collect()
     }
 }
 
@@ -114,6 +134,11 @@ pub enum Verdict {
     CrossSite,
     /// A `Host` not in `allowed_hosts` (DNS rebinding, or a wrong name).
     UnknownHost,
+    /// A trusted proxy sent its user header more than once (400). Some
+    /// proxies add theirs beside the one the client sent instead of
+    /// replacing it; which is the proxy's cannot be told, and believing
+    /// either would let the client choose who it is.
+    UserHeaderRepeated,
 }
 
 /// What a path is, for the rule.
@@ -226,13 +251,15 @@ impl Gate {
         }
     }
 
-    /// The open dashboard of a machine's own user: served only under the
-    /// loopback names, so a web page whose name was pointed at 127.0.0.1
-    /// (DNS rebinding) cannot read it from that user's browser.
-    fn open_on_loopback() -> Gate {
+    /// An open dashboard on a loopback address, opened on purpose or not:
+    /// served only under the loopback names, so a web page whose name was
+    /// pointed at 127.0.0.1 (DNS rebinding) cannot read it from the
+    /// browser of someone on this machine. `anyone_acts` for the machine's
+    /// own user's dashboard, not for one opened on purpose.
+    fn open_on_loopback(anyone_acts: bool) -> Gate {
         Gate {
             allowed_hosts: LOOPBACK_NAMES.map(str::to_owned).to_vec(),
-            anyone_acts: true,
+            anyone_acts,
             ..Gate::open()
         }
     }
@@ -309,9 +336,7 @@ impl Access {
         // users configured later are never silently overridden by it.
         let gate = match spec {
             Some(spec) => Gate::from_spec(spec),
-            None if self.open_dashboard => Gate::open(),
-            None if self.listening.ip().is_loopback() => Gate::open_on_loopback(),
-            None => return Err(self.refusal_to_open()),
+            None => self.open_gate()?,
         };
         *self.gate.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(gate);
         let mut current = self.spec.lock().unwrap_or_else(|p| p.into_inner());
@@ -355,6 +380,16 @@ impl Access {
         self.changes.subscribe()
     }
 
+    /// The gate of a config without `[access]`, or why there must be none.
+    fn open_gate(&self) -> Result<Gate, String> {
+        let on_loopback = self.listening.ip().to_canonical().is_loopback();
+        match (on_loopback, self.open_dashboard) {
+            (true, opened_on_purpose) => Ok(Gate::open_on_loopback(!opened_on_purpose)),
+            (false, true) => Ok(Gate::open()),
+            (false, false) => Err(self.refusal_to_open()),
+        }
+    }
+
     fn refusal_to_open(&self) -> String {
         format!(
             "refusing to serve an open dashboard on {}: anyone who can reach it would see every check. \
@@ -375,6 +410,9 @@ impl Access {
         let way = way(asking.path, asking.unsafe_method);
         if asking.path != "/healthz" && !host_allowed(&gate, asking.head) {
             return Verdict::UnknownHost;
+        }
+        if repeats_user_header(&gate, asking) {
+            return Verdict::UserHeaderRepeated;
         }
         let viewer = self.identify(&gate, asking);
         let private = match &viewer {
@@ -449,16 +487,15 @@ impl Access {
     }
 
     /// The client a request is from: the peer, or for a trusted proxy the
-    /// address it says it forwards for (the last hop it added).
+    /// client it forwards for (`forwarded::client`: the right-most address
+    /// of `X-Forwarded-For`, all its lines, that is not a trusted proxy).
     pub fn client_address(&self, peer: IpAddr, head: &dyn Head) -> IpAddr {
-        if !self.gate().is_trusted_proxy(peer) {
+        let gate = self.gate();
+        if !gate.is_trusted_proxy(peer) {
             return peer;
         }
-        head.field("x-forwarded-for")
-            .and_then(|value| std::str::from_utf8(value).ok())
-            .and_then(|list| list.rsplit(',').next())
-            .and_then(|last| last.trim().parse().ok())
-            .unwrap_or(peer)
+        let forwarded_for = head.field_lines("x-forwarded-for");
+        forwarded::client(peer, &forwarded_for, |hop| gate.is_trusted_proxy(hop))
     }
 }
 
@@ -496,6 +533,15 @@ fn proxy_user(gate: &Gate, asking: &Asking) -> Option<String> {
     }
     let name = std::str::from_utf8(asking.head.field(header)?).ok()?.trim();
     crate::config::is_plain_name(name).then(|| name.to_owned())
+}
+
+/// Whether a trusted proxy sent the user header more than once. From
+/// anyone else the header is ignored, however often it comes.
+fn repeats_user_header(gate: &Gate, asking: &Asking) -> bool {
+    let Some(header) = gate.user_header.as_deref() else {
+        return false;
+    };
+    gate.is_trusted_proxy(asking.peer) && asking.head.field_lines(header).len() > 1
 }
 
 /// Whether the `Host` asked for is served. Without a list, any is.

@@ -69,6 +69,12 @@ pub async fn guard(
             "this host name is not served here\n",
         )
             .into_response(),
+        Verdict::UserHeaderRepeated => (
+            StatusCode::BAD_REQUEST,
+            "refused: the proxy's user header came more than once; \
+             the proxy in front must replace the client's, not add its own\n",
+        )
+            .into_response(),
     }
 }
 
@@ -93,14 +99,15 @@ pub async fn sign_in(
     }
     let client = access.client_address(peer.ip(), &headers);
     let gate = access.gate();
-    let user = gate.users.get(&form.user).cloned();
-    let counted = user.is_some().then_some(form.user.as_str());
-    if let Err(wait) = access.throttle.attempt(client, counted) {
+    // Asked before anything depends on whether the name is a user's, so
+    // real and made-up names are answered alike.
+    if let Err(wait) = access.throttle.attempt(client, &form.user) {
         tracing::warn!(user = ?form.user, %client, "sign-in attempts throttled");
         return too_many_attempts(wait);
     }
     let next = local_path(&form.next);
-    let (Some(known), Some(key)) = (user.clone(), &gate.key) else {
+    let user = gate.users.get(&form.user).cloned();
+    let (Some(known), Some(key)) = (user, &gate.key) else {
         return match password::matches(None, form.password).await {
             Ok(_) => failed(client, &form.user, next),
             Err(password::Busy) => busy(),
@@ -114,6 +121,7 @@ pub async fn sign_in(
     let Ok(value) = key.issue(&form.user, &known) else {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     };
+    access.throttle.signed_in(client, &form.user);
     tracing::info!(user = %form.user, %client, "signed in");
     let secure = match access.came_over_tls(peer.ip(), &headers) {
         true => "; Secure",
