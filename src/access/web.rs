@@ -11,9 +11,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use std::sync::Arc;
 
-/// The largest sign-in form read: a name and a password.
-pub const FORM_LIMIT: usize = 8 * 1024;
-
 /// The layer: decides, then either passes the request on with its
 /// `Viewer` and `Audience` in the extensions, or answers.
 pub async fn guard(
