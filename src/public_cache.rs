@@ -50,12 +50,12 @@ struct Rendered {
 }
 
 /// What is kept of one path.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Kept {
-    latest: Mutex<Option<Arc<Rendered>>>,
-    /// Held while one request renders: the others take `latest` if there
+    latest: Arc<Mutex<Option<Arc<Rendered>>>>,
+    /// Held while one rendering runs: the others take `latest` if there
     /// is one, or wait for this rendering (single flight).
-    rendering: tokio::sync::Mutex<()>,
+    rendering: Arc<tokio::sync::Mutex<()>>,
 }
 
 pub struct PublicCache {
@@ -113,11 +113,11 @@ async fn rendering_for(
     if let Some(fresh) = kept.fresh() {
         return Ok(fresh);
     }
-    let turn = match kept.rendering.try_lock() {
+    let turn = match kept.rendering.clone().try_lock_owned() {
         Ok(turn) => turn,
         Err(_) => match kept.latest() {
             Some(stale) => return Ok(stale),
-            None => kept.rendering.lock().await,
+            None => kept.rendering.clone().lock_owned().await,
         },
     };
     // Someone else may have rendered while this request waited for its turn.
@@ -125,10 +125,19 @@ async fn rendering_for(
         return Ok(fresh);
     }
     counted();
-    let rendered = Arc::new(render(request, next).await?);
-    *kept.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
-    drop(turn);
-    Ok(rendered)
+    // On a task of its own, which keeps the turn and the result: an asker
+    // that leaves mid-way (a crowd's clients do) must not throw away the
+    // rendering the others wait for.
+    let kept = kept.clone();
+    let rendering = tokio::spawn(async move {
+        let rendered = Arc::new(render(request, next).await?);
+        *kept.latest.lock().unwrap_or_else(|p| p.into_inner()) = Some(rendered.clone());
+        drop(turn);
+        Ok(rendered)
+    });
+    rendering
+        .await
+        .unwrap_or_else(|_| Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()))
 }
 
 impl Kept {
