@@ -114,6 +114,10 @@ pub struct AtCapacity {
 /// that stops reading keeps its snapshot alive until it is cut off).
 const SNAPSHOT_REUSE: std::time::Duration = std::time::Duration::from_secs(2);
 const SNAPSHOT_BEHIND: usize = 8;
+/// A smaller snapshot is framed afresh for each client after a change, so
+/// that it is exactly the present: it costs little, and a crowd holding
+/// one each holds little.
+const SNAPSHOT_SHARED_FROM: usize = 64 * 1024;
 
 /// How long a resuming client waits for this replica to read the id it
 /// brings (`Hub::until_caught_up`): a follower is milliseconds behind.
@@ -928,11 +932,15 @@ impl HubState {
         }
     }
 
-    /// Whether `kept` may still start a client: the ring holds every event
-    /// after it, and not many of them.
+    /// Whether `kept` may still start a client: it is the present, or it is
+    /// large, and the ring holds every event after it, and not many.
     fn may_reuse(&self, kept: &KeptSnapshot) -> bool {
+        if kept.id == self.last_event_id() {
+            return true;
+        }
         let behind = self.ring.len() - self.ring.partition_point(|d| d.id <= kept.id);
-        self.can_replay_after(kept.id)
+        kept.frame.len() >= SNAPSHOT_SHARED_FROM
+            && self.can_replay_after(kept.id)
             && behind <= self.ring_size / SNAPSHOT_BEHIND
             && kept.framed_at.elapsed() < SNAPSHOT_REUSE
     }
