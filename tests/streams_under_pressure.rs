@@ -32,12 +32,13 @@ async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
     let mut healthy = SseReader::open(&server.url("/api/events"), None).await;
     let (kind, id, _) = healthy.next_event_within(5 * SECOND).await.unwrap();
     assert_eq!(kind, "snapshot");
-    let first: u64 = id.unwrap().parse::<u64>().unwrap() + 1;
+    let mut expected: u64 = id.unwrap().parse::<u64>().unwrap() + 1;
     let mut worst_lag_ms = 0;
-    for expected in first..first + EVENTS as u64 {
+    let mut results = 0;
+    while results < EVENTS {
         let (kind, id, data) = healthy.next_event_within(2 * SECOND).await.unwrap();
-        assert_eq!(
-            kind, "message",
+        assert_ne!(
+            kind, "snapshot",
             "the healthy client is never resynchronised"
         );
         let id: u64 = id.unwrap().parse().unwrap();
@@ -45,6 +46,13 @@ async fn a_client_that_stops_reading_hurts_nobody_and_is_resynchronised() {
             id, expected,
             "the healthy client receives every event, in order"
         );
+        expected += 1;
+        // A notice of the embedded default's own checks: on a machine busy
+        // enough, the CPU check fails and its alert moves.
+        if kind != "message" {
+            continue;
+        }
+        results += 1;
         let status: CheckStatus = serde_json::from_str(&data).unwrap();
         worst_lag_ms = worst_lag_ms.max(now_ms().saturating_sub(status.checked_at_ms));
     }
