@@ -5,6 +5,10 @@
 //! name or a reason, even inside an error message from a library. The
 //! config's own errors pass through a redactor too, on their way out of
 //! the parser.
+//!
+//! The redactor is also the only place a detail is cut to length, and it
+//! cuts after blanking: a secret cut first no longer matches, and its first
+//! part would show.
 
 use crate::config::{CheckSpec, ProbeSpec};
 use crate::status::CheckStatus;
@@ -15,6 +19,11 @@ pub const BLANK: &str = "[redacted]";
 /// a secret holds it: a few characters give nothing away, and short words
 /// (`url`, `"tcp"`) are the message's own far more often.
 const MIN_QUOTED_FRAGMENT: usize = 4;
+
+/// A detail longer than this many characters is cut (`…`): a reason stays
+/// a sentence, whatever a target answers (a JSON value, an error quoting
+/// a body).
+const DETAIL_CHARS: usize = 300;
 
 #[derive(Default)]
 pub struct Redactor {
@@ -67,11 +76,17 @@ impl Redactor {
         Redactor::new(secrets)
     }
 
+    /// A status as it may be shown: every secret blanked, then the detail
+    /// cut to `DETAIL_CHARS`, in that order.
     pub fn apply(&self, mut status: CheckStatus) -> CheckStatus {
         if !self.secrets.is_empty() {
             status.name = self.blank(&status.name);
             status.group = self.blank(&status.group);
             status.detail = self.blank(&status.detail);
+        }
+        // No more bytes than that is no more characters: nothing to cut.
+        if status.detail.len() > DETAIL_CHARS {
+            status.detail = crate::text::shorten(&status.detail, DETAIL_CHARS);
         }
         status
     }
