@@ -1457,3 +1457,45 @@ async fn a_ping_note_at_the_end_of_time_is_skipped_and_the_next_real_ping_counts
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Pulse given a Redis or a Postgres URL with a password, where nothing
+/// answers: it fails, and says where without the password, on stdout and
+/// stderr (its log and its last word).
+#[tokio::test]
+async fn no_url_is_printed_with_its_password() {
+    const PASSWORD: &str = "s3cretpw";
+    let postgres = Postgres::start().await;
+    let closed = support::targets::closed_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("replica.db");
+    let redis_url = format!("redis://:{PASSWORD}@{closed}");
+    let postgres_url = format!("postgres://u:{PASSWORD}@{closed}/db");
+    let answering = postgres.url();
+    let attempts = [
+        ["--cluster", &redis_url, "--history-postgres", &answering].to_vec(),
+        ["--history-postgres", &postgres_url].to_vec(),
+    ];
+    for args in attempts {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--history",
+                history.to_str().unwrap(),
+            ])
+            .args(&args)
+            .env("LEPTOS_OUTPUT_NAME", "pulse")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(30 * SECOND, output)
+            .await
+            .expect("pulse gives up")
+            .unwrap();
+        let said = [output.stdout, output.stderr].concat();
+        let said = String::from_utf8_lossy(&said);
+        assert!(!output.status.success(), "{args:?}: {said}");
+        assert!(said.contains("127.0.0.1"), "{args:?} says where: {said}");
+        assert!(!said.contains(PASSWORD), "{args:?}: {said}");
+    }
+}

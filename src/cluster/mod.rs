@@ -87,7 +87,11 @@ impl Cluster {
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> Result<Arc<Cluster>, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("--cluster {url}: {e}"))?;
+        // The URL may hold Redis's password: printed without it.
+        let failed = |why: &dyn std::fmt::Display| {
+            crate::checks::without_credentials(&format!("--cluster {url}: {why}"))
+        };
+        let client = redis::Client::open(url).map_err(|e| failed(&e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT));
@@ -96,8 +100,8 @@ impl Cluster {
             ConnectionManager::new_with_config(client, config),
         )
         .await
-        .map_err(|_| format!("--cluster {url}: Redis did not answer"))?
-        .map_err(|e| format!("--cluster {url}: {e}"))?;
+        .map_err(|_| failed(&"Redis did not answer"))?
+        .map_err(|e| failed(&e))?;
         let cluster = Arc::new(Cluster {
             redis,
             url: url.to_string(),
