@@ -321,7 +321,7 @@ impl Hub {
         state.shared = true;
         state.ring.clear();
         state.floor = base;
-        state.next_id = base + 1;
+        state.next_id = base.saturating_add(1);
         state.forget_frames();
         let frame = state.snapshot_frame(Audience::Private);
         let public = Some(state.snapshot_frame(Audience::Public));
@@ -350,7 +350,9 @@ impl Hub {
         let json = serde_json::to_string(&status).expect("CheckStatus serialises");
         let mut state = self.lock();
         let &at = state.index.get(&status.id)?;
-        if id.is_some_and(|id| id <= state.last_event_id()) {
+        // An id with none after it could not be followed: refused as one
+        // already seen is (the cluster's ids never come near it).
+        if id.is_some_and(|id| id <= state.last_event_id() || id.checked_add(1).is_none()) {
             return None;
         }
         if keep && let Some(history) = self.history.get() {
@@ -564,7 +566,7 @@ impl Hub {
         json: &str,
         public: ForPublic,
     ) -> u64 {
-        state.next_id = state.next_id.max(id + 1);
+        state.next_id = state.next_id.max(id.saturating_add(1));
         let frame = state.frames.event(kind, Some(id), json);
         let public = match public {
             ForPublic::Nothing => None,

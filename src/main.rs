@@ -1,7 +1,9 @@
 //! The `pulse` server binary: parse flags, set up logging, run.
 
 use clap::Parser;
+use pulse::checks::without_credentials;
 use pulse::settings::{Command, Settings};
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 use tracing_subscriber::EnvFilter;
@@ -17,7 +19,7 @@ fn main() -> ExitCode {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
+        .with_writer(|| WithoutCredentials(std::io::stderr()))
         .init();
     let settings = Settings::parse();
     if let Some(command) = &settings.command {
@@ -41,9 +43,26 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => {
-            eprintln!("pulse: {error}");
+            eprintln!("pulse: {}", without_credentials(&error));
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The log's writer: every line loses the passwords of the URLs in it,
+/// whoever wrote it (a driver's error may quote the URL it was given).
+/// The formatter hands over one whole line per write.
+struct WithoutCredentials<W>(W);
+
+impl<W: Write> Write for WithoutCredentials<W> {
+    fn write(&mut self, line: &[u8]) -> std::io::Result<usize> {
+        let shown = without_credentials(&String::from_utf8_lossy(line));
+        self.0.write_all(shown.as_bytes())?;
+        Ok(line.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
     }
 }
 

@@ -79,6 +79,9 @@ pub struct Metrics {
     pub cluster_results_fenced: Counter,
     pub cluster_lag_ms: Gauge,
     pub cluster_redis_up: Gauge,
+    /// What this replica read from Redis and did not take, by reason
+    /// (`cluster::Skipped`).
+    pub cluster_skipped: Family<ReasonLabel, Counter>,
     /// The history database (SQLite or Postgres): whether it takes writes,
     /// the results waiting for it, the results it lost.
     pub history_up: Gauge,
@@ -123,6 +126,7 @@ impl Metrics {
             cluster_results_fenced: Counter::default(),
             cluster_lag_ms: Gauge::default(),
             cluster_redis_up: Gauge::default(),
+            cluster_skipped: Family::default(),
             history_up: Gauge::default(),
             history_waiting: Gauge::default(),
             history_results_dropped: Counter::default(),
@@ -264,6 +268,11 @@ impl Metrics {
             "cluster_redis_up",
             "1 while Redis answers this replica, 0 when it does not",
             m.cluster_redis_up.clone(),
+        );
+        registry.register(
+            "cluster_skipped",
+            "What this replica read from Redis and did not take, by reason: not_a_result, id_out_of_range, unknown_check, epoch_out_of_range (replaced by a new epoch), not_a_ping",
+            m.cluster_skipped.clone(),
         );
         registry.register(
             "history_up",

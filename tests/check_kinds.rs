@@ -113,7 +113,7 @@ async fn http_checks_judge_status_body_json_redirects_and_latency() {
         &results,
         "json-differs",
         "down",
-        "the JSON at \"/db/up\" is false, expected true",
+        "the JSON at \"/db/up\" should be true but is false",
     );
     assert_verdict(
         &results,
@@ -359,6 +359,42 @@ async fn credentials_never_reach_the_browser() {
     for text in published {
         assert!(!text.contains(secret), "the token leaked: {text}");
         assert!(!text.contains(password), "the URL password leaked: {text}");
+    }
+}
+
+/// A target that quotes a secret back, in a value longer than a detail
+/// may be: the secret is blanked before the detail is cut. Cut first, the
+/// secret would be in two pieces, neither would match, and the first
+/// would show.
+#[tokio::test]
+async fn a_secret_quoted_where_a_detail_is_cut_shows_no_part_of_itself() {
+    let secret = "Zq7-tok-3f9a1c2b8e7d6a5b4c3d2e1f0a9b8c7d";
+    // Copies of it from the 72nd character of the value on: wherever a
+    // detail is cut, the cut falls inside one.
+    let value = format!("{}{}", "x".repeat(70), secret.repeat(12));
+    let web = targets::json_target(serde_json::json!({ "token": value }).to_string()).await;
+    let config = http_check(
+        "quoting",
+        &format!("http://{web}/"),
+        "headers = { Authorization = \"Bearer ${API_TOKEN}\" }\n\
+         json = { pointer = \"/token\", equals = \"ok\" }",
+    );
+    let (server, results, _dir) = verdicts(&config, &[("API_TOKEN", secret)]).await;
+    assert_verdict(&results, "quoting", "down", "[redacted]");
+    let mut stream = support::SseReader::open(&server.url("/api/events"), None).await;
+    let mut published = vec![server.status().await.to_string()];
+    while published.len() < 3 {
+        let (_, _, data) = stream
+            .next_event_within(Duration::from_secs(5))
+            .await
+            .expect("the stream goes on");
+        if data.contains("quoting") {
+            published.push(data);
+        }
+    }
+    let start = &secret[..5];
+    for text in published {
+        assert!(!text.contains(start), "a piece of the secret shows: {text}");
     }
 }
 

@@ -1255,3 +1255,247 @@ async fn a_check_dropped_from_one_replicas_config_while_it_fails_does_not_fire_a
         .collect();
     assert_eq!(events, ["fired", "resolved"]);
 }
+
+/// Event ids stay below this, exact in a browser's numbers (`ids::END`).
+const BROWSER_EXACT: u64 = 1 << 53;
+
+/// How many things of `reason` the replica read from Redis and skipped
+/// (`pulse_cluster_skipped_total`); 0 before the first.
+async fn skipped(replica: &Server, reason: &str) -> f64 {
+    let name = format!("pulse_cluster_skipped_total{{reason=\"{reason}\"}} ");
+    let text = replica.metrics_text().await;
+    text.lines()
+        .find_map(|line| line.strip_prefix(&name))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
+/// The events of `stream` for `span`, as (type, id, data): none, when the
+/// log gives the replica nothing.
+async fn events_for(stream: &mut SseReader, span: Duration) -> Vec<(String, u64, String)> {
+    let deadline = tokio::time::Instant::now() + span;
+    let mut events = Vec::new();
+    while let Ok(Some(item)) = tokio::time::timeout_at(deadline, stream.next()).await {
+        if let support::Item::Event {
+            kind,
+            id: Some(id),
+            data,
+        } = item
+        {
+            events.push((kind, id.parse().unwrap(), data));
+        }
+    }
+    events
+}
+
+/// The newest result in the log, as JSON, to write changed ones by hand.
+fn newest_result(redis: &Redis) -> serde_json::Value {
+    let (_, fields) = redis.log_after("-").pop().expect("a result in the log");
+    serde_json::from_str(&fields["status"]).unwrap()
+}
+
+#[tokio::test]
+async fn an_entry_of_the_log_past_every_event_id_is_skipped_counted_and_never_shown() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
+    let replica = backing.replica(&config(1, "1s", target), "6s").await;
+    let mut stream = SseReader::open(&replica.url("/api/events"), None).await;
+    message_ids(&mut stream, 2).await;
+    // A result under the very last id (u64::MAX): a hub taking it would
+    // need the id after it.
+    let mut forged = newest_result(redis);
+    forged["detail"] = "written by hand at the end of the ids".into();
+    redis.cli(&[
+        "XADD",
+        "{pulse}:log",
+        "18014398509481983-1023",
+        "status",
+        &forged.to_string(),
+    ]);
+
+    let events = events_for(&mut stream, 3 * SECOND).await;
+    for (kind, id, data) in &events {
+        assert!(*id < BROWSER_EXACT, "{kind} under id {id}: {data}");
+        assert!(!data.contains("by hand"), "{kind} {id} shows it: {data}");
+    }
+    let status = replica.status().await.to_string();
+    assert!(!status.contains("by hand"), "{status}");
+    assert!(skipped(&replica, "id_out_of_range").await >= 1.0);
+    let alive = reqwest::get(replica.url("/healthz")).await.unwrap();
+    assert_eq!(alive.status(), 200);
+}
+
+#[tokio::test]
+async fn a_result_of_a_check_the_config_does_not_have_is_skipped_counted_and_never_shown() {
+    let target = support::targets::http_target().await;
+    let backing = Backing::start().await;
+    let redis = &backing.redis;
+    let replica = backing.replica(&config(1, "1s", target), "6s").await;
+    let mut stream = SseReader::open(&replica.url("/api/events"), None).await;
+    message_ids(&mut stream, 2).await;
+    // Another config's check, failing: written into the log as its
+    // replica would.
+    let mut stranger = newest_result(redis);
+    stranger["id"] = "not-in-this-config".into();
+    stranger["name"] = "Not in this config".into();
+    stranger["health"] = "down".into();
+    stranger["detail"] = "a stranger's failure".into();
+    stranger["checked_at_ms"] = support::now_ms().into();
+    redis.cli(&["XADD", "{pulse}:log", "*", "status", &stranger.to_string()]);
+
+    let events = events_for(&mut stream, 3 * SECOND).await;
+    assert!(
+        events.iter().any(|(kind, _, _)| kind == "message"),
+        "the replica's own check goes on: {events:?}"
+    );
+    for (kind, id, data) in &events {
+        assert!(!data.contains("stranger"), "{kind} {id} shows it: {data}");
+    }
+    let status = replica.status().await.to_string();
+    assert!(!status.contains("stranger"), "{status}");
+    assert_eq!(skipped(&replica, "unknown_check").await, 1.0);
+}
+
+/// The message ids after the next snapshot of `stream`, `want` of them,
+/// and the snapshot's id.
+async fn ids_after_snapshot(stream: &mut SseReader, want: usize) -> (u64, Vec<u64>) {
+    let snapshot = loop {
+        let (kind, id, _) = stream
+            .next_event_within(15 * SECOND)
+            .await
+            .expect("the stream stays open");
+        if kind == "snapshot" {
+            break id.unwrap().parse().unwrap();
+        }
+    };
+    (snapshot, message_ids(stream, want).await)
+}
+
+#[tokio::test]
+async fn an_epoch_past_every_event_id_is_never_taken_and_results_go_on() {
+    let target = support::targets::http_target().await;
+    let mut backing = Backing::start().await;
+    let replica = backing.replica(&config(1, "1s", target), "2s").await;
+    let mut stream = SseReader::open(&replica.url("/api/events"), None).await;
+    message_ids(&mut stream, 2).await;
+
+    // An entry just below u64::MAX: taken, it would make the epoch begun
+    // after Redis loses its data start at the very last id, with no id
+    // after it for the hub.
+    let forged = newest_result(&backing.redis).to_string();
+    let just_below = "18014398509481983-1022";
+    backing
+        .redis
+        .cli(&["XADD", "{pulse}:log", just_below, "status", &forged]);
+    backing.redis.restart_empty().await;
+    let (snapshot, after_loss) = ids_after_snapshot(&mut stream, 2).await;
+    assert!(snapshot < BROWSER_EXACT, "snapshot under {snapshot}");
+    assert!(
+        after_loss
+            .iter()
+            .all(|&id| snapshot < id && id < BROWSER_EXACT),
+        "{after_loss:?} after {snapshot}"
+    );
+
+    // An epoch written by hand at the very last id: replaced by a new one.
+    backing
+        .redis
+        .cli(&["SET", "{pulse}:epoch", "18014398509481983-1023"]);
+    let (snapshot, after_epoch) = ids_after_snapshot(&mut stream, 2).await;
+    assert!(snapshot < BROWSER_EXACT, "snapshot under {snapshot}");
+    assert!(
+        after_epoch
+            .iter()
+            .all(|&id| snapshot < id && id < BROWSER_EXACT),
+        "{after_epoch:?} after {snapshot}"
+    );
+    let epoch = backing.redis.cli(&["GET", "{pulse}:epoch"]);
+    assert!(ids::event_id(epoch.trim()).is_some(), "epoch {epoch}");
+    assert!(skipped(&replica, "epoch_out_of_range").await >= 1.0);
+}
+
+#[tokio::test]
+async fn a_ping_note_at_the_end_of_time_is_skipped_and_the_next_real_ping_counts() {
+    const TOKEN: &str = "cluster-cron-77e3c0d4a1";
+    let backing = Backing::start().await;
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let text = format!(
+        "[[check]]\nname = \"Cron\"\nkind = \"push\"\ntoken = \"{TOKEN}\"\n\
+         period = \"1s\"\ngrace = \"500ms\"\ninterval = \"1s\"\n"
+    );
+    std::fs::write(file.path(), text).unwrap();
+    let replica = backing.replica(&file, "3s").await;
+    let deadline = tokio::time::Instant::now() + 20 * SECOND;
+    while health_of(&replica, "cron").await["health"] != "down" {
+        assert!(tokio::time::Instant::now() < deadline, "never down");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A note as a replica writes it, at the last millisecond there is:
+    // taken, the check's last ping could never move again.
+    let hash = pulse::checks::push::token_sha256(TOKEN);
+    let note = format!("{hash} {}", u64::MAX);
+    backing
+        .redis
+        .cli(&["XADD", "{pulse}:pings", "*", "note", &note]);
+    let deadline = tokio::time::Instant::now() + 5 * SECOND;
+    while skipped(&replica, "not_a_ping").await < 1.0 {
+        assert!(tokio::time::Instant::now() < deadline, "never skipped");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let pinged = tokio::time::Instant::now();
+    let ping = reqwest::get(replica.url(&format!("/api/push/{TOKEN}")))
+        .await
+        .unwrap();
+    assert_eq!(ping.status(), 200);
+    loop {
+        let now = health_of(&replica, "cron").await;
+        if now["health"] == "up" {
+            break;
+        }
+        assert!(pinged.elapsed() < 3 * SECOND, "still {now}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Pulse given a Redis or a Postgres URL with a password, where nothing
+/// answers: it fails, and says where without the password, on stdout and
+/// stderr (its log and its last word).
+#[tokio::test]
+async fn no_url_is_printed_with_its_password() {
+    const PASSWORD: &str = "s3cretpw";
+    let postgres = Postgres::start().await;
+    let closed = support::targets::closed_port().await;
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("replica.db");
+    let redis_url = format!("redis://:{PASSWORD}@{closed}");
+    let postgres_url = format!("postgres://u:{PASSWORD}@{closed}/db");
+    let answering = postgres.url();
+    let attempts = [
+        ["--cluster", &redis_url, "--history-postgres", &answering].to_vec(),
+        ["--history-postgres", &postgres_url].to_vec(),
+    ];
+    for args in attempts {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse"))
+            .args([
+                "--addr",
+                "127.0.0.1:0",
+                "--history",
+                history.to_str().unwrap(),
+            ])
+            .args(&args)
+            .env("LEPTOS_OUTPUT_NAME", "pulse")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let output = tokio::time::timeout(30 * SECOND, output)
+            .await
+            .expect("pulse gives up")
+            .unwrap();
+        let said = [output.stdout, output.stderr].concat();
+        let said = String::from_utf8_lossy(&said);
+        assert!(!output.status.success(), "{args:?}: {said}");
+        assert!(said.contains("127.0.0.1"), "{args:?} says where: {said}");
+        assert!(!said.contains(PASSWORD), "{args:?}: {said}");
+    }
+}

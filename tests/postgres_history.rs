@@ -339,3 +339,75 @@ fn a_detail_with_nul_bytes_is_kept_and_does_not_stop_the_writes_after_it() {
     assert_eq!(changes.len(), 2);
     assert_eq!(changes[0].detail.as_deref(), Some("bad\u{FFFD}answer"));
 }
+
+/// The checks a store has a number for (its `checks` table).
+fn check_rows(
+    sqlite_file: &std::path::Path,
+    runtime: &tokio::runtime::Runtime,
+    postgres: &Postgres,
+) -> [i64; 2] {
+    let count = "SELECT COUNT(*) FROM checks";
+    let sqlite = rusqlite::Connection::open(sqlite_file).unwrap();
+    let in_sqlite = sqlite.query_row(count, [], |r| r.get(0)).unwrap();
+    let in_postgres = runtime.block_on(async {
+        let client = postgres.client().await;
+        client.query_one(count, &[]).await.unwrap().get(0)
+    });
+    [in_sqlite, in_postgres]
+}
+
+/// A config that renames its checks on every reload leaves a number per
+/// name behind; pruning forgets the numbers nothing is kept of any more,
+/// and a name seen again afterwards is written and read as before, also by
+/// a replica that wrote it before another replica's prune forgot it.
+#[test]
+fn pruning_forgets_the_checks_nothing_is_kept_of() {
+    const DAY: u64 = 86_400_000;
+    let runtime = runtime();
+    let postgres = runtime.block_on(Postgres::start());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("history.db");
+    let mut sqlite = SqliteStore::open(&file).unwrap();
+    let mut pruning = pg_store(&runtime, &postgres);
+    let mut other = pg_store(&runtime, &postgres);
+    // 30 reloads, each renaming 10 checks; each name fails, then recovers.
+    for reload in 0..30u64 {
+        let at = T0 + reload * MINUTE;
+        let batch: Vec<CheckStatus> = (0..10)
+            .flat_map(|i| {
+                let id = format!("check-{i}-v{reload}");
+                [
+                    result(&id, at, Health::Down, Some(1.0)),
+                    result(&id, at + 20_000, Health::Up, Some(1.0)),
+                ]
+            })
+            .collect();
+        sqlite.record(&batch).unwrap();
+        pruning.record(&batch).unwrap();
+    }
+    other
+        .record(&[result("check-0-v0", T0, Health::Down, Some(1.0))])
+        .unwrap();
+    let now = T0 + 100 * DAY;
+    let current: Vec<CheckStatus> = (0..10)
+        .map(|i| result(&format!("check-{i}-v30"), now - MINUTE, Health::Up, None))
+        .collect();
+    let stores: [&mut dyn Backend; 2] = [&mut sqlite, &mut pruning];
+    for store in stores {
+        store.roll_up(T0 + 31 * MINUTE).unwrap();
+        store.record(&current).unwrap();
+        assert_eq!(store.rollups("check-0-v0", 60, 0).unwrap().len(), 1);
+        store.prune(now, Retention::default()).unwrap();
+    }
+    assert_eq!(check_rows(&file, &runtime, &postgres), [10, 10]);
+
+    let again = [result("check-0-v0", now - 30_000, Health::Down, Some(2.0))];
+    let stores: [&mut dyn Backend; 2] = [&mut sqlite, &mut other];
+    for store in stores {
+        store.record(&again).unwrap();
+        let failures = store.failures("check-0-v0", 0).unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert_eq!(failures[0].at_ms, now - 30_000);
+    }
+    assert_eq!(check_rows(&file, &runtime, &postgres), [11, 11]);
+}

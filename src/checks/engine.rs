@@ -92,6 +92,11 @@ impl Engine {
     /// Makes `checks` the running set.
     pub fn apply(&mut self, checks: Vec<Check>, concurrency: usize) -> Applied {
         self.resize(concurrency.max(1));
+        // Before the hub hears of a change: from now on the log's results
+        // of a removed check are the cluster's to skip.
+        if let Some(cluster) = &self.cluster {
+            cluster.has_checks(checks.iter().map(|c| c.id.clone()));
+        }
         let mut applied = Applied::default();
         let wanted: HashSet<&CheckId> = checks.iter().map(|c| &c.id).collect();
         let gone: Vec<CheckId> = self

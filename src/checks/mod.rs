@@ -25,7 +25,7 @@ pub use host::{HostMetric, HostProbe, Thresholds};
 pub use http::{HttpProbe, client_settings, describe as describe_http_error};
 pub use local_fault::LocalFault;
 pub use push::{PushProbe, Pushes};
-pub use redact::Redactor;
+pub use redact::{Redactor, without_credentials};
 pub use tcp::TcpProbe;
 pub use tls::TlsProbe;
 

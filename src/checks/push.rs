@@ -75,7 +75,7 @@ impl PushProbe {
             humantime::format_duration(state.grace)
         );
         let outcome = if last == 0 {
-            if now < state.started_ms + allowed {
+            if now < state.started_ms.saturating_add(allowed) {
                 Outcome::new(
                     Health::Unknown,
                     format!("waiting for the first ping ({expected})"),
@@ -86,7 +86,7 @@ impl PushProbe {
                     crate::status::utc_clock(state.started_ms)
                 ))
             }
-        } else if now <= last + allowed {
+        } else if now <= last.saturating_add(allowed) {
             let ago = Duration::from_secs(now.saturating_sub(last) / 1000);
             Outcome::new(
                 Health::Up,
@@ -134,6 +134,17 @@ impl PushState {
 /// last ping up to a second early, which no period counts in.
 const SHARE_EVERY_MS: u64 = 1_000;
 
+/// How far ahead of this replica's clock another's may be. A ping note
+/// later than that is no ping (written by hand, or a clock gone wrong):
+/// taken, it would keep its check up until then, since the last ping
+/// only moves forward. The sign-outs allow the clocks as much.
+const CLOCKS_AGREE_WITHIN_MS: u64 = 5 * 60_000;
+
+/// A note of another replica's that is no ping: not `"{hash} {unix ms}"`,
+/// or at a time later than any clock says.
+#[derive(Debug, PartialEq, Eq)]
+pub struct NotAPing;
+
 /// Every running push check by its token's hash: what the ping endpoint
 /// looks in. The engine adds a check when it starts and removes it when
 /// it stops, so a reload that keeps a check keeps its last ping.
@@ -177,7 +188,7 @@ impl Pushes {
         let now = super::unix_millis();
         state.pinged_at(now);
         let shared = state.shared_ms.load(Ordering::SeqCst);
-        if now >= shared + SHARE_EVERY_MS
+        if now >= shared.saturating_add(SHARE_EVERY_MS)
             && state
                 .shared_ms
                 .compare_exchange(shared, now, Ordering::SeqCst, Ordering::SeqCst)
@@ -195,18 +206,20 @@ impl Pushes {
     }
 
     /// A ping another replica took (`pings`'s form): the check's last ping
-    /// moves forward, never back. Anything else is ignored.
-    pub fn pinged_elsewhere(&self, note: &str) {
-        let Some((hash, at)) = note.split_once(' ') else {
-            return;
-        };
-        let Ok(at_ms) = at.parse::<u64>() else {
-            return;
-        };
+    /// moves forward, never back. A ping of a check not running here is
+    /// nothing to do; anything that is no ping is refused.
+    pub fn pinged_elsewhere(&self, note: &str) -> Result<(), NotAPing> {
+        let (hash, at) = note.split_once(' ').ok_or(NotAPing)?;
+        let at_ms: u64 = at.parse().map_err(|_| NotAPing)?;
+        let latest = super::unix_millis().saturating_add(CLOCKS_AGREE_WITHIN_MS);
+        if at_ms > latest {
+            return Err(NotAPing);
+        }
         let map = self.by_token.read().unwrap_or_else(|p| p.into_inner());
         if let Some(state) = map.get(hash) {
             state.pinged_at(at_ms);
         }
+        Ok(())
     }
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Arc<PushState>>> {

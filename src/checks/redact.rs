@@ -5,6 +5,10 @@
 //! name or a reason, even inside an error message from a library. The
 //! config's own errors pass through a redactor too, on their way out of
 //! the parser.
+//!
+//! The redactor is also the only place a detail is cut to length, and it
+//! cuts after blanking: a secret cut first no longer matches, and its first
+//! part would show.
 
 use crate::config::{CheckSpec, ProbeSpec};
 use crate::status::CheckStatus;
@@ -15,6 +19,11 @@ pub const BLANK: &str = "[redacted]";
 /// a secret holds it: a few characters give nothing away, and short words
 /// (`url`, `"tcp"`) are the message's own far more often.
 const MIN_QUOTED_FRAGMENT: usize = 4;
+
+/// A detail longer than this many characters is cut (`…`): a reason stays
+/// a sentence, whatever a target answers (a JSON value, an error quoting
+/// a body).
+const DETAIL_CHARS: usize = 300;
 
 #[derive(Default)]
 pub struct Redactor {
@@ -67,11 +76,17 @@ impl Redactor {
         Redactor::new(secrets)
     }
 
+    /// A status as it may be shown: every secret blanked, then the detail
+    /// cut to `DETAIL_CHARS`, in that order.
     pub fn apply(&self, mut status: CheckStatus) -> CheckStatus {
         if !self.secrets.is_empty() {
             status.name = self.blank(&status.name);
             status.group = self.blank(&status.group);
             status.detail = self.blank(&status.detail);
+        }
+        // No more bytes than that is no more characters: nothing to cut.
+        if status.detail.len() > DETAIL_CHARS {
+            status.detail = crate::text::shorten(&status.detail, DETAIL_CHARS);
         }
         status
     }
@@ -128,6 +143,39 @@ impl Redactor {
 fn debug_escaped(secret: &str) -> String {
     let quoted = format!("{secret:?}");
     quoted[1..quoted.len() - 1].to_string()
+}
+
+/// `text` as it may be printed or logged: the user and password of every
+/// URL in it blanked (`redis://[redacted]@host`), and every `password=`
+/// value of a connection string. Whatever prints a URL, or a driver's error
+/// that may quote one, goes through it (the start-up error, every log
+/// line).
+pub fn without_credentials(text: &str) -> String {
+    blank_password_values(&blank_userinfo(text))
+}
+
+/// `password=x` → `password=[redacted]` (any case; a value in single
+/// quotes is blanked to its closing quote), as in a Postgres connection
+/// string or a URL's query.
+fn blank_password_values(text: &str) -> String {
+    const KEY: &str = "password=";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    // ASCII lower-casing keeps every byte where it was.
+    while let Some(at) = rest.to_ascii_lowercase().find(KEY) {
+        let (head, value) = rest.split_at(at + KEY.len());
+        out.push_str(head);
+        out.push_str(BLANK);
+        let end = match value.strip_prefix('\'') {
+            Some(quoted) => quoted.find('\'').map_or(value.len(), |close| close + 2),
+            None => value
+                .find(|c: char| c.is_whitespace() || matches!(c, '&' | '"' | '`' | ','))
+                .unwrap_or(value.len()),
+        };
+        rest = &value[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// `https://user:password@host` → `https://[redacted]@host` for every URL
@@ -197,6 +245,23 @@ mod tests {
             redactor.blank_error("unknown field `adm`, expected `url`"),
             "unknown field `adm`, expected `url`"
         );
+    }
+
+    #[test]
+    fn what_is_printed_loses_every_password_of_a_url_or_connection_string() {
+        assert_eq!(
+            without_credentials("--cluster redis://:s3cret@10.0.0.1:6379/0: refused"),
+            "--cluster redis://[redacted]@10.0.0.1:6379/0: refused"
+        );
+        assert_eq!(
+            without_credentials("postgres://u@db/x?sslmode=disable&Password=s3cret&a=b"),
+            "postgres://[redacted]@db/x?sslmode=disable&Password=[redacted]&a=b"
+        );
+        assert_eq!(
+            without_credentials("host=db password='se cret' user=u; password=x"),
+            "host=db password=[redacted] user=u; password=[redacted]"
+        );
+        assert_eq!(without_credentials("no password here"), "no password here");
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! above every id it has seen, and each replica sends its clients a fresh
 //! snapshot in-band, without dropping a connection.
 
-use super::{Cluster, ids};
+use super::{Cluster, Skipped, ids};
 use crate::hub::Hub;
 use crate::shutdown::Shutdown;
 use crate::status::CheckStatus;
@@ -127,22 +127,40 @@ async fn follow_epoch(
 
 /// The log's epoch, begun now if there is none (a new cluster, or Redis
 /// lost its data): above every id this replica has seen, so that ids only
-/// grow for its clients too.
+/// grow for its clients too. One that is no event id (written by hand:
+/// no id could follow it, or none a browser holds) is replaced the same
+/// way, by whichever replica reads it first.
 async fn current_epoch(
     cluster: &Cluster,
     redis: &mut ConnectionManager,
 ) -> redis::RedisResult<String> {
-    let now = crate::checks::unix_millis() * ids::PER_MILLISECOND;
-    let above_seen = cluster.newest.load(Ordering::Relaxed) + 1;
-    let candidate = ids::log_id(now.max(above_seen));
+    let newest = cluster.newest.load(Ordering::Relaxed);
+    let start = ids::epoch_start(crate::checks::unix_millis(), newest);
+    let candidate = ids::log_id(start);
     let _: Option<String> = redis::cmd("SET")
         .arg(EPOCH)
-        .arg(candidate)
+        .arg(&candidate)
         .arg("NX")
         .query_async(redis)
         .await?;
+    let epoch: String = redis::cmd("GET").arg(EPOCH).query_async(redis).await?;
+    if ids::event_id(&epoch).is_some() {
+        return Ok(epoch);
+    }
+    cluster.skips.count(Skipped::EpochOutOfRange, &epoch);
+    let _: redis::Value = redis::Script::new(REPLACE_EPOCH)
+        .key(EPOCH)
+        .arg(&epoch)
+        .arg(&candidate)
+        .invoke_async(redis)
+        .await?;
     redis::cmd("GET").arg(EPOCH).query_async(redis).await
 }
+
+/// Sets KEYS[1] to ARGV[2] only while it still holds ARGV[1]: of replicas
+/// replacing the same epoch, the first wins and the others read its.
+const REPLACE_EPOCH: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then \
+     return redis.call('SET', KEYS[1], ARGV[2]) end return false";
 
 /// Takes up a new epoch: the hub starts its ids there and tells every
 /// client, then gets what the log holds of it (its newest events, and each
@@ -199,26 +217,30 @@ async fn start_epoch(
 }
 
 /// One entry of the log into the hub. One that is no result of Pulse's
-/// (written by hand, or garbage) is skipped and logged, never fatal.
+/// (written by hand, or garbage), or of a check this replica's config does
+/// not have, is skipped and counted, never fatal: it reaches no client,
+/// no history and no alert.
 fn apply(cluster: &Cluster, hub: &Hub, entry: &StreamId, keep: bool) {
-    let applied = result_of(entry).map(|(id, status)| {
-        cluster.newest.fetch_max(id, Ordering::Relaxed);
-        if keep {
-            let entered_ms = id / ids::PER_MILLISECOND;
-            let lag = crate::checks::unix_millis().saturating_sub(entered_ms);
-            cluster.metrics.cluster_lag_ms.set(lag as i64);
-        }
-        hub.publish_shared(id, status, keep);
-    });
-    if applied.is_none() {
-        tracing::warn!(entry = %entry.id, "cluster: an entry of the log that is no result of Pulse's, skipped");
+    let (id, status) = match result_of(entry) {
+        Ok(result) => result,
+        Err(skipped) => return cluster.skips.count(skipped, &entry.id),
+    };
+    cluster.newest.fetch_max(id, Ordering::Relaxed);
+    if !cluster.has_check(&status.id) {
+        return cluster.skips.count(Skipped::UnknownCheck, &status.id.0);
     }
+    if keep {
+        let entered_ms = id / ids::PER_MILLISECOND;
+        let lag = crate::checks::unix_millis().saturating_sub(entered_ms);
+        cluster.metrics.cluster_lag_ms.set(lag as i64);
+    }
+    hub.publish_shared(id, status, keep);
 }
 
 /// The event id and result of one entry, if it is one Pulse wrote.
-fn result_of(entry: &StreamId) -> Option<(u64, CheckStatus)> {
-    let id = ids::event_id(&entry.id)?;
-    let json: String = entry.get("status")?;
-    let status: CheckStatus = serde_json::from_str(&json).ok()?;
-    Some((id, status))
+fn result_of(entry: &StreamId) -> Result<(u64, CheckStatus), Skipped> {
+    let id = ids::event_id(&entry.id).ok_or(Skipped::IdOutOfRange)?;
+    let json: String = entry.get("status").ok_or(Skipped::NotAResult)?;
+    let status = serde_json::from_str(&json).map_err(|_| Skipped::NotAResult)?;
+    Ok((id, status))
 }

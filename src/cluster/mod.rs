@@ -14,6 +14,8 @@
 //! - `notes.rs`: what every replica must learn of besides results: a
 //!   sign-out on one replica ends the session on all; a push check's ping
 //!   reaches whichever replica runs the check.
+//! - `skipped.rs`: what is read from Redis and not taken (anything may
+//!   write there), counted.
 //!
 //! The hub downstream is unchanged: it keeps the current statuses, so a
 //! replica serves snapshots without asking Redis, and replays from its own
@@ -24,6 +26,7 @@ pub mod ids;
 pub mod leases;
 pub mod log;
 mod notes;
+mod skipped;
 
 use crate::checks::unix_millis;
 use crate::hub::Hub;
@@ -32,8 +35,10 @@ use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckStatus};
 use leases::Leases;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use skipped::{Skipped, Skips};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 /// Every key Pulse keeps in Redis starts with this. The braces are a hash
@@ -65,6 +70,10 @@ pub struct Cluster {
     metrics: Arc<Metrics>,
     /// The fingerprint of the config this replica runs, once one runs.
     config: Mutex<Option<String>>,
+    /// The checks of that config: a result of any other in the log is
+    /// skipped (another replica's config, or written by hand).
+    checks: RwLock<HashSet<CheckId>>,
+    skips: Arc<Skips>,
 }
 
 impl Cluster {
@@ -78,7 +87,11 @@ impl Cluster {
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> Result<Arc<Cluster>, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("--cluster {url}: {e}"))?;
+        // The URL may hold Redis's password: printed without it.
+        let failed = |why: &dyn std::fmt::Display| {
+            crate::checks::without_credentials(&format!("--cluster {url}: {why}"))
+        };
+        let client = redis::Client::open(url).map_err(|e| failed(&e))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(COMMAND_TIMEOUT))
             .set_response_timeout(Some(COMMAND_TIMEOUT));
@@ -87,8 +100,8 @@ impl Cluster {
             ConnectionManager::new_with_config(client, config),
         )
         .await
-        .map_err(|_| format!("--cluster {url}: Redis did not answer"))?
-        .map_err(|e| format!("--cluster {url}: {e}"))?;
+        .map_err(|_| failed(&"Redis did not answer"))?
+        .map_err(|e| failed(&e))?;
         let cluster = Arc::new(Cluster {
             redis,
             url: url.to_string(),
@@ -98,8 +111,10 @@ impl Cluster {
             log_length,
             redis_up: AtomicBool::new(true),
             publish: redis::Script::new(include_str!("publish.lua")),
+            skips: Arc::new(Skips::new(metrics.clone())),
             metrics,
             config: Mutex::new(None),
+            checks: RwLock::default(),
         });
         cluster.set_redis_up(true);
         tokio::spawn(cluster.clone().keep_leases(shutdown));
@@ -173,7 +188,10 @@ impl Cluster {
         let key = format!("{KEYS}:signed-out");
         let made = access.sign_outs();
         let kept = notes::Kept::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
-        let learn = move |session: &str| access.signed_out_elsewhere(session);
+        let learn = move |session: &str| {
+            access.signed_out_elsewhere(session);
+            Ok(())
+        };
         self.share_notes(key, kept, made, learn, shutdown);
     }
 
@@ -183,7 +201,7 @@ impl Cluster {
     pub fn share_pings(&self, pushes: Arc<crate::checks::Pushes>, shutdown: Shutdown) {
         let key = format!("{KEYS}:pings");
         let made = pushes.pings();
-        let learn = move |ping: &str| pushes.pinged_elsewhere(ping);
+        let learn = move |ping: &str| pushes.pinged_elsewhere(ping).map_err(|_| Skipped::NotAPing);
         self.share_notes(key, PINGS_KEPT, made, learn, shutdown);
     }
 
@@ -192,7 +210,7 @@ impl Cluster {
         key: String,
         kept: notes::Kept,
         made: tokio::sync::broadcast::Receiver<String>,
-        learn: impl Fn(&str) + Send + Sync + 'static,
+        learn: impl Fn(&str) -> Result<(), Skipped> + Send + Sync + 'static,
         shutdown: Shutdown,
     ) {
         let publish = notes::publish(
@@ -203,7 +221,21 @@ impl Cluster {
             shutdown.clone(),
         );
         tokio::spawn(publish);
-        tokio::spawn(notes::follow(self.url.clone(), key, learn, shutdown));
+        let skips = self.skips.clone();
+        tokio::spawn(notes::follow(self.url.clone(), key, learn, skips, shutdown));
+    }
+
+    /// The checks this replica's config has, from now on: the engine tells
+    /// it before it registers them in the hub.
+    pub fn has_checks(&self, checks: impl IntoIterator<Item = CheckId>) {
+        *self.checks.write().unwrap_or_else(|p| p.into_inner()) = checks.into_iter().collect();
+    }
+
+    fn has_check(&self, check: &CheckId) -> bool {
+        self.checks
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(check)
     }
 
     /// The config this replica runs now (its `Config::fingerprint`).

@@ -10,6 +10,7 @@
 //! a replica (at once while Redis answers), that replica does not know it.
 
 use super::log::{pause, reading_connection};
+use super::skipped::{Skipped, Skips};
 use crate::shutdown::Shutdown;
 use redis::aio::ConnectionManager;
 use redis::streams::StreamReadReply;
@@ -92,11 +93,18 @@ pub async fn publish(
 }
 
 /// Gives every note of the stream at `key` to `learn`, this replica's own
-/// too, the old ones first; ends at shutdown.
-pub async fn follow(url: String, key: String, learn: impl Fn(&str) + Sync, shutdown: Shutdown) {
+/// too, the old ones first; ends at shutdown. A note `learn` does not take
+/// is counted in `skips`.
+pub async fn follow(
+    url: String,
+    key: String,
+    learn: impl Fn(&str) -> Result<(), Skipped> + Sync,
+    skips: std::sync::Arc<Skips>,
+    shutdown: Shutdown,
+) {
     while !shutdown.is_triggered() {
         let followed = match reading_connection(&url).await {
-            Ok(mut redis) => follow_from_start(&mut redis, &key, &learn, &shutdown).await,
+            Ok(mut redis) => follow_from_start(&mut redis, &key, &learn, &skips, &shutdown).await,
             Err(error) => Err(error),
         };
         if let Err(error) = followed {
@@ -114,7 +122,8 @@ pub async fn follow(url: String, key: String, learn: impl Fn(&str) + Sync, shutd
 async fn follow_from_start(
     redis: &mut ConnectionManager,
     key: &str,
-    learn: &(impl Fn(&str) + Sync),
+    learn: &(impl Fn(&str) -> Result<(), Skipped> + Sync),
+    skips: &Skips,
     shutdown: &Shutdown,
 ) -> redis::RedisResult<()> {
     let mut after = "0-0".to_string();
@@ -130,8 +139,10 @@ async fn follow_from_start(
             .query_async(redis)
             .await?;
         for entry in read.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
-            if let Some(note) = entry.get::<String>(FIELD) {
-                learn(&note);
+            if let Some(note) = entry.get::<String>(FIELD)
+                && let Err(skipped) = learn(&note)
+            {
+                skips.count(skipped, &entry.id);
             }
             after = entry.id;
         }

@@ -40,6 +40,17 @@ const MIGRATIONS: [(i32, &str); 4] = [
 /// The advisory lock keys: one replica migrates at a time, one rolls up.
 const MIGRATION_LOCK: i64 = 0x7075_6c73_6501;
 const ROLLUP_LOCK: i64 = 0x7075_6c73_6502;
+/// Held shared by every write that refers to a check's number, and alone
+/// by the prune that forgets the numbers nothing refers to: a number a
+/// write read stays until it commits.
+const CHECKS_LOCK: i64 = 0x7075_6c73_6503;
+
+/// Forgets the number of every check nothing is kept of any more (as in
+/// SQLite, `sqlite::FORGET_UNUSED_CHECKS`).
+const FORGET_UNUSED_CHECKS: &str = "DELETE FROM checks WHERE
+         NOT EXISTS (SELECT 1 FROM results_data WHERE check_num = checks.num)
+     AND NOT EXISTS (SELECT 1 FROM rollups_data WHERE check_num = checks.num)
+     AND NOT EXISTS (SELECT 1 FROM changes_data WHERE check_num = checks.num)";
 
 /// Connections per replica: the writer and up to four readers
 /// (`api::CONCURRENT_READS`), with one to spare.
@@ -67,7 +78,6 @@ pub struct PgStore {
     /// Each check's newest health (see `record_async`), read back by
     /// `prepare`: `None` until then.
     last_health: Option<HashMap<String, Health>>,
-    check_nums: HashMap<String, i64>,
 }
 
 impl PgStore {
@@ -110,7 +120,6 @@ impl PgStore {
             runtime,
             place,
             last_health: None,
-            check_nums: HashMap::new(),
         })
     }
 
@@ -148,7 +157,6 @@ impl PgStore {
             runtime: self.runtime.clone(),
             place: self.place.clone(),
             last_health: None,
-            check_nums: HashMap::new(),
         }
     }
 
@@ -227,27 +235,7 @@ impl PgStore {
         }
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
-        let mut unknown: Vec<&str> = statuses
-            .iter()
-            .map(|s| s.id.0.as_str())
-            .filter(|id| !self.check_nums.contains_key(*id))
-            .collect();
-        unknown.sort_unstable();
-        unknown.dedup();
-        let mut nums = self.check_nums.clone();
-        if !unknown.is_empty() {
-            tx.execute(
-                "INSERT INTO checks (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING",
-                &[&unknown],
-            )
-            .await?;
-            for row in tx
-                .query("SELECT id, num FROM checks WHERE id = ANY($1)", &[&unknown])
-                .await?
-            {
-                nums.insert(row.get(0), row.get(1));
-            }
-        }
+        let nums = check_nums(&tx, &statuses).await?;
         let num = |status: &CheckStatus| nums[&status.id.0];
         // In key order, the same on every replica, so that two replicas
         // writing the same results wait for each other instead of
@@ -318,7 +306,6 @@ impl PgStore {
         }
         tx.commit().await?;
         self.last_health = Some(last_health);
-        self.check_nums = nums;
         Ok(())
     }
 
@@ -329,6 +316,8 @@ impl PgStore {
             let end = now_ms as i64 / span_ms * span_ms;
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ROLLUP_LOCK])
+                .await?;
+            tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&CHECKS_LOCK])
                 .await?;
             // FOR UPDATE: a write that reopens this span waits for the
             // roll-up to end, or the roll-up for the write (see
@@ -366,7 +355,7 @@ impl PgStore {
 
     async fn prune_async(&self, now_ms: u64, retention: Retention) -> Result<()> {
         let before = |keep: Duration| now_ms.saturating_sub(keep.as_millis() as u64) as i64;
-        let client = self.pool.get().await?;
+        let mut client = self.pool.get().await?;
         client
             .execute(
                 "DELETE FROM results_data WHERE at_ms < $1",
@@ -387,8 +376,55 @@ impl PgStore {
                 &[&before(retention.hours)],
             )
             .await?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&CHECKS_LOCK])
+            .await?;
+        tx.execute(FORGET_UNUSED_CHECKS, &[]).await?;
+        tx.commit().await?;
         Ok(())
     }
+}
+
+/// The number of each check of `statuses`, added for those that have none,
+/// read in `tx` under `CHECKS_LOCK` (shared): any replica's prune may have
+/// forgotten a number since the last write, and none forgets one read here
+/// before `tx` ends.
+async fn check_nums(
+    tx: &tokio_postgres::Transaction<'_>,
+    statuses: &[&CheckStatus],
+) -> Result<HashMap<String, i64>> {
+    tx.execute("SELECT pg_advisory_xact_lock_shared($1)", &[&CHECKS_LOCK])
+        .await?;
+    let mut ids: Vec<&str> = statuses.iter().map(|s| s.id.0.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut nums = numbers_of(tx, &ids).await?;
+    let missing: Vec<&str> = ids
+        .into_iter()
+        .filter(|id| !nums.contains_key(*id))
+        .collect();
+    if !missing.is_empty() {
+        // Only the missing: an insert takes a number from the sequence
+        // also when it conflicts.
+        tx.execute(
+            "INSERT INTO checks (id) SELECT unnest($1::text[]) ON CONFLICT (id) DO NOTHING",
+            &[&missing],
+        )
+        .await?;
+        nums.extend(numbers_of(tx, &missing).await?);
+    }
+    Ok(nums)
+}
+
+/// The numbers the checks `ids` have now.
+async fn numbers_of(
+    tx: &tokio_postgres::Transaction<'_>,
+    ids: &[&str],
+) -> Result<HashMap<String, i64>> {
+    let rows = tx
+        .query("SELECT id, num FROM checks WHERE id = ANY($1)", &[&ids])
+        .await?;
+    Ok(rows.iter().map(|row| (row.get(0), row.get(1))).collect())
 }
 
 /// Aggregates raw results of span $1 (of $2 ms) in `[$3, $4)`, replacing

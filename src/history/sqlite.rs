@@ -67,6 +67,15 @@ const UPTIME_OF_EVERY_CHECK: &str = "SELECT check_id, SUM(n), SUM(f) FROM (
 const REOPEN_ROLLED_UP_SPANS: &str = "UPDATE rollup_progress
      SET done_ms = ?1 / (span_s * 1000) * (span_s * 1000) WHERE done_ms > ?1";
 
+/// Forgets the number of every check nothing is kept of any more (no
+/// result, aggregate or change): a check renamed or removed leaves with
+/// its last row, and a config that renames its checks often does not grow
+/// the table without end. Each `NOT EXISTS` is a search of a key's prefix.
+const FORGET_UNUSED_CHECKS: &str = "DELETE FROM checks WHERE
+         NOT EXISTS (SELECT 1 FROM results_data WHERE check_num = checks.num)
+     AND NOT EXISTS (SELECT 1 FROM rollups_data WHERE check_num = checks.num)
+     AND NOT EXISTS (SELECT 1 FROM changes_data WHERE check_num = checks.num)";
+
 /// Every per-check read, for the query-plan test.
 #[cfg(test)]
 pub(super) const PER_CHECK_READS: [&str; 5] = [
@@ -340,6 +349,11 @@ impl Backend for SqliteStore {
             "DELETE FROM changes_data WHERE check_num IN (SELECT num FROM checks) AND at_ms < ?1",
             [before(retention.hours)],
         )?;
+        if self.conn.execute(FORGET_UNUSED_CHECKS, [])? > 0 {
+            // A number forgotten may be given to another check: none is
+            // trusted from before.
+            self.check_nums.clear();
+        }
         // Moves the WAL into the database and truncates it: its size stays
         // bounded by what one interval between prunes writes.
         self.conn

@@ -119,6 +119,15 @@ async fn serve(app: Router) -> SocketAddr {
     addr
 }
 
+/// An HTTP server that answers every request with `json`.
+pub async fn json_target(json: String) -> SocketAddr {
+    let answer = move || {
+        let json = json.clone();
+        async move { ([(header::CONTENT_TYPE, "application/json")], json) }
+    };
+    serve(Router::new().fallback(answer)).await
+}
+
 /// Accepts connections and never says a word.
 pub async fn hanging_target() -> SocketAddr {
     raw_target(|mut socket| async move {
