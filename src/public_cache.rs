@@ -39,6 +39,14 @@ const LARGEST_KEPT: usize = 64 * 1024 * 1024;
 /// page in tens of milliseconds, within a few percent of the best.
 const BROTLI_QUALITY: u32 = 5;
 
+/// An answer that is not shared (an error, a page too large to keep),
+/// given to its asker as it is.
+type Unshared = Box<Response>;
+
+fn failed() -> Unshared {
+    Box::new(StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
 /// One rendering, in every encoding a browser may take.
 struct Rendered {
     at: Instant,
@@ -97,7 +105,7 @@ pub async fn shared(
             cache.metrics.public_answers.get_or_create(&label).inc();
             rendered.answer(encoding)
         }
-        Err(uncached) => uncached,
+        Err(uncached) => *uncached,
     }
 }
 
@@ -109,7 +117,7 @@ async fn rendering_for(
     request: Request,
     next: Next,
     counted: impl FnOnce(),
-) -> Result<Arc<Rendered>, Response> {
+) -> Result<Arc<Rendered>, Unshared> {
     if let Some(fresh) = kept.fresh() {
         return Ok(fresh);
     }
@@ -135,9 +143,7 @@ async fn rendering_for(
         drop(turn);
         Ok(rendered)
     });
-    rendering
-        .await
-        .unwrap_or_else(|_| Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()))
+    rendering.await.unwrap_or_else(|_| Err(failed()))
 }
 
 impl Kept {
@@ -156,7 +162,7 @@ impl Kept {
 /// Renders the path for nobody in particular: an anonymous viewer of the
 /// public audience, no query, no cookie, no encoding (it is compressed
 /// here, once per encoding).
-async fn render(request: Request, next: Next) -> Result<Rendered, Response> {
+async fn render(request: Request, next: Next) -> Result<Rendered, Unshared> {
     let (mut parts, body) = request.into_parts();
     parts.extensions.insert(Viewer::Anonymous);
     parts.extensions.insert(Audience::Public);
@@ -176,12 +182,12 @@ async fn render(request: Request, next: Next) -> Result<Rendered, Response> {
     let at = Instant::now();
     let response = next.run(Request::from_parts(parts, body)).await;
     if response.status() != StatusCode::OK {
-        return Err(response);
+        return Err(Box::new(response));
     }
     let (parts, body) = response.into_parts();
     let identity = match axum::body::to_bytes(body, LARGEST_KEPT).await {
         Ok(bytes) => bytes,
-        Err(_) => return Err(StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+        Err(_) => return Err(failed()),
     };
     let mut headers = parts.headers;
     for hop in [
@@ -198,7 +204,7 @@ async fn render(request: Request, next: Next) -> Result<Rendered, Response> {
         move || (gzipped(&identity), brotli_compressed(&identity))
     })
     .await
-    .map_err(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())?;
+    .map_err(|_| failed())?;
     Ok(Rendered {
         at,
         status: parts.status,

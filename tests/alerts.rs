@@ -1249,3 +1249,61 @@ async fn what_an_older_pulse_left_is_composed_once_at_its_next_try_and_resolves_
     let told = receiver.wait_for("/ops", 2, limit).await[1].json();
     assert_eq!(told["alerts"][0]["event"], "resolved", "{told}");
 }
+
+#[tokio::test]
+async fn a_notifiers_refusal_quoting_a_secret_where_it_is_cut_shows_none_of_it() {
+    const HOOK_SECRET: &str = "Zq7-hook-secret-0123456789abcdef";
+    // A notifier that refuses, quoting the secret so that it straddles
+    // the 200th character, where an error's text is cut.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !String::from_utf8_lossy(&request).contains("\r\n\r\n") {
+                match socket.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => request.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let body = format!("{}{HOOK_SECRET} refused", "x".repeat(195));
+            let answer = format!(
+                "HTTP/1.1 400 Bad Request\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = socket.write_all(answer.as_bytes()).await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pulse.toml");
+    let config = format!(
+        "[[notifier]]\nname = \"ops\"\nkind = \"webhook\"\nurl = \"http://127.0.0.1:{port}/hook\"\nsecret = \"${{HOOK_SECRET}}\"\n\n\
+         [[check]]\nname = \"web\"\nkind = \"tcp\"\naddress = \"127.0.0.1:{port}\"\n"
+    );
+    std::fs::write(&path, config).unwrap();
+    let server = Server::start_with_env(
+        &["--config", path.to_str().unwrap()],
+        &[("HOOK_SECRET", HOOK_SECRET)],
+    )
+    .await;
+    let answer = reqwest::Client::new()
+        .post(server.url("/api/notifiers/test"))
+        .form(&[("notifier", "ops")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 502);
+    let said = answer.text().await.unwrap();
+    assert!(said.contains("answered 400"), "{said}");
+    let alerts = reqwest::get(server.url("/api/alerts"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for text in [&said, &alerts] {
+        assert!(!text.contains(&HOOK_SECRET[..5]), "{text}");
+    }
+}

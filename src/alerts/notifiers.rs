@@ -93,23 +93,24 @@ impl Notifier {
             return Ok(());
         }
         // Only the start of a refusal is read: a hostile endpoint could
-        // send anything for as long as the deadline lets it.
+        // send anything for as long as the deadline lets it. Twice what
+        // is shown, so that a secret quoted where the text is cut is read
+        // whole, and redacted, before the cut.
         let mut body = Vec::new();
-        while body.len() < BODY_IN_ERROR {
+        while body.len() < 2 * BODY_IN_ERROR {
             match answer.chunk().await {
                 Ok(Some(chunk)) => body.extend_from_slice(&chunk),
                 _ => break,
             }
         }
-        let body = String::from_utf8_lossy(&body);
-        let text = match body.trim() {
+        let said = blank(String::from_utf8_lossy(&body).trim().to_owned());
+        let text = match said.as_str() {
             "" => format!("answered {status}"),
             said => format!(
                 "answered {status}: {}",
                 crate::text::shorten(said, BODY_IN_ERROR)
             ),
         };
-        let text = blank(text);
         // A request the notifier refuses as such will be refused again (a
         // wrong URL, a revoked token, a message too large); a timeout,
         // throttling or a server error may pass.
