@@ -10,7 +10,7 @@
 //! deadline its body must meet (`limits::bodies`).
 
 use crate::access::Peer;
-use crate::limits::{Deadline, Limits};
+use crate::limits::{Deadline, Limits, MAX_FIELDS, MAX_HEAD};
 use crate::shutdown::Shutdown;
 use crate::sse::listener::ForHyper;
 use axum::Router;
@@ -23,12 +23,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
-
-/// A request head larger than this is refused, as the sorter refuses a
-/// first one (hyper's smallest buffer is 8 KiB).
-const MAX_HEAD: usize = 16 * 1024;
-/// Header fields in one request head, as the sorter allows.
-const MAX_FIELDS: usize = 100;
 
 /// Serves each connection `incoming` hands on with `router`, until
 /// `shutdown`; then lets the connections open finish (their streams end

@@ -96,7 +96,12 @@ pub async fn shared(
         return next.run(request).await;
     };
     let label = PathLabel { path };
-    let encoding = Encoding::accepted(request.headers());
+    let accepted = request
+        .headers()
+        .get(header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let encoding = crate::site::choose_encoding(accepted, &["br", "gzip"]);
     let rendering = rendering_for(kept, request, next, || {
         cache.metrics.public_renders.get_or_create(&label).inc();
     });
@@ -230,54 +235,14 @@ fn brotli_compressed(data: &[u8]) -> Bytes {
     Bytes::from(out)
 }
 
-/// Which of the kept bodies a request takes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Encoding {
-    Identity,
-    Gzip,
-    Brotli,
-}
-
-impl Encoding {
-    /// Brotli if the browser takes it, else gzip, else none. A coding
-    /// given `q=0` is refused by the browser.
-    fn accepted(headers: &HeaderMap) -> Encoding {
-        let Some(accepted) = headers
-            .get(header::ACCEPT_ENCODING)
-            .and_then(|v| v.to_str().ok())
-        else {
-            return Encoding::Identity;
-        };
-        let takes = |coding: &str| {
-            accepted.split(',').any(|item| {
-                let mut parts = item.split(';').map(str::trim);
-                let name = parts.next().unwrap_or_default();
-                let refused = parts.any(|p| {
-                    p.strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                        .is_some_and(|q| q == 0.0)
-                });
-                name.eq_ignore_ascii_case(coding) && !refused
-            })
-        };
-        if takes("br") {
-            Encoding::Brotli
-        } else if takes("gzip") {
-            Encoding::Gzip
-        } else {
-            Encoding::Identity
-        }
-    }
-}
-
 impl Rendered {
-    fn answer(&self, encoding: Encoding) -> Response {
-        let (body, coding) = match encoding {
-            Encoding::Brotli if !self.brotli.is_empty() => (&self.brotli, Some("br")),
-            Encoding::Gzip | Encoding::Brotli if !self.gzip.is_empty() => {
-                (&self.gzip, Some("gzip"))
-            }
-            _ => (&self.identity, None),
+    /// The body in `coding` (`br`, `gzip`, or none), with the headers
+    /// rendered.
+    fn answer(&self, coding: Option<&'static str>) -> Response {
+        let body = match coding {
+            Some("br") => &self.brotli,
+            Some(_) => &self.gzip,
+            None => &self.identity,
         };
         let mut response = Response::new(Body::from(body.clone()));
         *response.status_mut() = self.status;
@@ -294,24 +259,6 @@ impl Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn accepting(value: &str) -> Encoding {
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            header::ACCEPT_ENCODING,
-            HeaderValue::from_str(value).unwrap(),
-        );
-        Encoding::accepted(&headers)
-    }
-
-    #[test]
-    fn the_best_encoding_the_browser_takes() {
-        assert_eq!(accepting("gzip, deflate, br, zstd"), Encoding::Brotli);
-        assert_eq!(accepting("gzip"), Encoding::Gzip);
-        assert_eq!(accepting("br;q=0, gzip;q=0.5"), Encoding::Gzip);
-        assert_eq!(accepting("identity"), Encoding::Identity);
-        assert_eq!(Encoding::accepted(&HeaderMap::new()), Encoding::Identity);
-    }
 
     #[test]
     fn both_encodings_give_back_the_page() {

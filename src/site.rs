@@ -247,8 +247,9 @@ fn wanted(accept_encoding: &str, coding: &str) -> f32 {
 }
 
 /// Of the precompressed copies there are (`available`, by coding), the one
-/// to send: the one the browser wants most, if it wants it at all.
-fn choose_encoding(accept_encoding: &str, available: &[&'static str]) -> Option<&'static str> {
+/// to send: the one the browser wants most, if it wants it at all. Also
+/// what `public_cache` sends of the public page.
+pub fn choose_encoding(accept_encoding: &str, available: &[&'static str]) -> Option<&'static str> {
     let mut best: Option<(&'static str, f32)> = None;
     for (coding, _) in ENCODINGS {
         if !available.contains(&coding) {

@@ -27,6 +27,13 @@ use std::time::Duration;
 /// `/proc`, the runtime's own descriptors, and the listener.
 pub const RESERVED_DESCRIPTORS: usize = 512;
 
+/// A request head larger than this is refused (431 from the sorter, which
+/// reads every first head whole; hyper closes a later one). A browser's is
+/// well under 8 KiB; hyper's smallest buffer is 8 KiB.
+pub const MAX_HEAD: usize = 16 * 1024;
+/// Header fields in one request head, on both.
+pub const MAX_FIELDS: usize = 100;
+
 /// The kernel send buffer of a stream's socket, as asked of the kernel
 /// (which doubles it for its bookkeeping). Left to autotuning, it grows to
 /// 4 MiB on this machine: a client that stops reading would park that much

@@ -11,7 +11,7 @@
 use super::{Streams, direct};
 use crate::access::{Access, Asking, Verdict};
 use crate::hub::Subscription;
-use crate::limits::{Admission, Admitted, Limits, Refusal, StallGuard};
+use crate::limits::{Admission, Admitted, Limits, MAX_FIELDS, MAX_HEAD, Refusal, StallGuard};
 use crate::status::Audience;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io;
@@ -36,13 +36,6 @@ const STREAM_PATHS: [(&str, Audience); 2] = [
 ];
 /// A first read this size holds a browser's usual request head.
 const FIRST_READ: usize = 2048;
-/// A request head larger than this is refused (431). A browser's is well
-/// under 8 KiB; hyper's own limit is larger, but hyper never sees a head
-/// this sorter has not read whole.
-const MAX_HEAD: usize = 16 * 1024;
-/// Header fields in one request head, as hyper allows; more is hyper's to
-/// refuse.
-const MAX_FIELDS: usize = 100;
 /// Connections sorted but not yet taken by hyper's accept loop.
 const HANDOFF_QUEUE: usize = 1024;
 /// After an accept error that is not one connection's (out of file
