@@ -2,39 +2,60 @@
 //! (history, alerts): offered on a bounded queue, never waited for. A full
 //! or closed queue drops the result and counts it; the publish path never
 //! blocks and never grows.
+//!
+//! The queue holds memory for what is in it, not for its capacity: std's
+//! unbounded channel, which allocates its slots in small blocks as they
+//! fill and frees them as they are taken, with the bound counted here.
+//! std's `sync_channel` writes every slot of its capacity when it is made:
+//! 32,768 results were 4.75 MiB resident per queue for the life of the
+//! process, at an idle start (docs/benchmarks.md).
 
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 pub struct Offered<T> {
     /// `None` once closed: the receiving thread then drains and ends.
-    queue: Mutex<Option<SyncSender<T>>>,
+    queue: Mutex<Option<Sender<T>>>,
+    /// Items offered and not taken yet, shared with the reader.
+    queued: Arc<AtomicUsize>,
+    capacity: usize,
     dropped: AtomicU64,
+}
+
+/// The reading end, on the part's own thread.
+pub struct Taken<T> {
+    items: Receiver<T>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl<T> Offered<T> {
     /// A queue of `capacity` items, and the end its thread reads.
-    pub fn new(capacity: usize) -> (Offered<T>, Receiver<T>) {
-        let (queue, items) = sync_channel(capacity);
+    pub fn new(capacity: usize) -> (Offered<T>, Taken<T>) {
+        let (queue, items) = channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let offered = Offered {
             queue: Mutex::new(Some(queue)),
+            queued: queued.clone(),
+            capacity,
             dropped: AtomicU64::new(0),
         };
-        (offered, items)
+        (offered, Taken { items, queued })
     }
 
     /// Queues `item` if there is room; `false` (and counted) if not.
     pub fn offer(&self, item: T) -> bool {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        let sent = match queue.as_ref() {
-            Some(queue) => queue.try_send(item),
-            None => Err(TrySendError::Disconnected(item)),
-        };
-        if sent.is_err() {
+        // A place is claimed before the item is sent, so the reader never
+        // counts down an item that was not counted up.
+        let room = self.queued.fetch_add(1, Ordering::AcqRel) < self.capacity;
+        let sent = room && queue.as_ref().is_some_and(|queue| queue.send(item).is_ok());
+        if !sent {
+            self.queued.fetch_sub(1, Ordering::AcqRel);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
-        sent.is_ok()
+        sent
     }
 
     /// Takes no more: the reader sees the end once it took what is queued.
@@ -45,5 +66,53 @@ impl<T> Offered<T> {
     /// Items dropped so far: the queue was full or closed.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+impl<T> Taken<T> {
+    /// The next item, waiting for one; an error once the queue is closed
+    /// and empty.
+    pub fn recv(&self) -> Result<T, RecvError> {
+        self.items.recv().inspect(|_| self.took())
+    }
+
+    /// The next item, waiting at most `wait`.
+    pub fn recv_timeout(&self, wait: Duration) -> Result<T, RecvTimeoutError> {
+        self.items.recv_timeout(wait).inspect(|_| self.took())
+    }
+
+    fn took(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Offered;
+    use std::time::Duration;
+
+    #[test]
+    fn holds_at_most_its_capacity_and_counts_what_it_drops() {
+        let (queue, taken) = Offered::new(2);
+        assert!(queue.offer(1));
+        assert!(queue.offer(2));
+        assert!(!queue.offer(3), "full");
+        assert_eq!(queue.dropped(), 1);
+        assert_eq!(taken.recv(), Ok(1));
+        assert!(queue.offer(4), "a taken item makes room");
+        assert_eq!(taken.recv_timeout(Duration::from_millis(10)), Ok(2));
+        assert_eq!(taken.recv(), Ok(4));
+        assert!(taken.recv_timeout(Duration::from_millis(10)).is_err());
+    }
+
+    #[test]
+    fn a_closed_queue_is_drained_then_ends_and_takes_no_more() {
+        let (queue, taken) = Offered::new(8);
+        assert!(queue.offer("kept"));
+        queue.close();
+        assert!(!queue.offer("late"));
+        assert_eq!(queue.dropped(), 1);
+        assert_eq!(taken.recv(), Ok("kept"));
+        assert!(taken.recv().is_err());
     }
 }

@@ -30,7 +30,7 @@ pub use rules::{Event, Happened, OpenAlert, Rules};
 use crate::config::{AlertRule, AlertsSpec, Config};
 use crate::hub::Hub;
 use crate::metrics::Metrics;
-use crate::queue::Offered;
+use crate::queue::{Offered, Taken};
 use crate::shutdown::Shutdown;
 use crate::status::{
     AlertNotice, CheckId, CheckStatus, FailingNotifier, Notification, NotifierSummary,
@@ -39,7 +39,6 @@ use crate::status::{
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -234,7 +233,7 @@ impl Alerts {
         self.queue.close();
     }
 
-    fn judge_forever(&self, results: Receiver<CheckStatus>) {
+    fn judge_forever(&self, results: Taken<CheckStatus>) {
         while let Ok(status) = results.recv() {
             let (before, happened) = {
                 let mut rules = self.lock_rules();

@@ -7,9 +7,9 @@
 //! that is written, oldest first, once the database takes writes again.
 
 use super::backend::{Backend, Retention};
-use crate::queue::Offered;
+use crate::queue::{Offered, Taken};
 use crate::status::CheckStatus;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,7 @@ pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer
 
 fn write_forever(
     mut store: Box<dyn Backend + Send>,
-    results: Receiver<CheckStatus>,
+    results: Taken<CheckStatus>,
     writer: &Writer,
     retention: Retention,
 ) {
