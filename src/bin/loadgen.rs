@@ -78,7 +78,7 @@ struct Args {
     #[arg(long, default_value_t = 0.0)]
     churn: f64,
     /// How long after every stream closed the server's RSS is read: Pulse
-    /// returns freed memory to the OS within ~10 s of a wave of departures.
+    /// returns freed memory to the OS about 1 s after a wave of departures.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     settle: Duration,
     /// Print the report as one JSON object instead of text.
