@@ -382,6 +382,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
 
     tokio::spawn(sse::trim::after_departures(hub.clone(), shutdown.clone()));
+    tokio::spawn(sse::end_at_shutdown(hub.clone(), shutdown.clone()));
 
     let history_of = hub.clone();
     let streams = Streams {

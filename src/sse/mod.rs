@@ -22,7 +22,7 @@ pub mod trim;
 
 pub use headers::sse_headers;
 
-use crate::hub::{Hub, Start, Subscription};
+use crate::hub::{Hub, Signal, Start, Subscription};
 use crate::shutdown::Shutdown;
 use crate::status::Audience;
 use axum::Extension;
@@ -61,6 +61,12 @@ impl Streams {
 
 /// Seconds a refused client should wait; its own backoff takes over after.
 const RETRY_AFTER_SECS: &str = "5";
+
+/// Ends every open stream with `Done` once the server begins to stop.
+pub async fn end_at_shutdown(hub: Arc<Hub>, shutdown: Shutdown) {
+    shutdown.triggered().await;
+    hub.end_streams();
+}
 
 /// `GET /api/events`, for the audience of the request.
 pub async fn events(
@@ -270,9 +276,16 @@ fn client_stream(
         let period = streams.heartbeat;
         let mut last_write = Instant::now();
         let heartbeat = tokio::time::sleep(period);
-        let shutdown = streams.shutdown.triggered();
-        tokio::pin!(heartbeat, shutdown);
+        tokio::pin!(heartbeat);
+        // The hub tells every receiver when the server stops
+        // (`Hub::end_streams`), but not one made after it did: this one's,
+        // or a resynchronised one's below, is checked once when made.
+        let mut stopping = streams.shutdown.is_triggered();
         loop {
+            if stopping {
+                yield Ok(frame::done());
+                break;
+            }
             if let Some(piece) = opening.next_piece(&hub, audience) {
                 if streams.shutdown.is_triggered() {
                     yield Ok(frame::done());
@@ -285,31 +298,35 @@ fn client_stream(
             if let Opening::Overtaken = opening {
                 let (start, receiver) = hub.resync(audience);
                 live = receiver;
+                stopping = streams.shutdown.is_triggered();
                 opening = Opening::from(start);
                 continue;
             }
             let step = tokio::select! {
                 biased;
-                _ = &mut shutdown => Step::WriteAndEnd(frame::done()),
                 received = live.recv() => match received {
-                    // An event this audience does not get is skipped; the
-                    // heartbeat keeps counting from the last write.
-                    Ok(delivery) if delivery.ask_again => match audience {
-                        Audience::Private => Step::End,
-                        Audience::Public => Step::Idle,
-                    },
-                    Ok(delivery) => match delivery.frame_for(audience) {
-                        Some(frame) => {
-                            delivered.inc();
-                            Step::Write(frame.clone())
-                        }
-                        None => Step::Idle,
+                    Ok(delivery) => match delivery.signal {
+                        Signal::Done => Step::WriteAndEnd(frame::done()),
+                        Signal::AskAgain => match audience {
+                            Audience::Private => Step::End,
+                            Audience::Public => Step::Idle,
+                        },
+                        // An event this audience does not get is skipped;
+                        // the heartbeat keeps counting from the last write.
+                        Signal::Event => match delivery.frame_for(audience) {
+                            Some(frame) => {
+                                delivered.inc();
+                                Step::Write(frame.clone())
+                            }
+                            None => Step::Idle,
+                        },
                     },
                     Err(RecvError::Lagged(_)) => {
                         // Too far behind to catch up event by event: start
                         // over from the present rather than skip silently.
                         let (start, receiver) = hub.resync(audience);
                         live = receiver;
+                        stopping = streams.shutdown.is_triggered();
                         Step::StartOver(start)
                     }
                     Err(RecvError::Closed) => Step::End,
