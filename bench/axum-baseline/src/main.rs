@@ -5,10 +5,15 @@
 //! tokio's broadcast docs, and nothing more: one publisher task sends each
 //! event into a `tokio::sync::broadcast` channel, and every client's
 //! `Sse` response is that channel's receiver mapped to events. No replay,
-//! no `Last-Event-ID`, no limits, no tuning. Its events have the format
-//! `pulse-loadgen --ts-field ts_us` reads (the same as the Gin peer's and
-//! `pulse-fanout-floor`'s): `id` counts up by one, and the data is
-//! `{"ts_us":<unix microseconds at publish>}`.
+//! no `Last-Event-ID`, no limits, no tuning.
+//!
+//! It sends the events Pulse's `--demo-rate` source sends, field for field
+//! (a status of one of four synthetic checks, its detail cycling through
+//! the same strings, `checked_at_ms` the time it was published), so the two
+//! put the same bytes on the wire and the generator reads both with
+//! `--ts-field checked_at_ms`. A first version sent `{"ts_us":…}`, 57
+//! bytes an event against Pulse's 190: it measured the payload, not the
+//! server. `id` counts up by one.
 
 use axum::Router;
 use axum::extract::State;
@@ -48,13 +53,54 @@ struct Args {
 #[derive(Clone)]
 struct Tick {
     id: u64,
-    reading: Reading,
+    status: Status,
 }
 
-/// The event's data, serialised to JSON by each client's stream.
+/// The event's data, serialised to JSON by each client's stream: the
+/// shape and values of Pulse's synthetic check statuses.
 #[derive(Clone, Serialize)]
-struct Reading {
-    ts_us: u64,
+struct Status {
+    id: String,
+    name: String,
+    group: &'static str,
+    kind: &'static str,
+    health: &'static str,
+    latency_ms: f64,
+    detail: &'static str,
+    checked_at_ms: u64,
+}
+
+/// The details of Pulse's synthetic source (`checks::demo::FRAMING_SAMPLES`).
+const DETAILS: &[&str] = &[
+    "plain text",
+    "line one\nline two",
+    "carriage\rreturn",
+    "crlf\r\nline",
+    "ends with a lone CR\r",
+    "",
+    "ünïcödé ✓ — 日本語 🚀",
+    "\u{2028}line separator\u{2029}",
+    "data: not a field\n\nid: 7\nevent: fake",
+    "\n",
+];
+
+/// Pulse's synthetic source spreads its events over four checks.
+const CHECKS: u64 = 4;
+
+impl Status {
+    fn nth(n: u64, checked_at_ms: u64) -> Status {
+        let k = n % CHECKS;
+        Status {
+            id: format!("synthetic-{k}"),
+            name: format!("Synthetic {k}"),
+            group: "synthetic",
+            kind: "synthetic",
+            health: "up",
+            latency_ms: 0.0,
+            detail: DETAILS[(n % DETAILS.len() as u64) as usize],
+            checked_at_ms,
+        }
+    }
 }
 
 // `#[tokio::main]` as everyone writes it: the multi-threaded runtime, one
@@ -94,14 +140,14 @@ async fn publish(events: broadcast::Sender<Tick>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     for id in 1u64.. {
         ticks.tick().await;
-        let ts_us = SystemTime::now()
+        let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
-            .as_micros() as u64;
+            .as_millis() as u64;
         // An error only means nobody is connected yet: keep publishing.
         let _ = events.send(Tick {
             id,
-            reading: Reading { ts_us },
+            status: Status::nth(id, now_ms),
         });
     }
 }
@@ -116,11 +162,11 @@ async fn sse(
         // the usual answer is to skip it and carry on with what is there
         // (`pulse-loadgen` counts the ids skipped as missed).
         .filter_map(|received| received.ok())
+        // No `event:` line: an unnamed event is a `message`, as Pulse sends it.
         .map(|tick| {
             Event::default()
-                .event("message")
                 .id(tick.id.to_string())
-                .json_data(&tick.reading)
+                .json_data(&tick.status)
         });
     // The default keep-alive: a comment every 15 s when nothing is sent.
     Sse::new(stream).keep_alive(KeepAlive::default())
