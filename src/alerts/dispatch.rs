@@ -11,12 +11,13 @@ use super::notifiers::SendError;
 use super::outbox::Waiting;
 use crate::metrics::NotifierLabel;
 use crate::shutdown::Shutdown;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// How often the outbox is looked at when nothing woke the dispatcher
-/// (to honour group windows and retry times).
+/// How often the dispatcher asks itself whether the outbox is due a look:
+/// the finest grain of group windows and retry times. A shared outbox (a
+/// cluster's) is read at every tick, as other replicas write to it.
 const TICK: Duration = Duration::from_millis(250);
 /// A message not delivered within this is given up, and counted.
 pub const EXPIRES_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -128,6 +129,59 @@ pub fn plan(
     plans
 }
 
+/// When `plan` would next find something due for each notifier in these
+/// rows, if nothing else changed (no row added, no delivery ended, no
+/// reload), as unix ms: its oldest row's expiry, or sooner its first
+/// message's retry time or its fresh group's window, as `plan` sees them.
+pub fn due_times(
+    waiting: &[Waiting],
+    is_configured: &dyn Fn(&str) -> bool,
+    window: Duration,
+) -> HashMap<String, u64> {
+    #[derive(Default)]
+    struct Seen {
+        oldest_ms: u64,
+        /// The first message tried, and the last retry time of its rows.
+        first_message: Option<(i64, u64)>,
+        first_fresh_ms: Option<u64>,
+    }
+    let mut by_notifier: HashMap<&str, Seen> = HashMap::new();
+    for row in waiting {
+        let seen = by_notifier.entry(row.notifier.as_str()).or_insert(Seen {
+            oldest_ms: row.created_ms,
+            ..Seen::default()
+        });
+        seen.oldest_ms = seen.oldest_ms.min(row.created_ms);
+        match (row.message, seen.first_message) {
+            (Some(message), Some((first, retry_ms))) if message == first => {
+                seen.first_message = Some((first, retry_ms.max(row.next_try_ms)));
+            }
+            (Some(message), Some((first, _))) if message > first => {}
+            (Some(message), _) => seen.first_message = Some((message, row.next_try_ms)),
+            // `plan` times a group by its first row as read (by id).
+            (None, _) => _ = seen.first_fresh_ms.get_or_insert(row.created_ms),
+        }
+    }
+    let (expires, window) = (EXPIRES_AFTER.as_millis() as u64, window.as_millis() as u64);
+    by_notifier
+        .into_iter()
+        .map(|(notifier, seen)| {
+            let expiry = seen.oldest_ms.saturating_add(expires);
+            let send = match (
+                is_configured(notifier),
+                seen.first_message,
+                seen.first_fresh_ms,
+            ) {
+                (false, ..) => u64::MAX,
+                (true, Some((_, retry_ms)), _) => retry_ms,
+                (true, None, Some(fresh_ms)) => fresh_ms.saturating_add(window),
+                (true, None, None) => u64::MAX,
+            };
+            (notifier.to_string(), expiry.min(send))
+        })
+        .collect()
+}
+
 /// After `attempts` failed tries: 2 s, 4 s, 8 s, … up to 5 minutes.
 pub fn backoff(attempts: u32) -> Duration {
     let doubled = FIRST_RETRY.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
@@ -178,10 +232,14 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
     let busy = Busy::default();
     let unmarked = Arc::new(Unmarked::default());
     let mut pruned_ms = 0;
+    // A look is forced by a wake (a delivery ended, a reload, a row due at
+    // once) and by the first pass; otherwise the outbox is read only when
+    // what was read last falls due or a new row may have (`Alerts::look_by`).
+    let mut forced = true;
     loop {
         tokio::select! {
             _ = shutdown.triggered() => return,
-            _ = alerts.wake.notified() => {}
+            _ = alerts.wake.notified() => forced = true,
             _ = tokio::time::sleep(TICK) => {}
         }
         // Until the config's notifiers are known, every row would look
@@ -192,6 +250,13 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
         // Before the lease is asked: a message this replica sent is marked
         // even after another took over sending, so it never sends it again.
         mark_what_was_sent(&alerts, &unmarked).await;
+        let now = crate::checks::unix_millis();
+        if now >= pruned_ms + 3_600_000 {
+            pruned_ms = now;
+            let outbox = alerts.outbox.clone();
+            let before = now.saturating_sub(KEPT_FOR.as_millis() as u64);
+            let _ = tokio::task::spawn_blocking(move || outbox.prune(before)).await;
+        }
         // In a cluster, one replica sends; the others only judge. One node
         // needs no trip to the blocking pool for that, four times a second.
         if alerts.outbox.is_shared() {
@@ -200,7 +265,14 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
             if !may.unwrap_or(false) {
                 continue;
             }
+            forced = true;
         }
+        if !std::mem::take(&mut forced) && !alerts.is_due(now) {
+            continue;
+        }
+        // Cleared before the read: a row written from here on lowers it
+        // again, one written before is in what is read.
+        alerts.looked();
         // Taken before the outbox is read: a notifier busy then may have
         // marked rows since, so what was read of it is stale. One not busy
         // then has nothing in flight, and only this loop starts a delivery.
@@ -210,9 +282,13 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
             Ok(Ok(waiting)) => waiting,
             Ok(Err(error)) => {
                 tracing::error!(%error, "cannot read the alerts outbox");
+                forced = true;
                 continue;
             }
-            Err(_) => continue,
+            Err(_) => {
+                forced = true;
+                continue;
+            }
         };
         let sent_already: HashSet<i64> = unmarked.lock().iter().map(|(m, _)| *m).collect();
         let waiting: Vec<Waiting> = waiting
@@ -220,13 +296,14 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
             .filter(|r| r.message.is_none_or(|m| !sent_already.contains(&m)))
             .collect();
         alerts.metrics.outbox_waiting.set(waiting.len() as i64);
-        let now = crate::checks::unix_millis();
         let (window, configured): (Duration, HashSet<String>) = {
             let delivery = alerts.delivery.read().unwrap_or_else(|p| p.into_inner());
             let names = delivery.notifiers.keys().cloned().collect();
             (delivery.spec.group_window, names)
         };
-        for plan in plan(waiting, &|n| configured.contains(n), window, now) {
+        let is_configured = |n: &str| configured.contains(n);
+        let due = due_times(&waiting, &is_configured, window);
+        for plan in plan(waiting, &is_configured, window, now) {
             let notifier = match &plan {
                 Plan::Send { notifier, .. } | Plan::Expire { notifier, .. } => notifier.clone(),
             };
@@ -234,7 +311,11 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
                 continue;
             }
             match plan {
-                Plan::Expire { rows, why, .. } => expire(&alerts, rows, why, now).await,
+                Plan::Expire { rows, why, .. } => {
+                    expire(&alerts, rows, why, now).await;
+                    // What the expired rows held back may be due now.
+                    forced = true;
+                }
                 Plan::Send { message, rows, .. } => {
                     let Some(taken) = busy.take(&notifier) else {
                         continue;
@@ -248,12 +329,11 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
                 }
             }
         }
-        if now >= pruned_ms + 3_600_000 {
-            pruned_ms = now;
-            let outbox = alerts.outbox.clone();
-            let before = now.saturating_sub(KEPT_FOR.as_millis() as u64);
-            let _ = tokio::task::spawn_blocking(move || outbox.prune(before)).await;
-        }
+        // A notifier busy now wakes this loop when its delivery ends; the
+        // others' rows fall due at the times read.
+        let busy_now = busy.lock().clone();
+        let next = due.into_iter().filter(|(n, _)| !busy_now.contains(n));
+        alerts.look_by(next.map(|(_, at)| at).min().unwrap_or(u64::MAX));
     }
 }
 

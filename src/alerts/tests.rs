@@ -390,6 +390,44 @@ fn rows_expire_after_a_day_and_wait_while_their_notifier_is_gone() {
     );
 }
 
+/// The dispatcher reads the outbox only when `due_times` says so: for
+/// every notifier, `plan` must find nothing before that moment and
+/// something at it.
+#[test]
+fn the_due_times_are_when_plan_first_finds_something() {
+    let day = 24 * 3600;
+    let rows = || {
+        vec![
+            waiting(1, "retried", 0, Some(7), 50),
+            waiting(2, "retried", 0, Some(7), 60),
+            waiting(3, "retried", 5, Some(9), 10),
+            waiting(4, "retried", 20, None, 20),
+            waiting(5, "fresh", 100, None, 100),
+            waiting(6, "fresh", 90, None, 90),
+            waiting(7, "gone", 200, None, 200),
+        ]
+    };
+    let configured = |n: &str| n != "gone";
+    let window = Duration::from_secs(30);
+    let due = super::dispatch::due_times(&rows(), &configured, window);
+    let expected = [
+        ("retried", 60_000),
+        ("fresh", 130_000),
+        ("gone", (200 + day) * 1000),
+    ];
+    for (notifier, at) in expected {
+        assert_eq!(due[notifier], at, "{notifier}");
+        let of = |now| {
+            plan(rows(), &configured, window, now)
+                .into_iter()
+                .filter(|p| matches!(p, Plan::Send { notifier: n, .. } | Plan::Expire { notifier: n, .. } if n == notifier))
+                .count()
+        };
+        assert_eq!(of(at - 1), 0, "{notifier}: nothing before");
+        assert_eq!(of(at), 1, "{notifier}: something at");
+    }
+}
+
 #[test]
 fn a_storm_goes_out_at_most_a_hundred_alerts_a_message() {
     let rows: Vec<_> = (1..=250).map(|id| waiting(id, "ops", 0, None, 0)).collect();

@@ -131,6 +131,15 @@ impl Outbox {
         }
     }
 
+    /// The checks with an open alert: what `open_alerts` says, without
+    /// decoding each alert (counted after every alert kept).
+    pub fn open_checks(&self) -> Result<Vec<CheckId>> {
+        match &self.store {
+            Store::Sqlite(db) => Ok(db.open_checks()?),
+            Store::Postgres(pg) => pg.open_checks(),
+        }
+    }
+
     /// Keeps what happened: the alert's open state, and one row per
     /// notifier to tell, in one transaction.
     pub fn record(&self, happened: &Happened, now_ms: u64) -> Result<()> {

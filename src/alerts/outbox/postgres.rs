@@ -105,6 +105,13 @@ impl PgOutbox {
             .collect())
     }
 
+    pub fn open_checks(&self) -> Result<Vec<CheckId>> {
+        let rows = self
+            .db
+            .rows("SELECT check_id FROM alerts_open WHERE open", &[])?;
+        Ok(rows.iter().map(|row| CheckId(row.get(0))).collect())
+    }
+
     pub fn record(&self, happened: &Happened, now_ms: u64) -> Result<()> {
         let (record, json) = record_of(happened);
         let check = &happened.check.0;

@@ -48,6 +48,13 @@ impl SqliteOutbox {
         rows.collect()
     }
 
+    pub fn open_checks(&self) -> Sql<Vec<CheckId>> {
+        let conn = self.conn();
+        let mut query = conn.prepare_cached("SELECT check_id FROM alerts_open")?;
+        let rows = query.query_map([], |row| Ok(CheckId(row.get(0)?)))?;
+        rows.collect()
+    }
+
     pub fn record(&self, happened: &Happened, now_ms: u64) -> Sql<()> {
         let (record, json) = record_of(happened);
         let mut conn = self.conn();
