@@ -277,10 +277,11 @@ async fn ask_private_streams_again(
     }
 }
 
-/// Connections waiting to be accepted. Tokio's default is 1,024; when a
-/// crowd of dashboards reconnects at once (a deploy, a network blip) and the
-/// queue overflows, the kernel drops their SYNs and each client waits for
-/// its retransmit, 1 s and then 3 s. The kernel caps this at `somaxconn`
+/// Connections waiting to be accepted. Tokio's `TcpListener::bind` gives
+/// 128 (mio's and std's figure); when a crowd of dashboards reconnects at
+/// once (a deploy, a network blip) and the queue overflows, the kernel
+/// drops their SYNs and each client waits for its retransmit, 1 s and
+/// then 3 s. The kernel caps this at `somaxconn`
 /// (4,096 here).
 const ACCEPT_BACKLOG: u32 = 4096;
 

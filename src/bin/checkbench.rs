@@ -262,6 +262,12 @@ fn start_pulse(
 ) -> (Child, String) {
     let mut command = Command::new(binary);
     command.args(["--addr", addr, "--config"]).arg(config);
+    // 5,000 checks fit Pulse's default limit of 1 MiB; 50,000 need ten
+    // times that, as they would for a user.
+    let size = std::fs::metadata(config).map_or(0, |m| m.len());
+    if size > 1024 * 1024 {
+        command.args(["--config-max-bytes", &(size * 2).to_string()]);
+    }
     match history {
         Some(file) => command.arg("--history").arg(file),
         None => command.arg("--no-history"),
