@@ -55,6 +55,8 @@ pub mod site;
 #[cfg(feature = "ssr")]
 pub mod sse;
 #[cfg(feature = "ssr")]
+pub mod state;
+#[cfg(feature = "ssr")]
 pub mod text;
 
 /// The browser's entry point: attach to the server-rendered page.

@@ -13,9 +13,9 @@ use crate::settings::Settings;
 use crate::shutdown::Shutdown;
 use crate::site::{self, Site};
 use crate::sse::Streams;
+use crate::state::AppState;
 use crate::status::ConfigNotice;
 use crate::{api, checks, config, history, sse};
-use axum::extract::FromRef;
 use axum::http::{HeaderValue, header};
 use axum::routing::{get, post};
 use axum::{Router, middleware};
@@ -28,22 +28,6 @@ use tower_http::set_header::SetResponseHeaderLayer;
 
 /// How many checks may run at the same moment.
 const CHECK_CONCURRENCY: usize = 64;
-
-#[derive(Clone, FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub hub: Arc<Hub>,
-    pub metrics: Arc<Metrics>,
-    pub streams: Streams,
-    pub history: history::api::HistoryStore,
-    pub access: Arc<Access>,
-    pub alerts: Arc<Alerts>,
-    pub incidents: Arc<Incidents>,
-    /// The push checks, by token, for `/api/push/{token}`.
-    pub pushes: Arc<checks::Pushes>,
-    /// The assets: built into the binary, or a folder (`site`).
-    pub site: Arc<Site>,
-}
 
 /// Every route. API routes come first and never share a path with a page.
 /// Every body is read within its route's limit and its request's deadline

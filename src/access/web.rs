@@ -190,7 +190,7 @@ pub fn require_action() -> Result<(), leptos::prelude::ServerFnError> {
 /// The decision about the current request as an action.
 fn action_verdict() -> Option<Verdict> {
     let parts = leptos::prelude::use_context::<axum::http::request::Parts>()?;
-    let state = leptos::prelude::use_context::<crate::server::AppState>()?;
+    let state = leptos::prelude::use_context::<crate::state::AppState>()?;
     let ConnectInfo(Peer(peer)) = parts.extensions.get::<ConnectInfo<Peer>>()?;
     Some(state.access.decide(&Asking {
         path: super::TEST_MESSAGE,

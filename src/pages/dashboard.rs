@@ -18,7 +18,7 @@ use leptos::prelude::*;
 #[server]
 pub async fn current_board() -> Result<BoardData, ServerFnError> {
     crate::access::web::require_private()?;
-    let state = use_context::<crate::server::AppState>()
+    let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
     let snapshot = state.hub.snapshot();
     let names = snapshot

@@ -19,7 +19,7 @@ const LISTED: usize = 100;
 #[server]
 pub async fn load_notifications() -> Result<NotificationsData, ServerFnError> {
     crate::access::web::require_private()?;
-    let state = use_context::<crate::server::AppState>()
+    let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the alerts are not available here"))?;
     let alerts = state.alerts.clone();
     let recent = tokio::task::spawn_blocking(move || alerts.recent(LISTED))
@@ -51,7 +51,7 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
         }
         return Err(refused);
     }
-    let state = use_context::<crate::server::AppState>()
+    let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the alerts are not available here"))?;
     let who = crate::access::web::who_asks();
     let answer = state.alerts.send_test(&notifier, &who).await;

@@ -17,7 +17,7 @@ use leptos_meta::Title;
 // viewer's browser may call it again (a client-side navigation).
 #[server(endpoint = "public/status_data")]
 pub async fn public_status_data() -> Result<PublicBoardData, ServerFnError> {
-    let state = use_context::<crate::server::AppState>()
+    let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
     let snapshot = state.hub.public_snapshot();
     let ids = snapshot.checks.iter().map(|c| c.id.clone()).collect();
