@@ -4,6 +4,7 @@
 
 // Shared: compiled for the server and the browser.
 pub mod app;
+pub mod clock;
 pub mod components;
 pub mod live;
 pub mod pages;

@@ -202,7 +202,7 @@ async fn start_checks(
         hub.set_config(ConfigNotice {
             source: "embedded default".into(),
             error: None,
-            checked_at_ms: checks::unix_millis(),
+            checked_at_ms: crate::clock::unix_millis(),
             differs: None,
         });
         return Ok((access, pushes));
@@ -227,7 +227,7 @@ async fn start_checks(
     hub.set_config(ConfigNotice {
         source: source.clone(),
         error: None,
-        checked_at_ms: checks::unix_millis(),
+        checked_at_ms: crate::clock::unix_millis(),
         differs: None,
     });
     let changes = config::watch(&file, text)?;

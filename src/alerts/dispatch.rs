@@ -250,7 +250,7 @@ pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
         // Before the lease is asked: a message this replica sent is marked
         // even after another took over sending, so it never sends it again.
         mark_what_was_sent(&alerts, &unmarked).await;
-        let now = crate::checks::unix_millis();
+        let now = crate::clock::unix_millis();
         if now >= pruned_ms + 3_600_000 {
             pruned_ms = now;
             let outbox = alerts.outbox.clone();
@@ -406,7 +406,7 @@ async fn deliver(
             let message_id = alerts.outbox.message_id(message);
             tracing::error!(notifier = notifier_name, message = %message_id, %unreadable, "alert message given up");
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            expire(alerts, ids, unreadable, crate::checks::unix_millis()).await;
+            expire(alerts, ids, unreadable, crate::clock::unix_millis()).await;
             return;
         }
     };
@@ -415,7 +415,7 @@ async fn deliver(
         notifier: notifier_name.to_string(),
     };
     let outcome = notifier.send(&envelope).await;
-    let now = crate::checks::unix_millis();
+    let now = crate::clock::unix_millis();
     match outcome {
         Ok(()) => {
             tracing::info!(notifier = notifier_name, message = %message_id, alerts = rows.len(), "alert message sent");

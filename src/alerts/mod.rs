@@ -281,7 +281,7 @@ impl Alerts {
     /// not be written.
     fn keep(&self, happened: &Happened) -> bool {
         for attempt in 1..=WRITE_TRIES {
-            let now = crate::checks::unix_millis();
+            let now = crate::clock::unix_millis();
             match self.outbox.record(happened, now) {
                 Ok(()) => {
                     tracing::info!(check = %happened.check, event = happened.event.as_str(), notifiers = ?happened.notify, "alert");
@@ -398,7 +398,7 @@ impl Alerts {
         let Some(found) = found else {
             return Err(TestRefused::Unknown(notifier.to_owned()));
         };
-        let now = crate::checks::unix_millis();
+        let now = crate::clock::unix_millis();
         {
             let mut tested = self.tested.lock().unwrap_or_else(|p| p.into_inner());
             let wait = match tested.get(notifier).copied() {
@@ -420,7 +420,7 @@ impl Alerts {
         self.tested
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(notifier.to_owned(), Some(crate::checks::unix_millis()));
+            .insert(notifier.to_owned(), Some(crate::clock::unix_millis()));
         match sent {
             Ok(()) => {
                 tracing::info!(notifier, who, "test message sent");

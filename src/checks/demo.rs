@@ -77,7 +77,7 @@ pub fn start(rate: DemoRate, hub: Arc<Hub>, shutdown: Shutdown) {
         while shutdown.tick(&mut ticker).await {
             let due = (started.elapsed().as_secs_f64() * rate.0) as u64;
             while published < due {
-                hub.publish(status(published, super::unix_millis()));
+                hub.publish(status(published, crate::clock::unix_millis()));
                 published += 1;
             }
         }

@@ -187,7 +187,7 @@ impl Engine {
             self.hub.set_config(ConfigNotice {
                 source: source.clone(),
                 error,
-                checked_at_ms: super::unix_millis(),
+                checked_at_ms: crate::clock::unix_millis(),
                 differs: None,
             });
         }
@@ -305,7 +305,7 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
     let period = match &runner.cluster {
         Some(_) if runs_here == Some(false) => return true,
         Some(_) => {
-            let now = super::unix_millis();
+            let now = crate::clock::unix_millis();
             Some(Cluster::period(&check.id, check.interval, now) + u64::from(woken))
         }
         None => None,

@@ -33,7 +33,7 @@ use crate::status::{CheckId, CheckKind, CheckStatus, Health, Publicity};
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::time::Instant;
 
 /// One thing to watch, and how often.
@@ -177,17 +177,10 @@ impl Check {
             latency_ms: measured.then(|| started.elapsed().as_secs_f64() * 1000.0),
             health: outcome.health,
             detail: outcome.detail,
-            checked_at_ms: unix_millis(),
+            checked_at_ms: crate::clock::unix_millis(),
             ..self.pending_status()
         })
     }
-}
-
-pub fn unix_millis() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
 
 /// Sizes for people: `1.5 GiB`.

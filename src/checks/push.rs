@@ -55,7 +55,7 @@ impl PushProbe {
                 token_sha256: token_sha256(token),
                 period,
                 grace,
-                started_ms: super::unix_millis(),
+                started_ms: crate::clock::unix_millis(),
                 last_ping_ms: AtomicU64::new(0),
                 shared_ms: AtomicU64::new(0),
                 late: AtomicBool::new(false),
@@ -66,7 +66,7 @@ impl PushProbe {
 
     pub async fn run(&self) -> Outcome {
         let state = &self.state;
-        let now = super::unix_millis();
+        let now = crate::clock::unix_millis();
         let last = state.last_ping_ms.load(Ordering::SeqCst);
         let allowed = (state.period + state.grace).as_millis() as u64;
         let expected = format!(
@@ -83,7 +83,7 @@ impl PushProbe {
             } else {
                 Outcome::down(format!(
                     "no ping since Pulse started at {} ({expected})",
-                    crate::status::utc_clock(state.started_ms)
+                    crate::clock::utc_clock(state.started_ms)
                 ))
             }
         } else if now <= last.saturating_add(allowed) {
@@ -98,7 +98,7 @@ impl PushProbe {
         } else {
             Outcome::down(format!(
                 "no ping since {} ({expected})",
-                crate::status::utc_clock(last)
+                crate::clock::utc_clock(last)
             ))
         };
         let late = outcome.health != Health::Up;
@@ -185,7 +185,7 @@ impl Pushes {
         let Some(state) = map.get(&hash) else {
             return false;
         };
-        let now = super::unix_millis();
+        let now = crate::clock::unix_millis();
         state.pinged_at(now);
         let shared = state.shared_ms.load(Ordering::SeqCst);
         if now >= shared.saturating_add(SHARE_EVERY_MS)
@@ -211,7 +211,7 @@ impl Pushes {
     pub fn pinged_elsewhere(&self, note: &str) -> Result<(), NotAPing> {
         let (hash, at) = note.split_once(' ').ok_or(NotAPing)?;
         let at_ms: u64 = at.parse().map_err(|_| NotAPing)?;
-        let latest = super::unix_millis().saturating_add(CLOCKS_AGREE_WITHIN_MS);
+        let latest = crate::clock::unix_millis().saturating_add(CLOCKS_AGREE_WITHIN_MS);
         if at_ms > latest {
             return Err(NotAPing);
         }

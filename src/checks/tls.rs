@@ -214,7 +214,7 @@ fn not_after(der: &CertificateDer<'_>) -> Option<i64> {
 }
 
 fn days_until(unix_secs: i64) -> i64 {
-    let now = super::unix_millis() as i64 / 1000;
+    let now = crate::clock::unix_millis() as i64 / 1000;
     (unix_secs - now).div_euclid(DAY_SECS)
 }
 

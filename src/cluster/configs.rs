@@ -20,7 +20,7 @@ pub async fn compare(
     me: &str,
     mine: &str,
 ) -> redis::RedisResult<Option<String>> {
-    let now_ms = crate::checks::unix_millis();
+    let now_ms = crate::clock::unix_millis();
     let (_, alive, kept): ((), Vec<String>, BTreeMap<String, String>) = redis::pipe()
         .hset(configs_key(), me, mine)
         .zrangebyscore(replicas_key(), now_ms, "+inf")

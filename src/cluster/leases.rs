@@ -100,7 +100,7 @@ impl Leases {
     /// back what is over its share, takes free shards up to it.
     pub async fn keep(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
         let ttl_ms = (self.lease - self.round()).as_millis() as u64;
-        let now_ms = crate::checks::unix_millis();
+        let now_ms = crate::clock::unix_millis();
         let (_, _, alive): (i64, i64, u32) = redis::pipe()
             .zadd(replicas_key(), &self.me, now_ms + ttl_ms)
             .zrembyscore(replicas_key(), "-inf", now_ms)

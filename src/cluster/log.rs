@@ -135,7 +135,7 @@ async fn current_epoch(
     redis: &mut ConnectionManager,
 ) -> redis::RedisResult<String> {
     let newest = cluster.newest.load(Ordering::Relaxed);
-    let start = ids::epoch_start(crate::checks::unix_millis(), newest);
+    let start = ids::epoch_start(crate::clock::unix_millis(), newest);
     let candidate = ids::log_id(start);
     let _: Option<String> = redis::cmd("SET")
         .arg(EPOCH)
@@ -231,7 +231,7 @@ fn apply(cluster: &Cluster, hub: &Hub, entry: &StreamId, keep: bool) {
     }
     if keep {
         let entered_ms = id / ids::PER_MILLISECOND;
-        let lag = crate::checks::unix_millis().saturating_sub(entered_ms);
+        let lag = crate::clock::unix_millis().saturating_sub(entered_ms);
         cluster.metrics.cluster_lag_ms.set(lag as i64);
     }
     hub.publish_shared(id, status, keep);

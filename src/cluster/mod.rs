@@ -28,7 +28,7 @@ pub mod log;
 mod notes;
 mod skipped;
 
-use crate::checks::unix_millis;
+use crate::clock::unix_millis;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;

@@ -37,7 +37,7 @@ impl Kept {
         match self {
             Kept::Newest(n) => cmd.arg("MAXLEN").arg("~").arg(n),
             Kept::Within(age) => {
-                let oldest_ms = crate::checks::unix_millis().saturating_sub(age.as_millis() as u64);
+                let oldest_ms = crate::clock::unix_millis().saturating_sub(age.as_millis() as u64);
                 cmd.arg("MINID").arg("~").arg(oldest_ms)
             }
         };

@@ -2,8 +2,8 @@
 //! newest first. Server-rendered from the history, then extended live by
 //! the board whenever an event changes a check's health.
 
+use crate::clock::utc_clock;
 use crate::live::{Board, ago};
-use crate::status::utc_clock;
 use leptos::prelude::*;
 
 #[component]

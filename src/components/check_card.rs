@@ -2,8 +2,9 @@
 //! for this check updates these nodes in place and touches no other card.
 
 use super::{TrendView, latency_label};
+use crate::clock::utc_clock;
 use crate::live::ago;
-use crate::status::{AlertState, CheckId, CheckStatus, Trend, utc_clock};
+use crate::status::{AlertState, CheckId, CheckStatus, Trend};
 use leptos::prelude::*;
 
 #[component]

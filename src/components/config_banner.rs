@@ -5,8 +5,8 @@
 //! (a full or read-only disk), and when alerts are not getting through to a
 //! notifier.
 
+use crate::clock::utc_clock;
 use crate::live::Board;
-use crate::status::utc_clock;
 use leptos::prelude::*;
 
 #[component]

@@ -4,7 +4,8 @@
 //! updates: they post to `/api/incidents` and come back to the dashboard,
 //! before or after the WASM has loaded.
 
-use crate::status::{CheckId, Incident, IncidentStatus, IncidentsNotice, utc_clock, utc_day};
+use crate::clock::{utc_clock, utc_day};
+use crate::status::{CheckId, Incident, IncidentStatus, IncidentsNotice};
 use leptos::prelude::*;
 
 #[component]

@@ -4,8 +4,9 @@
 //! the pointer (or the keyboard's point) in a tooltip that a screen reader
 //! announces. Server-rendered, then live.
 
+use crate::clock::{utc_clock, utc_day};
 use crate::components::latency_label;
-use crate::status::{ChartPoint, CheckHistory, DAY_MS, utc_clock, utc_day};
+use crate::status::{ChartPoint, CheckHistory, DAY_MS};
 use leptos::prelude::*;
 
 const W: f64 = 640.0;

@@ -3,7 +3,8 @@
 //! and 30 d, and its latency over the last hour. Reads only its own signals.
 
 use super::{Sparkline, UptimeWindow, latency_label};
-use crate::status::{PublicStatus, Trend, utc_clock};
+use crate::clock::utc_clock;
+use crate::status::{PublicStatus, Trend};
 use leptos::prelude::*;
 
 /// Positions in `UPTIME_WINDOWS` the public page shows: 24 h and 30 d.

@@ -4,8 +4,9 @@
 //! All from the card's trend signal, which each event extends. The public
 //! status page draws its checks' uptime and sparkline with the same pieces.
 
+use crate::clock::utc_clock;
 use crate::live::ago;
-use crate::status::{Health, RECENT, RecentResult, Trend, UPTIME_WINDOWS, utc_clock};
+use crate::status::{Health, RECENT, RecentResult, Trend, UPTIME_WINDOWS};
 use leptos::prelude::*;
 
 const WIDTH: f64 = 120.0;

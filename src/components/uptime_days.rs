@@ -2,8 +2,9 @@
 //! status pages show it; each day's figures are in its text for screen
 //! readers and in its tooltip for the pointer.
 
+use crate::clock::utc_day;
 use crate::components::percent;
-use crate::status::{CheckHistory, DAY_MS, DAYS, DayCount, utc_day};
+use crate::status::{CheckHistory, DAY_MS, DAYS, DayCount};
 use leptos::prelude::*;
 
 #[component]

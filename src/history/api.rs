@@ -121,7 +121,7 @@ pub async fn board_history(
     let Some(source) = file.0.clone() else {
         return Default::default();
     };
-    let now = crate::checks::unix_millis();
+    let now = crate::clock::unix_millis();
     let read = blocking_read(source, move |store| {
         Ok((store.trends(now)?, store.recent_changes(FEED)?))
     })
@@ -176,7 +176,7 @@ pub async fn trends_of(
     if let Some(trends) = public.fresh(&ids) {
         return trends;
     }
-    let now = crate::checks::unix_millis();
+    let now = crate::clock::unix_millis();
     match blocking_read(source, move |store| store.trends(now)).await {
         Ok(trends) => {
             let trends = trends
@@ -204,7 +204,7 @@ pub async fn check_history(
     let Some(source) = file.0.clone() else {
         return Ok(None);
     };
-    let now = crate::checks::unix_millis();
+    let now = crate::clock::unix_millis();
     blocking_read(source, move |store| {
         store.check_history(&id, &range, range_ms, now)
     })
@@ -214,7 +214,7 @@ pub async fn check_history(
 
 /// `GET /api/checks/{id}/uptime`
 pub async fn uptime(State(file): State<HistoryStore>, Path(id): Path<String>) -> Response {
-    let now = crate::checks::unix_millis();
+    let now = crate::clock::unix_millis();
     read(file, move |store| {
         let mut uptime = std::collections::BTreeMap::new();
         for (name, window_ms) in UPTIME_WINDOWS {
@@ -239,7 +239,7 @@ pub async fn history(
             format!("unknown range `{range}`; use one of {}", known.join(", ")),
         );
     };
-    let since = crate::checks::unix_millis().saturating_sub(range_ms);
+    let since = crate::clock::unix_millis().saturating_sub(range_ms);
     let span_s = span_for(range_ms);
     read(file, move |store| {
         Ok(History {

@@ -175,7 +175,7 @@ fn write_forever(
             batch_started = Instant::now();
         }
         if (last_housekeeping.elapsed() >= HOUSEKEEPING_EVERY || !open) && !backlog.failing {
-            let now = crate::checks::unix_millis();
+            let now = crate::clock::unix_millis();
             let outcome = store
                 .roll_up(now)
                 .and_then(|()| store.prune(now, retention));

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 /// `GET /api/incidents`: what the pages show, with authors.
 pub async fn list(State(incidents): State<Arc<Incidents>>) -> Response {
-    let now = crate::checks::unix_millis();
+    let now = crate::clock::unix_millis();
     match tokio::task::spawn_blocking(move || incidents.shown(now)).await {
         Ok(Ok(list)) => axum::Json(list).into_response(),
         Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
@@ -188,7 +188,7 @@ fn author(viewer: Option<Extension<Viewer>>) -> String {
 }
 
 fn now() -> u64 {
-    crate::checks::unix_millis()
+    crate::clock::unix_millis()
 }
 
 async fn blocking<T: Send + 'static>(

@@ -271,7 +271,7 @@ impl Incidents {
     /// updates only.
     fn tell(&self) -> Result<(), String> {
         let _telling = self.telling.lock().unwrap_or_else(|p| p.into_inner());
-        let mut incidents = self.shown(crate::checks::unix_millis())?;
+        let mut incidents = self.shown(crate::clock::unix_millis())?;
         for incident in &mut incidents {
             let left_out = incident.updates.len().saturating_sub(SHOWN_UPDATES);
             incident.updates.drain(..left_out);

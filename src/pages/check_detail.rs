@@ -5,9 +5,10 @@
 //! navigates in the page and fetches that range through the same server
 //! function.
 
+use crate::clock::utc_clock;
 use crate::components::{ConnectionBadge, LatencyChart, UptimeDays};
 use crate::live::{self, Detail};
-use crate::status::{CheckHistory, CheckId, CheckStatus, RANGES, range_ms, utc_clock};
+use crate::status::{CheckHistory, CheckId, CheckStatus, RANGES, range_ms};
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;

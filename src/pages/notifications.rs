@@ -7,7 +7,8 @@
 //! the browser back here with the outcome in the query, and the page,
 //! loaded again, shows it and the lists as they are now.
 
-use crate::status::{Notification, NotificationsData, NotifierSummary, utc_clock, utc_day};
+use crate::clock::{utc_clock, utc_day};
+use crate::status::{Notification, NotificationsData, NotifierSummary};
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
