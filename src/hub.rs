@@ -25,7 +25,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast;
 
@@ -138,12 +138,21 @@ const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 /// waited for: ten seconds of the log's ids (`cluster::ids`).
 const CATCH_UP_IDS: u64 = 10_000 * crate::cluster::ids::PER_MILLISECOND;
 
+/// A part that takes every new result on its own thread (the history
+/// writer, the alert rules): offered each one and never waited for, so
+/// nothing it does can slow a check or a stream. The hub knows its
+/// followers only by this.
+pub trait Follower: Send + Sync {
+    /// A result to take; must not block.
+    fn offer(&self, status: &CheckStatus);
+    /// At shutdown: take no more, and finish what was taken.
+    fn close(&self);
+}
+
 pub struct Hub {
     state: Mutex<HubState>,
-    /// Where results are also kept, when history is on.
-    history: std::sync::OnceLock<Arc<crate::history::Writer>>,
-    /// Where results are judged for alerts.
-    alerts: std::sync::OnceLock<Arc<crate::alerts::Alerts>>,
+    /// Who is offered every new result (`follow`).
+    followers: RwLock<Vec<Arc<dyn Follower>>>,
     live: broadcast::Sender<Delivery>,
     metrics: Arc<Metrics>,
     max_clients: usize,
@@ -255,8 +264,7 @@ impl Hub {
                 own_notice_frames: PerAudience::default(),
             }),
             live,
-            history: std::sync::OnceLock::new(),
-            alerts: std::sync::OnceLock::new(),
+            followers: RwLock::new(Vec::new()),
             metrics,
             max_clients,
             peak_clients: AtomicUsize::new(0),
@@ -367,11 +375,11 @@ impl Hub {
         if id.is_some_and(|id| id <= state.last_event_id() || id.checked_add(1).is_none()) {
             return None;
         }
-        if keep && let Some(history) = self.history.get() {
-            history.offer(&status);
-        }
-        if keep && let Some(alerts) = self.alerts.get() {
-            alerts.offer(&status);
+        if keep {
+            let followers = self.followers.read().unwrap_or_else(|p| p.into_inner());
+            followers
+                .iter()
+                .for_each(|follower| follower.offer(&status));
         }
         // Under the lock, as the publicity may change with a reload; only
         // public checks pay for it, once per event whatever the audience.
@@ -388,14 +396,18 @@ impl Hub {
         })
     }
 
-    /// Sends every result from now on to the history writer as well.
-    pub fn keep_history(&self, writer: Arc<crate::history::Writer>) {
-        let _ = self.history.set(writer);
+    /// Offers every new result from now on to `follower` as well.
+    pub fn follow(&self, follower: Arc<dyn Follower>) {
+        let mut followers = self.followers.write().unwrap_or_else(|p| p.into_inner());
+        followers.push(follower);
     }
 
-    /// Sends every result from now on to the alert rules as well.
-    pub fn alert_on(&self, alerts: Arc<crate::alerts::Alerts>) {
-        let _ = self.alerts.set(alerts);
+    /// At shutdown: each follower takes no more and finishes, the last to
+    /// follow first.
+    pub fn close_followers(&self) {
+        let followers =
+            std::mem::take(&mut *self.followers.write().unwrap_or_else(|p| p.into_inner()));
+        followers.iter().rev().for_each(|follower| follower.close());
     }
 
     /// Whether results are being saved; sent to every client when it changes.
@@ -467,35 +479,6 @@ impl Hub {
         let public = serde_json::to_string(&public).expect("IncidentsNotice serialises");
         let for_public = ForPublic::Own(Some("incidents"), &public);
         self.send(state, Some("incidents"), &json, for_public);
-    }
-
-    /// Follows the history writer's health, once a second, and tells the
-    /// clients when it changes. Ends at shutdown.
-    pub async fn watch_history(self: Arc<Self>, shutdown: crate::shutdown::Shutdown) {
-        let Some(writer) = self.history.get().cloned() else {
-            return;
-        };
-        let mut ticker = tokio::time::interval(std::time::Duration::from_secs(1));
-        let mut dropped = 0;
-        while shutdown.tick(&mut ticker).await {
-            let problem = writer.problem();
-            let metrics = self.metrics();
-            metrics.history_up.set(i64::from(problem.is_none()));
-            metrics.history_waiting.set(writer.waiting() as i64);
-            let now_dropped = writer.dropped();
-            metrics
-                .history_results_dropped
-                .inc_by(now_dropped.saturating_sub(dropped));
-            dropped = now_dropped;
-            self.set_history_notice(HistoryNotice { problem });
-        }
-    }
-
-    /// At shutdown: the history writer saves what it holds.
-    pub fn close_history(&self) {
-        if let Some(history) = self.history.get() {
-            history.close();
-        }
     }
 
     /// Ends every private stream: who may see what has changed (someone

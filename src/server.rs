@@ -130,11 +130,13 @@ async fn open_incidents(
 }
 
 /// Opens the history (Postgres when given, else the SQLite file, else
-/// none), starts its writer on the hub, and says where pages read it.
+/// none), starts its writer following the hub and a watch on the writer's
+/// health, and says where pages read it.
 async fn open_history(
     settings: &Settings,
     file: Option<&std::path::Path>,
     hub: &Arc<Hub>,
+    shutdown: &Shutdown,
 ) -> Result<Option<history::api::Source>, String> {
     let retention = history::Retention {
         raw: settings.keep_raw,
@@ -158,7 +160,9 @@ async fn open_history(
             }
             (None, None) => return Ok(None),
         };
-    hub.keep_history(history::start(store, retention));
+    let writer = history::start(store, retention);
+    hub.follow(writer.clone());
+    tokio::spawn(history::watch(writer, hub.clone(), shutdown.clone()));
     Ok(Some(source))
 }
 
@@ -312,15 +316,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         metrics.clone(),
     );
     let history_file = (!settings.no_history).then(|| settings.history.clone());
-    let history_source = open_history(&settings, history_file.as_deref(), &hub).await?;
-    if history_source.is_some() {
-        tokio::spawn(hub.clone().watch_history(shutdown.clone()));
-    }
+    let history_source = open_history(&settings, history_file.as_deref(), &hub, &shutdown).await?;
     // A replica's name in the cluster: its leases and the alerts' lease.
     let replica = format!("{bound}/{:08x}", fastrand::u32(..));
     let outbox = open_outbox(history_file.as_deref(), history_source.as_ref(), &replica).await?;
     let alerts = Alerts::start(outbox, &hub, shutdown.clone())?;
-    hub.alert_on(alerts.clone());
+    hub.follow(alerts.clone());
     let incidents = open_incidents(
         history_file.as_deref(),
         history_source.as_ref(),
@@ -369,7 +370,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     tokio::spawn(sse::trim::after_departures(hub.clone(), shutdown.clone()));
     tokio::spawn(sse::end_at_shutdown(hub.clone(), shutdown.clone()));
 
-    let history_of = hub.clone();
+    let followed = hub.clone();
     let streams = Streams {
         hub: hub.clone(),
         shutdown: shutdown.clone(),
@@ -413,7 +414,6 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         cluster.leave().await;
     }
     // What the checks said last is saved before exit.
-    alerts.close();
-    history_of.close_history();
+    followed.close_followers();
     Ok(())
 }

@@ -28,7 +28,7 @@ pub use outbox::Outbox;
 pub use rules::{Event, Happened, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
-use crate::hub::Hub;
+use crate::hub::{Follower, Hub};
 use crate::metrics::Metrics;
 use crate::queue::{Offered, Taken};
 use crate::shutdown::Shutdown;
@@ -122,6 +122,20 @@ pub struct AlertsReport {
     pub recent: Vec<Notification>,
 }
 
+impl Follower for Alerts {
+    /// Offers a result to the rules; never blocks.
+    fn offer(&self, status: &CheckStatus) {
+        if !self.queue.offer(status.clone()) {
+            self.metrics.alert_results_dropped.inc();
+        }
+    }
+
+    /// At shutdown: no more results are taken.
+    fn close(&self) {
+        self.queue.close();
+    }
+}
+
 impl Alerts {
     /// Starts the rules' thread and the dispatcher over `outbox`, from the
     /// alerts that were open when Pulse last stopped.
@@ -164,13 +178,6 @@ impl Alerts {
             .map_err(|e| format!("starting the alerts thread: {e}"))?;
         tokio::spawn(dispatch::run(alerts.clone(), shutdown));
         Ok(alerts)
-    }
-
-    /// Offers a result to the rules; never blocks.
-    pub fn offer(&self, status: &CheckStatus) {
-        if !self.queue.offer(status.clone()) {
-            self.metrics.alert_results_dropped.inc();
-        }
     }
 
     fn is_ready(&self) -> bool {
@@ -249,11 +256,6 @@ impl Alerts {
 
     fn lock_rules(&self) -> std::sync::MutexGuard<'_, Rules> {
         self.rules.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// At shutdown: no more results are taken.
-    pub fn close(&self) {
-        self.queue.close();
     }
 
     fn judge_forever(&self, results: Taken<CheckStatus>) {

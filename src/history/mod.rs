@@ -13,7 +13,7 @@ mod writer;
 pub use backend::{Backend, Change, Error, ErrorKind, Result, Retention, Rollup, RowCounts, SPANS};
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, WRITE, side_connection};
-pub use writer::{Writer, start};
+pub use writer::{Writer, start, watch};
 
 #[cfg(test)]
 mod tests;

@@ -7,8 +7,10 @@
 //! that is written, oldest first, once the database takes writes again.
 
 use super::backend::{Backend, Retention};
+use crate::hub::{Follower, Hub};
 use crate::queue::{Offered, Taken};
-use crate::status::CheckStatus;
+use crate::shutdown::Shutdown;
+use crate::status::{CheckStatus, HistoryNotice};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,15 +41,15 @@ pub struct Writer {
     waiting: std::sync::atomic::AtomicUsize,
 }
 
-impl Writer {
+impl Follower for Writer {
     /// Queues a result for writing; never blocks.
-    pub fn offer(&self, status: &CheckStatus) {
+    fn offer(&self, status: &CheckStatus) {
         self.queue.offer(status.clone());
     }
 
     /// At shutdown: writes what is queued, rolls up, and stops, waiting a
     /// bounded time so the exit deadline holds.
-    pub fn close(&self) {
+    fn close(&self) {
         self.queue.close();
         let Some(thread) = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take() else {
             return;
@@ -62,7 +64,9 @@ impl Writer {
             tracing::warn!("history writer still busy at exit; its last batch may be lost");
         }
     }
+}
 
+impl Writer {
     /// What is wrong with the database right now, if anything.
     pub fn problem(&self) -> Option<String> {
         self.problem
@@ -137,6 +141,26 @@ pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer
         .expect("a thread for the history writer");
     *writer.thread.lock().unwrap_or_else(|p| p.into_inner()) = Some(thread);
     writer
+}
+
+/// Follows the writer's health once a second: its metrics, and the
+/// dashboard's history notice when it changes (the hub tells the
+/// clients). Ends at shutdown.
+pub async fn watch(writer: Arc<Writer>, hub: Arc<Hub>, shutdown: Shutdown) {
+    let mut ticker = tokio::time::interval(Duration::from_secs(1));
+    let mut dropped = 0;
+    while shutdown.tick(&mut ticker).await {
+        let problem = writer.problem();
+        let metrics = hub.metrics();
+        metrics.history_up.set(i64::from(problem.is_none()));
+        metrics.history_waiting.set(writer.waiting() as i64);
+        let now_dropped = writer.dropped();
+        metrics
+            .history_results_dropped
+            .inc_by(now_dropped.saturating_sub(dropped));
+        dropped = now_dropped;
+        hub.set_history_notice(HistoryNotice { problem });
+    }
 }
 
 fn write_forever(
