@@ -20,7 +20,9 @@ fn main() {
         // build, so on a clean clone (the site not built yet, or built
         // into another target directory) every `cargo test` after the
         // first would compile the server and every test binary again: the
-        // folder is made, empty, which is what the server embeds then anyway.
+        // folder is made, empty, which is what the server embeds then
+        // anyway (made during a build, it still costs one more; scripts/test
+        // makes it before).
         let site = std::path::Path::new("target/site");
         if !site.exists() {
             let _ = std::fs::create_dir_all(site);
