@@ -3,7 +3,7 @@
 
 mod support;
 
-use pulse::cluster::ids;
+use pulse::hub::ids;
 use pulse::status::{CheckStatus, Health};
 use std::collections::HashMap;
 use std::time::Duration;

@@ -320,7 +320,7 @@ fn count_gaps_against_every_id(report: &mut Report) {
         .iter()
         .flat_map(|(ids, _)| ids.iter().copied())
         .collect();
-    let published_ms = |id: &&u64| **id / pulse::cluster::ids::PER_MILLISECOND;
+    let published_ms = |id: &&u64| **id / pulse::hub::ids::PER_MILLISECOND;
     let settled_from = every
         .iter()
         .find(|id| published_ms(id) >= report.measure_start_ms + EDGE_MS)
@@ -1358,7 +1358,7 @@ mod tests {
 
     /// Log ids published at `ms` (the first of that millisecond).
     fn at(ms: u64) -> u64 {
-        ms * pulse::cluster::ids::PER_MILLISECOND
+        ms * pulse::hub::ids::PER_MILLISECOND
     }
 
     #[test]

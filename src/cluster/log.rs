@@ -5,8 +5,9 @@
 //! above every id it has seen, and each replica sends its clients a fresh
 //! snapshot in-band, without dropping a connection.
 
-use super::{Cluster, Skipped, ids};
+use super::{Cluster, Skipped};
 use crate::hub::Hub;
+use crate::hub::ids;
 use crate::shutdown::Shutdown;
 use crate::status::CheckStatus;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};

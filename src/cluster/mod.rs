@@ -22,7 +22,6 @@
 //! ring, which holds the log's newest events.
 
 mod configs;
-pub mod ids;
 pub mod leases;
 pub mod log;
 mod notes;
@@ -301,7 +300,7 @@ impl Cluster {
             .arg(&epoch)
             .arg(&status.id.0)
             .arg(period)
-            .arg(ids::log_id(self.newest.load(Ordering::Relaxed)))
+            .arg(crate::hub::ids::log_id(self.newest.load(Ordering::Relaxed)))
             .arg(self.log_length)
             .arg(json)
             .invoke_async(&mut redis)

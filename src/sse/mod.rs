@@ -15,14 +15,13 @@
 //! `client_stream`.
 
 mod direct;
-pub mod frame;
 mod headers;
 pub mod listener;
 pub mod trim;
 
 pub use headers::sse_headers;
 
-use crate::hub::{Hub, Signal, Start, Subscription};
+use crate::hub::{Hub, Signal, Start, Subscription, frame};
 use crate::shutdown::Shutdown;
 use crate::status::Audience;
 use axum::Extension;

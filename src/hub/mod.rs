@@ -14,8 +14,10 @@
 //! has no public frame, so a public client skips it in live, replay and
 //! snapshot alike.
 
+pub mod frame;
+pub mod ids;
+
 use crate::metrics::Metrics;
-use crate::sse::frame;
 use crate::status::{
     AlertNotice, AlertState, Audience, CheckId, CheckStatus, ConfigNotice, HistoryNotice,
     IncidentsNotice, NotifiersNotice, PublicSnapshot, Publicity, Removed, Snapshot,
@@ -135,8 +137,8 @@ const SNAPSHOT_SHARED_FROM: usize = 64 * 1024;
 /// brings (`Hub::until_caught_up`): a follower is milliseconds behind.
 const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(1);
 /// How far ahead of this replica's newest an id may be and still be
-/// waited for: ten seconds of the log's ids (`cluster::ids`).
-const CATCH_UP_IDS: u64 = 10_000 * crate::cluster::ids::PER_MILLISECOND;
+/// waited for: ten seconds of the log's ids (`ids`).
+const CATCH_UP_IDS: u64 = 10_000 * ids::PER_MILLISECOND;
 
 /// A part that takes every new result on its own thread (the history
 /// writer, the alert rules): offered each one and never waited for, so
@@ -1084,7 +1086,7 @@ mod tests {
     }
 
     /// Ids of a cluster's log, from some moment on.
-    const BASE: u64 = 1_764_700_000_000 * crate::cluster::ids::PER_MILLISECOND;
+    const BASE: u64 = 1_764_700_000_000 * ids::PER_MILLISECOND;
 
     #[test]
     fn a_client_resuming_on_a_replica_is_first_told_its_own_notices_as_its_audience_may_read_them()
@@ -1144,7 +1146,7 @@ mod tests {
         follows.await.unwrap();
 
         // An id an hour ahead is no id of the log's: a snapshot at once.
-        let far = ahead + 3_600_000 * crate::cluster::ids::PER_MILLISECOND;
+        let far = ahead + 3_600_000 * ids::PER_MILLISECOND;
         let asked = std::time::Instant::now();
         hub.until_caught_up(Some(far)).await;
         assert!(asked.elapsed() < std::time::Duration::from_millis(50));
