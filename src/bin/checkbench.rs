@@ -272,6 +272,7 @@ fn start_pulse(
         Some(file) => command.arg("--history").arg(file),
         None => command.arg("--no-history"),
     };
+    end_with_the_bench(&mut command);
     let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -289,6 +290,25 @@ fn start_pulse(
         .unwrap_or_else(|| panic!("unexpected first line: {line}"))
         .to_string();
     (child, base)
+}
+
+/// The server ends with the bench however the bench ends (killed, a
+/// panic), not only on Ctrl-C: left behind, it went on running its checks
+/// against a target that was gone and skewed what was measured next.
+fn end_with_the_bench(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: between fork and exec only prctl is called, which is
+    // async-signal-safe. The signal is kept across Pulse's re-exec of
+    // itself (allocator.rs) and is sent when the thread that spawned the
+    // server, the bench's main thread, ends.
+    unsafe {
+        command.pre_exec(
+            || match libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) {
+                -1 => Err(std::io::Error::last_os_error()),
+                _ => Ok(()),
+            },
+        );
+    }
 }
 
 /// Every result's `checked_at_ms`, per check, from the event stream.
