@@ -45,6 +45,10 @@ use tokio::sync::Notify;
 
 /// Results waiting for the rules, at most: a minute of 500 checks a second.
 const QUEUE: usize = 32_768;
+/// How long the rules' thread lets results gather once one came, rather
+/// than being woken for each (`Taken::recv_gathered`): an alert waits at
+/// most this much longer, against group windows of seconds.
+const GATHER: Duration = Duration::from_millis(50);
 /// How often a failed write to the outbox is tried again before the
 /// change is given up (and logged): a busy database, a full disk.
 const WRITE_TRIES: u32 = 5;
@@ -259,7 +263,8 @@ impl Alerts {
     }
 
     fn judge_forever(&self, results: Taken<CheckStatus>) {
-        while let Ok(status) = results.recv() {
+        let gathered = std::iter::from_fn(|| results.recv_gathered(Duration::MAX, GATHER).ok());
+        for status in gathered.flatten() {
             let (before, happened) = {
                 let mut rules = self.lock_rules();
                 (rules.open_of(&status.id), rules.observe(&status))
