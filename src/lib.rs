@@ -1,6 +1,6 @@
 //! Pulse: a live status dashboard. Checks publish to a hub, the hub fans each
 //! result out over Server-Sent Events, and a hydrated Leptos page applies every
-//! event to one card. See DESIGN.md for the flow; the modules follow it.
+//! event to one card. docs/architecture.md draws the flow; the modules follow it.
 
 // Shared: compiled for the server and the browser.
 pub mod app;

@@ -1,5 +1,5 @@
 //! The SSE endpoint from the outside: a real `pulse` process, a real HTTP
-//! client, the wire contract of DESIGN.md.
+//! client, the wire contract of docs/architecture.md.
 
 mod support;
 
