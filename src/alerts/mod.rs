@@ -28,7 +28,7 @@ pub use outbox::Outbox;
 pub use rules::{Event, Happened, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
-use crate::hub::{Follower, Hub};
+use crate::hub::{AlertBoard, Follower, Hub};
 use crate::metrics::Metrics;
 use crate::queue::{Offered, Taken};
 use crate::shutdown::Shutdown;
@@ -39,7 +39,7 @@ use crate::status::{
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
 
@@ -76,8 +76,8 @@ pub struct Alerts {
     ready: AtomicBool,
     metrics: Arc<Metrics>,
     /// Where each check's alert state and the failing notifiers are told,
-    /// for the dashboard. Weak: the hub holds these alerts.
-    hub: Weak<Hub>,
+    /// for the dashboard.
+    board: AlertBoard,
     /// The notifiers whose last delivery failed, by name.
     failing: Mutex<BTreeMap<String, FailingNotifier>>,
     /// When each notifier's last test message was done (`None`: one is
@@ -171,7 +171,7 @@ impl Alerts {
             look_at: AtomicU64::new(0),
             ready: AtomicBool::new(false),
             metrics,
-            hub: Arc::downgrade(hub),
+            board: hub.alert_board(),
             failing: Mutex::new(failing),
             tested: Mutex::new(HashMap::new()),
         });
@@ -337,9 +337,8 @@ impl Alerts {
     /// Tells the dashboard where these alerts stand now. Called with the
     /// rules locked (the hub, under its own lock, never takes it).
     fn tell_alerts(&self, news: impl IntoIterator<Item = AlertNotice>) {
-        if let Some(hub) = self.hub.upgrade() {
-            news.into_iter().for_each(|notice| hub.set_alert(notice));
-        }
+        news.into_iter()
+            .for_each(|notice| self.board.tell_alert(notice));
     }
 
     /// A delivery to `notifier` went through: it is not failing (any more).
@@ -386,9 +385,7 @@ impl Alerts {
     /// so that two deliveries' news reach the hub in the order they were made.
     fn tell_failing(&self, failing: &BTreeMap<String, FailingNotifier>) {
         let failing = failing.values().cloned().collect();
-        if let Some(hub) = self.hub.upgrade() {
-            hub.set_notifiers(NotifiersNotice { failing });
-        }
+        self.board.tell_notifiers(NotifiersNotice { failing });
     }
 
     /// Sends `notifier` a test message asked for by `who`, now, outside

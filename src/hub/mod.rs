@@ -151,6 +151,29 @@ pub trait Follower: Send + Sync {
     fn close(&self);
 }
 
+/// What the alerts may tell the dashboard through the hub, and nothing
+/// more: where each check's alert stands and which notifiers fail. Weak,
+/// as the hub holds the alerts among its followers; once the hub is gone
+/// there is nobody to tell.
+#[derive(Clone)]
+pub struct AlertBoard(std::sync::Weak<Hub>);
+
+impl AlertBoard {
+    /// Where a check's alert stands now (`Hub::set_alert`).
+    pub fn tell_alert(&self, notice: AlertNotice) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.set_alert(notice);
+        }
+    }
+
+    /// Which notifiers are failing now (`Hub::set_notifiers`).
+    pub fn tell_notifiers(&self, notice: NotifiersNotice) {
+        if let Some(hub) = self.0.upgrade() {
+            hub.set_notifiers(notice);
+        }
+    }
+}
+
 pub struct Hub {
     state: Mutex<HubState>,
     /// Who is offered every new result (`follow`).
@@ -398,6 +421,12 @@ impl Hub {
         })
     }
 
+    /// The handle through which the alerts tell the dashboard what they
+    /// decided.
+    pub fn alert_board(self: &Arc<Self>) -> AlertBoard {
+        AlertBoard(Arc::downgrade(self))
+    }
+
     /// Offers every new result from now on to `follower` as well.
     pub fn follow(&self, follower: Arc<dyn Follower>) {
         let mut followers = self.followers.write().unwrap_or_else(|p| p.into_inner());
@@ -438,7 +467,7 @@ impl Hub {
     /// Where a check's alert stands, from the alert rules: kept for
     /// snapshots and sent to the private audience when it changed. The
     /// public never sees alerts.
-    pub fn set_alert(&self, notice: AlertNotice) {
+    fn set_alert(&self, notice: AlertNotice) {
         let mut state = self.lock();
         let changed = match notice.state {
             AlertState::Ok => state.alerts.remove(&notice.id).is_some(),
@@ -458,7 +487,7 @@ impl Hub {
 
     /// Which notifiers are failing; sent to the private audience when it
     /// changes.
-    pub fn set_notifiers(&self, notice: NotifiersNotice) {
+    fn set_notifiers(&self, notice: NotifiersNotice) {
         self.set_private_notice("notifiers", notice, |state| &mut state.notifiers);
     }
 
