@@ -130,15 +130,8 @@ impl Cluster {
         self.leases.holder_of(check).is_some()
     }
 
-    /// The shards this replica holds.
-    pub fn shards_held(&self) -> Vec<u32> {
-        self.leases.held()
-    }
-
-    pub fn redis_up(&self) -> bool {
-        self.redis_up.load(Ordering::Relaxed)
-    }
-
+    /// Whether Redis answers: kept so an outage is logged once, not once
+    /// per result, and shown in `/metrics` (`pulse_cluster_redis_up`).
     fn set_redis_up(&self, up: bool) {
         self.redis_up.store(up, Ordering::Relaxed);
         self.metrics.cluster_redis_up.set(i64::from(up));
