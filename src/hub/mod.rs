@@ -518,13 +518,7 @@ impl Hub {
     /// and is asked again; it misses nothing. Sent on the fan-out only,
     /// never kept in the ring, so no replay ever ends a stream.
     pub fn end_private_streams(&self) {
-        let state = self.lock();
-        let _ = self.live.send(Delivery {
-            id: state.last_event_id(),
-            frame: Bytes::new(),
-            public: None,
-            signal: Signal::AskAgain,
-        });
+        self.signal_streams(Signal::AskAgain);
     }
 
     /// Ends every stream, each after the events sent before this: the
@@ -535,12 +529,19 @@ impl Hub {
     /// (docs/benchmarks.md). A stream that missed this (it subscribed or
     /// resynchronised after it) sees the shutdown on its own.
     pub fn end_streams(&self) {
+        self.signal_streams(Signal::Done);
+    }
+
+    /// Sends every stream `signal` on the fan-out, after the events sent
+    /// before it (under the lock, so none is sent between), never kept in
+    /// the ring.
+    fn signal_streams(&self, signal: Signal) {
         let state = self.lock();
         let _ = self.live.send(Delivery {
             id: state.last_event_id(),
             frame: Bytes::new(),
             public: None,
-            signal: Signal::Done,
+            signal,
         });
     }
 
