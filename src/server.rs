@@ -186,7 +186,7 @@ async fn start_checks(
     };
     let mut engine = Engine::new(hub.clone(), shutdown.clone());
     if let Some(cluster) = cluster {
-        engine.in_cluster(cluster.clone());
+        engine.shared_with(cluster.clone());
     }
     let told_config = cluster.cloned();
     let runs_config = move |fingerprint: &str| {

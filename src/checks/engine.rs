@@ -6,13 +6,13 @@
 
 use super::push::PushState;
 use super::{Check, Fallbacks, Pushes, from_config};
-use crate::cluster::Cluster;
 use crate::config::{Config, ConfigError};
 use crate::hub::Hub;
 use crate::maintenance::Calendar;
 use crate::metrics::CheckLabel;
 use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckStatus, ConfigNotice, Health};
+use futures::future::BoxFuture;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,24 @@ const MIN_SPREAD: Duration = Duration::from_millis(250);
 /// the check's interval, which spreads a large config evenly over it.
 const SPREAD_PER_CHECK: Duration = Duration::from_millis(2);
 
+/// Replicas that share the checks (a cluster): which of them runs each
+/// check and at which moments, and the shared log results go into, which
+/// brings them back to every replica's hub. The one thing the engine knows
+/// of a cluster; without one, results go straight to the local hub.
+pub trait Replicas: Send + Sync {
+    /// The checks this replica's config has, from now on: told before the
+    /// hub hears of a change.
+    fn has_checks(&self, checks: Vec<CheckId>);
+    /// Whether this replica runs `check` now.
+    fn runs(&self, check: &CheckId) -> bool;
+    /// When a new check first runs: at the moments every replica shares.
+    fn first_run(&self, check: &CheckId, interval: Duration) -> std::time::Instant;
+    /// The period a run starting at `at_ms` belongs to.
+    fn period(&self, check: &CheckId, interval: Duration, at_ms: u64) -> u64;
+    /// Publishes one result for `period`; whether it went in.
+    fn publish<'a>(&'a self, status: &'a CheckStatus, period: u64) -> BoxFuture<'a, bool>;
+}
+
 pub struct Engine {
     hub: Arc<Hub>,
     shutdown: Shutdown,
@@ -38,9 +56,8 @@ pub struct Engine {
     pushes: Arc<Pushes>,
     /// Each result is stamped with the maintenance window it fell in.
     calendar: Arc<Calendar>,
-    /// In a cluster: which checks this replica runs, and where results go
-    /// (the shared log, which brings them back to the hub).
-    cluster: Option<Arc<Cluster>>,
+    /// In a cluster: which checks this replica runs, and where results go.
+    replicas: Option<Arc<dyn Replicas>>,
 }
 
 struct Running {
@@ -68,14 +85,14 @@ impl Engine {
             running: HashMap::new(),
             pushes: Arc::default(),
             calendar: Arc::default(),
-            cluster: None,
+            replicas: None,
         }
     }
 
-    /// Runs only the checks this replica holds in `cluster`, each at the
-    /// moments every replica would, and publishes into its shared log.
-    pub fn in_cluster(&mut self, cluster: Arc<Cluster>) {
-        self.cluster = Some(cluster);
+    /// Runs only the checks this replica holds among `replicas`, each at
+    /// the moments every replica would, and publishes into their log.
+    pub fn shared_with(&mut self, replicas: Arc<dyn Replicas>) {
+        self.replicas = Some(replicas);
     }
 
     /// The maintenance windows results are stamped from; set it with each
@@ -94,8 +111,8 @@ impl Engine {
         self.resize(concurrency.max(1));
         // Before the hub hears of a change: from now on the log's results
         // of a removed check are the cluster's to skip.
-        if let Some(cluster) = &self.cluster {
-            cluster.has_checks(checks.iter().map(|c| c.id.clone()));
+        if let Some(replicas) = &self.replicas {
+            replicas.has_checks(checks.iter().map(|c| c.id.clone()).collect());
         }
         let mut applied = Applied::default();
         let wanted: HashSet<&CheckId> = checks.iter().map(|c| &c.id).collect();
@@ -209,8 +226,8 @@ impl Engine {
         );
         let pending = check.pending_status();
         self.hub.register(pending.clone(), check.publicity.clone());
-        let first_run = match &self.cluster {
-            Some(_) => Instant::from_std(Cluster::first_run(&check.id, check.interval)),
+        let first_run = match &self.replicas {
+            Some(replicas) => Instant::from_std(replicas.first_run(&check.id, check.interval)),
             None => {
                 // An event, so that dashboards already open show the new
                 // card (in a cluster, the first result is that event).
@@ -221,7 +238,7 @@ impl Engine {
         };
         let runner = Runner {
             hub: self.hub.clone(),
-            cluster: self.cluster.clone(),
+            replicas: self.replicas.clone(),
             limiter: self.limiter.clone(),
             calendar: self.calendar.clone(),
         };
@@ -265,7 +282,7 @@ impl Engine {
 /// What every check's loop shares.
 struct Runner {
     hub: Arc<Hub>,
-    cluster: Option<Arc<Cluster>>,
+    replicas: Option<Arc<dyn Replicas>>,
     limiter: Arc<Semaphore>,
     calendar: Arc<Calendar>,
 }
@@ -282,7 +299,7 @@ async fn run_forever(check: Check, first_run: Instant, runner: Runner, stop: Shu
         };
         // On one node the runs start again from the woken one; in a
         // cluster they keep the moments every replica shares.
-        if woken && runner.cluster.is_none() {
+        if woken && runner.replicas.is_none() {
             ticker.reset();
         }
         if !run_and_publish(&check, &runner, woken, &stop).await {
@@ -298,15 +315,15 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
     // between two moments (a ping that ends an outage) takes the next
     // period: the current one was published already, and the recovery
     // must show now.
-    let runs_here = runner.cluster.as_ref().map(|c| c.runs(&check.id));
+    let runs_here = runner.replicas.as_ref().map(|r| r.runs(&check.id));
     if let Some(runs_here) = runs_here {
         show_role(&runner.hub, check, runs_here);
     }
-    let period = match &runner.cluster {
+    let period = match &runner.replicas {
         Some(_) if runs_here == Some(false) => return true,
-        Some(_) => {
+        Some(replicas) => {
             let now = crate::clock::unix_millis();
-            Some(Cluster::period(&check.id, check.interval, now) + u64::from(woken))
+            Some(replicas.period(&check.id, check.interval, now) + u64::from(woken))
         }
         None => None,
     };
@@ -327,9 +344,9 @@ async fn run_and_publish(check: &Check, runner: &Runner, woken: bool, stop: &Shu
     if stop.is_triggered() {
         return false;
     }
-    match (&runner.cluster, period) {
-        (Some(cluster), Some(period)) => {
-            if cluster.publish(&status, period).await {
+    match (&runner.replicas, period) {
+        (Some(replicas), Some(period)) => {
+            if replicas.publish(&status, period).await {
                 record(&runner.hub, &status);
             }
         }

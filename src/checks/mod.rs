@@ -20,7 +20,7 @@ mod tls;
 
 pub use build::{Fallbacks, from_config};
 pub use defaults::embedded_default;
-pub use engine::{Applied, Engine};
+pub use engine::{Applied, Engine, Replicas};
 pub use host::{HostMetric, HostProbe, Thresholds};
 pub use http::{HttpProbe, client_settings, describe as describe_http_error};
 pub use local_fault::LocalFault;

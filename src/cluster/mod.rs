@@ -32,6 +32,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckStatus};
+use futures::future::BoxFuture;
 use leases::Leases;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use skipped::{Skipped, Skips};
@@ -125,33 +126,11 @@ impl Cluster {
         &self.leases.me
     }
 
-    /// Whether this replica runs `check` now.
-    pub fn runs(&self, check: &CheckId) -> bool {
-        self.leases.holder_of(check).is_some()
-    }
-
     /// Whether Redis answers: kept so an outage is logged once, not once
     /// per result, and shown in `/metrics` (`pulse_cluster_redis_up`).
     fn set_redis_up(&self, up: bool) {
         self.redis_up.store(up, Ordering::Relaxed);
         self.metrics.cluster_redis_up.set(i64::from(up));
-    }
-
-    /// When a check runs first: every replica puts a check's runs at the
-    /// same moments (a phase from its id), so that a replica taking it
-    /// over runs it in the same periods.
-    pub fn first_run(check: &CheckId, interval: Duration) -> Instant {
-        let interval_ms = interval.as_millis().max(1) as u64;
-        let now = unix_millis();
-        let wait = (phase_ms(check, interval_ms) + interval_ms - now % interval_ms) % interval_ms;
-        Instant::now() + Duration::from_millis(wait)
-    }
-
-    /// The period a run starting at `at_ms` belongs to: the nearest of the
-    /// check's moments, so a run started a little late is still its own.
-    pub fn period(check: &CheckId, interval: Duration, at_ms: u64) -> u64 {
-        let interval_ms = interval.as_millis().max(1) as u64;
-        (at_ms + interval_ms / 2).saturating_sub(phase_ms(check, interval_ms)) / interval_ms
     }
 
     async fn keep_leases(self: Arc<Self>, shutdown: Shutdown) {
@@ -217,12 +196,6 @@ impl Cluster {
         tokio::spawn(notes::follow(self.url.clone(), key, learn, skips, shutdown));
     }
 
-    /// The checks this replica's config has, from now on: the engine tells
-    /// it before it registers them in the hub.
-    pub fn has_checks(&self, checks: impl IntoIterator<Item = CheckId>) {
-        *self.checks.write().unwrap_or_else(|p| p.into_inner()) = checks.into_iter().collect();
-    }
-
     fn has_check(&self, check: &CheckId) -> bool {
         self.checks
             .read()
@@ -270,67 +243,27 @@ impl Cluster {
         }
     }
 
-    /// Publishes one result into the shared log, if this replica still
-    /// runs its check and nothing was published for its period. Whether
-    /// it went in is Redis's answer, not this replica's belief.
-    pub async fn publish(&self, status: &CheckStatus, period: u64) -> bool {
-        let Some((shard, holder)) = self.leases.holder_of(&status.id) else {
-            return false;
-        };
-        let epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let json = serde_json::to_string(status).expect("CheckStatus serialises");
-        let mut redis = self.redis.clone();
-        let answer: redis::RedisResult<Option<String>> = self
-            .publish
-            .key(leases::lease_key(shard))
-            .key(log::EPOCH)
-            .key(format!("{KEYS}:last"))
-            .key(format!("{KEYS}:periods"))
-            .key(log::CURRENT)
-            .key(log::LOG)
-            .key(log::FIRST)
-            .arg(&holder)
-            .arg(&epoch)
-            .arg(&status.id.0)
-            .arg(period)
-            .arg(crate::hub::ids::log_id(self.newest.load(Ordering::Relaxed)))
-            .arg(self.log_length)
-            .arg(json)
-            .invoke_async(&mut redis)
-            .await;
-        match answer {
-            Ok(Some(_)) => {
-                self.metrics.cluster_results_published.inc();
-                true
-            }
-            Ok(None) => {
-                tracing::debug!(check = %status.id.0, period, "cluster: period already published");
-                false
-            }
-            Err(e) if e.code() == Some("FENCED") => {
-                self.metrics.cluster_results_fenced.inc();
-                self.leases.lost(shard);
-                false
-            }
-            Err(e) if e.code() == Some("EPOCH") => {
-                tracing::debug!(check = %status.id.0, "cluster: result of the old epoch dropped");
-                false
-            }
-            Err(e) => {
-                // Told once per outage, not once per result.
-                if self.redis_up.swap(false, Ordering::Relaxed) {
-                    self.metrics.cluster_redis_up.set(0);
-                    tracing::warn!(error = %e, "cluster: Redis does not answer; results are not published");
-                }
-                false
-            }
-        }
-    }
-
     /// Follows the shared log into `hub` until shutdown (see `log.rs`).
     pub async fn follow(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
         log::follow(self, hub, shutdown).await;
     }
+}
+
+/// When a check runs first: every replica puts a check's runs at the
+/// same moments (a phase from its id), so that a replica taking it
+/// over runs it in the same periods.
+fn first_moment(check: &CheckId, interval: Duration) -> Instant {
+    let interval_ms = interval.as_millis().max(1) as u64;
+    let now = unix_millis();
+    let wait = (phase_ms(check, interval_ms) + interval_ms - now % interval_ms) % interval_ms;
+    Instant::now() + Duration::from_millis(wait)
+}
+
+/// The period a run starting at `at_ms` belongs to: the nearest of the
+/// check's moments, so a run started a little late is still its own.
+fn period_at(check: &CheckId, interval: Duration, at_ms: u64) -> u64 {
+    let interval_ms = interval.as_millis().max(1) as u64;
+    (at_ms + interval_ms / 2).saturating_sub(phase_ms(check, interval_ms)) / interval_ms
 }
 
 /// Where in each interval a check runs, from its id: spread, and the same
@@ -339,6 +272,88 @@ fn phase_ms(check: &CheckId, interval_ms: u64) -> u64 {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(check.0.as_bytes());
     u64::from_be_bytes(digest[8..16].try_into().expect("8 bytes")) % interval_ms
+}
+
+/// The engine's view of the cluster: which checks this replica runs, when,
+/// and the log results go into.
+impl crate::checks::Replicas for Cluster {
+    /// The checks this replica's config has, from now on: the engine tells
+    /// it before it registers them in the hub.
+    fn has_checks(&self, checks: Vec<CheckId>) {
+        *self.checks.write().unwrap_or_else(|p| p.into_inner()) = checks.into_iter().collect();
+    }
+
+    /// Whether this replica runs `check` now.
+    fn runs(&self, check: &CheckId) -> bool {
+        self.leases.holder_of(check).is_some()
+    }
+
+    fn first_run(&self, check: &CheckId, interval: Duration) -> Instant {
+        first_moment(check, interval)
+    }
+
+    fn period(&self, check: &CheckId, interval: Duration, at_ms: u64) -> u64 {
+        period_at(check, interval, at_ms)
+    }
+
+    /// Publishes one result into the shared log, if this replica still
+    /// runs its check and nothing was published for its period. Whether
+    /// it went in is Redis's answer, not this replica's belief.
+    fn publish<'a>(&'a self, status: &'a CheckStatus, period: u64) -> BoxFuture<'a, bool> {
+        Box::pin(async move {
+            let Some((shard, holder)) = self.leases.holder_of(&status.id) else {
+                return false;
+            };
+            let epoch = self.epoch.lock().unwrap_or_else(|p| p.into_inner()).clone();
+            let json = serde_json::to_string(status).expect("CheckStatus serialises");
+            let mut redis = self.redis.clone();
+            let answer: redis::RedisResult<Option<String>> = self
+                .publish
+                .key(leases::lease_key(shard))
+                .key(log::EPOCH)
+                .key(format!("{KEYS}:last"))
+                .key(format!("{KEYS}:periods"))
+                .key(log::CURRENT)
+                .key(log::LOG)
+                .key(log::FIRST)
+                .arg(&holder)
+                .arg(&epoch)
+                .arg(&status.id.0)
+                .arg(period)
+                .arg(crate::hub::ids::log_id(self.newest.load(Ordering::Relaxed)))
+                .arg(self.log_length)
+                .arg(json)
+                .invoke_async(&mut redis)
+                .await;
+            match answer {
+                Ok(Some(_)) => {
+                    self.metrics.cluster_results_published.inc();
+                    true
+                }
+                Ok(None) => {
+                    tracing::debug!(check = %status.id.0, period, "cluster: period already published");
+                    false
+                }
+                Err(e) if e.code() == Some("FENCED") => {
+                    self.metrics.cluster_results_fenced.inc();
+                    self.leases.lost(shard);
+                    false
+                }
+                Err(e) if e.code() == Some("EPOCH") => {
+                    tracing::debug!(check = %status.id.0, "cluster: result of the old epoch dropped");
+                    false
+                }
+                Err(e) => {
+                    // Told once per outage, not once per result.
+                    if self.redis_up.swap(false, Ordering::Relaxed) {
+                        self.metrics.cluster_redis_up.set(0);
+                        tracing::warn!(error = %e, "cluster: Redis does not answer; results are not published");
+                    }
+                    false
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -351,12 +366,9 @@ mod tests {
         let interval = Duration::from_secs(10);
         let phase = phase_ms(&check, 10_000);
         let moment = 1_764_700_000_000 + phase;
-        let period = Cluster::period(&check, interval, moment);
-        assert_eq!(Cluster::period(&check, interval, moment - 3_000), period);
-        assert_eq!(Cluster::period(&check, interval, moment + 4_000), period);
-        assert_eq!(
-            Cluster::period(&check, interval, moment + 10_000),
-            period + 1
-        );
+        let period = period_at(&check, interval, moment);
+        assert_eq!(period_at(&check, interval, moment - 3_000), period);
+        assert_eq!(period_at(&check, interval, moment + 4_000), period);
+        assert_eq!(period_at(&check, interval, moment + 10_000), period + 1);
     }
 }
