@@ -30,6 +30,8 @@ pub mod connections;
 #[cfg(feature = "ssr")]
 pub mod history;
 #[cfg(feature = "ssr")]
+pub mod http_client;
+#[cfg(feature = "ssr")]
 pub mod hub;
 #[cfg(feature = "ssr")]
 pub mod incidents;
@@ -45,6 +47,8 @@ pub mod page_policy;
 pub mod public_cache;
 #[cfg(feature = "ssr")]
 pub mod queue;
+#[cfg(feature = "ssr")]
+pub mod redact;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]

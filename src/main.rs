@@ -1,7 +1,7 @@
 //! The `pulse` server binary: parse flags, set up logging, run.
 
 use clap::Parser;
-use pulse::checks::without_credentials;
+use pulse::redact::without_credentials;
 use pulse::settings::{Command, Settings};
 use std::io::Write;
 use std::process::ExitCode;

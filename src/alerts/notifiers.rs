@@ -4,8 +4,8 @@
 //! token or secret of the notifier, or any `${…}` value, never shows.
 
 use super::message::{Chat, Envelope};
-use crate::checks::Redactor;
 use crate::config::{NotifierSpec, NotifierTarget};
+use crate::redact::Redactor;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
@@ -54,7 +54,7 @@ impl Notifier {
     pub fn new(spec: NotifierSpec, config_secrets: &[String]) -> Notifier {
         let mut secrets = config_secrets.to_vec();
         secrets.extend(own_secrets(&spec.target));
-        let client = crate::checks::client_settings()
+        let client = crate::http_client::settings()
             .timeout(SEND_TIMEOUT)
             .build()
             .expect("an HTTP client with rustls");
@@ -87,7 +87,7 @@ impl Notifier {
         let mut answer = request
             .send()
             .await
-            .map_err(|e| SendError::again(blank(crate::checks::describe_http_error(&e))))?;
+            .map_err(|e| SendError::again(blank(crate::http_client::describe_error(&e))))?;
         let status = answer.status();
         if status.is_success() {
             return Ok(());

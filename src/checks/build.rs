@@ -2,8 +2,9 @@
 //! its interval and timeout resolved (the check's own, else the file's
 //! `[defaults]`, else the command line's) and its redactor.
 
-use super::{Check, HostProbe, HttpProbe, Probe, PushProbe, Redactor, TcpProbe, TlsProbe};
+use super::{Check, HostProbe, HttpProbe, Probe, PushProbe, TcpProbe, TlsProbe};
 use crate::config::{CheckSpec, Config, ProbeSpec};
+use crate::redact::{self, Redactor};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,11 +39,22 @@ pub fn from_config(config: &Config, fallbacks: Fallbacks) -> Result<(Vec<Check>,
                 probe: probe(spec)?,
                 publicity: spec.publicity.clone(),
                 fingerprint: fingerprint(spec, interval, timeout),
-                redactor: Arc::new(Redactor::for_check(&config.secrets, spec)),
+                redactor: Arc::new(redactor(&config.secrets, spec)),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;
     Ok((checks, concurrency))
+}
+
+/// The config's `${ENV}` values plus what this check's own settings hold:
+/// an HTTP check's URL and headers, by the one rule of `redact`.
+fn redactor(config_secrets: &[String], spec: &CheckSpec) -> Redactor {
+    let mut secrets = config_secrets.to_vec();
+    if let ProbeSpec::Http(http) = &spec.probe {
+        secrets.extend(redact::url_secrets(&http.url.0));
+        secrets.extend(redact::header_secrets(&http.headers.0));
+    }
+    Redactor::new(secrets)
 }
 
 /// What restarts a check when it changes: everything but its publicity

@@ -3,9 +3,10 @@
 //! so it runs on the blocking pool; a stuck filesystem then stalls a pool
 //! thread, never the engine, and the engine's timeout reports it.
 
-use super::{Outcome, human_bytes};
+use super::Outcome;
 use crate::config::{HostMetricName, HostSpec};
 use crate::status::Health;
+use crate::text::human_bytes;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use sysinfo::{Disks, System};

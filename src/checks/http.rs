@@ -84,7 +84,9 @@ impl HttpProbe {
     pub async fn run(&self) -> Outcome {
         match self.fetch().await {
             Ok(answer) => self.judge(&answer),
-            Err(Failure::Transport(error)) => Outcome::failed(&error, || describe(&error)),
+            Err(Failure::Transport(error)) => {
+                Outcome::failed(&error, || crate::http_client::describe_error(&error))
+            }
             Err(Failure::Redirect(why)) => Outcome::down(why),
         }
     }
@@ -295,21 +297,11 @@ fn shared_client() -> reqwest::Client {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            client_settings()
+            crate::http_client::settings()
                 .build()
                 .expect("an HTTP client with static settings builds")
         })
         .clone()
-}
-
-/// A connect timeout, Pulse's own user agent so targets can tell checks
-/// from people, and no redirects of its own: `fetch` follows them, choosing
-/// each hop's headers. Alert notifiers use the same (they never redirect).
-pub fn client_settings() -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
 }
 
 fn millis(duration: Duration) -> String {
@@ -321,30 +313,6 @@ fn describe_status(status: StatusCode) -> String {
     match status.canonical_reason() {
         Some(reason) => format!("{} {reason}", status.as_u16()),
         None => status.as_u16().to_string(),
-    }
-}
-
-/// The most specific cause reqwest's error chain offers, with a plain-words
-/// category in front. Never the URL (reqwest's own text has it, and a URL
-/// may hold a token); alert notifiers describe their errors with it too.
-pub fn describe(error: &reqwest::Error) -> String {
-    let category = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "could not connect"
-    } else if error.is_body() || error.is_decode() {
-        "bad response body"
-    } else {
-        "request failed"
-    };
-    let mut root: &dyn std::error::Error = error;
-    while let Some(source) = root.source() {
-        root = source;
-    }
-    if std::ptr::addr_eq(root, error as &dyn std::error::Error) {
-        category.to_string()
-    } else {
-        format!("{category}: {root}")
     }
 }
 
@@ -511,7 +479,10 @@ mod tests {
         });
         let mut probe = probe(format!("https://{secure_addr}/").parse().unwrap());
         let ca = reqwest::Certificate::from_der(certified.cert.der()).unwrap();
-        probe.client = client_settings().add_root_certificate(ca).build().unwrap();
+        probe.client = crate::http_client::settings()
+            .add_root_certificate(ca)
+            .build()
+            .unwrap();
 
         let outcome = probe.run().await;
         assert_eq!(outcome.health, Health::Down, "{}", outcome.detail);

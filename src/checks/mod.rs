@@ -14,7 +14,6 @@ mod host;
 mod http;
 mod local_fault;
 pub mod push;
-mod redact;
 mod tcp;
 mod tls;
 
@@ -22,10 +21,9 @@ pub use build::{Fallbacks, from_config};
 pub use defaults::embedded_default;
 pub use engine::{Applied, Engine, Replicas};
 pub use host::{HostMetric, HostProbe, Thresholds};
-pub use http::{HttpProbe, client_settings, describe as describe_http_error};
+pub use http::HttpProbe;
 pub use local_fault::LocalFault;
 pub use push::{PushProbe, Pushes};
-pub use redact::{Redactor, without_credentials};
 pub use tcp::TcpProbe;
 pub use tls::TlsProbe;
 
@@ -51,7 +49,7 @@ pub struct Check {
     /// Everything that defines the check; a reload restarts a check only
     /// when this changes.
     pub fingerprint: String,
-    pub redactor: Arc<Redactor>,
+    pub redactor: Arc<crate::redact::Redactor>,
 }
 
 /// How a check looks at its target. An enum rather than a trait object:
@@ -180,33 +178,5 @@ impl Check {
             checked_at_ms: crate::clock::unix_millis(),
             ..self.pending_status()
         })
-    }
-}
-
-/// Sizes for people: `1.5 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn human_bytes_picks_a_readable_unit() {
-        assert_eq!(human_bytes(512), "512 B");
-        assert_eq!(human_bytes(1536), "1.5 KiB");
-        assert_eq!(human_bytes(5 * 1024 * 1024 * 1024), "5.0 GiB");
     }
 }

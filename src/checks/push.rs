@@ -13,7 +13,6 @@
 
 use super::Outcome;
 use crate::status::Health;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -45,7 +44,7 @@ pub struct PushProbe {
 
 /// The hex SHA-256 of a token: how it is kept and looked up.
 pub fn token_sha256(token: &str) -> String {
-    crate::text::hex(&Sha256::digest(token.as_bytes()))
+    crate::text::sha256_hex(token)
 }
 
 impl PushProbe {

@@ -89,7 +89,7 @@ impl Cluster {
     ) -> Result<Arc<Cluster>, String> {
         // The URL may hold Redis's password: printed without it.
         let failed = |why: &dyn std::fmt::Display| {
-            crate::checks::without_credentials(&format!("--cluster {url}: {why}"))
+            crate::redact::without_credentials(&format!("--cluster {url}: {why}"))
         };
         let client = redis::Client::open(url).map_err(|e| failed(&e))?;
         let config = ConnectionManagerConfig::new()

@@ -69,7 +69,7 @@ fn read_at_most(file: File, len: u64, max_bytes: u64) -> Result<Vec<u8>, String>
     let too_large = || {
         format!(
             "larger than {max_bytes} bytes ({}), the limit (--config-max-bytes)",
-            crate::checks::human_bytes(max_bytes)
+            crate::text::human_bytes(max_bytes)
         )
     };
     if len > max_bytes {

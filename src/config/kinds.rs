@@ -166,10 +166,7 @@ impl std::fmt::Debug for PushSpec {
     /// (the fingerprint is made from this).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PushSpec")
-            .field(
-                "token_sha256",
-                &crate::checks::push::token_sha256(&self.token.0),
-            )
+            .field("token_sha256", &crate::text::sha256_hex(&self.token.0))
             .field("period", &self.period)
             .field("grace", &self.grace)
             .finish()

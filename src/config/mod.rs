@@ -27,7 +27,7 @@ pub use kinds::{
 };
 pub use watch::watch;
 
-use crate::checks::Redactor;
+use crate::redact::Redactor;
 use crate::status::{CheckId, Publicity};
 use kinds::Common;
 use serde::Deserialize;

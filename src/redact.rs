@@ -1,17 +1,19 @@
-//! Credentials never reach the browser. Every status a check publishes
-//! passes through its redactor, which blanks each secret the config holds:
-//! values substituted from `${ENV}`, URL userinfo, and the values of
-//! credential-bearing headers. A secret is blanked wherever it appears in a
-//! name or a reason, even inside an error message from a library. The
-//! config's own errors pass through a redactor too, on their way out of
+//! Credentials never reach the browser, a log or a message. This is the
+//! one rule for what counts as a secret in a URL (its user and password)
+//! or in headers (the values of credential-bearing ones), and the redactor
+//! that blanks secrets wherever they appear in a name or a reason, even
+//! inside an error message from a library. Whoever holds secrets builds a
+//! redactor from the config's `${ENV}` values, these rules, and what is
+//! secret about itself alone: each check (`checks::build`), each notifier
+//! (`alerts::notifiers`), and the config's own errors on their way out of
 //! the parser.
 //!
 //! The redactor is also the only place a detail is cut to length, and it
 //! cuts after blanking: a secret cut first no longer matches, and its first
 //! part would show.
 
-use crate::config::{CheckSpec, ProbeSpec};
 use crate::status::CheckStatus;
+use reqwest::header::{HeaderName, HeaderValue};
 
 pub const BLANK: &str = "[redacted]";
 
@@ -48,32 +50,6 @@ impl Redactor {
         secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
         secrets.dedup();
         Redactor { secrets }
-    }
-
-    /// The config's `${ENV}` values plus what this check's own settings hold.
-    pub fn for_check(config_secrets: &[String], spec: &CheckSpec) -> Self {
-        let mut secrets = config_secrets.to_vec();
-        if let ProbeSpec::Http(http) = &spec.probe {
-            let url = &http.url.0;
-            secrets.extend(
-                [url.username(), url.password().unwrap_or("")]
-                    .into_iter()
-                    .filter(|s| !s.is_empty())
-                    .map(|s| s.to_string()),
-            );
-            for (name, value) in &http.headers.0 {
-                if carries_credentials(name.as_str())
-                    && let Ok(value) = value.to_str()
-                {
-                    secrets.push(value.to_string());
-                    // `Bearer abc`: the token alone may show up elsewhere.
-                    if let Some((_, token)) = value.split_once(' ') {
-                        secrets.push(token.to_string());
-                    }
-                }
-            }
-        }
-        Redactor::new(secrets)
     }
 
     /// A status as it may be shown: every secret blanked, then the detail
@@ -137,6 +113,33 @@ impl Redactor {
         }
         text
     }
+}
+
+/// What of a URL is secret: its user and password.
+pub fn url_secrets(url: &reqwest::Url) -> Vec<String> {
+    [url.username(), url.password().unwrap_or("")]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// What of request headers is secret: the value of every header whose name
+/// says it carries a credential, and the token alone of a value such as
+/// `Bearer abc`, which may show up elsewhere.
+pub fn header_secrets(headers: &[(HeaderName, HeaderValue)]) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for (name, value) in headers {
+        if carries_credentials(name.as_str())
+            && let Ok(value) = value.to_str()
+        {
+            secrets.push(value.to_string());
+            if let Some((_, token)) = value.split_once(' ') {
+                secrets.push(token.to_string());
+            }
+        }
+    }
+    secrets
 }
 
 /// `a"b\c` → `a\"b\\c`: a string as `{:?}` writes it, without the quotes.
