@@ -42,6 +42,8 @@ pub mod maintenance;
 #[cfg(feature = "ssr")]
 pub mod metrics;
 #[cfg(feature = "ssr")]
+pub mod notifiers;
+#[cfg(feature = "ssr")]
 pub mod page_policy;
 #[cfg(feature = "ssr")]
 pub mod public_cache;

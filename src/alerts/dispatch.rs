@@ -6,10 +6,11 @@
 //! "down"; notifiers never wait for each other.
 
 use super::Alerts;
-use super::message::{Envelope, HeldCheck, Message, told};
-use super::notifiers::SendError;
+use super::outbox::AlertRecord;
 use super::outbox::Waiting;
 use crate::metrics::NotifierLabel;
+use crate::notifiers::SendError;
+use crate::notifiers::message::{AlertEntry, CheckRef, Envelope, HeldCheck, Message};
 use crate::shutdown::Shutdown;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -505,7 +506,7 @@ fn compose(alerts: &Alerts, message: i64, rows: &[Waiting]) -> Message {
         .public_url
         .clone();
     let rules = alerts.lock_rules();
-    let told = rows
+    let entries = rows
         .iter()
         .map(|row| {
             let held = match row.alert.event.as_str() {
@@ -520,8 +521,31 @@ fn compose(alerts: &Alerts, message: i64, rows: &[Waiting]) -> Message {
                     held
                 }
             };
-            told(row.alert.clone(), public_url.as_ref(), held)
+            entry_of(row.alert.clone(), public_url.as_ref(), held)
         })
         .collect();
-    Message::new(alerts.outbox.message_id(message), told)
+    Message::new(alerts.outbox.message_id(message), entries)
+}
+
+/// Builds what a message says of one record.
+pub(super) fn entry_of(
+    record: AlertRecord,
+    public_url: Option<&reqwest::Url>,
+    held: Vec<HeldCheck>,
+) -> AlertEntry {
+    let url = public_url.and_then(|base| base.join(&format!("checks/{}", record.check.0)).ok());
+    AlertEntry {
+        event: record.event,
+        check: CheckRef {
+            id: record.check,
+            name: record.name,
+            group: record.group,
+        },
+        health: record.health,
+        detail: record.detail,
+        since_ms: record.since_ms,
+        at_ms: record.at_ms,
+        url: url.map(String::from),
+        held,
+    }
 }

@@ -14,22 +14,19 @@
 //!   sent once the notifier confirmed.
 
 mod dispatch;
-mod mail;
-mod message;
-mod notifiers;
 mod outbox;
 mod rules;
 #[cfg(test)]
 mod tests;
 
-pub use message::Message;
-pub use notifiers::signature;
 pub use outbox::Outbox;
 pub use rules::{Event, Happened, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
 use crate::hub::{AlertBoard, Follower, Hub};
 use crate::metrics::Metrics;
+use crate::notifiers::Sender;
+use crate::notifiers::message::{Envelope, Message};
 use crate::queue::{Offered, Taken};
 use crate::shutdown::Shutdown;
 use crate::status::{
@@ -55,7 +52,7 @@ const WRITE_TRIES: u32 = 5;
 
 /// The notifiers and group window in force; replaced on each reload.
 pub struct Delivery {
-    pub notifiers: HashMap<String, Arc<notifiers::Notifier>>,
+    pub notifiers: HashMap<String, Arc<Sender>>,
     pub spec: AlertsSpec,
 }
 
@@ -219,7 +216,7 @@ impl Alerts {
             .notifiers
             .iter()
             .map(|n| {
-                let notifier = notifiers::Notifier::new(n.clone(), secrets);
+                let notifier = Sender::new(n.name.clone(), n.notifier.clone(), secrets);
                 (n.name.clone(), Arc::new(notifier))
             })
             .collect();
@@ -420,7 +417,7 @@ impl Alerts {
             tested.insert(notifier.to_owned(), None);
         }
         let message = Message::test(self.outbox.test_message_id(now), who);
-        let sent = found.send(&message::Envelope::seal(message)).await;
+        let sent = found.send(&Envelope::seal(message)).await;
         self.tested
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -480,7 +477,7 @@ impl Alerts {
             .iter()
             .map(|n| NotifierSummary {
                 name: n.name.clone(),
-                kind: n.target.kind().to_owned(),
+                kind: n.notifier.kind().to_owned(),
                 failing: failing.get(&n.name).map(|f| f.error.clone()),
             })
             .collect()

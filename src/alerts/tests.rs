@@ -566,7 +566,7 @@ fn an_alert_opened_by_an_older_pulse_resolves_to_the_notifiers_its_rule_names() 
 
 #[test]
 fn no_mention_survives_in_a_chat_text() {
-    use super::message::{Chat, without_mentions};
+    use crate::notifiers::message::{Chat, without_mentions};
     let slack = without_mentions(
         "<!channel> <!here> <!everyone> <@U123> <#C1> <!subteam^S1|ops> @channel @all a & b",
         Chat::Slack,
@@ -593,7 +593,8 @@ fn no_mention_survives_in_a_chat_text() {
 
 #[test]
 fn a_kept_message_opens_as_the_message_that_was_sealed() {
-    use super::message::{Envelope, HeldCheck, Message, told};
+    use super::dispatch::entry_of;
+    use crate::notifiers::message::{Envelope, HeldCheck, Message};
     let record = AlertRecord {
         event: "fired".into(),
         check: id("router"),
@@ -609,7 +610,10 @@ fn a_kept_message_opens_as_the_message_that_was_sealed() {
         name: "Shop".into(),
     }];
     let base = reqwest::Url::parse("https://status.example.com/").unwrap();
-    let message = Message::new("pulse-x-1".into(), vec![told(record, Some(&base), held)]);
+    let message = Message::new(
+        "pulse-x-1".into(),
+        vec![entry_of(record, Some(&base), held)],
+    );
     let sealed = Envelope::seal(message);
     let opened = Envelope::open(sealed.json.clone()).unwrap();
     assert_eq!(opened.message, sealed.message);

@@ -30,11 +30,14 @@
 //! alert = { failure_threshold = 2, notify = ["ops"] }
 //! ```
 
-use super::fields::{Headers, HttpUrl, Period};
+use super::fields::{HttpUrl, Period};
+use crate::notifiers::Notifier;
 use crate::status::CheckId;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
+use std::any::Any;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
@@ -92,85 +95,18 @@ impl Default for AlertsSpec {
     }
 }
 
-/// One `[[notifier]]`: a name and where its messages go.
-#[derive(Clone, PartialEq)]
+/// One `[[notifier]]`: a name and where its messages go. What each kind
+/// needs is its own (`crate::notifiers`); tokens and secrets usually come
+/// from `${…}`, and are never shown (the `Debug` below leaves them out).
+#[derive(Clone)]
 pub struct NotifierSpec {
     pub name: String,
-    pub target: NotifierTarget,
+    pub notifier: Arc<dyn Notifier>,
 }
 
-/// Each kind with what it needs. Tokens and secrets usually come from
-/// `${…}`; they are never shown (the `Debug` below leaves them out).
-#[derive(Clone, PartialEq)]
-pub enum NotifierTarget {
-    /// A JSON payload, signed with HMAC-SHA256 when a secret is set.
-    Webhook {
-        url: reqwest::Url,
-        secret: Option<String>,
-        headers: Headers,
-    },
-    /// Slack's incoming webhooks; Mattermost takes the same.
-    Slack {
-        url: reqwest::Url,
-    },
-    Discord {
-        url: reqwest::Url,
-    },
-    /// `url` is the topic's URL, e.g. `https://ntfy.sh/my-topic`.
-    Ntfy {
-        url: reqwest::Url,
-        token: Option<String>,
-    },
-    /// `url` is the server's base URL; the app token goes in a header.
-    Gotify {
-        url: reqwest::Url,
-        token: String,
-    },
-    Telegram {
-        base_url: reqwest::Url,
-        token: String,
-        chat_id: String,
-    },
-    Email(EmailTarget),
-}
-
-/// `kind = "email"`: plain-text mail over SMTP.
-#[derive(Clone, PartialEq)]
-pub struct EmailTarget {
-    pub host: String,
-    pub port: u16,
-    pub tls: SmtpTls,
-    /// User and password, when the server wants a login.
-    pub login: Option<(String, String)>,
-    pub from: lettre::message::Mailbox,
-    pub to: Vec<lettre::message::Mailbox>,
-    /// Trusted besides the public roots (`ca_file`), as DER.
-    pub extra_roots: Vec<Vec<u8>>,
-}
-
-/// How the SMTP connection is protected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SmtpTls {
-    /// TLS from the first byte (SMTPS, port 465).
-    Implicit,
-    /// Plain, then STARTTLS, which must succeed (submission, port 587).
-    Starttls,
-    /// No TLS at all: only for a relay on this machine or a trusted
-    /// network, and then without a login.
-    None,
-}
-
-impl NotifierTarget {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            NotifierTarget::Webhook { .. } => "webhook",
-            NotifierTarget::Slack { .. } => "slack",
-            NotifierTarget::Discord { .. } => "discord",
-            NotifierTarget::Ntfy { .. } => "ntfy",
-            NotifierTarget::Gotify { .. } => "gotify",
-            NotifierTarget::Telegram { .. } => "telegram",
-            NotifierTarget::Email(_) => "email",
-        }
+impl PartialEq for NotifierSpec {
+    fn eq(&self, other: &NotifierSpec) -> bool {
+        self.name == other.name && self.notifier.same_as(&*other.notifier as &dyn Any)
     }
 }
 
@@ -178,7 +114,7 @@ impl std::fmt::Debug for NotifierSpec {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NotifierSpec")
             .field("name", &self.name)
-            .field("kind", &self.target.kind())
+            .field("kind", &self.notifier.kind())
             .finish_non_exhaustive()
     }
 }
@@ -288,226 +224,6 @@ impl<'de> Deserialize<'de> for Window {
             return Err(de::Error::custom("group_window is at most \"10m\""));
         }
         Ok(Window(window))
-    }
-}
-
-/// One `[[notifier]]` as written: every kind's keys, checked per kind.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct NotifierTable {
-    name: String,
-    kind: String,
-    url: Option<HttpUrl>,
-    secret: Option<String>,
-    #[serde(default)]
-    headers: Headers,
-    token: Option<String>,
-    chat_id: Option<String>,
-    // email
-    host: Option<String>,
-    port: Option<u16>,
-    tls: Option<String>,
-    username: Option<String>,
-    password: Option<String>,
-    from: Option<String>,
-    to: Option<Vec<String>>,
-    ca_file: Option<std::path::PathBuf>,
-}
-
-type ReadRoots<'a> = dyn Fn(&std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>
-    + 'a;
-
-impl NotifierTable {
-    /// `read_roots` reads a `ca_file` relative to the config.
-    pub(super) fn resolve(self, read_roots: &ReadRoots<'_>) -> Result<NotifierSpec, String> {
-        let is_email = self.kind == "email";
-        let email_keys = [
-            ("host", self.host.is_some()),
-            ("port", self.port.is_some()),
-            ("tls", self.tls.is_some()),
-            ("username", self.username.is_some()),
-            ("password", self.password.is_some()),
-            ("from", self.from.is_some()),
-            ("to", self.to.is_some()),
-            ("ca_file", self.ca_file.is_some()),
-        ];
-        if !is_email && let Some((key, _)) = email_keys.iter().find(|(_, set)| *set) {
-            return Err(format!(
-                "a `{}` notifier has no `{key}` (that is for kind = \"email\")",
-                self.kind
-            ));
-        }
-        let name = self.name.trim().to_string();
-        if name.is_empty() {
-            return Err("a notifier needs a name".into());
-        }
-        let kind = self.kind.as_str();
-        let url = |what: &str| {
-            self.url
-                .clone()
-                .map(|u| u.0)
-                .ok_or_else(|| format!("a `{kind}` notifier needs `url` ({what})"))
-        };
-        let token = |what: &str| {
-            self.token
-                .clone()
-                .filter(|t| !t.is_empty())
-                .ok_or_else(|| format!("a `{kind}` notifier needs `token` ({what})"))
-        };
-        let unused = |keys: &[(&str, bool)]| -> Result<(), String> {
-            match keys.iter().find(|(_, set)| *set) {
-                Some((key, _)) => Err(format!("a `{kind}` notifier has no `{key}`")),
-                None => Ok(()),
-            }
-        };
-        let has_headers = !self.headers.0.is_empty();
-        let target = match kind {
-            "webhook" => {
-                unused(&[
-                    ("token", self.token.is_some()),
-                    ("chat_id", self.chat_id.is_some()),
-                ])?;
-                NotifierTarget::Webhook {
-                    url: url("where the JSON is posted")?,
-                    secret: self.secret.clone().filter(|s| !s.is_empty()),
-                    headers: self.headers.clone(),
-                }
-            }
-            "slack" | "mattermost" | "discord" => {
-                unused(&[
-                    ("secret", self.secret.is_some()),
-                    ("token", self.token.is_some()),
-                    ("chat_id", self.chat_id.is_some()),
-                    ("headers", has_headers),
-                ])?;
-                let url = url("the incoming webhook's URL")?;
-                if kind == "discord" {
-                    NotifierTarget::Discord { url }
-                } else {
-                    NotifierTarget::Slack { url }
-                }
-            }
-            "ntfy" => {
-                unused(&[
-                    ("secret", self.secret.is_some()),
-                    ("chat_id", self.chat_id.is_some()),
-                    ("headers", has_headers),
-                ])?;
-                NotifierTarget::Ntfy {
-                    url: url("the topic's URL")?,
-                    token: self.token.clone().filter(|t| !t.is_empty()),
-                }
-            }
-            "gotify" => {
-                unused(&[
-                    ("secret", self.secret.is_some()),
-                    ("chat_id", self.chat_id.is_some()),
-                    ("headers", has_headers),
-                ])?;
-                NotifierTarget::Gotify {
-                    url: url("the server's base URL")?,
-                    token: token("the application's token")?,
-                }
-            }
-            "email" => {
-                unused(&[
-                    ("url", self.url.is_some()),
-                    ("secret", self.secret.is_some()),
-                    ("token", self.token.is_some()),
-                    ("chat_id", self.chat_id.is_some()),
-                    ("headers", has_headers),
-                ])?;
-                NotifierTarget::Email(self.email(read_roots)?)
-            }
-            "telegram" => {
-                unused(&[("secret", self.secret.is_some()), ("headers", has_headers)])?;
-                let base_url = match &self.url {
-                    Some(url) => url.0.clone(),
-                    None => reqwest::Url::parse("https://api.telegram.org/").expect("a URL"),
-                };
-                NotifierTarget::Telegram {
-                    base_url,
-                    token: token("the bot's token")?,
-                    chat_id: self
-                        .chat_id
-                        .clone()
-                        .filter(|c| !c.is_empty())
-                        .ok_or("a `telegram` notifier needs `chat_id`")?,
-                }
-            }
-            other => {
-                return Err(format!(
-                    "unknown notifier kind `{other}`; it is one of webhook, slack, mattermost, discord, ntfy, gotify, telegram, email"
-                ));
-            }
-        };
-        Ok(NotifierSpec { name, target })
-    }
-}
-
-impl NotifierTable {
-    fn email(&self, read_roots: &ReadRoots<'_>) -> Result<EmailTarget, String> {
-        let host = self
-            .host
-            .clone()
-            .filter(|h| !h.trim().is_empty())
-            .ok_or("an `email` notifier needs `host` (the SMTP server)")?;
-        let tls = match self.tls.as_deref().unwrap_or("starttls") {
-            "implicit" => SmtpTls::Implicit,
-            "starttls" => SmtpTls::Starttls,
-            "none" => SmtpTls::None,
-            other => {
-                return Err(format!(
-                    "`tls` is \"implicit\" (port 465), \"starttls\" (587) or \"none\", not `{other}`"
-                ));
-            }
-        };
-        let login = match (&self.username, &self.password) {
-            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
-            (None, None) => None,
-            _ => return Err("an SMTP login needs both `username` and `password`".into()),
-        };
-        if tls == SmtpTls::None && login.is_some() {
-            return Err(
-                "with tls = \"none\" a password would cross the network in clear; use \"starttls\" or \"implicit\""
-                    .into(),
-            );
-        }
-        let mailbox = |text: &str| {
-            text.parse::<lettre::message::Mailbox>()
-                .map_err(|e| format!("`{text}` is not an e-mail address ({e})"))
-        };
-        let from = mailbox(
-            self.from
-                .as_deref()
-                .ok_or("an `email` notifier needs `from`")?,
-        )?;
-        let to = self
-            .to
-            .as_deref()
-            .filter(|to| !to.is_empty())
-            .ok_or("an `email` notifier needs `to`, a list of addresses")?
-            .iter()
-            .map(|t| mailbox(t))
-            .collect::<Result<Vec<_>, _>>()?;
-        let extra_roots = match &self.ca_file {
-            Some(file) => read_roots(file)?.iter().map(|c| c.to_vec()).collect(),
-            None => Vec::new(),
-        };
-        let port = self.port.unwrap_or(match tls {
-            SmtpTls::Implicit => 465,
-            SmtpTls::Starttls => 587,
-            SmtpTls::None => 25,
-        });
-        Ok(EmailTarget {
-            host,
-            port,
-            tls,
-            login,
-            from,
-            to,
-            extra_roots,
-        })
     }
 }
 

@@ -17,7 +17,7 @@ mod maintenance;
 mod watch;
 
 pub use access::{AccessSpec, MAX_SESSION_LIFETIME, Scope, TokenSpec, UserSpec, is_plain_name};
-pub use alerts::{AlertRule, AlertsSpec, EmailTarget, NotifierSpec, NotifierTarget, SmtpTls};
+pub use alerts::{AlertRule, AlertsSpec, NotifierSpec};
 pub use error::ConfigError;
 pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
@@ -292,12 +292,11 @@ fn parse_substituting(
                     ));
                 };
                 for item in items {
-                    let span = item.span();
-                    let table = alerts::NotifierTable::deserialize(ValueDeserializer::from(item))
-                        .map_err(from_toml)?;
-                    let read_roots = |file: &std::path::Path| read_roots(source, file);
-                    let notifier = table.resolve(&read_roots);
-                    notifiers.push(notifier.map_err(|message| fail(span, message))?);
+                    let notifier = parse_notifier(item, source, &fail).map_err(|e| match e {
+                        Failure::Toml(e) => from_toml(e),
+                        Failure::Config(e) => e,
+                    })?;
+                    notifiers.push(notifier);
                 }
             }
             "maintenance" => {
@@ -514,6 +513,48 @@ fn parse_check(
             alert: common.alert.unwrap_or_default(),
             depends_on: common.depends_on.unwrap_or_default(),
         },
+    })
+}
+
+/// One `[[notifier]]`: its `name` and `kind` here, the rest of its keys
+/// read by its kind (`crate::notifiers`).
+fn parse_notifier(
+    item: Spanned<DeValue<'_>>,
+    source: &ConfigFile,
+    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<NotifierSpec, Failure> {
+    let span = item.span();
+    let refuse = |message: &str| Failure::Config(fail(span.clone(), message.to_string()));
+    let DeValue::Table(mut table) = item.into_inner() else {
+        return Err(refuse(
+            "each notifier must be a table: write it as [[notifier]]",
+        ));
+    };
+    let mut text_of = |key: &str| match table.remove(key).map(Spanned::into_inner) {
+        Some(DeValue::String(text)) => Ok(text.trim().to_string()),
+        Some(_) => Err(refuse(&format!("a notifier's `{key}` is a text"))),
+        None => Ok(String::new()),
+    };
+    let name = text_of("name")?;
+    let kind = text_of("kind")?;
+    if name.is_empty() {
+        return Err(refuse("a notifier needs a name"));
+    }
+    if kind.is_empty() {
+        return Err(refuse(
+            "this notifier has no `kind`; add kind = \"webhook\", \"slack\", \"email\" or another",
+        ));
+    }
+    let files = |file: &std::path::Path| read_roots(source, file);
+    let notifier = crate::notifiers::read(&kind, as_value(span.clone(), table), &files).map_err(
+        |refusal| match refusal {
+            crate::notifiers::Refusal::Keys(e) => Failure::Toml(e),
+            crate::notifiers::Refusal::Invalid(message) => refuse(&message),
+        },
+    )?;
+    Ok(NotifierSpec {
+        name,
+        notifier: notifier.into(),
     })
 }
 

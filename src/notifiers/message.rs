@@ -4,7 +4,6 @@
 //! its alerts are put in it, and kept as an `Envelope`: every try sends it
 //! as it was then.
 
-use super::outbox::AlertRecord;
 use crate::status::{CheckId, Health};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, UNIX_EPOCH};
@@ -18,7 +17,7 @@ pub struct HeldCheck {
 
 /// One alert as a message tells it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Told {
+pub struct AlertEntry {
     pub event: String,
     pub check: CheckRef,
     pub health: Health,
@@ -47,7 +46,7 @@ pub struct Message {
     pub message_id: String,
     pub title: String,
     pub text: String,
-    pub alerts: Vec<Told>,
+    pub alerts: Vec<AlertEntry>,
     /// Sent from the notifications page to see that the notifier works;
     /// it tells no alert. Left out of every other message.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -79,7 +78,7 @@ impl Envelope {
 }
 
 impl Message {
-    pub fn new(message_id: String, alerts: Vec<Told>) -> Message {
+    pub fn new(message_id: String, alerts: Vec<AlertEntry>) -> Message {
         let title = title(&alerts);
         let text = alerts.iter().map(line).collect::<Vec<_>>().join("\n");
         Message {
@@ -122,26 +121,7 @@ impl Message {
     }
 }
 
-/// Builds what a message says of one record.
-pub fn told(record: AlertRecord, public_url: Option<&reqwest::Url>, held: Vec<HeldCheck>) -> Told {
-    let url = public_url.and_then(|base| base.join(&format!("checks/{}", record.check.0)).ok());
-    Told {
-        event: record.event,
-        check: CheckRef {
-            id: record.check,
-            name: record.name,
-            group: record.group,
-        },
-        health: record.health,
-        detail: record.detail,
-        since_ms: record.since_ms,
-        at_ms: record.at_ms,
-        url: url.map(String::from),
-        held,
-    }
-}
-
-fn title(alerts: &[Told]) -> String {
+fn title(alerts: &[AlertEntry]) -> String {
     if let [alert] = alerts {
         return format!("{}: {}", headline(alert), alert.check.name);
     }
@@ -159,7 +139,7 @@ fn title(alerts: &[Told]) -> String {
     format!("Pulse: {}", parts.join(", "))
 }
 
-fn headline(alert: &Told) -> String {
+fn headline(alert: &AlertEntry) -> String {
     let state = alert.health.label().to_uppercase();
     match alert.event.as_str() {
         "fired" => state,
@@ -169,7 +149,7 @@ fn headline(alert: &Told) -> String {
 }
 
 /// `DOWN: Shop API (shop) since Wed, 02 Dec 2026 05:49:00 GMT: no answer within 5s <url>`
-fn line(alert: &Told) -> String {
+fn line(alert: &AlertEntry) -> String {
     let mut line = format!(
         "{}: {} ({})",
         headline(alert),
