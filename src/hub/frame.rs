@@ -3,21 +3,23 @@
 //! (one axum `Event` per subscriber) is what makes a fan-out cost grow with
 //! the audience, so Pulse does not use axum's `Sse` on its hot path.
 
+use crate::status::Event;
 use bytes::{BufMut, Bytes, BytesMut};
 
-/// An event with an optional type and id. `data` may contain any text: every
+/// An event of a kind, with an optional id; a `message` is framed without
+/// its name, as SSE's default. `data` may contain any text: every
 /// line ending (`\n`, `\r\n`, lone `\r`) starts a new `data:` line, which is
 /// how the EventSource parser rebuilds it (it joins data lines with `\n`, so a
 /// `\r` cannot survive raw; status events are JSON, which escapes it).
-pub fn event(kind: Option<&str>, id: Option<u64>, data: &str) -> Bytes {
+pub fn event(kind: Event, id: Option<u64>, data: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(data.len() + 48);
     put_event(&mut out, kind, id, data);
     out.freeze()
 }
 
-fn put_event(out: &mut BytesMut, kind: Option<&str>, id: Option<u64>, data: &str) {
-    if let Some(kind) = kind {
-        put_field(out, "event", kind);
+fn put_event(out: &mut BytesMut, kind: Event, id: Option<u64>, data: &str) {
+    if kind != Event::Message {
+        put_field(out, "event", kind.name());
     }
     if let Some(id) = id {
         put_field(out, "id", &id.to_string());
@@ -47,7 +49,7 @@ impl Blocks {
     /// `event`'s frame, in the current block. A frame that does not fit
     /// starts the next block (`BytesMut` allocates at least its first
     /// capacity again once the block is shared).
-    pub fn event(&mut self, kind: Option<&str>, id: Option<u64>, data: &str) -> Bytes {
+    pub fn event(&mut self, kind: Event, id: Option<u64>, data: &str) -> Bytes {
         put_event(&mut self.0, kind, id, data);
         self.0.split().freeze()
     }
@@ -61,7 +63,7 @@ impl Default for Blocks {
 
 /// The `snapshot` event that starts a stream which cannot be replayed.
 pub fn snapshot(last_event_id: u64, json: &str) -> Bytes {
-    event(Some("snapshot"), Some(last_event_id), json)
+    event(Event::Snapshot, Some(last_event_id), json)
 }
 
 /// The last event of every stream the server ends: the original contract.
@@ -116,7 +118,7 @@ mod tests {
 
     #[test]
     fn message_has_id_and_one_data_line() {
-        let frame = event(None, Some(7), "{\"a\":1}");
+        let frame = event(Event::Message, Some(7), "{\"a\":1}");
         assert_eq!(text(frame), "id: 7\ndata: {\"a\":1}\n\n");
     }
 
@@ -125,30 +127,62 @@ mod tests {
         let mut blocks = Blocks::new();
         let data = "x\r\n".repeat(100);
         let frames: Vec<Bytes> = (0..1000)
-            .map(|id| blocks.event(Some("k"), Some(id), &data))
+            .map(|id| blocks.event(Event::Alert, Some(id), &data))
             .collect();
         assert!(frames.iter().map(Bytes::len).sum::<usize>() > 4 * BLOCK);
         for (id, frame) in (0..).zip(frames) {
-            assert_eq!(frame, event(Some("k"), Some(id), &data), "frame {id}");
+            assert_eq!(frame, event(Event::Alert, Some(id), &data), "frame {id}");
         }
     }
 
     #[test]
     fn every_line_ending_starts_a_data_line() {
         assert_eq!(
-            text(event(Some("x"), None, "a\nb\r\nc\rd")),
-            "event: x\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
+            text(event(Event::Config, None, "a\nb\r\nc\rd")),
+            "event: config\ndata: a\ndata: b\ndata: c\ndata: d\n\n"
         );
     }
 
     #[test]
     fn trailing_line_ending_and_empty_data_keep_a_data_line() {
-        assert_eq!(text(event(None, None, "a\r")), "data: a\ndata: \n\n");
-        assert_eq!(text(event(None, None, "")), "data: \n\n");
+        assert_eq!(
+            text(event(Event::Message, None, "a\r")),
+            "data: a\ndata: \n\n"
+        );
+        assert_eq!(text(event(Event::Message, None, "")), "data: \n\n");
     }
 
     #[test]
     fn done_matches_the_original_contract() {
         assert_eq!(text(done()), "event: status\ndata: Done\n\n");
+    }
+
+    /// What a browser's EventSource makes of a frame: the event's name
+    /// (`message` when it has none) and its data lines joined.
+    fn as_received(frame: &Bytes) -> (String, String) {
+        let text = std::str::from_utf8(frame).unwrap();
+        let mut name = "message".to_string();
+        let mut data = Vec::new();
+        for line in text.lines() {
+            if let Some(value) = line.strip_prefix("event: ") {
+                name = value.to_string();
+            } else if let Some(value) = line.strip_prefix("data: ") {
+                data.push(value);
+            }
+        }
+        (name, data.join("\n"))
+    }
+
+    #[test]
+    fn every_event_framed_by_the_hub_is_received_as_the_same_event() {
+        for kind in Event::ALL {
+            let frame = match kind {
+                Event::Status => done(),
+                kind => event(kind, Some(1), "{}"),
+            };
+            let (name, _) = as_received(&frame);
+            assert_eq!(Event::named(&name), Some(kind), "{name}");
+        }
+        assert_eq!(Event::named("unheard-of"), None);
     }
 }

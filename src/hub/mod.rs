@@ -19,7 +19,7 @@ pub mod ids;
 
 use crate::metrics::Metrics;
 use crate::status::{
-    AlertNotice, AlertState, Audience, CheckId, CheckStatus, ConfigNotice, HistoryNotice,
+    AlertNotice, AlertState, Audience, CheckId, CheckStatus, ConfigNotice, Event, HistoryNotice,
     IncidentsNotice, NotifiersNotice, PublicSnapshot, Publicity, Removed, Snapshot,
 };
 use bytes::Bytes;
@@ -73,7 +73,7 @@ enum ForPublic<'a> {
     /// The same bytes as the private audience (a public check's `removed`).
     Same,
     /// Its own data, framed with the same id.
-    Own(Option<&'a str>, &'a str),
+    Own(Event, &'a str),
 }
 
 /// The snapshot in either form, for `GET /api/status`.
@@ -326,9 +326,17 @@ impl Hub {
             Some(shown) => serde_json::to_string(&shown).expect("PublicStatus serialises"),
             None => removed_json(id),
         };
-        let kind = (!publicity.is_public()).then_some("removed");
+        let kind = match publicity.is_public() {
+            true => Event::Message,
+            false => Event::Removed,
+        };
         state.publicity[at] = publicity;
-        self.send(&mut state, None, &private, ForPublic::Own(kind, &public));
+        self.send(
+            &mut state,
+            Event::Message,
+            &private,
+            ForPublic::Own(kind, &public),
+        );
         // What the public reads of an incident names only public checks:
         // one that names this check is told again as it now reads.
         if state
@@ -412,12 +420,12 @@ impl Hub {
             .project(&status)
             .map(|shown| serde_json::to_string(&shown).expect("PublicStatus serialises"));
         state.upsert(status, None);
-        let for_public = public
-            .as_deref()
-            .map_or(ForPublic::Nothing, |public| ForPublic::Own(None, public));
+        let for_public = public.as_deref().map_or(ForPublic::Nothing, |public| {
+            ForPublic::Own(Event::Message, public)
+        });
         Some(match id {
-            Some(id) => self.send_as(&mut state, id, None, &json, for_public),
-            None => self.send(&mut state, None, &json, for_public),
+            Some(id) => self.send_as(&mut state, id, Event::Message, &json, for_public),
+            None => self.send(&mut state, Event::Message, &json, for_public),
         })
     }
 
@@ -443,14 +451,14 @@ impl Hub {
 
     /// Whether results are being saved; sent to every client when it changes.
     pub fn set_history_notice(&self, notice: HistoryNotice) {
-        self.set_private_notice("history", notice, |state| &mut state.history);
+        self.set_private_notice(Event::History, notice, |state| &mut state.history);
     }
 
     /// Keeps a notice for the private snapshot and, when it changed, sends
     /// it to the private audience as an event of `kind`.
     fn set_private_notice<T: PartialEq + Serialize>(
         &self,
-        kind: &str,
+        kind: Event,
         notice: T,
         slot: impl FnOnce(&mut HubState) -> &mut T,
     ) {
@@ -461,7 +469,7 @@ impl Hub {
         }
         let json = serde_json::to_string(&notice).expect("notices serialise");
         *kept = notice;
-        self.send(&mut state, Some(kind), &json, ForPublic::Nothing);
+        self.send(&mut state, kind, &json, ForPublic::Nothing);
     }
 
     /// Where a check's alert stands, from the alert rules: kept for
@@ -481,14 +489,14 @@ impl Hub {
         };
         if changed && state.index.contains_key(&notice.id) {
             let json = serde_json::to_string(&notice).expect("AlertNotice serialises");
-            self.send(&mut state, Some("alert"), &json, ForPublic::Nothing);
+            self.send(&mut state, Event::Alert, &json, ForPublic::Nothing);
         }
     }
 
     /// Which notifiers are failing; sent to the private audience when it
     /// changes.
     fn set_notifiers(&self, notice: NotifiersNotice) {
-        self.set_private_notice("notifiers", notice, |state| &mut state.notifiers);
+        self.set_private_notice(Event::Notifiers, notice, |state| &mut state.notifiers);
     }
 
     /// The incidents to show, as `incidents::Incidents` last read them:
@@ -508,8 +516,8 @@ impl Hub {
         let json = serde_json::to_string(&state.incidents).expect("IncidentsNotice serialises");
         let public = state.public_incidents(&state.incidents);
         let public = serde_json::to_string(&public).expect("IncidentsNotice serialises");
-        let for_public = ForPublic::Own(Some("incidents"), &public);
-        self.send(state, Some("incidents"), &json, for_public);
+        let for_public = ForPublic::Own(Event::Incidents, &public);
+        self.send(state, Event::Incidents, &json, for_public);
     }
 
     /// Ends every private stream: who may see what has changed (someone
@@ -556,7 +564,7 @@ impl Hub {
                 true => ForPublic::Same,
                 false => ForPublic::Nothing,
             };
-            self.send(&mut state, Some("removed"), &json, for_public);
+            self.send(&mut state, Event::Removed, &json, for_public);
         }
     }
 
@@ -587,13 +595,13 @@ impl Hub {
     fn send_config(&self, state: &mut HubState, notice: ConfigNotice) {
         let json = serde_json::to_string(&notice).expect("ConfigNotice serialises");
         state.config = notice;
-        self.send(state, Some("config"), &json, ForPublic::Nothing);
+        self.send(state, Event::Config, &json, ForPublic::Nothing);
     }
 
     /// Gives the next id to an event (in a cluster, the newest id again),
     /// frames it once per audience that gets it, keeps it in the ring and
     /// fans it out.
-    fn send(&self, state: &mut HubState, kind: Option<&str>, json: &str, public: ForPublic) -> u64 {
+    fn send(&self, state: &mut HubState, kind: Event, json: &str, public: ForPublic) -> u64 {
         let id = match state.shared {
             true => state.last_event_id(),
             false => state.next_id,
@@ -606,7 +614,7 @@ impl Hub {
         &self,
         state: &mut HubState,
         id: u64,
-        kind: Option<&str>,
+        kind: Event,
         json: &str,
         public: ForPublic,
     ) -> u64 {
@@ -633,7 +641,7 @@ impl Hub {
         {
             state.snapshot_frames = PerAudience::default();
         }
-        if kind.is_some() {
+        if kind != Event::Message {
             state.own_notice_frames = PerAudience::default();
         }
         if state.ring.len() == state.ring_size
@@ -926,24 +934,16 @@ impl HubState {
         }
         let mut frames = Vec::new();
         if audience == Audience::Private {
-            frames.push(frame::event(Some("config"), None, &json(&self.config)));
-            frames.push(frame::event(Some("history"), None, &json(&self.history)));
-            frames.push(frame::event(
-                Some("notifiers"),
-                None,
-                &json(&self.notifiers),
-            ));
+            frames.push(frame::event(Event::Config, None, &json(&self.config)));
+            frames.push(frame::event(Event::History, None, &json(&self.history)));
+            frames.push(frame::event(Event::Notifiers, None, &json(&self.notifiers)));
             for alert in self.alert_notices() {
-                frames.push(frame::event(Some("alert"), None, &json(&alert)));
+                frames.push(frame::event(Event::Alert, None, &json(&alert)));
             }
-            frames.push(frame::event(
-                Some("incidents"),
-                None,
-                &json(&self.incidents),
-            ));
+            frames.push(frame::event(Event::Incidents, None, &json(&self.incidents)));
         } else {
             let public = self.public_incidents(&self.incidents);
-            frames.push(frame::event(Some("incidents"), None, &json(&public)));
+            frames.push(frame::event(Event::Incidents, None, &json(&public)));
         }
         let joined = Bytes::from(frames.concat());
         *self.own_notice_frames.slot(audience) = Some(joined.clone());

@@ -8,7 +8,8 @@
 //! the source CLOSED; from then on this module reconnects with jittered,
 //! doubling backoff, passing the last id as `?lastEventId=`.
 
-use super::relay::{Kind, Raw};
+use super::relay::Raw;
+use crate::status::Event;
 use leptos::prelude::*;
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
@@ -95,8 +96,8 @@ impl Inner {
             self.listen(&source, "open", |this, _| this.opened()),
             self.listen(&source, "error", |this, _| this.errored()),
         ];
-        for kind in Kind::ALL {
-            listeners.push(self.listen(&source, kind.event_name(), move |this, event| {
+        for kind in Event::ALL {
+            listeners.push(self.listen(&source, kind.name(), move |this, event| {
                 this.received(kind, event)
             }));
         }
@@ -148,7 +149,7 @@ impl Inner {
         }
     }
 
-    fn received(&self, kind: Kind, event: &web_sys::Event) {
+    fn received(&self, kind: Event, event: &web_sys::Event) {
         let Some(message) = event.dyn_ref::<MessageEvent>() else {
             return;
         };

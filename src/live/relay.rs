@@ -4,61 +4,14 @@
 //! what it missed since its page was rendered.
 
 use super::Connection;
+use crate::status::Event;
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
-
-/// The kinds of event a stream carries, by their SSE event names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Kind {
-    Message,
-    Snapshot,
-    Removed,
-    Config,
-    History,
-    Alert,
-    Notifiers,
-    Incidents,
-    Status,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 9] = [
-        Kind::Message,
-        Kind::Snapshot,
-        Kind::Removed,
-        Kind::Config,
-        Kind::History,
-        Kind::Alert,
-        Kind::Notifiers,
-        Kind::Incidents,
-        Kind::Status,
-    ];
-
-    pub fn event_name(self) -> &'static str {
-        match self {
-            Kind::Message => "message",
-            Kind::Snapshot => "snapshot",
-            Kind::Removed => "removed",
-            Kind::Config => "config",
-            Kind::History => "history",
-            Kind::Alert => "alert",
-            Kind::Notifiers => "notifiers",
-            Kind::Incidents => "incidents",
-            Kind::Status => "status",
-        }
-    }
-
-    /// `status` (`Done`, the server is going away) is the one event
-    /// without an id.
-    pub fn has_id(self) -> bool {
-        self != Kind::Status
-    }
-}
 
 /// One event as the server sent it: parsed by each tab into its own page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Raw {
-    pub kind: Kind,
+    pub kind: Event,
     pub data: String,
     pub id: Option<u64>,
 }
@@ -107,7 +60,7 @@ impl Recent {
         if raw.id.is_none() {
             return;
         }
-        if raw.kind == Kind::Snapshot {
+        if raw.kind == Event::Snapshot {
             self.events.clear();
         }
         self.events.push_back(raw.clone());
@@ -123,7 +76,7 @@ impl Recent {
         let starts_whole = self
             .events
             .front()
-            .is_some_and(|first| first.kind == Kind::Snapshot);
+            .is_some_and(|first| first.kind == Event::Snapshot);
         let covered = match (since, self.complete_after) {
             _ if starts_whole => true,
             (Some(since), Some(complete)) => since >= complete,
@@ -145,7 +98,7 @@ mod tests {
 
     fn event(id: u64) -> Raw {
         Raw {
-            kind: Kind::Message,
+            kind: Event::Message,
             data: format!("{{\"n\":{id}}}"),
             id: Some(id),
         }
@@ -173,7 +126,7 @@ mod tests {
         let mut recent = Recent::new(Some(10));
         recent.push(&event(11));
         recent.push(&Raw {
-            kind: Kind::Snapshot,
+            kind: Event::Snapshot,
             data: "{}".into(),
             id: Some(40),
         });
@@ -197,7 +150,7 @@ mod tests {
     fn events_without_ids_are_not_kept() {
         let mut recent = Recent::new(Some(1));
         recent.push(&Raw {
-            kind: Kind::Status,
+            kind: Event::Status,
             data: "Done".into(),
             id: None,
         });

@@ -18,8 +18,9 @@
 //! missing, each tab keeps its own EventSource.
 
 use super::event_source::{Receiver, Source};
-use super::relay::{Kind, Note, Raw, Recent};
+use super::relay::{Note, Raw, Recent};
 use super::{Connection, Feed};
+use crate::status::Event;
 use crate::status::{
     AlertNotice, ConfigNotice, HistoryNotice, IncidentsNotice, NotifiersNotice, Removed,
 };
@@ -204,10 +205,10 @@ impl<F: Feed> Tab<F> {
         // config, its history's health), which takes no id of the shared
         // log: it applies, as the state it sets is whole, but it is not a
         // new event.
-        let own_notice = raw.id.is_some() && raw.id == last && raw.kind != Kind::Message;
+        let own_notice = raw.id.is_some() && raw.id == last && raw.kind != Event::Message;
         // A snapshot always applies: after a server restart it starts the
         // ids again from below what the tabs have seen.
-        if !newer && !own_notice && raw.kind != Kind::Snapshot {
+        if !newer && !own_notice && raw.kind != Event::Snapshot {
             return false;
         }
         if raw.id.is_some() {
@@ -222,15 +223,15 @@ impl<F: Feed> Tab<F> {
     fn apply(&self, raw: &Raw, counted: bool) {
         let feed = &self.feed;
         let parsed = match raw.kind {
-            Kind::Message => parse(raw, |status: F::Status| feed.apply(status)),
-            Kind::Snapshot => parse(raw, |snapshot: F::Snapshot| feed.replace(snapshot)),
-            Kind::Removed => parse(raw, |removed: Removed| feed.remove(&removed.id)),
-            Kind::Config => parse(raw, |notice: ConfigNotice| feed.config(notice)),
-            Kind::History => parse(raw, |notice: HistoryNotice| feed.history(notice)),
-            Kind::Alert => parse(raw, |notice: AlertNotice| feed.alert(notice)),
-            Kind::Notifiers => parse(raw, |notice: NotifiersNotice| feed.notifiers(notice)),
-            Kind::Incidents => parse(raw, |notice: IncidentsNotice| feed.incidents(notice)),
-            Kind::Status => {
+            Event::Message => parse(raw, |status: F::Status| feed.apply(status)),
+            Event::Snapshot => parse(raw, |snapshot: F::Snapshot| feed.replace(snapshot)),
+            Event::Removed => parse(raw, |removed: Removed| feed.remove(&removed.id)),
+            Event::Config => parse(raw, |notice: ConfigNotice| feed.config(notice)),
+            Event::History => parse(raw, |notice: HistoryNotice| feed.history(notice)),
+            Event::Alert => parse(raw, |notice: AlertNotice| feed.alert(notice)),
+            Event::Notifiers => parse(raw, |notice: NotifiersNotice| feed.notifiers(notice)),
+            Event::Incidents => parse(raw, |notice: IncidentsNotice| feed.incidents(notice)),
+            Event::Status => {
                 // `Done`: the server is going away. The browser reconnects
                 // by itself after the `retry:` delay; until then the page says so.
                 if raw.data == "Done" {
@@ -245,7 +246,7 @@ impl<F: Feed> Tab<F> {
         let link = feed.link();
         link.last_event_at_ms.set(Some(now_ms()));
         link.last_event_id.set(raw.id);
-        if counted && raw.kind != Kind::Snapshot {
+        if counted && raw.kind != Event::Snapshot {
             link.events.update(|n| *n += 1);
         }
         if self.leads() && link.connection.get_untracked() != Connection::Live {
@@ -568,7 +569,7 @@ async fn fetch_snapshot(path: &str) -> Option<Raw> {
         .as_string()?;
     let head: Head = serde_json::from_str(&text).ok()?;
     Some(Raw {
-        kind: Kind::Snapshot,
+        kind: Event::Snapshot,
         data: text,
         id: Some(head.last_event_id),
     })

@@ -3,12 +3,14 @@
 //! SSE events and JSON, the browser deserialises the same types.
 
 mod alerts;
+mod event;
 mod incidents;
 
 pub use alerts::{
     AlertNotice, AlertState, FailingNotifier, Notification, NotificationsData, NotifierSummary,
     NotifiersNotice, Outcome,
 };
+pub use event::Event;
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate, IncidentsNotice};
 use serde::{Deserialize, Serialize};
 use std::fmt;
