@@ -59,7 +59,7 @@ struct Rendered {
 
 /// What is kept of one path.
 #[derive(Clone, Default)]
-struct Kept {
+struct PathCache {
     latest: Arc<Mutex<Option<Arc<Rendered>>>>,
     /// Held while one rendering runs: the others take `latest` if there
     /// is one, or wait for this rendering (single flight).
@@ -67,13 +67,13 @@ struct Kept {
 }
 
 pub struct PublicCache {
-    paths: HashMap<&'static str, Kept>,
+    paths: HashMap<&'static str, PathCache>,
     metrics: Arc<Metrics>,
 }
 
 impl PublicCache {
     pub fn new(metrics: Arc<Metrics>) -> Arc<PublicCache> {
-        let paths = SHARED_PATHS.map(|path| (path, Kept::default()));
+        let paths = SHARED_PATHS.map(|path| (path, PathCache::default()));
         Arc::new(PublicCache {
             paths: paths.into_iter().collect(),
             metrics,
@@ -118,7 +118,7 @@ pub async fn shared(
 /// request makes or waits for; a stale one while another request renders.
 /// `Err` carries an answer that is not kept (an error, a huge page).
 async fn rendering_for(
-    kept: &Kept,
+    kept: &PathCache,
     request: Request,
     next: Next,
     counted: impl FnOnce(),
@@ -151,7 +151,7 @@ async fn rendering_for(
     rendering.await.unwrap_or_else(|_| Err(failed()))
 }
 
-impl Kept {
+impl PathCache {
     fn latest(&self) -> Option<Arc<Rendered>> {
         self.latest
             .lock()

@@ -15,7 +15,7 @@ use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub struct Offered<T> {
+pub struct Queue<T> {
     /// `None` once closed: the receiving thread then drains and ends.
     queue: Mutex<Option<Sender<T>>>,
     /// Items offered and not taken yet, shared with the reader.
@@ -25,23 +25,23 @@ pub struct Offered<T> {
 }
 
 /// The reading end, on the part's own thread.
-pub struct Taken<T> {
+pub struct QueueReader<T> {
     items: Receiver<T>,
     queued: Arc<AtomicUsize>,
 }
 
-impl<T> Offered<T> {
+impl<T> Queue<T> {
     /// A queue of `capacity` items, and the end its thread reads.
-    pub fn new(capacity: usize) -> (Offered<T>, Taken<T>) {
+    pub fn new(capacity: usize) -> (Queue<T>, QueueReader<T>) {
         let (queue, items) = channel();
         let queued = Arc::new(AtomicUsize::new(0));
-        let offered = Offered {
+        let offered = Queue {
             queue: Mutex::new(Some(queue)),
             queued: queued.clone(),
             capacity,
             dropped: AtomicU64::new(0),
         };
-        (offered, Taken { items, queued })
+        (offered, QueueReader { items, queued })
     }
 
     /// Queues `item` if there is room; `false` (and counted) if not.
@@ -69,7 +69,7 @@ impl<T> Offered<T> {
     }
 }
 
-impl<T> Taken<T> {
+impl<T> QueueReader<T> {
     /// The next item, waiting for one; an error once the queue is closed
     /// and empty.
     pub fn recv(&self) -> Result<T, RecvError> {
@@ -106,12 +106,12 @@ impl<T> Taken<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::Offered;
+    use super::Queue;
     use std::time::Duration;
 
     #[test]
     fn holds_at_most_its_capacity_and_counts_what_it_drops() {
-        let (queue, taken) = Offered::new(2);
+        let (queue, taken) = Queue::new(2);
         assert!(queue.offer(1));
         assert!(queue.offer(2));
         assert!(!queue.offer(3), "full");
@@ -125,7 +125,7 @@ mod tests {
 
     #[test]
     fn gathers_what_was_sent_while_it_lingered_and_counts_it_taken() {
-        let (queue, taken) = Offered::new(3);
+        let (queue, taken) = Queue::new(3);
         assert!(queue.offer(1));
         std::thread::scope(|scope| {
             scope.spawn(|| {
@@ -152,7 +152,7 @@ mod tests {
 
     #[test]
     fn a_closed_queue_is_drained_then_ends_and_takes_no_more() {
-        let (queue, taken) = Offered::new(8);
+        let (queue, taken) = Queue::new(8);
         assert!(queue.offer("kept"));
         queue.close();
         assert!(!queue.offer("late"));

@@ -100,10 +100,10 @@ fn close_after_answering() -> SetResponseHeaderLayer<HeaderValue> {
 /// was pending).
 async fn open_outbox(
     file: Option<&std::path::Path>,
-    history: Option<&history::api::Source>,
+    history: Option<&history::api::Database>,
     replica: &str,
 ) -> Result<Outbox, String> {
-    if let Some(history::api::Source::Postgres(store)) = history {
+    if let Some(history::api::Database::Postgres(store)) = history {
         let (store, replica) = (store.clone(), replica.to_string());
         let opened = tokio::task::spawn_blocking(move || Outbox::on_postgres(&store, replica));
         return opened.await.map_err(|e| e.to_string())?;
@@ -115,12 +115,12 @@ async fn open_outbox(
 /// history.
 async fn open_incidents(
     file: Option<&std::path::Path>,
-    history: Option<&history::api::Source>,
+    history: Option<&history::api::Database>,
     hub: &Arc<Hub>,
     shutdown: &Shutdown,
 ) -> Result<Arc<Incidents>, String> {
     let (hub, shutdown) = (hub.clone(), shutdown.clone());
-    if let Some(history::api::Source::Postgres(store)) = history {
+    if let Some(history::api::Database::Postgres(store)) = history {
         let store = store.clone();
         let opened =
             tokio::task::spawn_blocking(move || Incidents::in_postgres(&store, hub, shutdown));
@@ -137,7 +137,7 @@ async fn open_history(
     file: Option<&std::path::Path>,
     hub: &Arc<Hub>,
     shutdown: &Shutdown,
-) -> Result<Option<history::api::Source>, String> {
+) -> Result<Option<history::api::Database>, String> {
     let retention = history::Retention {
         raw: settings.keep_raw,
         minutes: settings.keep_minutes,
@@ -151,12 +151,12 @@ async fn open_history(
                 let mut store = history::PgStore::new(url, tokio::runtime::Handle::current())?;
                 store.prepare().await.map_err(|e| e.to_string())?;
                 let reader = Arc::new(store.reader());
-                (Box::new(store), history::api::Source::Postgres(reader))
+                (Box::new(store), history::api::Database::Postgres(reader))
             }
             (None, Some(path)) => {
                 let store = history::SqliteStore::open(path)?;
                 let path = Arc::new(path.to_path_buf());
-                (Box::new(store), history::api::Source::Sqlite(path))
+                (Box::new(store), history::api::Database::Sqlite(path))
             }
             (None, None) => return Ok(None),
         };

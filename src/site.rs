@@ -59,24 +59,24 @@ struct File {
     sha256: [u8; 32],
 }
 
-enum Source {
+enum SiteFiles {
     /// Built into the binary (release); read from `BUILT_FROM` (debug).
     Built,
     /// A folder named at run time by `LEPTOS_SITE_ROOT`.
     Folder(PathBuf),
 }
 
-impl Source {
+impl SiteFiles {
     fn get(&self, name: &str) -> Option<File> {
         if !is_plain_name(name) {
             return None;
         }
         match self {
-            Source::Built => Built::get(name).map(|file| File {
+            SiteFiles::Built => Built::get(name).map(|file| File {
                 sha256: file.metadata.sha256_hash(),
                 bytes: file.data,
             }),
-            Source::Folder(root) => {
+            SiteFiles::Folder(root) => {
                 let path = root.join(name);
                 let metadata = std::fs::metadata(&path).ok()?;
                 if !metadata.is_file() {
@@ -96,35 +96,35 @@ impl Source {
             return false;
         }
         match self {
-            Source::Built if embedded() => Built::get(name).is_some(),
-            Source::Built => PathBuf::from(BUILT_FROM).join(name).is_file(),
-            Source::Folder(root) => root.join(name).is_file(),
+            SiteFiles::Built if embedded() => Built::get(name).is_some(),
+            SiteFiles::Built => PathBuf::from(BUILT_FROM).join(name).is_file(),
+            SiteFiles::Folder(root) => root.join(name).is_file(),
         }
     }
 
     /// Every file's name (`pkg/pulse.js`) and when it was last changed.
     fn files(&self) -> Vec<(String, Option<u64>)> {
         match self {
-            Source::Built if embedded() => Built::iter()
+            SiteFiles::Built if embedded() => Built::iter()
                 .map(|name| {
                     let modified = Built::get(&name).and_then(|f| f.metadata.last_modified());
                     (name.into_owned(), modified)
                 })
                 .collect(),
-            Source::Built => files_under(&PathBuf::from(BUILT_FROM)),
-            Source::Folder(root) => files_under(root),
+            SiteFiles::Built => files_under(&PathBuf::from(BUILT_FROM)),
+            SiteFiles::Folder(root) => files_under(root),
         }
     }
 
     fn reads_disk(&self) -> bool {
-        !matches!(self, Source::Built) || !embedded()
+        !matches!(self, SiteFiles::Built) || !embedded()
     }
 
     fn describe(&self) -> String {
         match self {
-            Source::Built if embedded() => format!("this binary (built in from {BUILT_FROM})"),
-            Source::Built => format!("{BUILT_FROM} (a debug build reads it on each request)"),
-            Source::Folder(root) => format!("{} (LEPTOS_SITE_ROOT)", root.display()),
+            SiteFiles::Built if embedded() => format!("this binary (built in from {BUILT_FROM})"),
+            SiteFiles::Built => format!("{BUILT_FROM} (a debug build reads it on each request)"),
+            SiteFiles::Folder(root) => format!("{} (LEPTOS_SITE_ROOT)", root.display()),
         }
     }
 }
@@ -288,7 +288,7 @@ impl Parts {
 
 /// The site the server serves, and what its pages link.
 pub struct Site {
-    source: Source,
+    source: SiteFiles,
     parts: Parts,
     /// What the page links: the plain names when the site is read from
     /// disk (resolved on each request, so a rebuild shows at once), the
@@ -303,15 +303,15 @@ impl Site {
     /// start-up what it serves, and loudly when the bundle is missing.
     pub fn open(options: &LeptosOptions) -> Site {
         let source = match std::env::var_os("LEPTOS_SITE_ROOT") {
-            Some(root) if !root.is_empty() => Source::Folder(root.into()),
-            _ => Source::Built,
+            Some(root) if !root.is_empty() => SiteFiles::Folder(root.into()),
+            _ => SiteFiles::Built,
         };
         let site = Site::new(source, &options.site_pkg_dir, &options.output_name);
         site.report();
         site
     }
 
-    fn new(source: Source, pkg_dir: &str, output_name: &str) -> Site {
+    fn new(source: SiteFiles, pkg_dir: &str, output_name: &str) -> Site {
         let pkg = pkg_dir.trim_matches('/');
         let part = |extension: &str| format!("{pkg}/{output_name}.{extension}");
         let parts = Parts {
@@ -356,12 +356,12 @@ impl Site {
             .filter(|wanted| resolve(wanted, &files).is_none())
             .collect();
         let build = match &self.source {
-            Source::Built if embedded() => {
+            SiteFiles::Built if embedded() => {
                 "build the server with `cargo leptos build --release --precompress` \
                  (it builds the site first, then embeds it)"
             }
-            Source::Built => "run `cargo leptos watch` or `cargo leptos build`",
-            Source::Folder(_) => {
+            SiteFiles::Built => "run `cargo leptos watch` or `cargo leptos build`",
+            SiteFiles::Folder(_) => {
                 "build it there with `cargo leptos build`, or unset LEPTOS_SITE_ROOT \
                  to serve the site built into the binary"
             }
@@ -656,7 +656,7 @@ mod tests {
         std::fs::write(pkg.join(format!("{css}.br")), "BR").unwrap();
         std::fs::write(pkg.join(format!("{css}.gz")), "GZ").unwrap();
         std::fs::write(dir.path().join("favicon.svg"), "<svg/>").unwrap();
-        let site = Site::new(Source::Folder(dir.path().into()), "pkg", "pulse");
+        let site = Site::new(SiteFiles::Folder(dir.path().into()), "pkg", "pulse");
         assert_eq!(site.bundle().css, "/pkg/pulse.css");
 
         let answer = site.answer("/pkg/pulse.css", "gzip, br", None).unwrap();

@@ -1102,7 +1102,7 @@ async fn a_checks_detail_mentions_no_one_in_slack_or_discord() {
 /// was first kept, until its rows are pruned.
 #[test]
 fn both_outboxes_keep_who_was_told_and_a_message_as_it_was_formed() {
-    use pulse::alerts::{Event, Happened, OpenAlert, Outbox};
+    use pulse::alerts::{AlertChange, AlertEvent, OpenAlert, Outbox};
     use pulse::status::{CheckId, Health};
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1125,8 +1125,8 @@ fn both_outboxes_keep_who_was_told_and_a_message_as_it_was_formed() {
         reminded_ms: 3_000,
         notified: Some(vec!["ops".into(), "chat".into()]),
     };
-    let fired = Happened {
-        event: Event::Fired,
+    let fired = AlertChange {
+        event: AlertEvent::Fired,
         check: CheckId("api".into()),
         name: "API".into(),
         group: "shop".into(),
@@ -1181,7 +1181,7 @@ fn both_outboxes_keep_who_was_told_and_a_message_as_it_was_formed() {
 /// it: `shop-api`'s alert open with no notifiers kept, and its firing to
 /// `ops` put in a message (tried once, to be retried now) with no body.
 fn history_of_an_older_pulse(history: &str) {
-    use pulse::alerts::{Event, Happened, OpenAlert, Outbox};
+    use pulse::alerts::{AlertChange, AlertEvent, OpenAlert, Outbox};
     use pulse::status::{CheckId, Health};
     let now = support::now_ms();
     let path = std::path::Path::new(history);
@@ -1191,8 +1191,8 @@ fn history_of_an_older_pulse(history: &str) {
         reminded_ms: now - 60_000,
         notified: None,
     };
-    let fired = Happened {
-        event: Event::Fired,
+    let fired = AlertChange {
+        event: AlertEvent::Fired,
         check: CheckId("shop-api".into()),
         name: "Shop API".into(),
         group: "shop".into(),

@@ -194,7 +194,8 @@ pub fn backoff(attempts: u32) -> Duration {
 #[derive(Clone, Default)]
 struct Busy(Arc<Mutex<HashSet<String>>>);
 
-struct Taken {
+/// A notifier marked busy, until this is dropped.
+struct BusyGuard {
     busy: Busy,
     notifier: String,
 }
@@ -204,15 +205,15 @@ impl Busy {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn take(&self, notifier: &str) -> Option<Taken> {
-        self.lock().insert(notifier.to_string()).then(|| Taken {
+    fn take(&self, notifier: &str) -> Option<BusyGuard> {
+        self.lock().insert(notifier.to_string()).then(|| BusyGuard {
             busy: self.clone(),
             notifier: notifier.to_string(),
         })
     }
 }
 
-impl Drop for Taken {
+impl Drop for BusyGuard {
     fn drop(&mut self) {
         self.busy.lock().remove(&self.notifier);
     }

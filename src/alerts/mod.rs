@@ -20,18 +20,18 @@ mod rules;
 mod tests;
 
 pub use outbox::Outbox;
-pub use rules::{Event, Happened, OpenAlert, Rules};
+pub use rules::{AlertChange, AlertEvent, OpenAlert, Rules};
 
 use crate::config::{AlertRule, AlertsSpec, Config};
 use crate::hub::{AlertBoard, Follower, Hub};
 use crate::metrics::Metrics;
 use crate::notifiers::Sender;
 use crate::notifiers::message::{Envelope, Message};
-use crate::queue::{Offered, Taken};
+use crate::queue::{Queue, QueueReader};
 use crate::shutdown::Shutdown;
 use crate::status::{
-    AlertNotice, CheckId, CheckStatus, FailingNotifier, Notification, NotifierSummary,
-    NotifiersNotice, Outcome,
+    AlertNotice, CheckId, CheckStatus, FailingNotifier, Notification, NotificationState,
+    NotifierSummary, NotifiersNotice,
 };
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
@@ -43,7 +43,7 @@ use tokio::sync::Notify;
 /// Results waiting for the rules, at most: a minute of 500 checks a second.
 const QUEUE: usize = 32_768;
 /// How long the rules' thread lets results gather once one came, rather
-/// than being woken for each (`Taken::recv_gathered`): an alert waits at
+/// than being woken for each (`QueueReader::recv_gathered`): an alert waits at
 /// most this much longer, against group windows of seconds.
 const GATHER: Duration = Duration::from_millis(50);
 /// How often a failed write to the outbox is tried again before the
@@ -51,16 +51,16 @@ const GATHER: Duration = Duration::from_millis(50);
 const WRITE_TRIES: u32 = 5;
 
 /// The notifiers and group window in force; replaced on each reload.
-pub struct Delivery {
+pub struct NotifierSetup {
     pub notifiers: HashMap<String, Arc<Sender>>,
     pub spec: AlertsSpec,
 }
 
 pub struct Alerts {
-    queue: Offered<CheckStatus>,
+    queue: Queue<CheckStatus>,
     rules: Arc<Mutex<Rules>>,
     outbox: Arc<Outbox>,
-    delivery: Arc<RwLock<Delivery>>,
+    delivery: Arc<RwLock<NotifierSetup>>,
     /// Makes the dispatcher read the outbox at once: a delivery ended, the
     /// notifiers were reloaded, a row was written that is due now.
     wake: Arc<Notify>,
@@ -155,12 +155,12 @@ impl Alerts {
             .map(|log| failing_in(&log))
             .map_err(|e| format!("reading the notifications: {e}"))?;
         metrics.alerts_firing.set(open.len() as i64);
-        let (queue, results) = Offered::new(QUEUE);
+        let (queue, results) = Queue::new(QUEUE);
         let alerts = Arc::new(Alerts {
             queue,
             rules: Arc::new(Mutex::new(Rules::new(open))),
             outbox,
-            delivery: Arc::new(RwLock::new(Delivery {
+            delivery: Arc::new(RwLock::new(NotifierSetup {
                 notifiers: HashMap::new(),
                 spec: AlertsSpec::default(),
             })),
@@ -220,7 +220,8 @@ impl Alerts {
                 (n.name.clone(), Arc::new(notifier))
             })
             .collect();
-        *self.delivery.write().unwrap_or_else(|p| p.into_inner()) = Delivery { notifiers, spec };
+        *self.delivery.write().unwrap_or_else(|p| p.into_inner()) =
+            NotifierSetup { notifiers, spec };
         let closed = {
             let mut judged = self.lock_rules();
             let closed = judged.set_rules(rules);
@@ -259,7 +260,7 @@ impl Alerts {
         self.rules.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn judge_forever(&self, results: Taken<CheckStatus>) {
+    fn judge_forever(&self, results: QueueReader<CheckStatus>) {
         let gathered = std::iter::from_fn(|| results.recv_gathered(Duration::MAX, GATHER).ok());
         for status in gathered.flatten() {
             let (before, happened) = {
@@ -283,7 +284,7 @@ impl Alerts {
 
     /// Writes what happened, trying again a few times; `false` if it could
     /// not be written.
-    fn keep(&self, happened: &Happened) -> bool {
+    fn keep(&self, happened: &AlertChange) -> bool {
         for attempt in 1..=WRITE_TRIES {
             let now = crate::clock::unix_millis();
             match self.outbox.record(happened, now) {
@@ -491,11 +492,14 @@ impl Alerts {
 fn failing_in(log: &[Notification]) -> BTreeMap<String, FailingNotifier> {
     let mut settled = std::collections::HashSet::new();
     let mut failing: BTreeMap<String, FailingNotifier> = BTreeMap::new();
-    for row in log.iter().filter(|r| r.outcome != Outcome::Waiting) {
+    for row in log
+        .iter()
+        .filter(|r| r.outcome != NotificationState::Waiting)
+    {
         if settled.contains(row.notifier.as_str()) {
             continue;
         }
-        if row.outcome == Outcome::Sent {
+        if row.outcome == NotificationState::Sent {
             settled.insert(row.notifier.as_str());
             continue;
         }

@@ -53,27 +53,28 @@ impl OpenAlert {
     }
 }
 
+/// What happened to an alert: what a message tells of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum AlertEvent {
     Fired,
     Reminder,
     Resolved,
 }
 
-impl Event {
+impl AlertEvent {
     pub fn as_str(self) -> &'static str {
         match self {
-            Event::Fired => "fired",
-            Event::Reminder => "reminder",
-            Event::Resolved => "resolved",
+            AlertEvent::Fired => "fired",
+            AlertEvent::Reminder => "reminder",
+            AlertEvent::Resolved => "resolved",
         }
     }
 }
 
 /// What a result changed that is kept or told.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Happened {
-    pub event: Event,
+pub struct AlertChange {
+    pub event: AlertEvent,
     pub check: CheckId,
     pub name: String,
     pub group: String,
@@ -196,7 +197,7 @@ impl Rules {
     /// Applies one result; returns what it made happen, if anything. A
     /// check with no rule (no longer configured: its last results were
     /// still queued when a reload removed it) is not tracked again.
-    pub fn observe(&mut self, status: &CheckStatus) -> Option<Happened> {
+    pub fn observe(&mut self, status: &CheckStatus) -> Option<AlertChange> {
         if !self.rules.contains_key(&status.id) {
             return None;
         }
@@ -251,7 +252,7 @@ impl Rules {
                     reminded_ms: at_ms,
                     notified: Some(rule.notify.clone()),
                 });
-                (Event::Fired, rule.notify.clone())
+                (AlertEvent::Fired, rule.notify.clone())
             }
             None => return None,
             Some(open) if failing => {
@@ -263,14 +264,14 @@ impl Rules {
                 }
                 open.reminded_ms = at_ms;
                 open.add_notified(&rule.notify);
-                (Event::Reminder, rule.notify.clone())
+                (AlertEvent::Reminder, rule.notify.clone())
             }
             Some(open) if tracked.passing_in_row >= rule.success_threshold => {
                 let notify = match rule.send_resolved {
                     true => open.resolution_notifiers(&rule),
                     false => Vec::new(),
                 };
-                (Event::Resolved, notify)
+                (AlertEvent::Resolved, notify)
             }
             Some(_) => return None,
         };
@@ -278,10 +279,10 @@ impl Rules {
             .open
             .as_ref()
             .map_or(tracked.failing_since_ms, |open| open.since_ms);
-        if event == Event::Resolved {
+        if event == AlertEvent::Resolved {
             tracked.open = None;
         }
-        Some(Happened {
+        Some(AlertChange {
             event,
             check: status.id.clone(),
             name: status.name.clone(),

@@ -3,7 +3,7 @@
 
 use super::dispatch::{Plan, backoff, plan};
 use super::outbox::{AlertRecord, Outbox, Waiting};
-use super::rules::{Event, Rules};
+use super::rules::{AlertEvent, Rules};
 use crate::config::AlertRule;
 use crate::status::{AlertState, CheckId, CheckKind, CheckStatus, Health};
 use std::collections::HashMap;
@@ -42,7 +42,7 @@ fn rules_with(list: &[(&str, AlertRule)]) -> Rules {
 
 /// Feeds `healths` to check `name`, one a second from `start_s`, and
 /// returns the events with the second they happened at.
-fn feed(rules: &mut Rules, name: &str, start_s: u64, healths: &[Health]) -> Vec<(Event, u64)> {
+fn feed(rules: &mut Rules, name: &str, start_s: u64, healths: &[Health]) -> Vec<(AlertEvent, u64)> {
     healths
         .iter()
         .enumerate()
@@ -64,7 +64,10 @@ fn fires_on_the_third_failure_in_a_row_and_resolves_on_the_second_pass() {
         0,
         &[Down, Down, Up, Down, Down, Down, Down, Up, Down, Up, Up, Up],
     );
-    assert_eq!(events, vec![(Event::Fired, 5), (Event::Resolved, 10)]);
+    assert_eq!(
+        events,
+        vec![(AlertEvent::Fired, 5), (AlertEvent::Resolved, 10)]
+    );
 }
 
 #[test]
@@ -83,7 +86,7 @@ fn a_fired_alert_says_since_when_and_whom_to_tell() {
     let resolved = rules.observe(&result("api", Up, 104)).unwrap();
     assert_eq!(
         (resolved.event, resolved.since_ms, resolved.open),
-        (Event::Resolved, 100_000, None)
+        (AlertEvent::Resolved, 100_000, None)
     );
 }
 
@@ -113,7 +116,10 @@ fn unknown_results_move_nothing() {
             Down, Unknown, Down, Unknown, Unknown, Down, Unknown, Up, Unknown, Up,
         ],
     );
-    assert_eq!(events, vec![(Event::Fired, 5), (Event::Resolved, 9)]);
+    assert_eq!(
+        events,
+        vec![(AlertEvent::Fired, 5), (AlertEvent::Resolved, 9)]
+    );
 }
 
 #[test]
@@ -135,7 +141,7 @@ fn degraded_is_passing_unless_the_rule_says_failing() {
     let mut rules = rules_with(&[("api", strict)]);
     assert_eq!(
         feed(&mut rules, "api", 0, &[Degraded, Down, Degraded]),
-        vec![(Event::Fired, 2)]
+        vec![(AlertEvent::Fired, 2)]
     );
 }
 
@@ -159,12 +165,12 @@ fn reminders_come_every_repeat_while_failing_and_stop_with_the_resolution() {
     assert_eq!(
         events,
         vec![
-            (Event::Fired, 0),
-            (Event::Reminder, 60),
-            (Event::Reminder, 120),
-            (Event::Reminder, 180),
-            (Event::Resolved, 201),
-            (Event::Fired, 202),
+            (AlertEvent::Fired, 0),
+            (AlertEvent::Reminder, 60),
+            (AlertEvent::Reminder, 120),
+            (AlertEvent::Reminder, 180),
+            (AlertEvent::Resolved, 201),
+            (AlertEvent::Fired, 202),
         ]
     );
 }
@@ -180,7 +186,7 @@ fn a_silent_resolution_still_closes_the_alert() {
     let resolved = rules.observe(&result("api", Up, 4)).unwrap();
     assert_eq!(
         (resolved.event, resolved.notify.len(), resolved.open),
-        (Event::Resolved, 0, None)
+        (AlertEvent::Resolved, 0, None)
     );
 }
 
@@ -195,7 +201,7 @@ fn an_alert_open_at_the_last_stop_does_not_fire_again() {
     rules.set_rules(HashMap::from([(id("api"), rule())]));
     assert!(feed(&mut rules, "api", 10, &[Down, Down, Down, Down]).is_empty());
     let resolved = feed(&mut rules, "api", 14, &[Up, Up]);
-    assert_eq!(resolved, vec![(Event::Resolved, 15)]);
+    assert_eq!(resolved, vec![(AlertEvent::Resolved, 15)]);
 }
 
 #[test]
@@ -239,7 +245,7 @@ fn dependents_are_held_while_their_dependency_fails_and_counted_in_its_alert() {
             );
         }
     }
-    assert_eq!(events, vec![(Event::Fired, id("router"))]);
+    assert_eq!(events, vec![(AlertEvent::Fired, id("router"))]);
     assert_eq!(
         rules.state_of(&id("a")),
         AlertState::Held { by: id("router") }
@@ -262,7 +268,7 @@ fn dependents_are_held_while_their_dependency_fails_and_counted_in_its_alert() {
             );
         }
     }
-    assert_eq!(events, vec![(Event::Resolved, id("router"))]);
+    assert_eq!(events, vec![(AlertEvent::Resolved, id("router"))]);
 }
 
 #[test]
@@ -278,7 +284,7 @@ fn a_dependent_still_failing_after_its_dependency_recovered_fires_on_its_own() {
     }
     feed(&mut rules, "router", 3, &[Up, Up]);
     let fired = rules.observe(&result("a", Down, 5)).unwrap();
-    assert_eq!((fired.event, fired.since_ms), (Event::Fired, 0));
+    assert_eq!((fired.event, fired.since_ms), (AlertEvent::Fired, 0));
 }
 
 fn waiting(
@@ -445,7 +451,7 @@ fn an_unknown_dependency_holds_nothing() {
     rules.observe(&result("router", Down, 0));
     rules.observe(&result("router", Unknown, 1));
     let events = feed(&mut rules, "a", 1, &[Down, Down, Down]);
-    assert_eq!(events, vec![(Event::Fired, 3)]);
+    assert_eq!(events, vec![(AlertEvent::Fired, 3)]);
 }
 
 #[test]
@@ -455,7 +461,10 @@ fn a_change_that_could_not_be_kept_is_tried_again_by_the_next_result() {
     let before = rules.open_of(&id("api"));
     assert!(rules.observe(&result("api", Down, 2)).is_some());
     rules.restore_open(&id("api"), before);
-    assert_eq!(feed(&mut rules, "api", 3, &[Down]), vec![(Event::Fired, 3)]);
+    assert_eq!(
+        feed(&mut rules, "api", 3, &[Down]),
+        vec![(AlertEvent::Fired, 3)]
+    );
 }
 
 #[test]
@@ -510,7 +519,7 @@ fn a_resolution_tells_the_notifiers_told_of_the_firing_whatever_the_rule_names_n
     let mut rules = rules_with(&[("api", rule())]);
     assert_eq!(
         feed(&mut rules, "api", 0, &[Down, Down, Down]),
-        vec![(Event::Fired, 2)]
+        vec![(AlertEvent::Fired, 2)]
     );
     let paging = AlertRule {
         notify: vec!["pager".into()],
@@ -519,7 +528,7 @@ fn a_resolution_tells_the_notifiers_told_of_the_firing_whatever_the_rule_names_n
     rules.set_rules(HashMap::from([(id("api"), paging)]));
     feed(&mut rules, "api", 3, &[Up]);
     let resolved = rules.observe(&result("api", Up, 4)).unwrap();
-    assert_eq!(resolved.event, Event::Resolved);
+    assert_eq!(resolved.event, AlertEvent::Resolved);
     assert_eq!(resolved.notify, vec!["ops".to_string()]);
 }
 
@@ -537,7 +546,7 @@ fn a_reminder_to_other_notifiers_adds_them_to_the_resolution() {
     let reminder = rules.observe(&result("api", Down, 60)).unwrap();
     assert_eq!(
         (reminder.event, reminder.notify),
-        (Event::Reminder, vec!["pager".to_string()])
+        (AlertEvent::Reminder, vec!["pager".to_string()])
     );
     let told = reminder.open.unwrap().notified;
     assert_eq!(told, Some(vec!["ops".to_string(), "pager".to_string()]));
@@ -700,7 +709,7 @@ fn a_maintenance_window_tells_nothing_and_a_failure_outlasting_it_fires_at_once(
     // Still down after the window: told at the first result, since the
     // failures began.
     let fired = rules.observe(&result("db", Down, 10)).unwrap();
-    assert_eq!((fired.event, fired.since_ms), (Event::Fired, 0));
+    assert_eq!((fired.event, fired.since_ms), (AlertEvent::Fired, 0));
 }
 
 #[test]
@@ -723,7 +732,7 @@ fn an_open_alert_is_neither_reminded_nor_resolved_in_a_window_but_resolves_after
     let mut rules = rules_with(&[("db", reminding)]);
     assert_eq!(
         feed(&mut rules, "db", 0, &[Down, Down, Down]),
-        vec![(Event::Fired, 2)]
+        vec![(AlertEvent::Fired, 2)]
     );
     // Past a reminder's time, then recovered, all in the window.
     assert_eq!(rules.observe(&in_window("db", Down, 100, 200)), None);
@@ -736,7 +745,7 @@ fn an_open_alert_is_neither_reminded_nor_resolved_in_a_window_but_resolves_after
     // The first result after it resolves the alert that was told.
     assert_eq!(
         feed(&mut rules, "db", 200, &[Up]),
-        vec![(Event::Resolved, 200)]
+        vec![(AlertEvent::Resolved, 200)]
     );
 }
 

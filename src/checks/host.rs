@@ -3,7 +3,7 @@
 //! so it runs on the blocking pool; a stuck filesystem then stalls a pool
 //! thread, never the engine, and the engine's timeout reports it.
 
-use super::Outcome;
+use super::Finding;
 use crate::config::{HostMetricName, HostSpec};
 use crate::status::Health;
 use crate::text::human_bytes;
@@ -95,7 +95,7 @@ impl HostProbe {
         HostProbe::new(metric, thresholds)
     }
 
-    pub async fn run(&self) -> Outcome {
+    pub async fn run(&self) -> Finding {
         let metric = self.metric.clone();
         let thresholds = self.thresholds;
         let system = self.system.clone();
@@ -104,11 +104,11 @@ impl HostProbe {
             sample(&metric, thresholds, &mut guard)
         })
         .await;
-        sampled.unwrap_or_else(|e| Outcome::down(format!("reading the host failed: {e}")))
+        sampled.unwrap_or_else(|e| Finding::down(format!("reading the host failed: {e}")))
     }
 }
 
-fn sample(metric: &HostMetric, thresholds: Thresholds, system: &mut Option<System>) -> Outcome {
+fn sample(metric: &HostMetric, thresholds: Thresholds, system: &mut Option<System>) -> Finding {
     match metric {
         HostMetric::Cpu => cpu(thresholds, system),
         HostMetric::Memory => memory(thresholds),
@@ -117,7 +117,7 @@ fn sample(metric: &HostMetric, thresholds: Thresholds, system: &mut Option<Syste
     }
 }
 
-fn cpu(thresholds: Thresholds, system: &mut Option<System>) -> Outcome {
+fn cpu(thresholds: Thresholds, system: &mut Option<System>) -> Finding {
     let system = system.get_or_insert_with(|| {
         // The first reading needs a baseline a moment earlier.
         let mut fresh = System::new();
@@ -128,23 +128,23 @@ fn cpu(thresholds: Thresholds, system: &mut Option<System>) -> Outcome {
     system.refresh_cpu_usage();
     let busy = f64::from(system.global_cpu_usage());
     let cores = system.cpus().len();
-    Outcome::new(
+    Finding::new(
         thresholds.judge(busy),
         format!("{busy:.1}% busy across {cores} cores"),
     )
 }
 
-fn memory(thresholds: Thresholds) -> Outcome {
+fn memory(thresholds: Thresholds) -> Finding {
     let mut system = System::new();
     system.refresh_memory();
     let total = system.total_memory();
     if total == 0 {
-        return Outcome::down("the host reports no memory");
+        return Finding::down("the host reports no memory");
     }
     // `available` counts reclaimable cache as free, which is what matters.
     let used = total.saturating_sub(system.available_memory());
     let share = used as f64 * 100.0 / total as f64;
-    Outcome::new(
+    Finding::new(
         thresholds.judge(share),
         format!(
             "{} of {} used ({share:.0}%)",
@@ -154,7 +154,7 @@ fn memory(thresholds: Thresholds) -> Outcome {
     )
 }
 
-fn disk(path: &std::path::Path, thresholds: Thresholds) -> Outcome {
+fn disk(path: &std::path::Path, thresholds: Thresholds) -> Finding {
     let disks = Disks::new_with_refreshed_list();
     // The filesystem holding `path` is the mount with the longest prefix.
     let holder = disks
@@ -163,18 +163,18 @@ fn disk(path: &std::path::Path, thresholds: Thresholds) -> Outcome {
         .filter(|d| path.starts_with(d.mount_point()))
         .max_by_key(|d| d.mount_point().as_os_str().len());
     let Some(disk) = holder else {
-        return Outcome::down(format!("no mounted filesystem holds {}", path.display()));
+        return Finding::down(format!("no mounted filesystem holds {}", path.display()));
     };
     let total = disk.total_space();
     if total == 0 {
-        return Outcome::down(format!(
+        return Finding::down(format!(
             "{} reports a size of zero",
             disk.mount_point().display()
         ));
     }
     let used = total.saturating_sub(disk.available_space());
     let share = used as f64 * 100.0 / total as f64;
-    Outcome::new(
+    Finding::new(
         thresholds.judge(share),
         format!(
             "{} of {} used ({share:.0}%) on {}",
@@ -185,11 +185,11 @@ fn disk(path: &std::path::Path, thresholds: Thresholds) -> Outcome {
     )
 }
 
-fn load(thresholds: Thresholds) -> Outcome {
+fn load(thresholds: Thresholds) -> Finding {
     let load = System::load_average();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let per_core = load.one / cores as f64;
-    Outcome::new(
+    Finding::new(
         thresholds.judge(per_core),
         format!(
             "{:.2} {:.2} {:.2} (1, 5, 15 min) on {cores} cores",

@@ -11,7 +11,7 @@
 //! names; a redirect from https to http is refused, since it would send the
 //! request, and what the target answers, in clear text.
 
-use super::Outcome;
+use super::Finding;
 use crate::config::{Headers, HttpSpec, JsonExpectation, Pattern, StatusSet};
 use crate::status::Health;
 use reqwest::{Method, StatusCode, Url};
@@ -81,13 +81,13 @@ impl HttpProbe {
         }
     }
 
-    pub async fn run(&self) -> Outcome {
+    pub async fn run(&self) -> Finding {
         match self.fetch().await {
             Ok(answer) => self.judge(&answer),
             Err(Failure::Transport(error)) => {
-                Outcome::failed(&error, || crate::http_client::describe_error(&error))
+                Finding::failed(&error, || crate::http_client::describe_error(&error))
             }
-            Err(Failure::Redirect(why)) => Outcome::down(why),
+            Err(Failure::Redirect(why)) => Finding::down(why),
         }
     }
 
@@ -183,16 +183,16 @@ impl HttpProbe {
         }
     }
 
-    fn judge(&self, answer: &Answer) -> Outcome {
+    fn judge(&self, answer: &Answer) -> Finding {
         let code = describe_status(answer.status);
         if !self.expect_status.contains(answer.status.as_u16()) {
-            return Outcome::down(format!(
+            return Finding::down(format!(
                 "answered {code}, expected {}",
                 self.expect_status.describe()
             ));
         }
         if let Err(why) = self.check_body(&answer.body) {
-            return Outcome::down(format!("answered {code}, but {why}"));
+            return Finding::down(format!("answered {code}, but {why}"));
         }
         let timing = format!(
             "{code} in {} (first byte {})",
@@ -200,12 +200,12 @@ impl HttpProbe {
             millis(answer.first_byte)
         );
         if answer.total > self.degraded_above {
-            return Outcome::new(
+            return Finding::new(
                 Health::Degraded,
                 format!("{timing}, slower than {}", millis(self.degraded_above)),
             );
         }
-        Outcome::new(Health::Up, timing)
+        Finding::new(Health::Up, timing)
     }
 
     /// Every body expectation, in the order a reader of the config would

@@ -1,7 +1,7 @@
 //! Pulse's own faults. A probe that fails because Pulse itself ran out of
 //! something (file descriptors, memory, socket buffers, local ports) has
 //! learnt nothing about its target, so the target must not be reported
-//! down for it. Every probe kind hands its error to `Outcome::failed`,
+//! down for it. Every probe kind hands its error to `Finding::failed`,
 //! which asks this module; a fault found here makes the result "Pulse could
 //! not check this" (`unknown`), which the history leaves out of uptime.
 

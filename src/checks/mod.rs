@@ -64,21 +64,21 @@ pub enum Probe {
 
 /// What a probe found, before the engine adds identity and timing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
+pub struct Finding {
     pub health: Health,
     pub detail: String,
 }
 
-impl Outcome {
+impl Finding {
     pub fn new(health: Health, detail: impl Into<String>) -> Self {
-        Outcome {
+        Finding {
             health,
             detail: detail.into(),
         }
     }
 
     pub fn down(detail: impl Into<String>) -> Self {
-        Outcome::new(Health::Down, detail)
+        Finding::new(Health::Down, detail)
     }
 
     /// A probe that failed with `error`: down, for the reason `describe`
@@ -89,14 +89,14 @@ impl Outcome {
         describe: impl FnOnce() -> String,
     ) -> Self {
         match LocalFault::find_in(error) {
-            Some(fault) => Outcome::not_checked(fault),
-            None => Outcome::down(describe()),
+            Some(fault) => Finding::not_checked(fault),
+            None => Finding::down(describe()),
         }
     }
 
     /// Pulse could not look at the target: `unknown`, with why.
     pub fn not_checked(fault: LocalFault) -> Self {
-        Outcome::new(
+        Finding::new(
             Health::Unknown,
             format!("Pulse could not check this: {fault}"),
         )
@@ -114,7 +114,7 @@ impl Probe {
         }
     }
 
-    async fn run(&self) -> Outcome {
+    async fn run(&self) -> Finding {
         match self {
             Probe::Http(probe) => probe.run().await,
             Probe::Tcp(probe) => probe.run().await,
@@ -160,9 +160,9 @@ impl Check {
         let outcome = match tokio::time::timeout(self.timeout, guarded).await {
             Ok(Ok(outcome)) => outcome,
             Ok(Err(_panic)) => {
-                Outcome::down("the check itself failed (panicked); see the server log")
+                Finding::down("the check itself failed (panicked); see the server log")
             }
-            Err(_elapsed) => Outcome::down(format!(
+            Err(_elapsed) => Finding::down(format!(
                 "no answer within {}",
                 humantime::format_duration(self.timeout)
             )),

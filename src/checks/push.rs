@@ -11,7 +11,7 @@
 //! (`pinged_elsewhere`), so each knows a check's last ping, also the one
 //! that takes the check over.
 
-use super::Outcome;
+use super::Finding;
 use crate::status::Health;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,7 +63,7 @@ impl PushProbe {
         }
     }
 
-    pub async fn run(&self) -> Outcome {
+    pub async fn run(&self) -> Finding {
         let state = &self.state;
         let now = crate::clock::unix_millis();
         let last = state.last_ping_ms.load(Ordering::SeqCst);
@@ -75,19 +75,19 @@ impl PushProbe {
         );
         let outcome = if last == 0 {
             if now < state.started_ms.saturating_add(allowed) {
-                Outcome::new(
+                Finding::new(
                     Health::Unknown,
                     format!("waiting for the first ping ({expected})"),
                 )
             } else {
-                Outcome::down(format!(
+                Finding::down(format!(
                     "no ping since Pulse started at {} ({expected})",
                     crate::clock::utc_clock(state.started_ms)
                 ))
             }
         } else if now <= last.saturating_add(allowed) {
             let ago = Duration::from_secs(now.saturating_sub(last) / 1000);
-            Outcome::new(
+            Finding::new(
                 Health::Up,
                 format!(
                     "last ping {} ago ({expected})",
@@ -95,7 +95,7 @@ impl PushProbe {
                 ),
             )
         } else {
-            Outcome::down(format!(
+            Finding::down(format!(
                 "no ping since {} ({expected})",
                 crate::clock::utc_clock(last)
             ))

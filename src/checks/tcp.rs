@@ -2,7 +2,7 @@
 //! timeout bounds the wait; a refusal or a failed lookup is reported as is,
 //! a failure on Pulse's side (no free descriptor) as not checked.
 
-use super::Outcome;
+use super::Finding;
 use crate::config::TcpSpec;
 use crate::status::Health;
 use std::time::{Duration, Instant};
@@ -21,7 +21,7 @@ impl TcpProbe {
         }
     }
 
-    pub async fn run(&self) -> Outcome {
+    pub async fn run(&self) -> Finding {
         let started = Instant::now();
         match TcpStream::connect(&self.address).await {
             Ok(stream) => {
@@ -34,14 +34,14 @@ impl TcpProbe {
                     took.as_secs_f64() * 1000.0
                 );
                 match self.degraded_above {
-                    Some(limit) if took > limit => Outcome::new(
+                    Some(limit) if took > limit => Finding::new(
                         Health::Degraded,
                         format!("{detail}, slower than {} ms", limit.as_millis()),
                     ),
-                    _ => Outcome::new(Health::Up, detail),
+                    _ => Finding::new(Health::Up, detail),
                 }
             }
-            Err(error) => Outcome::failed(&error, || {
+            Err(error) => Finding::failed(&error, || {
                 format!("could not connect to {}: {error}", self.address)
             }),
         }

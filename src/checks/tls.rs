@@ -3,7 +3,7 @@
 //! check's own `ca_file`); the certificate is read even when verification
 //! fails, so an expired one is reported with its date, not just "invalid".
 
-use super::Outcome;
+use super::Finding;
 use crate::config::TlsSpec;
 use crate::status::Health;
 use rustls::client::WebPkiServerVerifier;
@@ -50,11 +50,11 @@ impl TlsProbe {
         })
     }
 
-    pub async fn run(&self) -> Outcome {
+    pub async fn run(&self) -> Finding {
         let tcp = match TcpStream::connect(&self.address).await {
             Ok(tcp) => tcp,
             Err(e) => {
-                return Outcome::failed(&e, || {
+                return Finding::failed(&e, || {
                     format!("could not connect to {}: {e}", self.address)
                 });
             }
@@ -65,17 +65,17 @@ impl TlsProbe {
         match handshake {
             Ok(_) => match expiry {
                 Some(not_after) => self.judge_valid(not_after),
-                None => Outcome::down("the certificate's expiry date cannot be read"),
+                None => Finding::down("the certificate's expiry date cannot be read"),
             },
             Err(error) => describe_failure(&error, expiry),
         }
     }
 
-    fn judge_valid(&self, not_after: i64) -> Outcome {
+    fn judge_valid(&self, not_after: i64) -> Finding {
         let days = days_until(not_after);
         let date = date_of(not_after);
         if days < i64::from(self.warn_days) {
-            Outcome::new(
+            Finding::new(
                 Health::Degraded,
                 format!(
                     "certificate expires in {days} days ({date}), under {} days",
@@ -83,7 +83,7 @@ impl TlsProbe {
                 ),
             )
         } else {
-            Outcome::new(
+            Finding::new(
                 Health::Up,
                 format!("certificate valid for {days} more days (until {date})"),
             )
@@ -91,8 +91,8 @@ impl TlsProbe {
     }
 }
 
-fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Outcome {
-    Outcome::failed(error, || judge_failure(error, expiry))
+fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Finding {
+    Finding::failed(error, || judge_failure(error, expiry))
 }
 
 /// Why a handshake failed, in the words of the certificate's problem when

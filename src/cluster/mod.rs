@@ -48,7 +48,7 @@ pub const KEYS: &str = "{pulse}";
 
 /// Pings kept for a replica that starts: each check's newest counts, and
 /// a check pings at most one note a second into it.
-const PINGS_KEPT: notes::Kept = notes::Kept::Newest(10_000);
+const PINGS_KEPT: notes::Retention = notes::Retention::Newest(10_000);
 
 /// How long one command may take before Redis counts as unreachable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
@@ -158,7 +158,7 @@ impl Cluster {
     pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
         let key = format!("{KEYS}:signed-out");
         let made = access.sign_outs();
-        let kept = notes::Kept::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
+        let kept = notes::Retention::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
         let learn = move |session: &str| {
             access.signed_out_elsewhere(session);
             Ok(())
@@ -179,7 +179,7 @@ impl Cluster {
     fn share_notes(
         &self,
         key: String,
-        kept: notes::Kept,
+        kept: notes::Retention,
         made: tokio::sync::broadcast::Receiver<String>,
         learn: impl Fn(&str) -> Result<(), Skipped> + Send + Sync + 'static,
         shutdown: Shutdown,

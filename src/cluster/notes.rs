@@ -2,7 +2,7 @@
 //! push check's ping (`pings`). Each kind is a capped Redis Stream of its
 //! own, which every replica follows, and reads whole when it starts, so a
 //! replica started later knows them too. A kind says how much of its
-//! stream is kept (`Kept`): a sign-out as long as its session could live,
+//! stream is kept (`Retention`): a sign-out as long as its session could live,
 //! since a count would let a user who signs out in a loop push the others'
 //! out.
 //!
@@ -23,20 +23,20 @@ const WAITING: usize = 10_000;
 
 /// How much of a stream of notes Redis keeps for a replica that starts.
 #[derive(Clone, Copy, Debug)]
-pub enum Kept {
+pub enum Retention {
     /// The newest this many.
     Newest(usize),
     /// Those added within this long.
     Within(std::time::Duration),
 }
 
-impl Kept {
+impl Retention {
     /// The trimming part of an `XADD` (approximate: Redis may keep more,
     /// never less).
     fn trim(self, cmd: &mut redis::Cmd) {
         match self {
-            Kept::Newest(n) => cmd.arg("MAXLEN").arg("~").arg(n),
-            Kept::Within(age) => {
+            Retention::Newest(n) => cmd.arg("MAXLEN").arg("~").arg(n),
+            Retention::Within(age) => {
                 let oldest_ms = crate::clock::unix_millis().saturating_sub(age.as_millis() as u64);
                 cmd.arg("MINID").arg("~").arg(oldest_ms)
             }
@@ -53,7 +53,7 @@ const FIELD: &str = "note";
 pub async fn publish(
     mut redis: ConnectionManager,
     key: String,
-    kept: Kept,
+    kept: Retention,
     mut made: Receiver<String>,
     shutdown: Shutdown,
 ) {

@@ -25,11 +25,11 @@ const READ_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the history is, if it is on, and the public trends read last.
 #[derive(Clone, Default)]
-pub struct HistoryStore(pub Option<Source>, pub PublicTrends);
+pub struct HistoryStore(pub Option<Database>, pub PublicTrends);
 
 /// The database history is read from.
 #[derive(Clone)]
-pub enum Source {
+pub enum Database {
     Sqlite(Arc<PathBuf>),
     Postgres(Arc<PgStore>),
 }
@@ -279,7 +279,7 @@ async fn read<T: Serialize + Send + 'static>(
 /// A read that waits longer than `READ_QUEUE_WAIT` for its turn is refused
 /// (503) rather than queued without end.
 async fn blocking_read<T: Send + 'static>(
-    source: Source,
+    source: Database,
     query: impl FnOnce(&dyn Backend) -> super::Result<T> + Send + 'static,
 ) -> Result<T, String> {
     static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_READS);
@@ -289,8 +289,8 @@ async fn blocking_read<T: Send + 'static>(
     };
     tokio::task::spawn_blocking(move || {
         let answer = match source {
-            Source::Sqlite(path) => query(&SqliteStore::open_read_only(&path)?),
-            Source::Postgres(store) => query(&store.reader()),
+            Database::Sqlite(path) => query(&SqliteStore::open_read_only(&path)?),
+            Database::Postgres(store) => query(&store.reader()),
         };
         answer.map_err(|e| format!("reading the history failed: {e}"))
     })

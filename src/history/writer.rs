@@ -8,7 +8,7 @@
 
 use super::backend::{Backend, Retention};
 use crate::hub::{Follower, Hub};
-use crate::queue::{Offered, Taken};
+use crate::queue::{Queue, QueueReader};
 use crate::shutdown::Shutdown;
 use crate::status::{CheckStatus, HistoryNotice};
 use std::sync::mpsc::RecvTimeoutError;
@@ -21,7 +21,7 @@ const QUEUE: usize = 32_768;
 const BATCH_MAX: usize = 2_000;
 const BATCH_WINDOW: Duration = Duration::from_secs(1);
 /// How long the thread lets results gather once one came, rather than
-/// being woken for each (`Taken::recv_gathered`); well inside a batch's
+/// being woken for each (`QueueReader::recv_gathered`); well inside a batch's
 /// window and the 400 ms `close` waits.
 const GATHER: Duration = Duration::from_millis(100);
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
@@ -35,7 +35,7 @@ const CLOSE_WITHIN: Duration = Duration::from_millis(400);
 
 pub struct Writer {
     /// Closed at shutdown: the thread then writes what it has and ends.
-    queue: Offered<CheckStatus>,
+    queue: Queue<CheckStatus>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     problem: Mutex<Option<String>>,
     /// Results given up: pushed out of a full backlog, or refused alone by
@@ -130,7 +130,7 @@ fn in_plain_words(error: &super::Error) -> &'static str {
 
 /// Starts the writer thread over `store`.
 pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer> {
-    let (queue, results) = Offered::new(QUEUE);
+    let (queue, results) = Queue::new(QUEUE);
     let writer = Arc::new(Writer {
         queue,
         thread: Mutex::new(None),
@@ -169,7 +169,7 @@ pub async fn watch(writer: Arc<Writer>, hub: Arc<Hub>, shutdown: Shutdown) {
 
 fn write_forever(
     mut store: Box<dyn Backend + Send>,
-    results: Taken<CheckStatus>,
+    results: QueueReader<CheckStatus>,
     writer: &Writer,
     retention: Retention,
 ) {

@@ -39,7 +39,7 @@ pub async fn open(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let asked = match Asked::read(&headers, &body) {
+    let asked = match IncidentInput::read(&headers, &body) {
         Ok(asked) => asked,
         Err(why) => return answer(&headers, Err(Refused::Invalid(why)), StatusCode::CREATED),
     };
@@ -60,7 +60,7 @@ pub async fn update(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let asked = match Asked::read(&headers, &body) {
+    let asked = match IncidentInput::read(&headers, &body) {
         Ok(asked) => asked,
         Err(why) => return answer(&headers, Err(Refused::Invalid(why)), StatusCode::OK),
     };
@@ -77,7 +77,7 @@ pub async fn update(
 /// What either write was sent, from JSON or a form.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Asked {
+struct IncidentInput {
     #[serde(default)]
     title: String,
     #[serde(default)]
@@ -87,10 +87,10 @@ struct Asked {
     checks: Vec<String>,
 }
 
-impl Asked {
-    fn read(headers: &HeaderMap, body: &[u8]) -> Result<Asked, String> {
+impl IncidentInput {
+    fn read(headers: &HeaderMap, body: &[u8]) -> Result<IncidentInput, String> {
         if is_form(headers) {
-            return Ok(Asked::from_form(body));
+            return Ok(IncidentInput::from_form(body));
         }
         serde_json::from_slice(body).map_err(|e| {
             format!("the body is not the JSON this takes ({e}); see README, Incidents")
@@ -98,8 +98,8 @@ impl Asked {
     }
 
     /// A form's fields; `checks` may repeat or list names with commas.
-    fn from_form(body: &[u8]) -> Asked {
-        let mut asked = Asked::default();
+    fn from_form(body: &[u8]) -> IncidentInput {
+        let mut asked = IncidentInput::default();
         for (key, value) in form_urlencoded::parse(body) {
             match key.as_ref() {
                 "title" => asked.title = value.into_owned(),

@@ -48,7 +48,7 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
     let plain_form = from_a_plain_form();
     if let Err(refused) = crate::access::web::require_action() {
         if plain_form {
-            send_back(&Tested::Refused);
+            send_back(&TestResult::Refused);
         }
         return Err(refused);
     }
@@ -57,7 +57,7 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
     let who = crate::access::web::who_asks();
     let answer = state.alerts.send_test(&notifier, &who).await;
     if plain_form {
-        send_back(&Tested::from_answer(&notifier, &answer));
+        send_back(&TestResult::from_answer(&notifier, &answer));
     }
     answer.map_err(|refused| {
         use crate::alerts::TestRefused;
@@ -85,7 +85,7 @@ fn from_a_plain_form() -> bool {
 /// so the answer can send a browser nowhere else (and Leptos's own redirect
 /// to the `Referer` never applies).
 #[cfg(feature = "ssr")]
-fn send_back(tested: &Tested) {
+fn send_back(tested: &TestResult) {
     use axum::http::{HeaderValue, StatusCode, header::LOCATION};
     let Some(response) = use_context::<leptos_axum::ResponseOptions>() else {
         return;
@@ -99,7 +99,7 @@ fn send_back(tested: &Tested) {
 /// What became of a test message, as the page's query carries it
 /// (`test=sent&notifier=ops`) and as the page says it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Tested {
+enum TestResult {
     Sent {
         notifier: String,
     },
@@ -122,22 +122,25 @@ enum Tested {
 #[cfg(feature = "ssr")]
 const ERROR_IN_QUERY: usize = 300;
 
-impl Tested {
+impl TestResult {
     #[cfg(feature = "ssr")]
-    fn from_answer(notifier: &str, answer: &Result<String, crate::alerts::TestRefused>) -> Tested {
+    fn from_answer(
+        notifier: &str,
+        answer: &Result<String, crate::alerts::TestRefused>,
+    ) -> TestResult {
         use crate::alerts::TestRefused;
         match answer {
-            Ok(_) => Tested::Sent {
+            Ok(_) => TestResult::Sent {
                 notifier: notifier.to_owned(),
             },
-            Err(TestRefused::Unknown(notifier)) => Tested::Unknown {
+            Err(TestRefused::Unknown(notifier)) => TestResult::Unknown {
                 notifier: notifier.clone(),
             },
-            Err(TestRefused::TooSoon { notifier, secs }) => Tested::TooSoon {
+            Err(TestRefused::TooSoon { notifier, secs }) => TestResult::TooSoon {
                 notifier: notifier.clone(),
                 secs: *secs,
             },
-            Err(TestRefused::NotDelivered { notifier, error }) => Tested::NotDelivered {
+            Err(TestRefused::NotDelivered { notifier, error }) => TestResult::NotDelivered {
                 notifier: notifier.clone(),
                 error: crate::text::shorten(error, ERROR_IN_QUERY),
             },
@@ -149,47 +152,47 @@ impl Tested {
     fn location(&self) -> String {
         let mut query = form_urlencoded::Serializer::new(String::new());
         match self {
-            Tested::Sent { notifier } => query
+            TestResult::Sent { notifier } => query
                 .append_pair("test", "sent")
                 .append_pair("notifier", notifier),
-            Tested::Unknown { notifier } => query
+            TestResult::Unknown { notifier } => query
                 .append_pair("test", "unknown")
                 .append_pair("notifier", notifier),
-            Tested::TooSoon { notifier, secs } => query
+            TestResult::TooSoon { notifier, secs } => query
                 .append_pair("test", "too-soon")
                 .append_pair("notifier", notifier)
                 .append_pair("wait", &secs.to_string()),
-            Tested::NotDelivered { notifier, error } => query
+            TestResult::NotDelivered { notifier, error } => query
                 .append_pair("test", "not-delivered")
                 .append_pair("notifier", notifier)
                 .append_pair("error", error),
-            Tested::Refused => query.append_pair("test", "refused"),
+            TestResult::Refused => query.append_pair("test", "refused"),
         };
         format!("/notifications?{}", query.finish())
     }
 
     /// Read back from the page's query; `None` without a (known) `test`.
-    fn from_query(query: &leptos_router::params::ParamsMap) -> Option<Tested> {
+    fn from_query(query: &leptos_router::params::ParamsMap) -> Option<TestResult> {
         let notifier = || query.get("notifier").unwrap_or_default();
         Some(match query.get_str("test")? {
-            "sent" => Tested::Sent {
+            "sent" => TestResult::Sent {
                 notifier: notifier(),
             },
-            "unknown" => Tested::Unknown {
+            "unknown" => TestResult::Unknown {
                 notifier: notifier(),
             },
-            "too-soon" => Tested::TooSoon {
+            "too-soon" => TestResult::TooSoon {
                 notifier: notifier(),
                 secs: query
                     .get_str("wait")
                     .and_then(|w| w.parse().ok())
                     .unwrap_or(0),
             },
-            "not-delivered" => Tested::NotDelivered {
+            "not-delivered" => TestResult::NotDelivered {
                 notifier: notifier(),
                 error: query.get("error").unwrap_or_default(),
             },
-            "refused" => Tested::Refused,
+            "refused" => TestResult::Refused,
             _ => return None,
         })
     }
@@ -197,7 +200,7 @@ impl Tested {
     /// `data-outcome`: `sent` or `failed`.
     fn kind(&self) -> &'static str {
         match self {
-            Tested::Sent { .. } => "sent",
+            TestResult::Sent { .. } => "sent",
             _ => "failed",
         }
     }
@@ -205,15 +208,15 @@ impl Tested {
     /// What the page says: the words a script gets for the same outcome.
     fn text(&self) -> String {
         match self {
-            Tested::Sent { notifier } => format!("A test message was sent to `{notifier}`."),
-            Tested::Unknown { notifier } => format!("No notifier is named `{notifier}`."),
-            Tested::TooSoon { notifier, secs } => {
+            TestResult::Sent { notifier } => format!("A test message was sent to `{notifier}`."),
+            TestResult::Unknown { notifier } => format!("No notifier is named `{notifier}`."),
+            TestResult::TooSoon { notifier, secs } => {
                 format!("A test message went to `{notifier}` moments ago; try again in {secs} s.")
             }
-            Tested::NotDelivered { notifier, error } => {
+            TestResult::NotDelivered { notifier, error } => {
                 format!("`{notifier}` did not take the test message: {error}")
             }
-            Tested::Refused => "Sign in (or use a write token) to send a test message.".into(),
+            TestResult::Refused => "Sign in (or use a write token) to send a test message.".into(),
         }
     }
 }
@@ -222,7 +225,7 @@ impl Tested {
 mod tests {
     use leptos::server_fn::ServerFn;
 
-    use super::Tested;
+    use super::TestResult;
     use crate::alerts::TestRefused;
 
     #[test]
@@ -256,13 +259,13 @@ mod tests {
                     | TestRefused::NotDelivered { notifier, .. },
                 ) => notifier,
             };
-            let tested = Tested::from_answer(notifier, &answer);
+            let tested = TestResult::from_answer(notifier, &answer);
             let location = tested.location();
             let query = location
                 .strip_prefix("/notifications?")
                 .unwrap_or_else(|| panic!("{location}"));
             assert!(!query.contains(['/', '#', '?', ' ']), "{location}");
-            let read = Tested::from_query(&leptos_router::params::ParamsMap::from_iter(
+            let read = TestResult::from_query(&leptos_router::params::ParamsMap::from_iter(
                 form_urlencoded::parse(query.as_bytes())
                     .map(|(k, v)| (k.into_owned(), v.into_owned())),
             ));
@@ -277,7 +280,10 @@ mod tests {
                 if answer.is_ok() { "sent" } else { "failed" }
             );
         }
-        assert_eq!(Tested::Refused.location(), "/notifications?test=refused");
+        assert_eq!(
+            TestResult::Refused.location(),
+            "/notifications?test=refused"
+        );
     }
 
     #[test]
@@ -286,7 +292,7 @@ mod tests {
             notifier: "ops".into(),
             error: "x".repeat(5_000),
         });
-        assert!(Tested::from_answer("ops", &answer).location().len() < 400);
+        assert!(TestResult::from_answer("ops", &answer).location().len() < 400);
     }
 }
 
@@ -320,10 +326,10 @@ pub fn Notifications() -> impl IntoView {
 #[component]
 fn TestOutcome() -> impl IntoView {
     let query = leptos_router::hooks::use_query_map();
-    let tested = Memo::new(move |_| query.with(Tested::from_query));
+    let tested = Memo::new(move |_| query.with(TestResult::from_query));
     view! {
-        <p class="test-outcome" role="status" data-outcome=move || tested.with(|t| t.as_ref().map(Tested::kind))>
-            {move || tested.with(|t| t.as_ref().map(Tested::text))}
+        <p class="test-outcome" role="status" data-outcome=move || tested.with(|t| t.as_ref().map(TestResult::kind))>
+            {move || tested.with(|t| t.as_ref().map(TestResult::text))}
         </p>
     }
 }

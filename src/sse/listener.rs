@@ -80,14 +80,14 @@ struct Door {
 
 /// The connections left to hyper (`connections::serve`).
 pub struct ForHyper {
-    incoming: mpsc::Receiver<(Rewound, SocketAddr)>,
+    incoming: mpsc::Receiver<(HyperConnection, SocketAddr)>,
     local: SocketAddr,
 }
 
 impl ForHyper {
     /// The next connection for hyper; `None` once the accept loop has
     /// stopped (shutdown) and every sorted connection was taken.
-    pub async fn next(&mut self) -> Option<(Rewound, SocketAddr)> {
+    pub async fn next(&mut self) -> Option<(HyperConnection, SocketAddr)> {
         self.incoming.recv().await
     }
 
@@ -96,7 +96,7 @@ impl ForHyper {
     }
 }
 
-type ToHyper = mpsc::Sender<(Rewound, SocketAddr)>;
+type ToHyper = mpsc::Sender<(HyperConnection, SocketAddr)>;
 
 async fn accept_all(
     listener: TcpListener,
@@ -168,7 +168,7 @@ struct Connection {
 }
 
 /// Why a connection was closed before its first request was complete.
-enum Unserved {
+enum EarlyClose {
     /// The client left or the socket failed: not news, not counted.
     Gone,
     /// Nothing arrived within the first-byte limit.
@@ -184,31 +184,31 @@ enum Unserved {
     Malformed,
 }
 
-impl Unserved {
+impl EarlyClose {
     fn reason(&self) -> Option<&'static str> {
         match self {
-            Unserved::Gone => None,
-            Unserved::NoRequest => Some("no_request"),
-            Unserved::SlowHead => Some("slow_head"),
-            Unserved::HeadTooLarge => Some("head_too_large"),
-            Unserved::Malformed => Some("malformed"),
+            EarlyClose::Gone => None,
+            EarlyClose::NoRequest => Some("no_request"),
+            EarlyClose::SlowHead => Some("slow_head"),
+            EarlyClose::HeadTooLarge => Some("head_too_large"),
+            EarlyClose::Malformed => Some("malformed"),
         }
     }
 
     /// The answer, if any, a client that did send something gets.
     fn answer(&self) -> Option<&'static [u8]> {
         match self {
-            Unserved::SlowHead => Some(b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
-            Unserved::HeadTooLarge => Some(b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
-            Unserved::Malformed => Some(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
-            Unserved::Gone | Unserved::NoRequest => None,
+            EarlyClose::SlowHead => Some(b"HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
+            EarlyClose::HeadTooLarge => Some(b"HTTP/1.1 431 Request Header Fields Too Large\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
+            EarlyClose::Malformed => Some(b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n"),
+            EarlyClose::Gone | EarlyClose::NoRequest => None,
         }
     }
 }
 
 /// Where a sorted connection goes on to.
-enum Onward {
-    Hyper(Rewound, SocketAddr),
+enum Destination {
+    Hyper(HyperConnection, SocketAddr),
     Stream(DirectStream),
 }
 
@@ -226,14 +226,14 @@ struct DirectStream {
 /// sorting as well (the deadlines, the head), and a stream lives for hours,
 /// so it would carry that for nothing (2.4 KiB per idle stream).
 async fn hand_on(
-    sorting: impl Future<Output = Option<Onward>>,
+    sorting: impl Future<Output = Option<Destination>>,
     to_hyper: ToHyper,
     tracker: TaskTracker,
 ) {
     match sorting.await {
         // Fails only once hyper has stopped accepting: shutdown.
-        Some(Onward::Hyper(handed, peer)) => drop(to_hyper.send((handed, peer)).await),
-        Some(Onward::Stream(stream)) => drop(tracker.spawn(serve_directly(stream))),
+        Some(Destination::Hyper(handed, peer)) => drop(to_hyper.send((handed, peer)).await),
+        Some(Destination::Stream(stream)) => drop(tracker.spawn(serve_directly(stream))),
         None => {}
     }
 }
@@ -252,7 +252,11 @@ async fn serve_directly(stream: DirectStream) {
 
 /// Reads the first request head whole (within the deadlines) and says
 /// where the connection goes: a stream served directly, or hyper.
-async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams) -> Option<Onward> {
+async fn sort_one(
+    mut connection: Connection,
+    door: Arc<Door>,
+    streams: Streams,
+) -> Option<Destination> {
     let first = tokio::select! {
         biased;
         _ = streams.shutdown.triggered() => return None,
@@ -276,12 +280,12 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
         admitted,
         accepted,
     } = connection;
-    if let Sorted::Stream(_) | Sorted::Hyper { stream: true } = sorted {
+    if let HeadVerdict::Stream(_) | HeadVerdict::Hyper { stream: true } = sorted {
         crate::limits::bound_send_buffer(&socket);
     }
     let disconnected = streams.hub.metrics().stalled_clients_disconnected.clone();
     let socket = StallGuard::new(socket, door.limits.stall, disconnected);
-    if let Sorted::Stream(mut request) = sorted
+    if let HeadVerdict::Stream(mut request) = sorted
         && let Some(audience) = allowed_audience(&head, peer.ip(), &door.access, request.audience)
     {
         request.audience = audience;
@@ -292,7 +296,7 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
             .subscribe_from(request.last_event_id, request.audience);
         if let Ok(subscription) = subscribed {
             streams.opened("direct");
-            return Some(Onward::Stream(DirectStream {
+            return Some(Destination::Stream(DirectStream {
                 socket,
                 request,
                 subscription,
@@ -301,13 +305,13 @@ async fn sort_one(mut connection: Connection, door: Arc<Door>, streams: Streams)
             }));
         }
     }
-    let handed = Rewound {
+    let handed = HyperConnection {
         replay: head.freeze(),
         socket,
         accepted,
         _admitted: admitted,
     };
-    Some(Onward::Hyper(handed, peer))
+    Some(Destination::Hyper(handed, peer))
 }
 
 /// Asks the access rule about a stream request, with the head the sorter
@@ -340,7 +344,7 @@ fn allowed_audience(
     }
 }
 
-enum Sorted {
+enum HeadVerdict {
     /// A plain stream request, served directly.
     Stream(direct::Request),
     /// A complete head for hyper; `stream` if it asks for the stream all
@@ -359,42 +363,45 @@ enum Sorted {
 async fn read_first_request(
     connection: &mut Connection,
     limits: &Limits,
-) -> Result<(BytesMut, Sorted), Unserved> {
+) -> Result<(BytesMut, HeadVerdict), EarlyClose> {
     let mut head = BytesMut::with_capacity(FIRST_READ);
     loop {
         let (deadline, late) = match head.is_empty() {
-            true => (connection.accepted + limits.first_byte, Unserved::NoRequest),
+            true => (
+                connection.accepted + limits.first_byte,
+                EarlyClose::NoRequest,
+            ),
             false => (
                 connection.accepted + limits.request_head,
-                Unserved::SlowHead,
+                EarlyClose::SlowHead,
             ),
         };
         let read = tokio::time::timeout_at(deadline, connection.socket.read_buf(&mut head));
         match read.await {
             Err(_) => return Err(late),
-            Ok(Err(_)) => return Err(Unserved::Gone),
-            Ok(Ok(0)) if head.is_empty() => return Err(Unserved::Gone),
+            Ok(Err(_)) => return Err(EarlyClose::Gone),
+            Ok(Ok(0)) if head.is_empty() => return Err(EarlyClose::Gone),
             // Half-closed after a partial head: nothing will complete it.
-            Ok(Ok(0)) => return Err(Unserved::Malformed),
+            Ok(Ok(0)) => return Err(EarlyClose::Malformed),
             Ok(Ok(_)) => {}
         }
         match sort_head(&head) {
-            Sorted::Undecided if head.len() < MAX_HEAD => head.reserve(FIRST_READ),
-            Sorted::Undecided | Sorted::TooLarge => return Err(Unserved::HeadTooLarge),
-            Sorted::Malformed => return Err(Unserved::Malformed),
+            HeadVerdict::Undecided if head.len() < MAX_HEAD => head.reserve(FIRST_READ),
+            HeadVerdict::Undecided | HeadVerdict::TooLarge => return Err(EarlyClose::HeadTooLarge),
+            HeadVerdict::Malformed => return Err(EarlyClose::Malformed),
             sorted => return Ok((head, sorted)),
         }
     }
 }
 
-fn sort_head(head: &[u8]) -> Sorted {
+fn sort_head(head: &[u8]) -> HeadVerdict {
     let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
     let mut request = httparse::Request::new(&mut fields);
     match request.parse(head) {
-        Ok(httparse::Status::Partial) => Sorted::Undecided,
-        Err(httparse::Error::TooManyHeaders) => Sorted::TooLarge,
-        Err(_) => Sorted::Malformed,
-        Ok(httparse::Status::Complete(_)) if has_two_lengths(&request) => Sorted::Malformed,
+        Ok(httparse::Status::Partial) => HeadVerdict::Undecided,
+        Err(httparse::Error::TooManyHeaders) => HeadVerdict::TooLarge,
+        Err(_) => HeadVerdict::Malformed,
+        Ok(httparse::Status::Complete(_)) if has_two_lengths(&request) => HeadVerdict::Malformed,
         Ok(httparse::Status::Complete(len)) => {
             let stream = asks_for_stream(&request);
             // Anything after the head (a body, a pipelined request) is hyper's.
@@ -402,10 +409,10 @@ fn sort_head(head: &[u8]) -> Sorted {
                 .filter(|_| len == head.len())
                 .and_then(|audience| stream_request(&request, audience));
             direct.map_or(
-                Sorted::Hyper {
+                HeadVerdict::Hyper {
                     stream: stream.is_some(),
                 },
-                Sorted::Stream,
+                HeadVerdict::Stream,
             )
         }
     }
@@ -467,7 +474,7 @@ fn stream_request(request: &httparse::Request, audience: Audience) -> Option<dir
 /// the socket.
 /// Its writes go through the stall guard, and its place under the
 /// connection caps is held until hyper drops it.
-pub struct Rewound {
+pub struct HyperConnection {
     replay: Bytes,
     socket: StallGuard<TcpStream>,
     /// When the connection was accepted: its first request's deadline
@@ -476,13 +483,13 @@ pub struct Rewound {
     _admitted: Admitted,
 }
 
-impl Rewound {
+impl HyperConnection {
     pub fn accepted(&self) -> Instant {
         self.accepted
     }
 }
 
-impl AsyncRead for Rewound {
+impl AsyncRead for HyperConnection {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -499,7 +506,7 @@ impl AsyncRead for Rewound {
     }
 }
 
-impl AsyncWrite for Rewound {
+impl AsyncWrite for HyperConnection {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -531,19 +538,19 @@ impl AsyncWrite for Rewound {
 
 #[cfg(test)]
 mod tests {
-    use super::{Sorted, sort_head};
+    use super::{HeadVerdict, sort_head};
     use crate::status::Audience;
 
     fn sorted(head: &str) -> &'static str {
         match sort_head(head.as_bytes()) {
-            Sorted::Stream(request) => match request.audience {
+            HeadVerdict::Stream(request) => match request.audience {
                 Audience::Private => "stream",
                 Audience::Public => "public stream",
             },
-            Sorted::Hyper { .. } => "hyper",
-            Sorted::Undecided => "undecided",
-            Sorted::TooLarge => "too large",
-            Sorted::Malformed => "malformed",
+            HeadVerdict::Hyper { .. } => "hyper",
+            HeadVerdict::Undecided => "undecided",
+            HeadVerdict::TooLarge => "too large",
+            HeadVerdict::Malformed => "malformed",
         }
     }
 

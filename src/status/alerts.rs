@@ -65,7 +65,7 @@ pub struct FailingNotifier {
 /// How a notification's delivery went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Outcome {
+pub enum NotificationState {
     Sent,
     /// Not tried yet: within its group window, or its notifier busy.
     Waiting,
@@ -75,13 +75,13 @@ pub enum Outcome {
     Expired,
 }
 
-impl Outcome {
+impl NotificationState {
     pub fn label(self) -> &'static str {
         match self {
-            Outcome::Sent => "sent",
-            Outcome::Waiting => "waiting",
-            Outcome::Retrying => "retrying",
-            Outcome::Expired => "expired",
+            NotificationState::Sent => "sent",
+            NotificationState::Waiting => "waiting",
+            NotificationState::Retrying => "retrying",
+            NotificationState::Expired => "expired",
         }
     }
 }
@@ -97,7 +97,7 @@ pub struct Notification {
     pub name: String,
     pub created_ms: u64,
     pub attempts: u32,
-    pub outcome: Outcome,
+    pub outcome: NotificationState,
     pub sent_ms: Option<u64>,
     /// The last delivery's error (redacted), or why it was given up.
     pub last_error: Option<String>,

@@ -14,8 +14,8 @@ mod pages;
 mod trend;
 
 pub use alerts::{
-    AlertNotice, AlertState, FailingNotifier, Notification, NotificationsData, NotifierSummary,
-    NotifiersNotice, Outcome,
+    AlertNotice, AlertState, FailingNotifier, Notification, NotificationState, NotificationsData,
+    NotifierSummary, NotifiersNotice,
 };
 pub use check_history::{
     ChartPoint, CheckHistory, DAY_MS, DAYS, DayCount, FAILURES, FailureReason, StateSpan,

@@ -16,7 +16,7 @@
 mod postgres;
 mod sqlite;
 
-use super::rules::{Happened, OpenAlert};
+use super::rules::{AlertChange, OpenAlert};
 use crate::history::Result;
 use crate::status::{CheckId, Health, Notification};
 use serde::{Deserialize, Serialize};
@@ -49,7 +49,7 @@ pub struct Waiting {
 }
 
 /// What an event's rows keep: the record and its JSON.
-fn record_of(happened: &Happened) -> (AlertRecord, String) {
+fn record_of(happened: &AlertChange) -> (AlertRecord, String) {
     let record = AlertRecord {
         event: happened.event.as_str().into(),
         check: happened.check.clone(),
@@ -142,7 +142,7 @@ impl Outbox {
 
     /// Keeps what happened: the alert's open state, and one row per
     /// notifier to tell, in one transaction.
-    pub fn record(&self, happened: &Happened, now_ms: u64) -> Result<()> {
+    pub fn record(&self, happened: &AlertChange, now_ms: u64) -> Result<()> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.record(happened, now_ms)?),
             Store::Postgres(pg) => pg.record(happened, now_ms),
@@ -250,12 +250,12 @@ fn notified_from_json(json: Option<String>) -> serde_json::Result<Option<Vec<Str
 }
 
 /// What a row's state is, from its columns: the same in both databases.
-fn outcome_of(sent: bool, expired: bool, attempts: u32) -> crate::status::Outcome {
-    use crate::status::Outcome;
+fn outcome_of(sent: bool, expired: bool, attempts: u32) -> crate::status::NotificationState {
+    use crate::status::NotificationState;
     match (sent, expired, attempts) {
-        (true, _, _) => Outcome::Sent,
-        (false, true, _) => Outcome::Expired,
-        (false, false, 0) => Outcome::Waiting,
-        (false, false, _) => Outcome::Retrying,
+        (true, _, _) => NotificationState::Sent,
+        (false, true, _) => NotificationState::Expired,
+        (false, false, 0) => NotificationState::Waiting,
+        (false, false, _) => NotificationState::Retrying,
     }
 }

@@ -15,7 +15,7 @@
 //! crash between sending and marking): receivers can tell.
 
 use super::{AlertRecord, Waiting, outcome_of, record_of};
-use crate::alerts::rules::{Event, Happened, OpenAlert};
+use crate::alerts::rules::{AlertChange, AlertEvent, OpenAlert};
 use crate::history::{Error, PgStore, Result};
 use crate::status::{CheckId, Notification};
 use std::sync::Mutex;
@@ -112,7 +112,7 @@ impl PgOutbox {
         Ok(rows.iter().map(|row| CheckId(row.get(0))).collect())
     }
 
-    pub fn record(&self, happened: &Happened, now_ms: u64) -> Result<()> {
+    pub fn record(&self, happened: &AlertChange, now_ms: u64) -> Result<()> {
         let (record, json) = record_of(happened);
         let check = &happened.check.0;
         let at = happened.at_ms as i64;
@@ -135,9 +135,9 @@ impl PgOutbox {
             let (open, reminded, changed): (bool, i64, i64) = (row.get(0), row.get(1), row.get(2));
             let first_to_tell = at > changed
                 && match happened.event {
-                Event::Fired => !open,
-                Event::Resolved => open,
-                Event::Reminder => open && reminded < at,
+                AlertEvent::Fired => !open,
+                AlertEvent::Resolved => open,
+                AlertEvent::Reminder => open && reminded < at,
             };
             if !first_to_tell {
                 // Another replica told it: nothing to write.

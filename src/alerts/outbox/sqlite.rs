@@ -1,7 +1,7 @@
 //! The outbox in the SQLite history file of one node.
 
 use super::{AlertRecord, Waiting, notified_from_json, notified_json, outcome_of, record_of};
-use crate::alerts::rules::{Happened, OpenAlert};
+use crate::alerts::rules::{AlertChange, OpenAlert};
 use crate::history::WRITE;
 use crate::status::{CheckId, Notification};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -55,7 +55,7 @@ impl SqliteOutbox {
         rows.collect()
     }
 
-    pub fn record(&self, happened: &Happened, now_ms: u64) -> Sql<()> {
+    pub fn record(&self, happened: &AlertChange, now_ms: u64) -> Sql<()> {
         let (record, json) = record_of(happened);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
