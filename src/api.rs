@@ -1,6 +1,6 @@
 //! The plain JSON endpoints: the snapshot for scripts, liveness for probes.
 
-use crate::alerts::{Alerts, AlertsReport};
+use crate::alerts::{Alerts, AlertsReport, LogUnreadable};
 use crate::hub::{Hub, SnapshotFor};
 use crate::status::{Audience, PublicSnapshot};
 use axum::extract::State;
@@ -28,14 +28,12 @@ pub async fn public_status(State(hub): State<Arc<Hub>>) -> Json<PublicSnapshot> 
 pub async fn alerts(
     State(hub): State<Arc<Hub>>,
     State(alerts): State<Arc<Alerts>>,
-) -> Result<Json<AlertsReport>, (axum::http::StatusCode, String)> {
+) -> Result<Json<AlertsReport>, LogUnreadable> {
     let ids: Vec<_> = hub.snapshot().checks.into_iter().map(|c| c.id).collect();
     let report = tokio::task::spawn_blocking(move || alerts.report(&ids)).await;
-    let failed = |e: String| (axum::http::StatusCode::INTERNAL_SERVER_ERROR, e);
     report
-        .map_err(|e| failed(e.to_string()))?
+        .unwrap_or_else(|e| Err(LogUnreadable::from(e)))
         .map(Json)
-        .map_err(failed)
 }
 
 /// `GET` or `POST /api/push/{token}`: a push check's ping. The token is

@@ -87,7 +87,7 @@ const TEST_SPACING: Duration = Duration::from_secs(10);
 
 /// Why a test message did not go out.
 #[derive(Debug)]
-pub enum TestRefused {
+pub enum TestError {
     Unknown(String),
     /// One went to it less than `TEST_SPACING` ago.
     TooSoon {
@@ -100,15 +100,51 @@ pub enum TestRefused {
     },
 }
 
-impl std::fmt::Display for TestRefused {
+impl TestError {
+    /// What a script's answer says in its status.
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            TestError::Unknown(_) => StatusCode::NOT_FOUND,
+            TestError::TooSoon { .. } => StatusCode::TOO_MANY_REQUESTS,
+            TestError::NotDelivered { .. } => StatusCode::BAD_GATEWAY,
+        }
+    }
+}
+
+/// The log of notifications could not be read (the outbox's database failed).
+#[derive(Debug)]
+pub struct LogUnreadable(String);
+
+impl std::fmt::Display for LogUnreadable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the notifications could not be read: {}", self.0)
+    }
+}
+
+/// A read that never finished (its thread panicked) is one that failed.
+impl From<tokio::task::JoinError> for LogUnreadable {
+    fn from(error: tokio::task::JoinError) -> LogUnreadable {
+        LogUnreadable(error.to_string())
+    }
+}
+
+impl axum::response::IntoResponse for LogUnreadable {
+    fn into_response(self) -> axum::response::Response {
+        let status = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+        (status, self.to_string()).into_response()
+    }
+}
+
+impl std::fmt::Display for TestError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            TestRefused::Unknown(name) => write!(f, "No notifier is named `{name}`."),
-            TestRefused::TooSoon { notifier, secs } => write!(
+            TestError::Unknown(name) => write!(f, "No notifier is named `{name}`."),
+            TestError::TooSoon { notifier, secs } => write!(
                 f,
                 "A test message went to `{notifier}` moments ago; try again in {secs} s."
             ),
-            TestRefused::NotDelivered { notifier, error } => {
+            TestError::NotDelivered { notifier, error } => {
                 write!(f, "`{notifier}` did not take the test message: {error}")
             }
         }
@@ -389,7 +425,7 @@ impl Alerts {
     /// Sends `notifier` a test message asked for by `who`, now, outside
     /// the outbox (it tells no alert and is not retried); or why not, with
     /// the notifier's error redacted.
-    pub async fn send_test(&self, notifier: &str, who: &str) -> Result<String, TestRefused> {
+    pub async fn send_test(&self, notifier: &str, who: &str) -> Result<String, TestError> {
         let found = self
             .delivery
             .read()
@@ -398,7 +434,7 @@ impl Alerts {
             .get(notifier)
             .cloned();
         let Some(found) = found else {
-            return Err(TestRefused::Unknown(notifier.to_owned()));
+            return Err(TestError::Unknown(notifier.to_owned()));
         };
         let now = crate::clock::unix_millis();
         {
@@ -410,7 +446,7 @@ impl Alerts {
                 Some(Some(done)) => (done + TEST_SPACING.as_millis() as u64).saturating_sub(now),
             };
             if wait > 0 {
-                return Err(TestRefused::TooSoon {
+                return Err(TestError::TooSoon {
                     notifier: notifier.to_owned(),
                     secs: wait.div_ceil(1000),
                 });
@@ -433,7 +469,7 @@ impl Alerts {
             }
             Err(error) => {
                 tracing::warn!(notifier, who, error = %error.text, "test message not delivered");
-                Err(TestRefused::NotDelivered {
+                Err(TestError::NotDelivered {
                     notifier: notifier.to_owned(),
                     error: error.text,
                 })
@@ -454,7 +490,7 @@ impl Alerts {
 
     /// Everything `GET /api/alerts` shows, for the checks `ids` (in order).
     /// Blocking (it reads the outbox): call it off the runtime.
-    pub fn report(&self, ids: &[CheckId]) -> Result<AlertsReport, String> {
+    pub fn report(&self, ids: &[CheckId]) -> Result<AlertsReport, LogUnreadable> {
         let recent = self.recent(100)?;
         Ok(AlertsReport {
             checks: self.states(ids),
@@ -464,8 +500,10 @@ impl Alerts {
     }
 
     /// The newest `limit` notifications. Blocking (it reads the outbox).
-    pub fn recent(&self, limit: usize) -> Result<Vec<Notification>, String> {
-        self.outbox.log(limit).map_err(|e| e.to_string())
+    pub fn recent(&self, limit: usize) -> Result<Vec<Notification>, LogUnreadable> {
+        self.outbox
+            .log(limit)
+            .map_err(|e| LogUnreadable(e.to_string()))
     }
 
     /// The configured notifiers, and which are failing.

@@ -200,7 +200,7 @@ pub async fn check_history(
     id: String,
     range: String,
     range_ms: u64,
-) -> Result<Option<CheckHistory>, String> {
+) -> Result<Option<CheckHistory>, ReadError> {
     let Some(source) = file.0.clone() else {
         return Ok(None);
     };
@@ -213,7 +213,10 @@ pub async fn check_history(
 }
 
 /// `GET /api/checks/{id}/uptime`
-pub async fn uptime(State(file): State<HistoryStore>, Path(id): Path<String>) -> Response {
+pub async fn uptime(
+    State(file): State<HistoryStore>,
+    Path(id): Path<String>,
+) -> Result<Json<Uptime>, ReadError> {
     let now = crate::clock::unix_millis();
     read(file, move |store| {
         let mut uptime = std::collections::BTreeMap::new();
@@ -230,15 +233,9 @@ pub async fn history(
     State(file): State<HistoryStore>,
     Path(id): Path<String>,
     Query(query): Query<RangeQuery>,
-) -> Response {
+) -> Result<Json<History>, ReadError> {
     let range = query.range.unwrap_or_else(|| "24h".into());
-    let Some(range_ms) = range_ms(&range) else {
-        let known: Vec<&str> = RANGES.iter().map(|(name, _)| *name).collect();
-        return problem(
-            StatusCode::BAD_REQUEST,
-            format!("unknown range `{range}`; use one of {}", known.join(", ")),
-        );
-    };
+    let range_ms = range_ms(&range).ok_or(ReadError::UnknownRange(range.clone()))?;
     let since = crate::clock::unix_millis().saturating_sub(range_ms);
     let span_s = span_for(range_ms);
     read(file, move |store| {
@@ -256,18 +253,9 @@ pub async fn history(
 async fn read<T: Serialize + Send + 'static>(
     file: HistoryStore,
     query: impl FnOnce(&dyn Backend) -> super::Result<T> + Send + 'static,
-) -> Response {
-    let Some(source) = file.0 else {
-        return problem(
-            StatusCode::NOT_FOUND,
-            "history is off (Pulse runs with --no-history)".into(),
-        );
-    };
-    let answer = blocking_read(source, query).await;
-    match answer {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => problem(StatusCode::SERVICE_UNAVAILABLE, error),
-    }
+) -> Result<Json<T>, ReadError> {
+    let source = file.0.ok_or(ReadError::Off)?;
+    blocking_read(source, query).await.map(Json)
 }
 
 /// Runs `query` on the blocking pool: on a read-only SQLite connection of
@@ -281,23 +269,64 @@ async fn read<T: Serialize + Send + 'static>(
 async fn blocking_read<T: Send + 'static>(
     source: Database,
     query: impl FnOnce(&dyn Backend) -> super::Result<T> + Send + 'static,
-) -> Result<T, String> {
+) -> Result<T, ReadError> {
     static READS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(CONCURRENT_READS);
     let turn = tokio::time::timeout(READ_QUEUE_WAIT, READS.acquire()).await;
     let Ok(Ok(_turn)) = turn else {
-        return Err("the history is busy; try again shortly".to_string());
+        return Err(ReadError::Busy);
     };
     tokio::task::spawn_blocking(move || {
         let answer = match source {
-            Database::Sqlite(path) => query(&SqliteStore::open_read_only(&path)?),
-            Database::Postgres(store) => query(&store.reader()),
+            Database::Sqlite(path) => SqliteStore::open_read_only(&path)
+                .and_then(|store| query(&store).map_err(|e| e.to_string())),
+            Database::Postgres(store) => query(&store.reader()).map_err(|e| e.to_string()),
         };
-        answer.map_err(|e| format!("reading the history failed: {e}"))
+        answer.map_err(ReadError::Failed)
     })
     .await
-    .map_err(|_| "reading the history failed".to_string())?
+    .map_err(|e| ReadError::Failed(e.to_string()))?
 }
 
-fn problem(status: StatusCode, error: String) -> Response {
-    (status, Json(serde_json::json!({ "error": error }))).into_response()
+/// Why the history could not answer; each says its own HTTP status.
+#[derive(Debug)]
+pub enum ReadError {
+    /// Pulse runs with `--no-history`.
+    Off,
+    /// Every read slot was taken for `READ_QUEUE_WAIT`.
+    Busy,
+    /// A range the API does not offer.
+    UnknownRange(String),
+    /// The database failed.
+    Failed(String),
+}
+
+impl std::fmt::Display for ReadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReadError::Off => f.write_str("history is off (Pulse runs with --no-history)"),
+            ReadError::Busy => f.write_str("the history is busy; try again shortly"),
+            ReadError::UnknownRange(range) => {
+                let known: Vec<&str> = RANGES.iter().map(|(name, _)| *name).collect();
+                write!(
+                    f,
+                    "unknown range `{range}`; use one of {}",
+                    known.join(", ")
+                )
+            }
+            ReadError::Failed(why) => write!(f, "reading the history failed: {why}"),
+        }
+    }
+}
+
+/// `{"error": "…"}` with the status that says what went wrong.
+impl IntoResponse for ReadError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            ReadError::Off => StatusCode::NOT_FOUND,
+            ReadError::UnknownRange(_) => StatusCode::BAD_REQUEST,
+            ReadError::Busy | ReadError::Failed(_) => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let error = self.to_string();
+        (status, Json(serde_json::json!({ "error": error }))).into_response()
+    }
 }

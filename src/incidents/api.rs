@@ -9,7 +9,7 @@
 //! POST /api/incidents/{id}/updates  {"status", "message"}
 //! ```
 
-use super::{Incidents, Opening, Refused};
+use super::{IncidentError, Incidents, Opening};
 use crate::access::Viewer;
 use crate::hub::Hub;
 use crate::status::{CheckId, IncidentStatus};
@@ -24,11 +24,10 @@ use std::sync::Arc;
 /// `GET /api/incidents`: what the pages show, with authors.
 pub async fn list(State(incidents): State<Arc<Incidents>>) -> Response {
     let now = crate::clock::unix_millis();
-    match tokio::task::spawn_blocking(move || incidents.shown(now)).await {
-        Ok(Ok(list)) => axum::Json(list).into_response(),
-        Ok(Err(error)) => (StatusCode::INTERNAL_SERVER_ERROR, error).into_response(),
-        Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
-    }
+    blocking(move || incidents.shown(now).map_err(IncidentError::Unreadable))
+        .await
+        .map(axum::Json)
+        .into_response()
 }
 
 /// `POST /api/incidents`.
@@ -41,13 +40,19 @@ pub async fn open(
 ) -> Response {
     let asked = match IncidentInput::read(&headers, &body) {
         Ok(asked) => asked,
-        Err(why) => return answer(&headers, Err(Refused::Invalid(why)), StatusCode::CREATED),
+        Err(why) => {
+            return answer(
+                &headers,
+                Err(IncidentError::Invalid(why)),
+                StatusCode::CREATED,
+            );
+        }
     };
     let opening = asked.opening(&hub);
     let by = author(viewer);
     let done = match opening {
         Ok(opening) => blocking(move || incidents.open(opening, &by, now())).await,
-        Err(why) => Err(Refused::Invalid(why)),
+        Err(why) => Err(IncidentError::Invalid(why)),
     };
     answer(&headers, done, StatusCode::CREATED)
 }
@@ -62,14 +67,14 @@ pub async fn update(
 ) -> Response {
     let asked = match IncidentInput::read(&headers, &body) {
         Ok(asked) => asked,
-        Err(why) => return answer(&headers, Err(Refused::Invalid(why)), StatusCode::OK),
+        Err(why) => return answer(&headers, Err(IncidentError::Invalid(why)), StatusCode::OK),
     };
     let by = author(viewer);
     let done = match asked.status() {
         Ok(status) => {
             blocking(move || incidents.update(id, status, &asked.message, &by, now())).await
         }
-        Err(why) => Err(Refused::Invalid(why)),
+        Err(why) => Err(IncidentError::Invalid(why)),
     };
     answer(&headers, done, StatusCode::OK)
 }
@@ -163,23 +168,30 @@ fn is_form(headers: &HeaderMap) -> bool {
 /// why not with a status that says so.
 fn answer(
     headers: &HeaderMap,
-    done: Result<crate::status::Incident, Refused>,
+    done: Result<crate::status::Incident, IncidentError>,
     success: StatusCode,
 ) -> Response {
     let from_a_page = crate::access::web::from_a_page(headers);
     match done {
         Ok(_) if from_a_page => Redirect::to("/#incidents").into_response(),
         Ok(incident) => (success, axum::Json(incident)).into_response(),
-        Err(refused) => {
-            let status = match &refused {
-                Refused::Invalid(_) => StatusCode::BAD_REQUEST,
-                Refused::NotFound(_) => StatusCode::NOT_FOUND,
-                Refused::TooMany(_) => StatusCode::CONFLICT,
-                Refused::TooSoon => StatusCode::TOO_MANY_REQUESTS,
-                Refused::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            (status, refused.to_string()).into_response()
-        }
+        Err(error) => error.into_response(),
+    }
+}
+
+/// The text, with the status that says what went wrong.
+impl IntoResponse for IncidentError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            IncidentError::Invalid(_) => StatusCode::BAD_REQUEST,
+            IncidentError::NotFound(_) => StatusCode::NOT_FOUND,
+            IncidentError::TooMany(_) => StatusCode::CONFLICT,
+            IncidentError::TooSoon => StatusCode::TOO_MANY_REQUESTS,
+            IncidentError::Failed(_) | IncidentError::Unreadable(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        (status, self.to_string()).into_response()
     }
 }
 
@@ -192,9 +204,9 @@ fn now() -> u64 {
 }
 
 async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, Refused> + Send + 'static,
-) -> Result<T, Refused> {
+    work: impl FnOnce() -> Result<T, IncidentError> + Send + 'static,
+) -> Result<T, IncidentError> {
     tokio::task::spawn_blocking(work)
         .await
-        .unwrap_or_else(|e| Err(Refused::Failed(e.to_string())))
+        .unwrap_or_else(|e| Err(IncidentError::Failed(e.to_string())))
 }

@@ -42,7 +42,7 @@ pub const WRITES_PER_MINUTE: usize = 10;
 
 /// Why a write was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Refused {
+pub enum IncidentError {
     Invalid(String),
     NotFound(i64),
     TooMany(String),
@@ -50,18 +50,21 @@ pub enum Refused {
     TooSoon,
     /// The database failed; nothing was changed.
     Failed(String),
+    /// The database failed a read.
+    Unreadable(String),
 }
 
-impl std::fmt::Display for Refused {
+impl std::fmt::Display for IncidentError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Refused::Invalid(why) | Refused::TooMany(why) => f.write_str(why),
-            Refused::NotFound(id) => write!(f, "there is no incident {id}"),
-            Refused::TooSoon => write!(
+            IncidentError::Invalid(why) | IncidentError::TooMany(why) => f.write_str(why),
+            IncidentError::NotFound(id) => write!(f, "there is no incident {id}"),
+            IncidentError::TooSoon => write!(
                 f,
                 "at most {WRITES_PER_MINUTE} incident changes a minute; try again shortly"
             ),
-            Refused::Failed(why) => write!(f, "the incident could not be kept: {why}"),
+            IncidentError::Failed(why) => write!(f, "the incident could not be kept: {why}"),
+            IncidentError::Unreadable(why) => write!(f, "the incidents could not be read: {why}"),
         }
     }
 }
@@ -170,11 +173,11 @@ impl Incidents {
     }
 
     /// Opens an incident. Blocking (the database).
-    pub fn open(&self, opening: Opening, by: &str, now_ms: u64) -> Result<Incident, Refused> {
+    pub fn open(&self, opening: Opening, by: &str, now_ms: u64) -> Result<Incident, IncidentError> {
         let title = one_line("title", &opening.title, MAX_TITLE)?;
         let message = text("message", &opening.message, MAX_MESSAGE)?;
         if opening.checks.len() > MAX_CHECKS {
-            return Err(Refused::Invalid(format!(
+            return Err(IncidentError::Invalid(format!(
                 "an incident names at most {MAX_CHECKS} checks"
             )));
         }
@@ -203,7 +206,7 @@ impl Incidents {
         message: &str,
         by: &str,
         now_ms: u64,
-    ) -> Result<Incident, Refused> {
+    ) -> Result<Incident, IncidentError> {
         let message = text("message", message, MAX_MESSAGE)?;
         self.write(Write {
             incident: Some(id),
@@ -229,7 +232,7 @@ impl Incidents {
     /// Makes `write` if the rules allow it, then tells the hub. Should the
     /// read for the hub fail, the write stands and the next change or the
     /// hourly tell shows it.
-    fn write(&self, write: Write<'_>) -> Result<Incident, Refused> {
+    fn write(&self, write: Write<'_>) -> Result<Incident, IncidentError> {
         let judge = |facts: &Facts| self.judge(&write, facts);
         let written = match &self.store {
             Store::Sqlite(db) => db.write(&write, judge).map_err(failed),
@@ -242,13 +245,13 @@ impl Incidents {
 
     /// The one place of the rules every write obeys, on what the store
     /// read under its lock.
-    fn judge(&self, write: &Write<'_>, facts: &Facts) -> Result<(), Refused> {
+    fn judge(&self, write: &Write<'_>, facts: &Facts) -> Result<(), IncidentError> {
         let opens = match (write.incident, &facts.incident) {
             (None, _) => write.status != IncidentStatus::Resolved,
-            (Some(id), None) => return Err(Refused::NotFound(id)),
+            (Some(id), None) => return Err(IncidentError::NotFound(id)),
             (Some(id), Some(incident)) => {
                 if incident.updates.len() >= MAX_UPDATES {
-                    return Err(Refused::TooMany(format!(
+                    return Err(IncidentError::TooMany(format!(
                         "incident {id} has {MAX_UPDATES} updates already; open a new one"
                     )));
                 }
@@ -257,12 +260,12 @@ impl Incidents {
             }
         };
         if opens && facts.open >= MAX_OPEN {
-            return Err(Refused::TooMany(format!(
+            return Err(IncidentError::TooMany(format!(
                 "{MAX_OPEN} incidents are open already; resolve one first"
             )));
         }
         match facts.written_last_minute >= self.writes_per_minute {
-            true => Err(Refused::TooSoon),
+            true => Err(IncidentError::TooSoon),
             false => Ok(()),
         }
     }
@@ -310,21 +313,21 @@ fn update(at_ms: u64, status: &str, message: String, by: String) -> IncidentUpda
     }
 }
 
-fn failed(error: impl std::fmt::Display) -> Refused {
-    Refused::Failed(error.to_string())
+fn failed(error: impl std::fmt::Display) -> IncidentError {
+    IncidentError::Failed(error.to_string())
 }
 
 /// A text without control characters (newlines aside), trimmed, not
 /// empty, and at most `max` characters.
-fn text(what: &str, value: &str, max: usize) -> Result<String, Refused> {
+fn text(what: &str, value: &str, max: usize) -> Result<String, IncidentError> {
     // A browser sends a textarea's line breaks as CRLF.
     let value = value.replace("\r\n", "\n").replace('\r', "\n");
     let value = value.trim();
     if value.is_empty() {
-        return Err(Refused::Invalid(format!("the {what} is empty")));
+        return Err(IncidentError::Invalid(format!("the {what} is empty")));
     }
     if value.chars().count() > max {
-        return Err(Refused::Invalid(format!(
+        return Err(IncidentError::Invalid(format!(
             "the {what} is longer than {max} characters"
         )));
     }
@@ -332,17 +335,17 @@ fn text(what: &str, value: &str, max: usize) -> Result<String, Refused> {
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err(Refused::Invalid(format!(
+        return Err(IncidentError::Invalid(format!(
             "the {what} has control characters"
         )));
     }
     Ok(value.to_string())
 }
 
-fn one_line(what: &str, value: &str, max: usize) -> Result<String, Refused> {
+fn one_line(what: &str, value: &str, max: usize) -> Result<String, IncidentError> {
     let value = text(what, value, max)?;
     match value.contains('\n') {
-        true => Err(Refused::Invalid(format!("the {what} is one line"))),
+        true => Err(IncidentError::Invalid(format!("the {what} is one line"))),
         false => Ok(value),
     }
 }
@@ -381,7 +384,7 @@ mod tests {
         let one_more = opening("one more", IncidentStatus::Identified);
         assert!(matches!(
             incidents.open(one_more, "ada", 99),
-            Err(Refused::TooMany(_))
+            Err(IncidentError::TooMany(_))
         ));
         // Resolve one, open another, then reopening the first is refused.
         incidents
@@ -390,7 +393,10 @@ mod tests {
         let another = opening("another", IncidentStatus::Investigating);
         incidents.open(another, "ada", 101).unwrap();
         let reopen = incidents.update(1, IncidentStatus::Monitoring, "back", "ada", 102);
-        assert!(matches!(reopen, Err(Refused::TooMany(_))), "{reopen:?}");
+        assert!(
+            matches!(reopen, Err(IncidentError::TooMany(_))),
+            "{reopen:?}"
+        );
     }
 
     #[test]
@@ -421,8 +427,8 @@ mod tests {
         let open = |at| incidents.open(opening("x", IncidentStatus::Resolved), "ada", at);
         open(1_000).unwrap();
         open(2_000).unwrap();
-        assert_eq!(open(3_000), Err(Refused::TooSoon));
-        assert_eq!(open(60_999), Err(Refused::TooSoon));
+        assert_eq!(open(3_000), Err(IncidentError::TooSoon));
+        assert_eq!(open(60_999), Err(IncidentError::TooSoon));
         open(61_001).unwrap();
         assert_eq!(incidents.shown(61_001).unwrap().len(), 3);
     }
@@ -432,19 +438,19 @@ mod tests {
         assert_eq!(text("message", " a\r\nb ", 10), Ok("a\nb".to_string()));
         assert!(matches!(
             text("message", "a\u{7}b", 10),
-            Err(Refused::Invalid(_))
+            Err(IncidentError::Invalid(_))
         ));
         assert!(matches!(
             text("message", &"x".repeat(11), 10),
-            Err(Refused::Invalid(_))
+            Err(IncidentError::Invalid(_))
         ));
         assert!(matches!(
             one_line("title", "a\nb", 10),
-            Err(Refused::Invalid(_))
+            Err(IncidentError::Invalid(_))
         ));
         assert!(matches!(
             text("title", " \n ", 10),
-            Err(Refused::Invalid(_))
+            Err(IncidentError::Invalid(_))
         ));
     }
 }

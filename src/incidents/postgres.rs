@@ -6,7 +6,7 @@
 //! only once it committed; every replica listens (`follow`) and reads the
 //! list again, so an incident opened on one shows live on all.
 
-use super::{Facts, Incidents, Refused, Write};
+use super::{Facts, IncidentError, Incidents, Write};
 use crate::history::{PgStore, Result};
 use crate::shutdown::Shutdown;
 use crate::status::{Incident, IncidentStatus};
@@ -34,8 +34,8 @@ impl PgIncidents {
     pub fn write(
         &self,
         write: &Write<'_>,
-        judge: impl FnOnce(&Facts) -> std::result::Result<(), Refused>,
-    ) -> Result<std::result::Result<Incident, Refused>> {
+        judge: impl FnOnce(&Facts) -> std::result::Result<(), IncidentError>,
+    ) -> Result<std::result::Result<Incident, IncidentError>> {
         self.db.block_on(async {
             let mut client = self.db.pool().get().await?;
             let tx = client.transaction().await?;

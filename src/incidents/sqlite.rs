@@ -2,7 +2,7 @@
 //! 007). One connection behind a lock: every write is judged and made
 //! under it, so no two writes judge the same counts.
 
-use super::{Facts, Refused, Write};
+use super::{Facts, IncidentError, Write};
 use crate::status::{Incident, IncidentStatus, IncidentUpdate};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use std::sync::{Mutex, MutexGuard};
@@ -27,8 +27,8 @@ impl SqliteIncidents {
     pub fn write(
         &self,
         write: &Write<'_>,
-        judge: impl FnOnce(&Facts) -> Result<(), Refused>,
-    ) -> Sql<Result<Incident, Refused>> {
+        judge: impl FnOnce(&Facts) -> Result<(), IncidentError>,
+    ) -> Sql<Result<Incident, IncidentError>> {
         let conn = self.conn();
         let tx = Transaction::new_unchecked(&conn, crate::history::WRITE)?;
         let facts = Facts {

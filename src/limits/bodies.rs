@@ -67,7 +67,7 @@ impl Bodies {
 }
 
 /// Why a body was not taken, and the answer its client gets.
-enum Refused {
+enum BodyError {
     /// Larger than its route takes (413), declared or sent.
     TooLarge,
     /// Not all there by the request's deadline (408).
@@ -78,32 +78,32 @@ enum Refused {
     Broken,
 }
 
-impl Refused {
+impl BodyError {
     fn reason(&self) -> &'static str {
         match self {
-            Refused::TooLarge => "body_too_large",
-            Refused::TooSlow => "slow_body",
-            Refused::Busy => "bodies_in_flight",
-            Refused::Broken => "broken_body",
+            BodyError::TooLarge => "body_too_large",
+            BodyError::TooSlow => "slow_body",
+            BodyError::Busy => "bodies_in_flight",
+            BodyError::Broken => "broken_body",
         }
     }
 
     fn answer(&self) -> Response {
         let close = [(header::CONNECTION, HeaderValue::from_static("close"))];
         match self {
-            Refused::TooLarge => (
+            BodyError::TooLarge => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 close,
                 "the body is larger than this route takes\n",
             )
                 .into_response(),
-            Refused::TooSlow => (
+            BodyError::TooSlow => (
                 StatusCode::REQUEST_TIMEOUT,
                 close,
                 "the request did not arrive in time\n",
             )
                 .into_response(),
-            Refused::Busy => (
+            BodyError::Busy => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [
                     (header::CONNECTION, HeaderValue::from_static("close")),
@@ -112,7 +112,7 @@ impl Refused {
                 "too many requests are sending bodies; try again in a few seconds\n",
             )
                 .into_response(),
-            Refused::Broken => {
+            BodyError::Broken => {
                 (StatusCode::BAD_REQUEST, close, "the body broke off\n").into_response()
             }
         }
@@ -142,29 +142,29 @@ async fn read_whole(
     bodies: &Bodies,
     request: Request,
     limit: usize,
-) -> Result<(Request, tokio::sync::SemaphorePermit<'_>), Refused> {
+) -> Result<(Request, tokio::sync::SemaphorePermit<'_>), BodyError> {
     let declared = declared_length(request.headers());
     if declared.is_some_and(|length| length > limit as u64) {
-        return Err(Refused::TooLarge);
+        return Err(BodyError::TooLarge);
     }
     // A chunked body may be as large as its limit: that much is set aside.
     let reserved = declared.map_or(limit, |length| length as usize).max(1);
     let held = bodies
         .in_flight
         .try_acquire_many(u32::try_from(reserved).unwrap_or(u32::MAX))
-        .map_err(|_| Refused::Busy)?;
+        .map_err(|_| BodyError::Busy)?;
     let deadline = request.extensions().get::<Deadline>().copied();
     let (parts, body) = request.into_parts();
     let reading = axum::body::to_bytes(body, limit);
     let read = match deadline {
         Some(Deadline(at)) => tokio::time::timeout_at(at, reading)
             .await
-            .map_err(|_| Refused::TooSlow)?,
+            .map_err(|_| BodyError::TooSlow)?,
         None => reading.await,
     };
     let bytes = read.map_err(|error| match is_over_limit(&error) {
-        true => Refused::TooLarge,
-        false => Refused::Broken,
+        true => BodyError::TooLarge,
+        false => BodyError::Broken,
     })?;
     Ok((Request::from_parts(parts, Body::from(bytes)), held))
 }

@@ -59,17 +59,11 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
     if plain_form {
         send_back(&TestResult::from_answer(&notifier, &answer));
     }
-    answer.map_err(|refused| {
-        use crate::alerts::TestRefused;
-        let status = match refused {
-            TestRefused::Unknown(_) => axum::http::StatusCode::NOT_FOUND,
-            TestRefused::TooSoon { .. } => axum::http::StatusCode::TOO_MANY_REQUESTS,
-            TestRefused::NotDelivered { .. } => axum::http::StatusCode::BAD_GATEWAY,
-        };
+    answer.map_err(|error| {
         if !plain_form && let Some(response) = use_context::<leptos_axum::ResponseOptions>() {
-            response.set_status(status);
+            response.set_status(error.status());
         }
-        ServerFnError::new(refused)
+        ServerFnError::new(error)
     })
 }
 
@@ -126,21 +120,21 @@ impl TestResult {
     #[cfg(feature = "ssr")]
     fn from_answer(
         notifier: &str,
-        answer: &Result<String, crate::alerts::TestRefused>,
+        answer: &Result<String, crate::alerts::TestError>,
     ) -> TestResult {
-        use crate::alerts::TestRefused;
+        use crate::alerts::TestError;
         match answer {
             Ok(_) => TestResult::Sent {
                 notifier: notifier.to_owned(),
             },
-            Err(TestRefused::Unknown(notifier)) => TestResult::Unknown {
+            Err(TestError::Unknown(notifier)) => TestResult::Unknown {
                 notifier: notifier.clone(),
             },
-            Err(TestRefused::TooSoon { notifier, secs }) => TestResult::TooSoon {
+            Err(TestError::TooSoon { notifier, secs }) => TestResult::TooSoon {
                 notifier: notifier.clone(),
                 secs: *secs,
             },
-            Err(TestRefused::NotDelivered { notifier, error }) => TestResult::NotDelivered {
+            Err(TestError::NotDelivered { notifier, error }) => TestResult::NotDelivered {
                 notifier: notifier.clone(),
                 error: crate::text::shorten(error, ERROR_IN_QUERY),
             },
@@ -226,7 +220,7 @@ mod tests {
     use leptos::server_fn::ServerFn;
 
     use super::TestResult;
-    use crate::alerts::TestRefused;
+    use crate::alerts::TestError;
 
     #[test]
     fn the_test_message_is_served_where_the_access_rule_sees_an_action() {
@@ -240,12 +234,12 @@ mod tests {
     fn a_plain_forms_outcome_comes_back_to_the_page_in_its_query() {
         let answers = [
             Ok("A test message was sent to `a&b ops`.".to_string()),
-            Err(TestRefused::Unknown("/../x?y=1#z".into())),
-            Err(TestRefused::TooSoon {
+            Err(TestError::Unknown("/../x?y=1#z".into())),
+            Err(TestError::TooSoon {
                 notifier: "ops".into(),
                 secs: 42,
             }),
-            Err(TestRefused::NotDelivered {
+            Err(TestError::NotDelivered {
                 notifier: "ops".into(),
                 error: "HTTP 500: not now & then".into(),
             }),
@@ -253,10 +247,9 @@ mod tests {
         for answer in answers {
             let notifier = match &answer {
                 Ok(_) => "a&b ops",
-                Err(TestRefused::Unknown(name)) => name,
+                Err(TestError::Unknown(name)) => name,
                 Err(
-                    TestRefused::TooSoon { notifier, .. }
-                    | TestRefused::NotDelivered { notifier, .. },
+                    TestError::TooSoon { notifier, .. } | TestError::NotDelivered { notifier, .. },
                 ) => notifier,
             };
             let tested = TestResult::from_answer(notifier, &answer);
@@ -288,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_long_delivery_error_is_shortened_for_the_query() {
-        let answer = Err(TestRefused::NotDelivered {
+        let answer = Err(TestError::NotDelivered {
             notifier: "ops".into(),
             error: "x".repeat(5_000),
         });
