@@ -286,14 +286,30 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
     socket.listen(ACCEPT_BACKLOG)
 }
 
-/// Runs Pulse until a shutdown signal.
-pub async fn run(settings: Settings) -> Result<(), String> {
+/// Everything Pulse runs but its listener: the state every handler reaches,
+/// the bodies' limits, and what `run` ends at shutdown. Assembled by `run`,
+/// and by tests that drive `router()` in-process.
+pub struct Assembled {
+    pub state: AppState,
+    pub bodies: Arc<crate::limits::Bodies>,
+    pub shutdown: Shutdown,
+    cluster: Option<Arc<Cluster>>,
+}
+
+impl Assembled {
+    /// The router every connection is served by.
+    pub fn router(&self) -> Router {
+        router(self.state.clone(), self.bodies.clone())
+    }
+}
+
+/// Starts the hub, history, alerts, incidents, cluster and checks of a
+/// Pulse that serves on `bound` (which names it in the open dashboard's
+/// rule and in its cluster).
+pub async fn assemble(settings: &Settings, bound: SocketAddr) -> Result<Assembled, String> {
     let mut leptos_options = get_configuration(None)
         .map_err(|e| format!("reading the Leptos configuration: {e}"))?
         .leptos_options;
-    let addr = settings.addr.unwrap_or(leptos_options.site_addr);
-    let listener = listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let bound = listener.local_addr().map_err(|e| e.to_string())?;
     leptos_options.site_addr = bound;
     if leptos_options.output_name.is_empty() {
         // Built by plain cargo rather than cargo-leptos: the bundle is still
@@ -302,12 +318,6 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let site = Arc::new(Site::open(&leptos_options));
 
-    let limits = settings.limits();
-    tracing::info!(
-        connections = limits.connections,
-        per_address = limits.per_address,
-        "connection limits"
-    );
     let shutdown = Shutdown::new();
     let metrics = Metrics::new();
     let hub = Hub::new(
@@ -316,7 +326,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         metrics.clone(),
     );
     let history_file = (!settings.no_history).then(|| settings.history.clone());
-    let history_source = open_history(&settings, history_file.as_deref(), &hub, &shutdown).await?;
+    let history_source = open_history(settings, history_file.as_deref(), &hub, &shutdown).await?;
     // A replica's name in the cluster: its leases and the alerts' lease.
     let replica = format!("{bound}/{:08x}", fastrand::u32(..));
     let outbox = open_outbox(history_file.as_deref(), history_source.as_ref(), &replica).await?;
@@ -346,7 +356,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         None => None,
     };
     let (access, pushes) =
-        start_checks(&settings, bound, &hub, &alerts, cluster.as_ref(), &shutdown).await?;
+        start_checks(settings, bound, &hub, &alerts, cluster.as_ref(), &shutdown).await?;
     // After the checks are registered: what the log holds is about them.
     if let Some(cluster) = &cluster {
         tokio::spawn(cluster.clone().follow(hub.clone(), shutdown.clone()));
@@ -370,16 +380,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     tokio::spawn(sse::trim::after_departures(hub.clone(), shutdown.clone()));
     tokio::spawn(sse::end_at_shutdown(hub.clone(), shutdown.clone()));
 
-    let followed = hub.clone();
     let streams = Streams {
         hub: hub.clone(),
         shutdown: shutdown.clone(),
         heartbeat: settings.heartbeat,
         retry_ms: settings.retry_ms,
     };
-    let (for_hyper, direct_streams) =
-        sse::listener::sort(listener, streams.clone(), limits.clone(), access.clone())
-            .map_err(|e| e.to_string())?;
     let bodies = crate::limits::Bodies::new(metrics.clone());
     let state = AppState {
         leptos_options,
@@ -388,11 +394,43 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         streams,
         history: history::api::HistoryStore(history_source, Default::default()),
         access,
-        alerts: alerts.clone(),
+        alerts,
         incidents,
         pushes,
         site,
     };
+    Ok(Assembled {
+        state,
+        bodies,
+        shutdown,
+        cluster,
+    })
+}
+
+/// Runs Pulse until a shutdown signal.
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let configured = get_configuration(None)
+        .map_err(|e| format!("reading the Leptos configuration: {e}"))?
+        .leptos_options
+        .site_addr;
+    let addr = settings.addr.unwrap_or(configured);
+    let listener = listen(addr).map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let limits = settings.limits();
+    tracing::info!(
+        connections = limits.connections,
+        per_address = limits.per_address,
+        "connection limits"
+    );
+    let pulse = assemble(&settings, bound).await?;
+    let shutdown = pulse.shutdown.clone();
+    let (for_hyper, direct_streams) = sse::listener::sort(
+        listener,
+        pulse.state.streams.clone(),
+        limits.clone(),
+        pulse.state.access.clone(),
+    )
+    .map_err(|e| e.to_string())?;
     tokio::spawn(shutdown.clone().on_signal());
     // Tests and scripts wait for this exact line to learn the port.
     println!("pulse listening on http://{bound}");
@@ -400,7 +438,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // Each connection gets a clone of the one router (an `Arc`), never a
     // router built anew (about 8 KiB per open stream, heap profile in
     // docs/benchmarks.md).
-    let app = router(state, bodies);
+    let app = pulse.router();
     let serving = async {
         crate::connections::serve(for_hyper, app, limits, shutdown.clone()).await;
         direct_streams.close();
@@ -410,10 +448,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if served.is_none() {
         tracing::warn!("some clients were still being written to; not waiting for them");
     }
-    if let Some(cluster) = &cluster {
+    if let Some(cluster) = &pulse.cluster {
         cluster.leave().await;
     }
     // What the checks said last is saved before exit.
-    followed.close_followers();
+    pulse.state.hub.close_followers();
     Ok(())
 }
