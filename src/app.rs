@@ -1,20 +1,11 @@
 //! The HTML shell and the router: which page answers which path.
 
 use crate::pages::{CheckDetail, Dashboard, Login, Notifications, PublicStatusPage};
+use crate::status::Bundle;
 use leptos::prelude::*;
 use leptos_meta::{Link, Meta, MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::{SsrMode, path};
-
-/// Where the page finds the browser bundle: the paths of its CSS, its JS
-/// glue and its WASM. The server decides (`site::Site`): in a release build
-/// the content-hashed names built into the binary.
-#[derive(Clone, Debug)]
-pub struct Bundle {
-    pub css: String,
-    pub js: String,
-    pub wasm: String,
-}
 
 pub fn shell(options: LeptosOptions, bundle: Bundle) -> impl IntoView {
     #[cfg(feature = "ssr")]

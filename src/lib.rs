@@ -28,6 +28,8 @@ pub mod config;
 #[cfg(feature = "ssr")]
 pub mod connections;
 #[cfg(feature = "ssr")]
+pub mod fields;
+#[cfg(feature = "ssr")]
 pub mod history;
 #[cfg(feature = "ssr")]
 pub mod http_client;

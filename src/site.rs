@@ -16,7 +16,7 @@
 //! Modified`. The bundle's hashed files, when built in, may be kept by
 //! browsers for a year; anything else is revalidated on each use.
 
-use crate::app::Bundle;
+use crate::status::Bundle;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};

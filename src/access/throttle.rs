@@ -125,7 +125,7 @@ impl Throttle {
     }
 
     fn attempt_at(&self, client: IpAddr, name: &str, now: Instant) -> Result<(), Duration> {
-        let key = (self.names.hash_one(name), crate::limits::client_of(client));
+        let key = (self.names.hash_one(name), super::client_of(client));
         let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         let spared = tables.signed_in_from.get(&key, now).is_some();
         let pair = tables.per_address_and_name.next(&key, now);
@@ -156,7 +156,7 @@ impl Throttle {
     }
 
     fn signed_in_at(&self, client: IpAddr, name: &str, now: Instant) {
-        let key = (self.names.hash_one(name), crate::limits::client_of(client));
+        let key = (self.names.hash_one(name), super::client_of(client));
         let mut tables = self.tables.lock().unwrap_or_else(|p| p.into_inner());
         tables.signed_in_from.set(key, now + REMEMBERED_FOR, now);
     }

@@ -14,8 +14,8 @@
 //! allowed_hosts = ["status.example.com"]
 //! ```
 
-use super::fields::Period;
 use super::file::read_bytes;
+use crate::fields::Period;
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 use std::path::{Path, PathBuf};

@@ -30,7 +30,7 @@
 //! alert = { failure_threshold = 2, notify = ["ops"] }
 //! ```
 
-use super::fields::{HttpUrl, Period};
+use crate::fields::{HttpUrl, Period};
 use crate::notifiers::Notifier;
 use crate::status::CheckId;
 use serde::Deserialize;

@@ -2,7 +2,7 @@
 //! everywhere: a misspelt key is an error with a list of the right ones,
 //! never a silently ignored setting.
 
-use super::fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
+use crate::fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 use serde::{Deserialize, Deserializer, de};
 use std::path::PathBuf;
 use toml::Spanned;

@@ -10,16 +10,17 @@ mod access;
 mod alerts;
 mod env;
 mod error;
-mod fields;
 mod file;
 mod kinds;
 mod maintenance;
 mod watch;
 
+pub use crate::fields::{
+    Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet,
+};
 pub use access::{AccessSpec, MAX_SESSION_LIFETIME, Scope, TokenSpec, UserSpec, is_plain_name};
 pub use alerts::{AlertRule, AlertsSpec, NotifierSpec};
 pub use error::ConfigError;
-pub use fields::{Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet};
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
 pub use kinds::{
     Concurrency, DEFAULT_PUSH_GRACE, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation,

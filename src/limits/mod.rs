@@ -15,7 +15,7 @@ mod admission;
 pub mod bodies;
 mod stall;
 
-pub use admission::{Admission, Admitted, Refusal, client_of};
+pub use admission::{Admission, Admitted, Refusal};
 pub use bodies::{Bodies, Deadline};
 pub use stall::StallGuard;
 

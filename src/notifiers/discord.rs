@@ -4,7 +4,7 @@
 
 use super::message::{Chat, Envelope};
 use super::{Files, Kind, Notifier, Refusal, Sending, keys, required};
-use crate::config::HttpUrl;
+use crate::fields::HttpUrl;
 use serde::Deserialize;
 use serde_json::json;
 use toml::de::ValueDeserializer;

@@ -12,7 +12,7 @@
 
 use super::message::Envelope;
 use super::{Files, Kind, Notifier, Refusal, Sending, keys, required, set};
-use crate::config::{Headers, HttpUrl};
+use crate::fields::{Headers, HttpUrl};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;

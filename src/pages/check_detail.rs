@@ -27,7 +27,7 @@ pub struct DetailData {
 
 #[server]
 pub async fn check_detail(id: String, range: String) -> Result<DetailData, ServerFnError> {
-    crate::access::web::require_private()?;
+    super::viewer::require_private()?;
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
     let Some(range_ms) = crate::status::range_ms(&range) else {

@@ -17,7 +17,7 @@ use leptos::prelude::*;
 /// browser ever needs it again.
 #[server]
 pub async fn current_board() -> Result<BoardData, ServerFnError> {
-    crate::access::web::require_private()?;
+    super::viewer::require_private()?;
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the hub is not available here"))?;
     let snapshot = state.hub.snapshot();
@@ -31,8 +31,8 @@ pub async fn current_board() -> Result<BoardData, ServerFnError> {
         snapshot,
         trends,
         feed,
-        signed_in: crate::access::web::signed_in(),
-        can_act: crate::access::web::may_act(),
+        signed_in: super::viewer::signed_in(),
+        can_act: super::viewer::may_act(),
     })
 }
 

@@ -5,6 +5,8 @@ mod dashboard;
 mod login;
 mod notifications;
 mod public_status;
+#[cfg(feature = "ssr")]
+mod viewer;
 
 pub use check_detail::{CheckDetail, check_detail};
 pub use dashboard::{Dashboard, current_board};

@@ -19,7 +19,7 @@ const LISTED: usize = 100;
 
 #[server]
 pub async fn load_notifications() -> Result<NotificationsData, ServerFnError> {
-    crate::access::web::require_private()?;
+    super::viewer::require_private()?;
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the alerts are not available here"))?;
     let alerts = state.alerts.clone();
@@ -30,7 +30,7 @@ pub async fn load_notifications() -> Result<NotificationsData, ServerFnError> {
     Ok(NotificationsData {
         notifiers: state.alerts.notifiers(),
         recent,
-        can_test: crate::access::web::may_act(),
+        can_test: super::viewer::may_act(),
     })
 }
 
@@ -46,7 +46,7 @@ const TEST_FORM_ACTION: &str = "/api/notifiers/test";
 #[server(endpoint = "notifiers/test")]
 pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError> {
     let plain_form = from_a_plain_form();
-    if let Err(refused) = crate::access::web::require_action() {
+    if let Err(refused) = super::viewer::require_action() {
         if plain_form {
             send_back(&TestResult::Refused);
         }
@@ -54,7 +54,7 @@ pub async fn send_test_message(notifier: String) -> Result<String, ServerFnError
     }
     let state = use_context::<crate::state::AppState>()
         .ok_or_else(|| ServerFnError::new("the alerts are not available here"))?;
-    let who = crate::access::web::who_asks();
+    let who = super::viewer::who_asks();
     let answer = state.alerts.send_test(&notifier, &who).await;
     if plain_form {
         send_back(&TestResult::from_answer(&notifier, &answer));

@@ -22,7 +22,7 @@ pub use check_history::{
 };
 pub use event::Event;
 pub use incidents::{Incident, IncidentStatus, IncidentUpdate, IncidentsNotice};
-pub use pages::{BoardData, FEED, FeedItem, PublicBoardData, RANGES, SignedIn, range_ms};
+pub use pages::{BoardData, Bundle, FEED, FeedItem, PublicBoardData, RANGES, SignedIn, range_ms};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 pub use trend::{MinutePoint, RECENT, RecentResult, Trend, UPTIME_WINDOWS, WindowCount};

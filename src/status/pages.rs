@@ -81,3 +81,13 @@ pub fn range_ms(name: &str) -> Option<u64> {
         .find(|(known, _)| *known == name)
         .map(|(_, ms)| *ms)
 }
+
+/// Where the page finds the browser bundle: the paths of its CSS, its JS
+/// glue and its WASM. The server decides (`site::Site`): in a release build
+/// the content-hashed names built into the binary.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub css: String,
+    pub js: String,
+    pub wasm: String,
+}
