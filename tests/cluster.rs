@@ -1069,7 +1069,7 @@ async fn the_viewers_of_a_killed_replica_come_back_on_the_others_with_nothing_mi
     for _ in 0..3 {
         replicas.push(backing.replica(&checks, "3s").await);
     }
-    let mut generator = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-loadgen"));
+    let mut generator = tokio::process::Command::new(support::tools::loadgen());
     for replica in &replicas {
         generator.args(["--url", &replica.url("/api/events")]);
     }

@@ -8,7 +8,7 @@ use support::Server;
 #[tokio::test]
 async fn two_hundred_clients_receive_every_event() {
     let server = Server::start(&["--demo-rate", "50/s"]).await;
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_pulse-loadgen"))
+    let output = tokio::process::Command::new(support::tools::loadgen())
         .args([
             "--url",
             &server.url("/api/events"),

@@ -9,6 +9,7 @@ pub mod postgres;
 pub mod receiver;
 pub mod redis;
 pub mod targets;
+pub mod tools;
 
 use futures::StreamExt;
 use std::process::Stdio;
