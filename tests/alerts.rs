@@ -88,6 +88,7 @@ async fn an_outage_fires_once_past_the_threshold_and_resolves_once_signed() {
     ));
     let server = start(&setup).await;
     server.results_within(Duration::from_secs(10)).await;
+    // A negative: a few passing runs (every 200 ms), with nothing to tell.
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert!(
         receiver.posts().is_empty(),
@@ -131,6 +132,7 @@ async fn an_outage_fires_once_past_the_threshold_and_resolves_once_signed() {
         (Some("firing"), Some(since))
     );
 
+    // A negative: more failing runs, and no repeat.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
         receiver.posts().len(),
@@ -150,9 +152,21 @@ async fn an_outage_fires_once_past_the_threshold_and_resolves_once_signed() {
             .unwrap()
             .starts_with("RESOLVED: Shop API")
     );
+    // A negative: nothing after the resolution.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(receiver.posts().len(), 2);
     assert_eq!(alert_state(&server, "shop-api").await["state"], "ok");
+    // Counted once the receiver's answer is back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let sent = "pulse_notifications_sent_total{notifier=\"ops\"}";
+    while server.metric(sent).await < 2.0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{}",
+            server.metrics_text().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     let metrics = server.metrics_text().await;
     assert!(
         metrics.contains("pulse_notifications_sent_total{notifier=\"ops\"} 2"),
@@ -196,6 +210,7 @@ async fn twenty_checks_behind_a_failing_router_give_one_message_per_notifier() {
     up.store(false, Ordering::SeqCst);
     let hook = receiver.wait_for("/hook", 1, Duration::from_secs(15)).await;
     receiver.wait_for("/chat", 1, Duration::from_secs(5)).await;
+    // A negative: past the 2 s group window, no second message.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         receiver.accepted("/hook").len(),
@@ -235,6 +250,7 @@ async fn twenty_checks_behind_a_failing_router_give_one_message_per_notifier() {
 
     up.store(true, Ordering::SeqCst);
     receiver.wait_for("/hook", 2, Duration::from_secs(15)).await;
+    // A negative: past the 2 s group window, no third message.
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         receiver.accepted("/hook").len(),
@@ -284,6 +300,7 @@ async fn a_failing_receiver_gets_the_same_message_until_it_takes_it() {
             .await,
         2.0
     );
+    // A negative: taken, it is not sent again.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.posts().len(), 3);
 }
@@ -363,6 +380,7 @@ async fn a_kill_between_firing_and_sending_still_sends_exactly_once() {
     let posts = receiver.wait_for("/hook", 1, Duration::from_secs(10)).await;
     assert_eq!(posts[0].json()["alerts"][0]["event"], "fired");
     assert_eq!(alert_state(&server, "shop-api").await["state"], "firing");
+    // A negative: time in which a second firing would come.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         receiver.posts().len(),
@@ -405,6 +423,7 @@ async fn a_reload_neither_fires_an_open_alert_again_nor_forgets_it() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // A negative: time in which a second firing would come.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(receiver.posts().len(), 1, "not fired again by the reload");
     assert_eq!(alert_state(&server, "shop-api").await["state"], "firing");
@@ -474,6 +493,7 @@ async fn a_maintenance_window_tells_no_one_and_is_left_out_of_uptime() {
     wait_for_reload(&server, |s| !shop_api(s)["maintenance_until_ms"].is_null()).await;
     up.store(false, Ordering::SeqCst);
     wait_for_reload(&server, |s| shop_api(s)["health"] == "down").await;
+    // A negative: failing runs in the window, and no alert.
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(receiver.posts().is_empty(), "no alert in a window");
     let state = alert_state(&server, "shop-api").await;
@@ -524,6 +544,7 @@ async fn a_maintenance_window_tells_no_one_and_is_left_out_of_uptime() {
     std::fs::write(&setup.path, after).unwrap();
     let fired = receiver.wait_for("/hook", 1, Duration::from_secs(10)).await;
     assert_eq!(fired[0].json()["alerts"][0]["event"], "fired");
+    // A negative: no second message.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(receiver.posts().len(), 1, "exactly one message");
     assert_eq!(alert_state(&server, "shop-api").await["state"], "firing");
@@ -886,6 +907,7 @@ async fn the_dashboard_stream_tells_each_alert_change_once_and_a_notifier_that_f
         (&"shop-api".into(), &"ok".into())
     );
     receiver.wait_for("/hook", 2, Duration::from_secs(10)).await;
+    // A negative: what the public stream carried until it fell quiet.
     let mut public_alerts = 0;
     while let Ok(Some((kind, _, _))) = tokio::time::timeout(
         Duration::from_millis(300),
@@ -1018,6 +1040,7 @@ async fn a_resolution_goes_to_the_notifier_told_of_the_firing_after_a_restart_an
     up.store(true, Ordering::SeqCst);
     let told = receiver.wait_for("/ops", 2, Duration::from_secs(10)).await;
     assert_eq!(told[1].json()["alerts"][0]["event"], "resolved");
+    // A negative: time in which the wrong notifier would be told.
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         receiver.accepted("/pager").is_empty(),

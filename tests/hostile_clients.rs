@@ -56,20 +56,75 @@ async fn half_sent_requests(server: &Server, source: Ipv4Addr, count: usize) -> 
         .collect()
 }
 
-/// How many of `sockets` the server still holds open: a refused or closed
-/// one reads its answer (if any) and then the end within `wait`.
-async fn still_open(sockets: &mut [TcpStream], wait: Duration) -> usize {
-    let reads = sockets.iter_mut().map(|socket| async move {
-        let mut sink = Vec::new();
-        tokio::time::timeout(wait, socket.read_to_end(&mut sink))
-            .await
-            .is_err()
-    });
-    futures::future::join_all(reads)
-        .await
-        .into_iter()
-        .filter(|open| *open)
-        .count()
+/// How many of `sockets` the server still holds open once it has closed
+/// `refused` of them (each read to its end; a refused one gets its answer,
+/// if any, and then the end). Waits up to 30 s for those closes: a deadline
+/// for something stuck, not a measure of speed. Then, a negative, it
+/// watches the rest for 300 ms more: a refusal is immediate, so one still
+/// to come would show by then, and a place held until a deadline is not
+/// given up in that time.
+async fn still_open_after(sockets: &mut [TcpStream], refused: usize) -> usize {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let total = sockets.len();
+    let mut reads: FuturesUnordered<_> = sockets
+        .iter_mut()
+        .map(|socket| async move {
+            let mut sink = Vec::new();
+            let _ = socket.read_to_end(&mut sink).await;
+        })
+        .collect();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut closed = 0;
+    while closed < refused {
+        match tokio::time::timeout_at(deadline, reads.next()).await {
+            Ok(Some(())) => closed += 1,
+            Ok(None) => break,
+            Err(_) => {
+                panic!("the server closed {closed} of the {refused} it should refuse within 30 s")
+            }
+        }
+    }
+    while let Ok(Some(())) = tokio::time::timeout(Duration::from_millis(300), reads.next()).await {
+        closed += 1;
+    }
+    total - closed
+}
+
+/// Polls until `metric{label}` reads at least `at_least`, up to 30 s;
+/// returns what it reads then.
+async fn labelled_metric_reaching(server: &Server, name: &str, label: &str, at_least: f64) -> f64 {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = labelled_metric(server, name, label).await;
+        if now >= at_least {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name}{{{label}}} is {now} after 30 s, expected {at_least}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Polls until every check has a result checked after `since_ms`, up to 30 s.
+async fn every_check_ran_after(server: &Server, since_ms: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = server.status().await;
+        let checks = status["checks"].as_array().unwrap();
+        if checks
+            .iter()
+            .all(|check| check["checked_at_ms"].as_u64() > Some(since_ms))
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "checks did not go on: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Every check's current health and detail, asserting none of them is
@@ -97,9 +152,9 @@ async fn get_from(server: &Server, source: Ipv4Addr, path: &str) -> u16 {
     let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     socket.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
-    tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer))
+    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut answer))
         .await
-        .expect("answered within 5 s")
+        .expect("answered within 30 s")
         .unwrap();
     let text = String::from_utf8_lossy(&answer);
     text.split(' ')
@@ -113,11 +168,13 @@ async fn one_address_with_a_thousand_half_sent_requests_holds_only_its_share() {
     let (server, _dir) = pulse_with_checks(None, &["--max-connections-per-address", "100"]).await;
     let mut held = half_sent_requests(&server, attacker(0), 1000).await;
 
-    assert_eq!(still_open(&mut held, Duration::from_millis(300)).await, 100);
-    let refused = labelled_metric(
+    // Held until the 20 s default request deadline; refused at once.
+    assert_eq!(still_open_after(&mut held, 900).await, 100);
+    let refused = labelled_metric_reaching(
         &server,
         "pulse_connections_refused_total",
         "reason=\"per_address\"",
+        900.0,
     )
     .await;
     assert_eq!(refused, 900.0);
@@ -131,26 +188,20 @@ async fn one_address_with_a_thousand_half_sent_requests_holds_only_its_share() {
         get_from(&server, Ipv4Addr::new(127, 0, 0, 3), "/").await,
         200
     );
-    let checked_before = support::now_ms();
-    tokio::time::sleep(Duration::from_millis(800)).await;
-    let status = server.status().await;
-    for check in status["checks"].as_array().unwrap() {
-        assert!(
-            check["checked_at_ms"].as_u64().unwrap() > checked_before,
-            "checks go on"
-        );
-    }
+    // The checks go on: each runs again.
+    every_check_ran_after(&server, support::now_ms()).await;
     assert_no_false_outage(&server).await;
 }
 
 #[tokio::test]
 async fn many_addresses_cannot_take_the_checks_sockets() {
     // 1,100 descriptors: 588 for clients, the rest kept for the checks.
+    // The request deadline is what frees the places at the end.
     let args = [
         "--max-connections-per-address",
         "100",
         "--request-timeout",
-        "6s",
+        "10s",
     ];
     let (server, _dir) = pulse_with_checks(Some(1100), &args).await;
     // A viewer already watching: while the cap is full nobody new gets in
@@ -163,7 +214,7 @@ async fn many_addresses_cannot_take_the_checks_sockets() {
         .flatten()
         .collect();
     assert_eq!(held.len(), 1200);
-    let open = still_open(&mut held, Duration::from_millis(200)).await;
+    let open = still_open_after(&mut held, 1200 - 587).await;
     assert_eq!(
         open,
         588 - 1,
@@ -171,11 +222,10 @@ async fn many_addresses_cannot_take_the_checks_sockets() {
     );
 
     // While the cap is full, the checks still have their sockets: both go
-    // on reporting up.
+    // on reporting up, twice each at least.
     let mut results = std::collections::HashMap::new();
-    let watching = std::time::Instant::now();
-    while watching.elapsed() < Duration::from_millis(1500) {
-        let Some((kind, _, data)) = viewer.next_event_within(Duration::from_secs(2)).await else {
+    while results.len() < 2 || results.values().any(|&n| n < 2) {
+        let Some((kind, _, data)) = viewer.next_event_within(Duration::from_secs(30)).await else {
             panic!("the viewer's stream ended");
         };
         if kind != "message" {
@@ -188,13 +238,27 @@ async fn many_addresses_cannot_take_the_checks_sockets() {
             .entry(status["id"].as_str().unwrap().to_string())
             .or_insert(0) += 1;
     }
-    assert!(
-        results.len() == 2 && results.values().all(|&n| n >= 2),
-        "{results:?}"
-    );
+    assert_eq!(results.len(), 2, "{results:?}");
+    // They ran while the cap was full: every held place still is (the
+    // server's own metrics cannot be asked, it takes no one new).
+    let still_held = held
+        .iter()
+        .filter(|socket| {
+            let nothing_yet = socket.try_read(&mut [0u8; 1]);
+            matches!(nothing_yet, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        })
+        .count();
+    assert_eq!(still_held, 587, "the cap was still full while they ran");
 
     // The request deadline frees the places: a real client gets in again.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    let closing = held
+        .iter_mut()
+        .map(|socket| answer_and_close(socket, Duration::from_secs(30)));
+    let closed = futures::future::join_all(closing).await;
+    assert!(
+        closed.iter().all(|(_, closed)| *closed),
+        "every held place is freed at its deadline"
+    );
     assert_eq!(
         get_from(&server, Ipv4Addr::new(127, 0, 0, 2), "/healthz").await,
         200
@@ -216,6 +280,15 @@ async fn many_addresses_cannot_take_the_checks_sockets() {
     assert_no_false_outage(&server).await;
 }
 
+/// Reads `socket` to its end into `answer`; panics if it is still open
+/// after 30 s.
+async fn read_until_closed(socket: &mut TcpStream, answer: &mut Vec<u8>) {
+    tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(answer))
+        .await
+        .expect("closed within 30 s")
+        .unwrap();
+}
+
 #[tokio::test]
 async fn silent_and_slow_connections_are_closed_at_their_deadlines() {
     let server = Server::start(&["--first-byte-timeout", "1s", "--request-timeout", "2s"]).await;
@@ -223,17 +296,19 @@ async fn silent_and_slow_connections_are_closed_at_their_deadlines() {
     let mut silent = server.connect_from(attacker(0)).await.unwrap();
     let mut slow = server.connect_from(attacker(1)).await.unwrap();
     slow.write_all(HALF_SENT).await.unwrap();
-
+    // Not before its deadline, however fast the machine; and well before
+    // the defaults (10 s for the first byte, 20 s for the request), so the
+    // flags are what closed them. A late close only means a loaded machine.
     let mut answer = Vec::new();
-    silent.read_to_end(&mut answer).await.unwrap();
+    read_until_closed(&mut silent, &mut answer).await;
     let silent_closed = started.elapsed();
     assert!(answer.is_empty(), "a silent client gets no answer");
     assert!(
-        silent_closed >= Duration::from_millis(900) && silent_closed < Duration::from_secs(2),
+        silent_closed >= Duration::from_millis(900) && silent_closed < Duration::from_secs(5),
         "{silent_closed:?}"
     );
 
-    slow.read_to_end(&mut answer).await.unwrap();
+    read_until_closed(&mut slow, &mut answer).await;
     let slow_closed = started.elapsed();
     assert!(
         answer.starts_with(b"HTTP/1.1 408 "),
@@ -241,7 +316,7 @@ async fn silent_and_slow_connections_are_closed_at_their_deadlines() {
         String::from_utf8_lossy(&answer)
     );
     assert!(
-        slow_closed >= Duration::from_millis(1900) && slow_closed < Duration::from_secs(3),
+        slow_closed >= Duration::from_millis(1900) && slow_closed < Duration::from_secs(10),
         "{slow_closed:?}"
     );
 
@@ -288,7 +363,7 @@ async fn exchange(server: &Server, request: &[u8]) -> String {
         .unwrap();
     socket.write_all(request).await.unwrap();
     let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    let read = tokio::time::timeout(Duration::from_secs(30), socket.read_to_end(&mut answer)).await;
     assert!(
         read.is_ok(),
         "the server closed the connection after answering {request:?}"
@@ -393,9 +468,21 @@ async fn pulse_with_a_long_backlog(args: &[&str]) -> (Server, u64) {
     ];
     all.extend_from_slice(args);
     let server = Server::start(&all).await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let last = server.status().await["last_event_id"].as_u64().unwrap();
-    (server, last - 3000)
+    let first = server.status().await["last_event_id"].as_u64().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let last = server.status().await["last_event_id"].as_u64().unwrap();
+        // The default ring (4,096) holds all of them.
+        if last >= first + 3000 {
+            return (server, last - 3000);
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} events in 30 s at 1000/s",
+            last - first
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// What 100 clients that stop reading after asking for a 3,000-event
@@ -414,21 +501,51 @@ async fn cost_of_stalled_replays(server: &Server, from: u64, pipelined: bool) ->
     after.saturating_sub(before) as f64 / CLIENTS as f64
 }
 
+/// The size of the 3,000 events' replay after `from`, in KiB of frames,
+/// as a client that reads it receives it.
+async fn replay_kib(server: &Server, from: u64) -> f64 {
+    let mut reader =
+        support::SseReader::open(&server.url("/api/events"), Some(&from.to_string())).await;
+    let mut bytes = 0;
+    loop {
+        let (kind, id, data) = reader
+            .next_event_within(Duration::from_secs(30))
+            .await
+            .expect("the replay goes on");
+        bytes += "event: \nid: \ndata: \n\n".len() + kind.len() + data.len();
+        let Some(id) = id else { continue };
+        bytes += id.len();
+        if id.parse::<u64>().unwrap() >= from + 3000 {
+            return bytes as f64 / 1024.0;
+        }
+    }
+}
+
+/// A stalled stream must not keep its replay: what it holds is a small
+/// share of the replay it asked for, measured on the same server (so the
+/// bound is in the workload's terms; a sixteenth and a fifth are the
+/// 40 KiB and 128 KiB this test used to allow). The per-stream
+/// heap of an idle stream on each path is held to its budget by the gates
+/// on instruction counts and heap (scripts/gates, budgets/hotpaths.toml).
 #[tokio::test]
 async fn a_client_that_stops_reading_its_replay_holds_a_bounded_amount() {
     let (server, from) = pulse_with_a_long_backlog(&[]).await;
+    let replay = replay_kib(&server, from).await;
+    server.wait_for_clients(0).await;
     let direct = cost_of_stalled_replays(&server, from, false).await;
-    println!("a stalled direct stream with a 3,000-event replay: {direct:.1} KiB");
+    println!(
+        "a stalled direct stream with a 3,000-event replay ({replay:.0} KiB): {direct:.1} KiB"
+    );
     assert!(
-        direct < 40.0,
-        "direct path: {direct:.1} KiB per stalled stream"
+        direct < replay / 16.0,
+        "direct path: {direct:.1} KiB per stalled stream, of a {replay:.0} KiB replay"
     );
     server.wait_for_clients(0).await;
     let hyper = cost_of_stalled_replays(&server, from, true).await;
     println!("the same through hyper: {hyper:.1} KiB");
     assert!(
-        hyper < 128.0,
-        "hyper path: {hyper:.1} KiB per stalled stream"
+        hyper < replay / 5.0,
+        "hyper path: {hyper:.1} KiB per stalled stream, of a {replay:.0} KiB replay"
     );
 }
 
@@ -440,7 +557,7 @@ async fn a_client_that_takes_nothing_is_disconnected_and_counted() {
     server.wait_for_clients(2).await;
     // Their capped send buffers fill within a second at this rate; then
     // the 2 s stall limit runs.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while server.connected_clients().await > 0 {
         assert!(
             std::time::Instant::now() < deadline,
@@ -520,7 +637,7 @@ async fn slow_large_bodies_from_one_address_pin_nothing() {
     let mut held = futures::future::join_all(opening).await;
     let answers = futures::future::join_all(
         held.iter_mut()
-            .map(|socket| answer_and_close(socket, Duration::from_secs(5))),
+            .map(|socket| answer_and_close(socket, Duration::from_secs(30))),
     )
     .await;
     let grown_kib = server.rss_kib().saturating_sub(before);
@@ -544,25 +661,31 @@ async fn a_body_has_the_same_deadline_as_its_head() {
     let server = Server::start(&["--request-timeout", "2s"]).await;
     let started = std::time::Instant::now();
     // A sign-in form that arrives a byte every 300 ms never completes: the
-    // deadline counts from the connection, not between the pieces.
+    // deadline counts from the connection, not between the pieces. The
+    // trickle would go on for 30 s; the server cuts it off while it still
+    // sends (its writes then fail).
     let socket = declared_body(&server, attacker(0), "/login", 100, 10).await;
     let (mut probe, mut trickle) = socket.into_split();
     let trickling = async {
-        for _ in 0..30 {
+        for _ in 0..100 {
             tokio::time::sleep(Duration::from_millis(300)).await;
             if trickle.write_all(b"a").await.is_err() {
-                return;
+                return true;
             }
         }
+        false
     };
-    let ((code, closed), ()) = tokio::join!(
-        answer_and_close(&mut probe, Duration::from_secs(6)),
+    let ((code, closed), cut_off) = tokio::join!(
+        answer_and_close(&mut probe, Duration::from_secs(30)),
         trickling
     );
     let took = started.elapsed();
     assert_eq!((code, closed), (408, true));
+    assert!(cut_off, "the trickle was cut off while it still sent");
+    // Not before the deadline; and well before the 20 s default, so the
+    // flag is what set it.
     assert!(
-        took >= Duration::from_millis(1900) && took < Duration::from_secs(4),
+        took >= Duration::from_millis(1900) && took < Duration::from_secs(10),
         "{took:?}"
     );
     assert_eq!(
@@ -592,7 +715,7 @@ async fn each_route_takes_only_the_body_it_needs() {
     ];
     for (path, length, expected) in cases {
         let mut socket = declared_body(&server, attacker(1), path, length, length).await;
-        let (code, _) = answer_and_close(&mut socket, Duration::from_secs(5)).await;
+        let (code, _) = answer_and_close(&mut socket, Duration::from_secs(30)).await;
         assert_eq!(code, expected, "{path} with {length} bytes");
     }
 }
@@ -606,7 +729,8 @@ async fn a_stream_whose_client_keeps_sending_is_closed_and_counted() {
         .await
         .unwrap();
     server.wait_for_clients(1).await;
-    // A line end or two is forgiven; a stream of junk is not.
+    // A line end or two is forgiven; a stream of junk is not. (A negative:
+    // a short wait, in which a stream closed for the line end would go.)
     socket.write_all(b"\r\n").await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(server.connected_clients().await, 1);
@@ -666,21 +790,40 @@ async fn streams_that_never_read_hold_little_while_events_flow_on_a_large_board(
     ])
     .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
+    // What a stream that buffered its opening would hold at least: the
+    // snapshot of the 3,000 checks, as a reading client receives it.
+    let mut reader = support::SseReader::open(&server.url("/api/events"), None).await;
+    let (kind, _, snapshot) = reader
+        .next_event_within(Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(kind, "snapshot");
+    let snapshot_kib = snapshot.len() as f64 / 1024.0;
+    drop(reader);
+    server.wait_for_clients(0).await;
     const CLIENTS: usize = 1000;
     let before = server.rss_kib();
     let mut held = Vec::with_capacity(CLIENTS);
     for n in 0..CLIENTS {
         held.push(non_reading_stream(&server, attacker((n % 4) as u8)).await);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while server.connected_clients().await < CLIENTS as u64 {
         assert!(std::time::Instant::now() < deadline, "all streams open");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
     let per_stream = server.rss_kib().saturating_sub(before) as f64 / CLIENTS as f64;
-    println!("a non-reading stream on a 3,000-check board at 200 events/s: {per_stream:.1} KiB");
-    assert!(per_stream < 64.0, "{per_stream:.1} KiB per stream");
+    println!(
+        "a non-reading stream on a 3,000-check board ({snapshot_kib:.0} KiB snapshot) at 200 events/s: {per_stream:.1} KiB"
+    );
+    // Far less than its snapshot: the server does not keep what it could
+    // not send (measured on the same board; an eighth is the 64 KiB this
+    // test used to allow).
+    assert!(
+        per_stream < snapshot_kib / 8.0,
+        "{per_stream:.1} KiB per stream, of a {snapshot_kib:.0} KiB snapshot"
+    );
     drop(held);
 }
 
@@ -738,7 +881,7 @@ async fn a_request_after_a_stream_on_the_same_connection_has_the_same_deadlines(
     // A new access rule ends every private stream: its client is asked again.
     let (_, other) = new_token("other").await;
     save_by_rename(&path, &config(&format!("{line}, {other}")));
-    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+    let ended = tokio::time::timeout(Duration::from_secs(30), async {
         while !seen.ends_with(b"0\r\n\r\n") {
             let n = socket.read(&mut chunk).await.unwrap();
             assert!(n > 0, "the connection stays open after the stream");
@@ -751,15 +894,17 @@ async fn a_request_after_a_stream_on_the_same_connection_has_the_same_deadlines(
     // deadline as a first request's, and the connection is closed.
     let started = std::time::Instant::now();
     socket.write_all(HALF_SENT).await.unwrap();
-    let (_, closed) = answer_and_close(&mut socket, Duration::from_secs(6)).await;
+    let (_, closed) = answer_and_close(&mut socket, Duration::from_secs(30)).await;
     let took = started.elapsed();
     assert!(closed, "a half-sent second head is not held open");
-    assert!(took < Duration::from_secs(4), "{took:?}");
+    // Well before the 20 s default: held to the 2 s given.
+    assert!(took < Duration::from_secs(10), "{took:?}");
 }
 
 #[tokio::test]
 async fn bodies_in_flight_have_one_budget_for_every_connection() {
-    let server = Server::start(&["--request-timeout", "3s"]).await;
+    // The deadline only has to outlast opening the 2,100 connections below.
+    let server = Server::start(&["--request-timeout", "10s"]).await;
     // Each declares a whole form (8 KiB) and sends none of it: 2,048 of
     // them hold the 16 MiB that all connections together may.
     let declared = 8 * 1024;
@@ -768,23 +913,35 @@ async fn bodies_in_flight_have_one_budget_for_every_connection() {
         let source = attacker((n / 250) as u8);
         held.push(declared_body(&server, source, "/login", declared, 0).await);
     }
-    let answers = futures::future::join_all(
-        held.iter_mut()
-            .map(|socket| answer_and_close(socket, Duration::from_millis(500))),
-    )
-    .await;
-    let busy = answers.iter().filter(|(code, _)| *code == 503).count();
-    assert_eq!(busy, 2100 - 2048, "beyond the budget: 503 at once");
-    // Whoever sends no body is not held up, and the budget comes back
-    // when the slow ones reach their deadline.
-    assert_eq!(get_from(&server, attacker(20), "/healthz").await, 200);
-    let waited = futures::future::join_all(
-        held.iter_mut()
-            .map(|socket| answer_and_close(socket, Duration::from_secs(6))),
-    )
-    .await;
-    assert!(waited.iter().all(|(_, closed)| *closed));
+    // Every one is answered in the end: those beyond the budget with 503 at
+    // once, before any of the others reaches its deadline (408).
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut answers: FuturesUnordered<_> = held
+        .iter_mut()
+        .map(|socket| answer_and_close(socket, Duration::from_secs(60)))
+        .collect();
+    let mut in_order = Vec::new();
+    let mut checked_others = false;
+    while let Some((code, closed)) = answers.next().await {
+        assert!(closed, "answered {code} and closed");
+        in_order.push(code);
+        // Whoever sends no body is not held up while the budget is spent.
+        if in_order.len() == 2100 - 2048 && !checked_others {
+            assert_eq!(get_from(&server, attacker(20), "/healthz").await, 200);
+            checked_others = true;
+        }
+    }
+    let (busy, waited) = in_order.split_at(2100 - 2048);
+    assert!(
+        busy.iter().all(|&code| code == 503),
+        "beyond the budget: 503 at once, before any deadline: {busy:?}"
+    );
+    assert!(
+        waited.iter().all(|&code| code == 408),
+        "the rest at their deadline"
+    );
+    // The budget came back when the slow ones reached their deadline.
     let mut form = declared_body(&server, attacker(21), "/login", 26, 26).await;
-    let (code, _) = answer_and_close(&mut form, Duration::from_secs(5)).await;
+    let (code, _) = answer_and_close(&mut form, Duration::from_secs(30)).await;
     assert_ne!(code, 503, "the budget came back");
 }

@@ -6,9 +6,11 @@
 //! setuid root or given a capability, is run as `nobody`: it must print its
 //! version, and start and serve.
 //!
-//! Needs root (to make the copies and change user) and a filesystem for the
-//! copy that honours setuid bits and capabilities; a case that cannot run
-//! here says why and passes without asserting anything.
+//! Needs root (to make the copies and change user), setpriv (util-linux),
+//! setcap (libcap2-bin, which scripts/setup installs) and a filesystem for
+//! the copy that honours setuid bits and capabilities. CI has all of them;
+//! where one is missing the test fails and says which, rather than pass
+//! without asserting anything.
 
 mod support;
 
@@ -23,18 +25,16 @@ const VERSION_WITHIN: Duration = Duration::from_secs(10);
 
 #[tokio::test]
 async fn a_setuid_root_copy_run_by_nobody_starts_once_and_serves() {
-    let Some(copy) = privileged_copy("setuid root", |path| {
+    let copy = privileged_copy("setuid root", |path| {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o4755))
             .map_err(|e| format!("chmod 4755: {e}"))
-    }) else {
-        return;
-    };
+    });
     runs_as_nobody(&copy.path).await;
 }
 
 #[tokio::test]
 async fn a_copy_with_a_file_capability_run_by_nobody_starts_once_and_serves() {
-    let Some(copy) = privileged_copy("cap_net_bind_service", |path| {
+    let copy = privileged_copy("cap_net_bind_service", |path| {
         let status = std::process::Command::new("setcap")
             .arg("cap_net_bind_service=+ep")
             .arg(path)
@@ -44,9 +44,7 @@ async fn a_copy_with_a_file_capability_run_by_nobody_starts_once_and_serves() {
             true => Ok(()),
             false => Err(format!("setcap failed ({status})")),
         }
-    }) else {
-        return;
-    };
+    });
     runs_as_nobody(&copy.path).await;
 }
 
@@ -81,31 +79,28 @@ async fn runs_as_nobody(copy: &Path) {
 }
 
 /// A copy of the pulse binary in a directory `nobody` can reach, made
-/// privileged by `privilege`; `None` (with the reason printed) where this
+/// privileged by `privilege`. Panics, saying what is missing, where this
 /// machine cannot run such a copy.
-fn privileged_copy(
-    what: &str,
-    privilege: impl FnOnce(&Path) -> Result<(), String>,
-) -> Option<Copy> {
-    let skip = |why: String| {
-        eprintln!("SKIPPED ({what}): {why}");
-        None
+fn privileged_copy(what: &str, privilege: impl FnOnce(&Path) -> Result<(), String>) -> Copy {
+    let cannot = |why: String| -> ! {
+        panic!("cannot test a {what} copy here: {why} (CI runs as root after scripts/setup)")
     };
     // SAFETY: geteuid only reads this process's credentials.
     if unsafe { libc::geteuid() } != 0 {
-        return skip("needs root, to make a privileged copy and run it as nobody".into());
+        cannot("it needs root, to make a privileged copy and run it as nobody".into());
     }
     if std::process::Command::new("setpriv")
         .arg("--version")
         .output()
         .is_err()
     {
-        return skip("setpriv (util-linux) is not installed".into());
+        cannot("setpriv (util-linux) is not installed".into());
     }
     let dir = tempfile::tempdir().unwrap();
     if let Some(mount) = nosuid_mount_of(dir.path()) {
-        return skip(format!(
-            "{} is on {mount}, mounted nosuid: setuid bits and file capabilities are ignored there",
+        cannot(format!(
+            "{} is on {mount}, mounted nosuid, where setuid bits and file capabilities are \
+             ignored; point TMPDIR at a filesystem without nosuid",
             dir.path().display()
         ));
     }
@@ -113,9 +108,9 @@ fn privileged_copy(
     let path = dir.path().join("pulse");
     std::fs::copy(env!("CARGO_BIN_EXE_pulse"), &path).unwrap();
     if let Err(why) = privilege(&path) {
-        return skip(why);
+        cannot(why);
     }
-    Some(Copy { _dir: dir, path })
+    Copy { _dir: dir, path }
 }
 
 /// A privileged copy; removed when dropped.

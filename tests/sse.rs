@@ -74,18 +74,29 @@ async fn a_stream_starts_with_retry_then_a_snapshot_of_every_check() {
     );
 }
 
+/// The checks run at the `--interval` given: every check reports, again
+/// and again, with increasing ids, and no check's runs (by the time each
+/// result was checked, the server's own clock) come closer together than
+/// half the interval, nor further apart than half the 10 s default (so the
+/// flag is what sets them). Arrival times at the client are not measured:
+/// on a loaded machine they say more about the machine.
 #[tokio::test]
 async fn events_arrive_at_the_interval_with_increasing_ids() {
+    const RESULTS_EACH: usize = 4;
     let server = Server::start(&["--interval", "1s"]).await;
     let mut stream = SseReader::open(&server.url("/api/events"), None).await;
-    let (kind, _, _) = stream.next_event_within(5 * SECOND).await.unwrap();
+    let (kind, _, _) = stream.next_event_within(30 * SECOND).await.unwrap();
     assert_eq!(kind, "snapshot");
 
     let mut last_id = 0u64;
-    let mut arrivals: HashMap<String, Vec<Instant>> = HashMap::new();
-    let until = Instant::now() + Duration::from_millis(4500);
-    while Instant::now() < until {
-        let (kind, id, data) = stream.next_event_within(3 * SECOND).await.unwrap();
+    let mut checked: HashMap<String, Vec<u64>> = HashMap::new();
+    let deadline = Instant::now() + 60 * SECOND;
+    while checked.len() < 5 || checked.values().any(|at| at.len() < RESULTS_EACH) {
+        assert!(
+            Instant::now() < deadline,
+            "not every check reported {RESULTS_EACH} times within 60 s: {checked:?}"
+        );
+        let (kind, id, data) = stream.next_event_within(30 * SECOND).await.unwrap();
         // On a busy machine the host checks fail and their alert moves
         // (`alert` events, which this private stream rightly carries).
         if kind == "alert" {
@@ -101,36 +112,34 @@ async fn events_arrive_at_the_interval_with_increasing_ids() {
             Health::Unknown,
             "a published result is a verdict"
         );
-        arrivals
+        checked
             .entry(status.id.0)
             .or_default()
-            .push(Instant::now());
+            .push(status.checked_at_ms);
     }
     assert_eq!(
-        arrivals.len(),
+        checked.len(),
         5,
         "every check reported: {:?}",
-        arrivals.keys()
+        checked.keys()
     );
-    for (check, times) in arrivals {
-        assert!(
-            times.len() >= 3,
-            "{check}: {} events in 4.5 s at a 1 s interval",
-            times.len()
-        );
+    for (check, times) in checked {
         for pair in times.windows(2) {
-            let gap = pair[1] - pair[0];
+            let gap = pair[1].saturating_sub(pair[0]);
             assert!(
-                gap > Duration::from_millis(600) && gap < Duration::from_millis(1600),
-                "{check}: events {gap:?} apart at a 1 s interval"
+                (500..5_000).contains(&gap),
+                "{check}: results checked {gap} ms apart at a 1 s interval: {times:?}"
             );
         }
     }
 }
 
+/// Released when it leaves, not at the server's next write to it: with
+/// checks every hour and heartbeats every hour, nothing is written to the
+/// idle streams while the test waits (up to `wait_for_clients`' 30 s).
 #[tokio::test]
 async fn a_client_that_leaves_is_released_at_once() {
-    let server = Server::start(&[]).await;
+    let server = Server::start(&["--interval", "1h", "--heartbeat", "1h"]).await;
     let mut streams = Vec::new();
     for _ in 0..3 {
         let mut stream = SseReader::open(&server.url("/api/events"), None).await;
@@ -142,8 +151,11 @@ async fn a_client_that_leaves_is_released_at_once() {
     server.wait_for_clients(0).await;
 }
 
+/// A clean exit (status 0) is the bound on time: the server exits with
+/// status 1 when anything is still open at its exit deadline
+/// (`shutdown::EXIT_DEADLINE`, 900 ms).
 #[tokio::test]
-async fn shutdown_sends_done_to_every_stream_and_exits_within_a_second() {
+async fn shutdown_sends_done_to_every_stream_and_exits_cleanly() {
     let mut server = Server::start(&[]).await;
     let mut streams = Vec::new();
     for _ in 0..50 {
@@ -151,12 +163,12 @@ async fn shutdown_sends_done_to_every_stream_and_exits_within_a_second() {
         stream.next_event_within(5 * SECOND).await.unwrap();
         streams.push(stream);
     }
-    let took = server.terminate_and_wait(2 * SECOND).await;
-    assert!(took < SECOND, "exited {took:?} after SIGTERM");
+    let took = server.terminate_and_wait(30 * SECOND).await;
+    println!("exited cleanly {took:?} after SIGTERM with 50 streams");
     // What the server wrote before it exited is still there to read.
     for stream in &mut streams {
         let mut last = None;
-        while let Some(item) = stream.next_within(2 * SECOND).await {
+        while let Some(item) = stream.next_within(10 * SECOND).await {
             if let Item::Event { kind, data, .. } = item {
                 last = Some((kind, data));
             }
@@ -214,15 +226,22 @@ async fn malformed_or_unknown_ids_get_a_snapshot_not_an_error() {
     assert_eq!(kind, "snapshot");
 }
 
+/// Five heartbeats come within 30 s: at the 15 s default that would take
+/// over a minute, so they come at the `--heartbeat` given, however loaded
+/// the machine.
 #[tokio::test]
 async fn an_idle_stream_gets_heartbeat_comments() {
     let server = Server::start(&["--interval", "1h", "--heartbeat", "300ms"]).await;
     let mut stream = SseReader::open(&server.url("/api/events"), None).await;
-    let started = Instant::now();
-    loop {
-        match stream.next_within(3 * SECOND).await.unwrap() {
-            Item::Comment(_) => break,
-            _ => assert!(started.elapsed() < 3 * SECOND),
+    let deadline = Instant::now() + 30 * SECOND;
+    let mut comments = 0;
+    while comments < 5 {
+        // Panics, saying so, when nothing at all arrives before the deadline.
+        let left = deadline.saturating_duration_since(Instant::now());
+        match stream.next_within(left).await {
+            Some(Item::Comment(_)) => comments += 1,
+            Some(_) => {}
+            None => panic!("the stream ended after {comments} heartbeats"),
         }
     }
 }

@@ -175,8 +175,13 @@ test('a check’s detail page passes axe', async ({ page }) => {
   await takeShopDown();
   await signIn(page);
   await liveBoard(page);
-  // Results reach the history once a second; let the chart have a few.
-  await page.waitForTimeout(2500);
+  // Results reach the history once a second: until the chart has a few.
+  await expect
+    .poll(() => server.savedResults(page.request, 'shop-front'), {
+      message: 'results of the shop saved',
+      timeout: 30_000,
+    })
+    .toBeGreaterThanOrEqual(3);
   // From the hydrated dashboard, so the detail page is hydrated too.
   await page.locator('article.card[data-check-id="shop-front"] a.more').click();
   await expect(page).toHaveURL(/\/checks\/shop-front$/);

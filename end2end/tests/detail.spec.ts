@@ -35,8 +35,15 @@ test.afterEach(async () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
+/** Until `n` results of the toggle check are in the database. */
+async function saved(page: import('@playwright/test').Page, n: number) {
+  await expect
+    .poll(() => server.savedResults(page.request, 'toggle'), { message: `${n} results saved`, timeout: 30_000 })
+    .toBeGreaterThanOrEqual(n);
+}
+
 test('a detail page follows its check live: status, chart, changes, uptime', async ({ page }) => {
-  await page.waitForTimeout(2000);
+  await saved(page, 2);
   await page.goto(`${server.url}/checks/toggle?range=1h`);
   await expect(page.locator('.detail-page .badge')).toHaveAttribute('data-state', 'live');
   const pill = page.locator('.detail-page h2 .pill');
@@ -49,7 +56,7 @@ test('a detail page follows its check live: status, chart, changes, uptime', asy
   await expect.poll(results).toBeGreaterThan(before);
 
   await new Promise((resolve) => target.close(resolve));
-  await expect(pill).toHaveText('down', { timeout: 10_000 });
+  await expect(pill).toHaveText('down', { timeout: 30_000 });
   await expect(page.locator('.detail-page > .detail')).toContainText('refused');
   await expect(page.locator('.spans li').first()).toContainText('down at');
   await expect(page.locator('.failures li').first()).toContainText('refused');
@@ -57,13 +64,13 @@ test('a detail page follows its check live: status, chart, changes, uptime', asy
   await expect(today).toHaveAttribute('title', /[1-9]\d* down\)/);
 
   target = await listen(port);
-  await expect(pill).toHaveText('up', { timeout: 10_000 });
+  await expect(pill).toHaveText('up', { timeout: 30_000 });
   await expect(page.locator('.spans li').first()).toContainText('up at');
   expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
 });
 
 test('the chart has labelled axes and a tooltip under the pointer and on focus', async ({ page }) => {
-  await page.waitForTimeout(2500);
+  await saved(page, 3);
   await page.goto(`${server.url}/checks/toggle?range=1h`);
   await expect(page.locator('.detail-page .badge')).toHaveAttribute('data-state', 'live');
   const chart = page.locator('.chart svg');

@@ -22,12 +22,19 @@ test.afterEach(async () => {
 });
 
 test('cards show uptime and recent results, server-rendered, then live', async ({ page }) => {
-  // Let a few results reach the database (batches are written each second).
-  await page.waitForTimeout(3500);
-  const html = await (await page.request.get(server.url)).text();
-  const card = html.slice(html.indexOf('data-check-id="pulse-healthz"'));
+  // Until a few results have reached the database (batches are written
+  // each second): the first HTML's strip then has two at least.
+  const strip2 = /<svg [^>]*class="strip"[^>]*><path class="up" d="M0 0h4v16h-4zM6 0/;
+  const cardHtml = async () => {
+    const html = await (await page.request.get(server.url)).text();
+    return html.slice(html.indexOf('data-check-id="pulse-healthz"'));
+  };
+  await expect
+    .poll(cardHtml, { message: 'two results of the self-check saved and on its card', timeout: 30_000 })
+    .toMatch(strip2);
+  const card = await cardHtml();
   expect(card).toMatch(/<b>100%<\/b> (<!>)?1h/);
-  expect(card).toMatch(/<svg [^>]*class="strip"[^>]*><path class="up" d="M0 0h4v16h-4zM6 0/);
+  expect(card).toMatch(strip2);
   expect(card).toMatch(/<polyline points="[\d.]+,[\d.]+/);
 
   await page.goto(server.url);
@@ -40,7 +47,7 @@ test('cards show uptime and recent results, server-rendered, then live', async (
   expect(before).toBeGreaterThanOrEqual(2);
   await expect(strip).toHaveAttribute('aria-label', new RegExp(`^newest ${before} results: ${before} up, last at`));
   // Events extend the strip without a refetch, up to its 20 results.
-  await expect.poll(results, { timeout: 10_000 }).toBeGreaterThan(before);
+  await expect.poll(results, { timeout: 30_000 }).toBeGreaterThan(before);
   const ticks = (await strip.locator('path.up').getAttribute('d'))?.match(/M/g)?.length;
   expect(ticks).toBe(await results());
   await expect(healthz.locator('.sparkline polyline')).toHaveAttribute('points', /\d/);
@@ -76,22 +83,24 @@ test('the change feed shows a check going down and recovering, live and after a 
 
     await new Promise((resolve) => target.close(resolve));
     const feed = page.locator('.feed .change');
-    await expect(feed.first()).toContainText('Toggle went down', { timeout: 10_000 });
+    await expect(feed.first()).toContainText('Toggle went down', { timeout: 30_000 });
     await expect(feed.first()).toContainText('Connection refused');
     // The card's uptime falls with each failure, on the same page.
     const share = async () => parseFloat((await hourUptime.textContent()) ?? '');
-    await expect.poll(share, { timeout: 5_000 }).toBeLessThan(100);
+    await expect.poll(share, { timeout: 30_000 }).toBeLessThan(100);
     const fallen = await share();
-    await expect.poll(share, { timeout: 5_000 }).toBeLessThan(fallen);
+    await expect.poll(share, { timeout: 30_000 }).toBeLessThan(fallen);
     expect(await page.evaluate(() => (window as any).sameDocument)).toBe(true);
     target = await listen(port);
-    await expect(feed.first()).toContainText('Toggle recovered', { timeout: 10_000 });
+    await expect(feed.first()).toContainText('Toggle recovered', { timeout: 30_000 });
 
-    // From the database, in the first HTML of a new page.
-    await page.waitForTimeout(1500);
-    const html = await (await page.request.get(flipping.url)).text();
-    expect(html).toMatch(/<b>Toggle<\/b> (<!>)?recovered/);
-    expect(html).toMatch(/<b>Toggle<\/b> (<!>)?went down/);
+    // From the database, in the first HTML of a new page, once the
+    // recovery's batch is written.
+    const firstHtml = async () => (await page.request.get(flipping.url)).text();
+    await expect
+      .poll(firstHtml, { message: 'the recovery saved and in the first HTML', timeout: 30_000 })
+      .toMatch(/<b>Toggle<\/b> (<!>)?recovered/);
+    expect(await firstHtml()).toMatch(/<b>Toggle<\/b> (<!>)?went down/);
   } finally {
     await flipping.stop();
     target.close();
@@ -101,7 +110,13 @@ test('the change feed shows a check going down and recovering, live and after a 
 test('a check has its own page: chart, changes and failures, and ranges change in place', async ({ page }) => {
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
-  await page.waitForTimeout(3000);
+  // Until a few results are in the database (batches each second).
+  await expect
+    .poll(() => server.savedResults(page.request, 'pulse-healthz'), {
+      message: 'results of the self-check saved',
+      timeout: 30_000,
+    })
+    .toBeGreaterThanOrEqual(3);
 
   // Server-rendered: the first HTML already holds the chart and the changes.
   const html = await (await page.request.get(`${server.url}/checks/pulse-healthz?range=1h`)).text();

@@ -3,6 +3,7 @@
 // would.
 import { spawn, ChildProcess } from 'node:child_process';
 import * as path from 'node:path';
+import type { APIRequestContext } from '@playwright/test';
 
 const root = path.resolve(__dirname, '..', '..');
 // Where cargo put the release binary (`CARGO_TARGET_DIR` moves it), unless
@@ -52,6 +53,20 @@ export class PulseServer {
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
+  }
+
+  /**
+   * How many results of `check` the history holds for today, as its page
+   * says in the first HTML (the 90-day bar's last day), asked through
+   * `request`: a page's, so that a signed-in page's session goes with it.
+   * For tests that need results in the database, to wait for them instead
+   * of for a time. (The JSON API's chart points are whole minutes only.)
+   */
+  async savedResults(request: APIRequestContext, check: string): Promise<number> {
+    const answer = await request.get(`${this.url}/checks/${check}?range=1h`, { maxRedirects: 0 });
+    if (answer.status() !== 200) throw new Error(`the page of ${check}: ${answer.status()}`);
+    const days = [...(await answer.text()).matchAll(/title="[^"]*: (?:no results|[^"]*\((\d+) results?)/g)];
+    return Number(days.at(-1)?.[1] ?? 0);
   }
 
   /** SIGTERM, then wait for the process to exit. */
