@@ -102,7 +102,7 @@ fn secure_mode() -> bool {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-pub fn run_with_tuned_malloc() {}
+pub(crate) fn run_with_tuned_malloc() {}
 
 #[cfg(all(test, target_os = "linux", target_env = "gnu"))]
 mod tests {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 /// `GET /api/status`: every current status the asker may see: everything
 /// for the private audience, the public checks' `PublicStatus` for the
 /// public.
-pub async fn status(
+pub(crate) async fn status(
     State(hub): State<Arc<Hub>>,
     Extension(audience): Extension<Audience>,
 ) -> Json<SnapshotFor> {
@@ -19,13 +19,13 @@ pub async fn status(
 }
 
 /// `GET /api/public/status`: what the public status page shows, whoever asks.
-pub async fn public_status(State(hub): State<Arc<Hub>>) -> Json<PublicSnapshot> {
+pub(crate) async fn public_status(State(hub): State<Arc<Hub>>) -> Json<PublicSnapshot> {
     Json(hub.public_snapshot())
 }
 
 /// `GET /api/alerts` (private): where each check's alert stands, the
 /// notifiers and whether they fail, and the last 100 messages' outcomes.
-pub async fn alerts(
+pub(crate) async fn alerts(
     State(hub): State<Arc<Hub>>,
     State(alerts): State<Arc<Alerts>>,
 ) -> Result<Json<AlertsReport>, LogUnreadable> {
@@ -39,7 +39,7 @@ pub async fn alerts(
 /// `GET` or `POST /api/push/{token}`: a push check's ping. The token is
 /// the whole authentication (see `checks::push`); an unknown one is a
 /// plain 404 that says nothing of which tokens exist.
-pub async fn push(
+pub(crate) async fn push(
     State(pushes): State<Arc<crate::checks::Pushes>>,
     axum::extract::Path(token): axum::extract::Path<String>,
 ) -> impl axum::response::IntoResponse {
@@ -56,12 +56,12 @@ pub async fn push(
 }
 
 #[derive(Serialize)]
-pub struct Liveness {
+pub(crate) struct Liveness {
     status: &'static str,
 }
 
 /// `GET /healthz`: 200 whenever the process serves requests. Open to
 /// anyone, so it says nothing more (how many watch is in `/metrics`).
-pub async fn healthz() -> Json<Liveness> {
+pub(crate) async fn healthz() -> Json<Liveness> {
     Json(Liveness { status: "ok" })
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// A positive duration written for people: `"10s"`, `"500ms"`, `"1m 30s"`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Period(pub Duration);
+pub(crate) struct Period(pub Duration);
 
 impl<'de> Deserialize<'de> for Period {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -36,7 +36,7 @@ impl<'de> Deserialize<'de> for Period {
 
 /// An absolute `http://` or `https://` URL with a host.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpUrl(pub reqwest::Url);
+pub(crate) struct HttpUrl(pub reqwest::Url);
 
 impl<'de> Deserialize<'de> for HttpUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -58,7 +58,7 @@ impl<'de> Deserialize<'de> for HttpUrl {
 
 /// An HTTP method; `GET` unless set.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Method(pub reqwest::Method);
+pub(crate) struct Method(pub reqwest::Method);
 
 impl Default for Method {
     fn default() -> Self {
@@ -84,7 +84,7 @@ impl<'de> Deserialize<'de> for Method {
 /// Request headers, checked to be valid HTTP. Values may hold secrets
 /// (`${TOKEN}`); they are sent, never published.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Headers(pub Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>);
+pub(crate) struct Headers(pub Vec<(reqwest::header::HeaderName, reqwest::header::HeaderValue)>);
 
 impl<'de> Deserialize<'de> for Headers {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -105,7 +105,7 @@ impl<'de> Deserialize<'de> for Headers {
 /// The status codes that count as success: `200`, `[200, 204]`, `"2xx"`,
 /// `["2xx", 304]` or `"200-399"`. 2xx unless set.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StatusSet(pub Vec<RangeInclusive<u16>>);
+pub(crate) struct StatusSet(pub Vec<RangeInclusive<u16>>);
 
 impl Default for StatusSet {
     fn default() -> Self {
@@ -114,12 +114,12 @@ impl Default for StatusSet {
 }
 
 impl StatusSet {
-    pub fn contains(&self, code: u16) -> bool {
+    pub(crate) fn contains(&self, code: u16) -> bool {
         self.0.iter().any(|range| range.contains(&code))
     }
 
     /// `2xx`, `200, 204`: how the set reads in a failure reason.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let parts: Vec<String> = self
             .0
             .iter()
@@ -219,7 +219,7 @@ fn status_range_of_text<E: de::Error>(text: &str) -> Result<RangeInclusive<u16>,
 
 /// A regular expression, compiled once when the config loads.
 #[derive(Clone, Debug)]
-pub struct Pattern(pub regex::Regex);
+pub(crate) struct Pattern(pub regex::Regex);
 
 impl PartialEq for Pattern {
     fn eq(&self, other: &Self) -> bool {
@@ -238,7 +238,7 @@ impl<'de> Deserialize<'de> for Pattern {
 
 /// An RFC 6901 JSON pointer: `""` (the whole document) or `/a/0/b`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct JsonPointer(pub String);
+pub(crate) struct JsonPointer(pub String);
 
 impl<'de> Deserialize<'de> for JsonPointer {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -255,7 +255,7 @@ impl<'de> Deserialize<'de> for JsonPointer {
 /// `host:port` for a TCP connect, where host is a name, an IPv4 address
 /// or a bracketed IPv6 address.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Address(pub String);
+pub(crate) struct Address(pub String);
 
 impl<'de> Deserialize<'de> for Address {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// from people, and no redirects of its own: `fetch` follows them, choosing
 /// each hop's headers. Checks and alert notifiers alike (notifiers never
 /// redirect: a notifier's URL is where its secret goes, and nowhere else).
-pub fn settings() -> reqwest::ClientBuilder {
+pub(crate) fn settings() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("pulse/", env!("CARGO_PKG_VERSION")))
         .redirect(reqwest::redirect::Policy::none())
@@ -18,7 +18,7 @@ pub fn settings() -> reqwest::ClientBuilder {
 /// The most specific cause reqwest's error chain offers, with a plain-words
 /// category in front. Never the URL (reqwest's own text has it, and a URL
 /// may hold a token); alert notifiers describe their errors with it too.
-pub fn describe_error(error: &reqwest::Error) -> String {
+pub(crate) fn describe_error(error: &reqwest::Error) -> String {
     let category = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {

@@ -22,7 +22,7 @@ use std::sync::{Arc, RwLock};
 
 /// When a window is open.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Schedule {
+pub(crate) enum Schedule {
     /// Once, from `start` to `end` (civil times in `zone`).
     Once {
         start: DateTime,
@@ -41,17 +41,17 @@ pub enum Schedule {
 
 /// One `[[maintenance]]`, with the checks it covers.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Window {
+pub(crate) struct Window {
     /// As the config names it, for people reading the config and logs.
-    pub name: Option<String>,
-    pub schedule: Schedule,
-    pub checks: Vec<CheckId>,
+    pub(crate) name: Option<String>,
+    pub(crate) schedule: Schedule,
+    pub(crate) checks: Vec<CheckId>,
 }
 
 impl Schedule {
     /// The end of the occurrence that covers `at_ms` (start included, end
     /// not), in milliseconds since the Unix epoch.
-    pub fn covering(&self, at_ms: u64) -> Option<u64> {
+    pub(crate) fn covering(&self, at_ms: u64) -> Option<u64> {
         let at = i64::try_from(at_ms).ok()?;
         match self {
             Schedule::Once { start, end, zone } => occurrence(*start, *end, zone)
@@ -118,12 +118,12 @@ fn occurrence(start: DateTime, end: DateTime, zone: &TimeZone) -> Option<(i64, i
 /// Every window, by the checks it covers: what the engine asks for each
 /// result. Replaced whole on each reload.
 #[derive(Debug, Default)]
-pub struct Calendar {
+pub(crate) struct Calendar {
     by_check: RwLock<HashMap<CheckId, Arc<[Schedule]>>>,
 }
 
 impl Calendar {
-    pub fn set(&self, windows: &[Window]) {
+    pub(crate) fn set(&self, windows: &[Window]) {
         let mut by_check: HashMap<CheckId, Vec<Schedule>> = HashMap::new();
         for window in windows {
             for check in &window.checks {
@@ -141,7 +141,7 @@ impl Calendar {
     }
 
     /// The end of the latest-ending window of `id` open at `at_ms`, if any.
-    pub fn covering(&self, id: &CheckId, at_ms: u64) -> Option<u64> {
+    pub(crate) fn covering(&self, id: &CheckId, at_ms: u64) -> Option<u64> {
         let schedules = self
             .by_check
             .read()

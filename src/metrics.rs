@@ -14,8 +14,8 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CheckLabel {
-    pub check: String,
+pub(crate) struct CheckLabel {
+    pub(crate) check: String,
 }
 
 /// Which way a stream was served: `direct` (its connection's first and only
@@ -32,14 +32,14 @@ pub struct PathLabel {
 /// `slow_head` (the request head was not complete in time),
 /// `head_too_large`, `malformed` (not an HTTP/1 request).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: &'static str,
+pub(crate) struct ReasonLabel {
+    pub(crate) reason: &'static str,
 }
 
 /// Which notifier a delivery went to (its `name` in the config).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct NotifierLabel {
-    pub notifier: String,
+pub(crate) struct NotifierLabel {
+    pub(crate) notifier: String,
 }
 
 type CheckHistograms = Family<CheckLabel, Histogram, fn() -> Histogram>;
@@ -47,46 +47,46 @@ type CheckHistograms = Family<CheckLabel, Histogram, fn() -> Histogram>;
 pub struct Metrics {
     registry: Registry,
     /// Its atomic is also the hub's admission counter for the stream cap.
-    pub connected_clients: Gauge,
-    pub events_published: Counter,
-    pub events_delivered: Counter,
-    pub replays: Counter,
-    pub snapshots_on_connect: Counter,
-    pub slow_client_resyncs: Counter,
-    pub streams_refused: Counter,
+    pub(crate) connected_clients: Gauge,
+    pub(crate) events_published: Counter,
+    pub(crate) events_delivered: Counter,
+    pub(crate) replays: Counter,
+    pub(crate) snapshots_on_connect: Counter,
+    pub(crate) slow_client_resyncs: Counter,
+    pub(crate) streams_refused: Counter,
     pub streams_opened: Family<PathLabel, Counter>,
     /// Its atomic is also the admission counter for the connection cap.
-    pub connections_open: Gauge,
-    pub connections_refused: Family<ReasonLabel, Counter>,
-    pub stalled_clients_disconnected: Counter,
-    pub check_duration: CheckHistograms,
-    pub check_up: Family<CheckLabel, Gauge>,
-    pub alerts_firing: Gauge,
-    pub outbox_waiting: Gauge,
-    pub notifications_sent: Family<NotifierLabel, Counter>,
-    pub notifications_failed: Family<NotifierLabel, Counter>,
-    pub notifications_expired: Counter,
-    pub alert_results_dropped: Counter,
+    pub(crate) connections_open: Gauge,
+    pub(crate) connections_refused: Family<ReasonLabel, Counter>,
+    pub(crate) stalled_clients_disconnected: Counter,
+    pub(crate) check_duration: CheckHistograms,
+    pub(crate) check_up: Family<CheckLabel, Gauge>,
+    pub(crate) alerts_firing: Gauge,
+    pub(crate) outbox_waiting: Gauge,
+    pub(crate) notifications_sent: Family<NotifierLabel, Counter>,
+    pub(crate) notifications_failed: Family<NotifierLabel, Counter>,
+    pub(crate) notifications_expired: Counter,
+    pub(crate) alert_results_dropped: Counter,
     /// The public page and its data: renderings made, answers given.
-    pub public_renders: Family<PathLabel, Counter>,
-    pub public_answers: Family<PathLabel, Counter>,
+    pub(crate) public_renders: Family<PathLabel, Counter>,
+    pub(crate) public_answers: Family<PathLabel, Counter>,
     /// In a cluster (zero otherwise): this replica's role, how far behind
     /// the shared log it is, and whether Redis answers.
-    pub cluster_shards_held: Gauge,
+    pub(crate) cluster_shards_held: Gauge,
     /// 1 for each check this replica runs, 0 for one another replica runs.
-    pub cluster_runs: Family<CheckLabel, Gauge>,
-    pub cluster_results_published: Counter,
-    pub cluster_results_fenced: Counter,
-    pub cluster_lag_ms: Gauge,
-    pub cluster_redis_up: Gauge,
+    pub(crate) cluster_runs: Family<CheckLabel, Gauge>,
+    pub(crate) cluster_results_published: Counter,
+    pub(crate) cluster_results_fenced: Counter,
+    pub(crate) cluster_lag_ms: Gauge,
+    pub(crate) cluster_redis_up: Gauge,
     /// What this replica read from Redis and did not take, by reason
     /// (`cluster::Skipped`).
-    pub cluster_skipped: Family<ReasonLabel, Counter>,
+    pub(crate) cluster_skipped: Family<ReasonLabel, Counter>,
     /// The history database (SQLite or Postgres): whether it takes writes,
     /// the results waiting for it, the results it lost.
-    pub history_up: Gauge,
-    pub history_waiting: Gauge,
-    pub history_results_dropped: Counter,
+    pub(crate) history_up: Gauge,
+    pub(crate) history_waiting: Gauge,
+    pub(crate) history_results_dropped: Counter,
     /// Read from the runtime when exported: once streams have gone it falls
     /// back to its idle value, which is how a churn run shows no task leaked.
     tasks_alive: Gauge,
@@ -301,13 +301,13 @@ impl Metrics {
     }
 
     /// Counts a connection closed before it was served.
-    pub fn refused(&self, reason: &'static str) {
+    pub(crate) fn refused(&self, reason: &'static str) {
         self.connections_refused
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             self.tasks_alive
                 .set(runtime.metrics().num_alive_tasks() as i64);
@@ -320,7 +320,7 @@ impl Metrics {
 }
 
 /// `GET /metrics`.
-pub async fn export(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+pub(crate) async fn export(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,

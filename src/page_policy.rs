@@ -11,7 +11,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 /// Sets this page's Content-Security-Policy, with the nonce leptos_axum
 /// made for this response (its hydration and resource scripts carry it).
 /// Called while the page renders, from the shell.
-pub fn send_content_security_policy() {
+pub(crate) fn send_content_security_policy() {
     let (Some(nonce), Some(response)) = (
         leptos::nonce::use_nonce(),
         use_context::<leptos_axum::ResponseOptions>(),
@@ -44,14 +44,14 @@ fn policy(nonce: &str) -> String {
 /// stream path writes them itself): no guessing of content types, no
 /// framing (for browsers older than `frame-ancestors`), and no Pulse URL
 /// in the `Referer` another site receives.
-pub const ON_EVERY_ANSWER: [(&str, &str); 3] = [
+pub(crate) const ON_EVERY_ANSWER: [(&str, &str); 3] = [
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "same-origin"),
 ];
 
 /// `ON_EVERY_ANSWER` as layers for the router.
-pub fn on_every_answer() -> [SetResponseHeaderLayer<HeaderValue>; 3] {
+pub(crate) fn on_every_answer() -> [SetResponseHeaderLayer<HeaderValue>; 3] {
     ON_EVERY_ANSWER.map(|(name, value)| {
         SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),

@@ -66,7 +66,7 @@ struct PathCache {
     rendering: Arc<tokio::sync::Mutex<()>>,
 }
 
-pub struct PublicCache {
+pub(crate) struct PublicCache {
     paths: HashMap<&'static str, PathCache>,
     metrics: Arc<Metrics>,
 }
@@ -82,7 +82,7 @@ impl PublicCache {
 }
 
 /// The layer, in front of the pages (outside their compression).
-pub async fn shared(
+pub(crate) async fn shared(
     State(cache): State<Arc<PublicCache>>,
     request: Request,
     next: Next,

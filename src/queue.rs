@@ -11,11 +11,11 @@
 //! process, at an idle start (docs/benchmarks.md).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, RecvError, RecvTimeoutError, Sender, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub struct Queue<T> {
+pub(crate) struct Queue<T> {
     /// `None` once closed: the receiving thread then drains and ends.
     queue: Mutex<Option<Sender<T>>>,
     /// Items offered and not taken yet, shared with the reader.
@@ -25,7 +25,7 @@ pub struct Queue<T> {
 }
 
 /// The reading end, on the part's own thread.
-pub struct QueueReader<T> {
+pub(crate) struct QueueReader<T> {
     items: Receiver<T>,
     queued: Arc<AtomicUsize>,
 }
@@ -45,7 +45,7 @@ impl<T> Queue<T> {
     }
 
     /// Queues `item` if there is room; `false` (and counted) if not.
-    pub fn offer(&self, item: T) -> bool {
+    pub(crate) fn offer(&self, item: T) -> bool {
         let queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
         // A place is claimed before the item is sent, so the reader never
         // counts down an item that was not counted up.
@@ -59,12 +59,12 @@ impl<T> Queue<T> {
     }
 
     /// Takes no more: the reader sees the end once it took what is queued.
-    pub fn close(&self) {
+    pub(crate) fn close(&self) {
         self.queue.lock().unwrap_or_else(|p| p.into_inner()).take();
     }
 
     /// Items dropped so far: the queue was full or closed.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
 }
@@ -72,12 +72,13 @@ impl<T> Queue<T> {
 impl<T> QueueReader<T> {
     /// The next item, waiting for one; an error once the queue is closed
     /// and empty.
-    pub fn recv(&self) -> Result<T, RecvError> {
+    #[cfg(test)]
+    pub(crate) fn recv(&self) -> Result<T, std::sync::mpsc::RecvError> {
         self.items.recv().inspect(|_| self.took())
     }
 
     /// The next item, waiting at most `wait`.
-    pub fn recv_timeout(&self, wait: Duration) -> Result<T, RecvTimeoutError> {
+    pub(crate) fn recv_timeout(&self, wait: Duration) -> Result<T, RecvTimeoutError> {
         self.items.recv_timeout(wait).inspect(|_| self.took())
     }
 
@@ -87,7 +88,7 @@ impl<T> QueueReader<T> {
     /// context switch each: about a hundredth of a core at 1,000 results
     /// a second, docs/benchmarks.md); one that lingers is woken once per
     /// `linger` at most, as a sender wakes only a thread parked in `recv`.
-    pub fn recv_gathered(
+    pub(crate) fn recv_gathered(
         &self,
         wait: Duration,
         linger: Duration,

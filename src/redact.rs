@@ -15,7 +15,7 @@
 use crate::status::CheckStatus;
 use reqwest::header::{HeaderName, HeaderValue};
 
-pub const BLANK: &str = "[redacted]";
+pub(crate) const BLANK: &str = "[redacted]";
 
 /// A quoted fragment of an error shorter than this is left alone even when
 /// a secret holds it: a few characters give nothing away, and short words
@@ -28,7 +28,7 @@ const MIN_QUOTED_FRAGMENT: usize = 4;
 const DETAIL_CHARS: usize = 300;
 
 #[derive(Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// Longest first, so a secret that contains another is blanked whole.
     secrets: Vec<String>,
 }
@@ -54,7 +54,7 @@ impl Redactor {
 
     /// A status as it may be shown: every secret blanked, then the detail
     /// cut to `DETAIL_CHARS`, in that order.
-    pub fn apply(&self, mut status: CheckStatus) -> CheckStatus {
+    pub(crate) fn apply(&self, mut status: CheckStatus) -> CheckStatus {
         if !self.secrets.is_empty() {
             status.name = self.blank(&status.name);
             status.group = self.blank(&status.group);
@@ -71,7 +71,7 @@ impl Redactor {
     /// escaped, or in part (`unknown time unit "hunter"` for `5 hunter`):
     /// beyond each secret, a quoted fragment of one is blanked, and so is
     /// the user and password of any URL, wherever they came from.
-    pub fn blank_error(&self, message: &str) -> String {
+    pub(crate) fn blank_error(&self, message: &str) -> String {
         blank_userinfo(&self.blank_quoted_fragments(&self.blank(message)))
     }
 
@@ -116,7 +116,7 @@ impl Redactor {
 }
 
 /// What of a URL is secret: its user and password.
-pub fn url_secrets(url: &reqwest::Url) -> Vec<String> {
+pub(crate) fn url_secrets(url: &reqwest::Url) -> Vec<String> {
     [url.username(), url.password().unwrap_or("")]
         .into_iter()
         .filter(|s| !s.is_empty())
@@ -127,7 +127,7 @@ pub fn url_secrets(url: &reqwest::Url) -> Vec<String> {
 /// What of request headers is secret: the value of every header whose name
 /// says it carries a credential, and the token alone of a value such as
 /// `Bearer abc`, which may show up elsewhere.
-pub fn header_secrets(headers: &[(HeaderName, HeaderValue)]) -> Vec<String> {
+pub(crate) fn header_secrets(headers: &[(HeaderName, HeaderValue)]) -> Vec<String> {
     let mut secrets = Vec::new();
     for (name, value) in headers {
         if carries_credentials(name.as_str())

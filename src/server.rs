@@ -32,7 +32,7 @@ const CHECK_CONCURRENCY: usize = 64;
 /// Every route. API routes come first and never share a path with a page.
 /// Every body is read within its route's limit and its request's deadline
 /// by `bodies` before a handler sees it (`limits::bodies`).
-pub fn router(state: AppState, bodies: Arc<crate::limits::Bodies>) -> Router {
+pub(crate) fn router(state: AppState, bodies: Arc<crate::limits::Bodies>) -> Router {
     let api = Router::new()
         .route(
             "/api/events",
@@ -290,9 +290,9 @@ fn listen(addr: SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
 /// the bodies' limits, and what `run` ends at shutdown. Assembled by `run`,
 /// and by tests that drive `router()` in-process.
 pub struct Assembled {
-    pub state: AppState,
-    pub bodies: Arc<crate::limits::Bodies>,
-    pub shutdown: Shutdown,
+    pub(crate) state: AppState,
+    pub(crate) bodies: Arc<crate::limits::Bodies>,
+    pub(crate) shutdown: Shutdown,
     cluster: Option<Arc<Cluster>>,
 }
 

@@ -20,39 +20,39 @@ pub struct Settings {
     /// Serve the whole dashboard to anyone who can reach it, even on an
     /// address other than loopback with no `[access]` in the config.
     #[arg(long, env = "PULSE_OPEN_DASHBOARD")]
-    pub open_dashboard: bool,
+    pub(crate) open_dashboard: bool,
 
     /// Address to listen on; `127.0.0.1:0` picks a free port (printed at start).
     /// Defaults to Leptos' site address (LEPTOS_SITE_ADDR, else 127.0.0.1:3000).
     #[arg(long, env = "PULSE_ADDR")]
-    pub addr: Option<SocketAddr>,
+    pub(crate) addr: Option<SocketAddr>,
 
     /// The config file (TOML) listing the checks; watched and reloaded on
     /// change. Without it Pulse watches its own host (the embedded default).
     #[arg(long, short = 'c', env = "PULSE_CONFIG")]
-    pub config: Option<std::path::PathBuf>,
+    pub(crate) config: Option<std::path::PathBuf>,
 
     /// The largest config file (and `ca_file`) read, in bytes. A larger one
     /// is refused, as is anything but a regular file (a FIFO, a device).
     #[arg(long, env = "PULSE_CONFIG_MAX_BYTES", default_value_t = crate::config::DEFAULT_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
-    pub config_max_bytes: u64,
+    pub(crate) config_max_bytes: u64,
 
     /// The SQLite file in which every result is kept (created if missing),
     /// with per-minute and per-hour roll-ups, for uptime and sparklines.
     #[arg(long, env = "PULSE_HISTORY", default_value = "pulse-history.db")]
-    pub history: std::path::PathBuf,
+    pub(crate) history: std::path::PathBuf,
 
     /// How long raw results are kept in the history.
     #[arg(long, env = "PULSE_KEEP_RAW", default_value = "24h", value_parser = positive_duration)]
-    pub keep_raw: Duration,
+    pub(crate) keep_raw: Duration,
 
     /// How long per-minute aggregates are kept.
     #[arg(long, env = "PULSE_KEEP_MINUTES", default_value = "48h", value_parser = positive_duration)]
-    pub keep_minutes: Duration,
+    pub(crate) keep_minutes: Duration,
 
     /// How long per-hour aggregates and state changes are kept.
     #[arg(long, env = "PULSE_KEEP_HOURS", default_value = "90days", value_parser = positive_duration)]
-    pub keep_hours: Duration,
+    pub(crate) keep_hours: Duration,
 
     /// Keep the history in this Postgres (`postgres://user@host:port/db`)
     /// rather than the SQLite file: the history the replicas of a cluster
@@ -60,85 +60,85 @@ pub struct Settings {
     /// password. The alerts' outbox and the incidents stay in the
     /// `--history` file.
     #[arg(long, env = "PULSE_HISTORY_POSTGRES", conflicts_with = "no_history")]
-    pub history_postgres: Option<String>,
+    pub(crate) history_postgres: Option<String>,
 
     /// Keep no history (nothing is written to disk).
     #[arg(long, env = "PULSE_NO_HISTORY", conflicts_with = "history")]
-    pub no_history: bool,
+    pub(crate) no_history: bool,
 
     /// How often every check runs, e.g. `10s`, `2s`, `1m`.
     #[arg(long, env = "PULSE_INTERVAL", default_value = "10s", value_parser = positive_duration)]
-    pub interval: Duration,
+    pub(crate) interval: Duration,
 
     /// How long one check may take before it is reported down.
     #[arg(long, env = "PULSE_CHECK_TIMEOUT", default_value = "5s", value_parser = positive_duration)]
-    pub check_timeout: Duration,
+    pub(crate) check_timeout: Duration,
 
     /// Idle time after which a stream gets a heartbeat comment.
     #[arg(long, env = "PULSE_HEARTBEAT", default_value = "15s", value_parser = positive_duration)]
-    pub heartbeat: Duration,
+    pub(crate) heartbeat: Duration,
 
     /// Recent events kept for replay to clients that reconnect.
     #[arg(long, env = "PULSE_RING_SIZE", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
-    pub ring_size: u32,
+    pub(crate) ring_size: u32,
 
     /// Concurrent SSE streams accepted; beyond it, 503 with Retry-After.
     #[arg(long, env = "PULSE_MAX_CLIENTS", default_value_t = 50_000)]
-    pub max_clients: usize,
+    pub(crate) max_clients: usize,
 
     /// Connections open at once, in all. Defaults to what the open-file
     /// limit allows after keeping descriptors for the checks and the
     /// history; a larger value is lowered to that.
     #[arg(long, env = "PULSE_MAX_CONNECTIONS")]
-    pub max_connections: Option<usize>,
+    pub(crate) max_connections: Option<usize>,
 
     /// Connections open at once from one client address (an IPv6 /64 is
     /// one client). Beyond it, new connections are closed.
     #[arg(long, env = "PULSE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub max_connections_per_address: u32,
+    pub(crate) max_connections_per_address: u32,
 
     /// A new connection that sends nothing for this long is closed.
     #[arg(long, env = "PULSE_FIRST_BYTE_TIMEOUT", default_value = "10s", value_parser = positive_duration)]
-    pub first_byte_timeout: Duration,
+    pub(crate) first_byte_timeout: Duration,
 
     /// A request's head, and its body, must have arrived this long after
     /// the connection opened.
     #[arg(long, env = "PULSE_REQUEST_TIMEOUT", default_value = "20s", value_parser = positive_duration)]
-    pub request_timeout: Duration,
+    pub(crate) request_timeout: Duration,
 
     /// A client that takes no byte of what it is sent for this long is
     /// disconnected.
     #[arg(long, env = "PULSE_STALL_TIMEOUT", default_value = "60s", value_parser = positive_duration)]
-    pub stall_timeout: Duration,
+    pub(crate) stall_timeout: Duration,
 
     /// Base of the `retry:` hint sent to browsers, in milliseconds; each
     /// stream gets a value jittered up to twice this.
     #[arg(long, env = "PULSE_RETRY_MS", default_value_t = 2000)]
-    pub retry_ms: u64,
+    pub(crate) retry_ms: u64,
 
     /// Also publish synthetic results at this rate (`10/s`, `600/m`), for
     /// demos and benchmarks. Off by default.
     #[arg(long, env = "PULSE_DEMO_RATE")]
-    pub demo_rate: Option<crate::checks::demo::DemoRate>,
+    pub(crate) demo_rate: Option<crate::checks::demo::DemoRate>,
 
     /// Run as one replica of a cluster that shares its events, and who runs
     /// which check, through this Redis (`redis://host:port/db`). Every
     /// replica must read the same config, and share one history in
     /// Postgres (`--history-postgres`), where the alerts' outbox is too.
     #[arg(long, env = "PULSE_CLUSTER", requires = "history_postgres")]
-    pub cluster: Option<String>,
+    pub(crate) cluster: Option<String>,
 
     /// In a cluster, how long a replica's hold on its share of the checks
     /// lasts without being renewed: a replica that dies or freezes has its
     /// checks run elsewhere after at most this, plus one interval.
     #[arg(long, env = "PULSE_CLUSTER_LEASE", default_value = "6s", value_parser = lease_duration, requires = "cluster")]
-    pub cluster_lease: Duration,
+    pub(crate) cluster_lease: Duration,
 }
 
 impl Settings {
     /// The limits on what one client may cost (see `limits`); reads the
     /// process's open-file limit for the connection cap.
-    pub fn limits(&self) -> crate::limits::Limits {
+    pub(crate) fn limits(&self) -> crate::limits::Limits {
         crate::limits::Limits {
             first_byte: self.first_byte_timeout,
             request_head: self.request_timeout,

@@ -11,13 +11,13 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 /// backstop: the drain limit, saving the history (at most 400 ms) and the
 /// runtime's stop (100 ms) end well before it, so reaching it means
 /// something hung, and the exit status says so.
-pub const EXIT_DEADLINE: Duration = Duration::from_millis(900);
+pub(crate) const EXIT_DEADLINE: Duration = Duration::from_millis(900);
 
 /// How long after the signal open connections get to finish before the
 /// server stops waiting for them, leaving time to save the history before
 /// `EXIT_DEADLINE`. Streams end at once; only a client that stopped reading
 /// (its `Done` cannot be written) is still open by then.
-pub const DRAIN_LIMIT: Duration = Duration::from_millis(300);
+pub(crate) const DRAIN_LIMIT: Duration = Duration::from_millis(300);
 
 #[derive(Clone, Default)]
 pub struct Shutdown {
@@ -31,30 +31,30 @@ impl Shutdown {
 
     /// A shutdown of its own that also follows this one: stopping one check
     /// on reload, say, without stopping the others.
-    pub fn child(&self) -> Shutdown {
+    pub(crate) fn child(&self) -> Shutdown {
         Shutdown {
             token: self.token.child_token(),
         }
     }
 
     /// Starts shutting down; idempotent.
-    pub fn trigger(&self) {
+    pub(crate) fn trigger(&self) {
         self.token.cancel();
     }
 
-    pub fn is_triggered(&self) -> bool {
+    pub(crate) fn is_triggered(&self) -> bool {
         self.token.is_cancelled()
     }
 
     /// Completes once shutdown has started. Owned, so a stream can pin it
     /// once instead of re-registering on every loop turn.
-    pub fn triggered(&self) -> WaitForCancellationFutureOwned {
+    pub(crate) fn triggered(&self) -> WaitForCancellationFutureOwned {
         self.token.clone().cancelled_owned()
     }
 
     /// The next tick of a periodic task (a check, the demo source), or
     /// `false` once shutdown has started: `while shutdown.tick(&mut t).await`.
-    pub async fn tick(&self, ticker: &mut tokio::time::Interval) -> bool {
+    pub(crate) async fn tick(&self, ticker: &mut tokio::time::Interval) -> bool {
         tokio::select! {
             biased;
             _ = self.token.cancelled() => false,
@@ -64,7 +64,7 @@ impl Shutdown {
 
     /// `draining`'s output, or `None` if shutdown started more than
     /// `DRAIN_LIMIT` before it finished.
-    pub async fn within_drain_limit<F: std::future::Future>(
+    pub(crate) async fn within_drain_limit<F: std::future::Future>(
         &self,
         draining: F,
     ) -> Option<F::Output> {
@@ -80,7 +80,7 @@ impl Shutdown {
 
     /// Waits for SIGTERM or SIGINT, then triggers shutdown and arms the exit
     /// deadline.
-    pub async fn on_signal(self) {
+    pub(crate) async fn on_signal(self) {
         wait_for_signal().await;
         tracing::info!("shutdown signal received; ending every stream");
         self.trigger();

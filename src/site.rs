@@ -249,7 +249,10 @@ fn wanted(accept_encoding: &str, coding: &str) -> f32 {
 /// Of the precompressed copies there are (`available`, by coding), the one
 /// to send: the one the browser wants most, if it wants it at all. Also
 /// what `public_cache` sends of the public page.
-pub fn choose_encoding(accept_encoding: &str, available: &[&'static str]) -> Option<&'static str> {
+pub(crate) fn choose_encoding(
+    accept_encoding: &str,
+    available: &[&'static str],
+) -> Option<&'static str> {
     let mut best: Option<(&'static str, f32)> = None;
     for (coding, _) in ENCODINGS {
         if !available.contains(&coding) {
@@ -287,7 +290,7 @@ impl Parts {
 }
 
 /// The site the server serves, and what its pages link.
-pub struct Site {
+pub(crate) struct Site {
     source: SiteFiles,
     parts: Parts,
     /// What the page links: the plain names when the site is read from
@@ -301,7 +304,7 @@ pub struct Site {
 impl Site {
     /// The built-in site, or the folder `LEPTOS_SITE_ROOT` names. Says at
     /// start-up what it serves, and loudly when the bundle is missing.
-    pub fn open(options: &LeptosOptions) -> Site {
+    pub(crate) fn open(options: &LeptosOptions) -> Site {
         let source = match std::env::var_os("LEPTOS_SITE_ROOT") {
             Some(root) if !root.is_empty() => SiteFiles::Folder(root.into()),
             _ => SiteFiles::Built,
@@ -342,7 +345,7 @@ impl Site {
     }
 
     /// What the page links.
-    pub fn bundle(&self) -> Bundle {
+    pub(crate) fn bundle(&self) -> Bundle {
         self.bundle.clone()
     }
 
@@ -458,7 +461,7 @@ impl Site {
 /// The router's fallback: a file of the site, else the app's "Nothing
 /// here" page with status 404. (leptos_axum's `file_and_error_handler`,
 /// with the files from `Site` instead of a folder beside the binary.)
-pub fn file_and_error_handler<S, IV>(
+pub(crate) fn file_and_error_handler<S, IV>(
     shell: impl Fn() -> IV + Clone + Send + Sync + 'static,
 ) -> impl Fn(State<S>, Request) -> Pin<Box<dyn Future<Output = Response> + Send>>
 + Clone

@@ -19,17 +19,17 @@ use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
 
 #[derive(Clone, FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub hub: Arc<Hub>,
-    pub metrics: Arc<Metrics>,
-    pub streams: Streams,
-    pub history: history::api::HistoryStore,
-    pub access: Arc<Access>,
-    pub alerts: Arc<Alerts>,
-    pub incidents: Arc<Incidents>,
+pub(crate) struct AppState {
+    pub(crate) leptos_options: LeptosOptions,
+    pub(crate) hub: Arc<Hub>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) streams: Streams,
+    pub(crate) history: history::api::HistoryStore,
+    pub(crate) access: Arc<Access>,
+    pub(crate) alerts: Arc<Alerts>,
+    pub(crate) incidents: Arc<Incidents>,
     /// The push checks, by token, for `/api/push/{token}`.
-    pub pushes: Arc<checks::Pushes>,
+    pub(crate) pushes: Arc<checks::Pushes>,
     /// The assets: built into the binary, or a folder (`site`).
-    pub site: Arc<Site>,
+    pub(crate) site: Arc<Site>,
 }

@@ -1,12 +1,12 @@
 //! Small text helpers that several parts of the server need alike.
 
 /// Bytes as lower-case hex: digests, signatures, tags.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// At most `max` characters of `text`, with `…` in place of the rest.
-pub fn shorten(text: &str, max: usize) -> String {
+pub(crate) fn shorten(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_string(),
@@ -15,13 +15,13 @@ pub fn shorten(text: &str, max: usize) -> String {
 
 /// The hex SHA-256 of a text: how a secret such as a push token is kept
 /// and looked up without keeping it.
-pub fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::{Digest, Sha256};
     hex(&Sha256::digest(text.as_bytes()))
 }
 
 /// Sizes for people: `1.5 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
+pub(crate) fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut value = bytes as f64;
     let mut unit = 0;

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::Instant;
 
-pub struct Expiring<K> {
+pub(crate) struct Expiring<K> {
     until: HashMap<K, Instant>,
     most: usize,
 }
@@ -23,13 +23,13 @@ impl<K: Hash + Eq> Expiring<K> {
     }
 
     /// Until when `key` matters, if it still does at `now`.
-    pub fn get(&self, key: &K, now: Instant) -> Option<Instant> {
+    pub(crate) fn get(&self, key: &K, now: Instant) -> Option<Instant> {
         self.until.get(key).copied().filter(|until| *until > now)
     }
 
     /// Sets until when `key` matters, making room first if it is new and
     /// the table is full.
-    pub fn set(&mut self, key: K, until: Instant, now: Instant) {
+    pub(crate) fn set(&mut self, key: K, until: Instant, now: Instant) {
         if self.until.len() >= self.most && !self.until.contains_key(&key) {
             self.make_room(now);
         }
@@ -38,7 +38,7 @@ impl<K: Hash + Eq> Expiring<K> {
 
     /// Entries kept, lapsed or not: what the bound holds to.
     #[cfg(test)]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.until.len()
     }
 

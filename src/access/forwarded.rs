@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 /// (`unknown`, a name, garbage) ends the walk: whatever is left of it
 /// cannot be placed, so the last trusted hop is as near the client as
 /// Pulse can tell.
-pub fn client(peer: IpAddr, lines: &[&[u8]], trusted: impl Fn(IpAddr) -> bool) -> IpAddr {
+pub(crate) fn client(peer: IpAddr, lines: &[&[u8]], trusted: impl Fn(IpAddr) -> bool) -> IpAddr {
     let mut nearest = peer;
     for line in lines.iter().rev() {
         let Ok(line) = std::str::from_utf8(line) else {

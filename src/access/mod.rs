@@ -40,7 +40,7 @@ pub struct Peer(pub SocketAddr);
 /// Who a peer address stands for. An IPv6 host is usually given a whole
 /// /64, so counting its addresses one by one would give one client 2^64
 /// places; an IPv4 address mapped into IPv6 is the IPv4 client it is.
-pub fn client_of(peer: IpAddr) -> IpAddr {
+pub(crate) fn client_of(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -55,7 +55,7 @@ pub fn client_of(peer: IpAddr) -> IpAddr {
 
 /// Who is asking.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Viewer {
+pub(crate) enum Viewer {
     Anonymous,
     /// Signed in with a password; `session` names the session, to end it.
     User {
@@ -72,7 +72,7 @@ pub enum Viewer {
 
 impl Viewer {
     /// The name a page greets, if any.
-    pub fn name(&self) -> Option<&str> {
+    pub(crate) fn name(&self) -> Option<&str> {
         match self {
             Viewer::Anonymous => None,
             Viewer::User { name, .. } | Viewer::ProxyUser(name) | Viewer::Token { name, .. } => {
@@ -84,7 +84,7 @@ impl Viewer {
 
 /// What a request's head offers the decision: its header fields, whether
 /// parsed by hyper or by the sorter.
-pub trait Head {
+pub(crate) trait Head {
     /// The first line of the field named `name` (lower case).
     fn field(&self, name: &str) -> Option<&[u8]>;
     /// Every line of the field named `name`, in the order they came: a
@@ -121,19 +121,19 @@ impl Head for httparse::Request<'_, '_> {
 }
 
 /// One request, as the decision sees it.
-pub struct Asking<'a> {
+pub(crate) struct Asking<'a> {
     /// The path, without the query.
-    pub path: &'a str,
+    pub(crate) path: &'a str,
     /// Its method is not one HTTP calls safe (GET, HEAD, OPTIONS, TRACE):
     /// it may change something.
-    pub unsafe_method: bool,
-    pub peer: IpAddr,
-    pub head: &'a dyn Head,
+    pub(crate) unsafe_method: bool,
+    pub(crate) peer: IpAddr,
+    pub(crate) head: &'a dyn Head,
 }
 
 /// The decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Pass {
         viewer: Viewer,
         audience: Audience,
@@ -174,10 +174,10 @@ enum Way {
 }
 
 /// A notifier's test message (`pages::notifications`).
-pub const TEST_MESSAGE: &str = "/api/notifiers/test";
+pub(crate) const TEST_MESSAGE: &str = "/api/notifiers/test";
 
 /// Where incidents are opened and updated (`incidents::api`).
-pub const INCIDENTS: &str = "/api/incidents";
+pub(crate) const INCIDENTS: &str = "/api/incidents";
 
 /// The actions' paths (any method) and their prefixes (for an unsafe
 /// method; reading under them is a private API).
@@ -347,7 +347,7 @@ impl Access {
 
     /// Puts the rule of a new config in force, or refuses it (the old one
     /// stays) when it would open the dashboard where it must not be open.
-    pub fn apply(&self, spec: Option<&AccessSpec>) -> Result<(), String> {
+    pub(crate) fn apply(&self, spec: Option<&AccessSpec>) -> Result<(), String> {
         // `--open-dashboard` only opens a dashboard that has no `[access]`:
         // users configured later are never silently overridden by it.
         let gate = match spec {
@@ -373,26 +373,26 @@ impl Access {
     }
 
     /// The sign-outs made here from now on, as `session` strings.
-    pub fn sign_outs(&self) -> tokio::sync::broadcast::Receiver<String> {
+    pub(crate) fn sign_outs(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.signed_out.subscribe()
     }
 
     /// How long a sign-out must be remembered: the longest any session
     /// can live (whatever the lifetime configured now, which a reload may
     /// change), and a margin for the replicas' clocks.
-    pub const SIGN_OUTS_MATTER_FOR: std::time::Duration =
+    pub(crate) const SIGN_OUTS_MATTER_FOR: std::time::Duration =
         crate::config::MAX_SESSION_LIFETIME.saturating_add(std::time::Duration::from_secs(300));
 
     /// A sign-out made on another replica of a cluster: ended here too, for
     /// new requests and open streams.
-    pub fn signed_out_elsewhere(&self, session: &str) {
+    pub(crate) fn signed_out_elsewhere(&self, session: &str) {
         if self.revoked.revoke(session) {
             self.changes.send_modify(|n| *n += 1);
         }
     }
 
     /// Changes each time who may see what changes.
-    pub fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
+    pub(crate) fn changes(&self) -> tokio::sync::watch::Receiver<u64> {
         self.changes.subscribe()
     }
 
@@ -421,7 +421,7 @@ impl Access {
     }
 
     /// The one decision: who asks, and whether they may have `asking.path`.
-    pub fn decide(&self, asking: &Asking) -> Verdict {
+    pub(crate) fn decide(&self, asking: &Asking) -> Verdict {
         let gate = self.gate();
         let way = way(asking.path, asking.unsafe_method);
         if asking.path != "/healthz" && !host_allowed(&gate, asking.head) {
@@ -488,14 +488,14 @@ impl Access {
 
     /// Whether `peer` is a trusted proxy: it speaks for many clients, so
     /// the per-address connection cap does not apply to it.
-    pub fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
+    pub(crate) fn is_trusted_proxy(&self, peer: IpAddr) -> bool {
         self.gate().is_trusted_proxy(peer)
     }
 
     /// Whether the request came over TLS to a trusted proxy in front, so
     /// the session cookie can be marked `Secure`. Pulse itself serves no
     /// TLS.
-    pub fn came_over_tls(&self, peer: IpAddr, head: &dyn Head) -> bool {
+    pub(crate) fn came_over_tls(&self, peer: IpAddr, head: &dyn Head) -> bool {
         self.gate().is_trusted_proxy(peer)
             && head
                 .field("x-forwarded-proto")
@@ -505,7 +505,7 @@ impl Access {
     /// The client a request is from: the peer, or for a trusted proxy the
     /// client it forwards for (`forwarded::client`: the right-most address
     /// of `X-Forwarded-For`, all its lines, that is not a trusted proxy).
-    pub fn client_address(&self, peer: IpAddr, head: &dyn Head) -> IpAddr {
+    pub(crate) fn client_address(&self, peer: IpAddr, head: &dyn Head) -> IpAddr {
         let gate = self.gate();
         if !gate.is_trusted_proxy(peer) {
             return peer;
@@ -518,7 +518,7 @@ impl Access {
 /// A request sent by a page of another site carries that site in `Origin`
 /// (or says so in `Sec-Fetch-Site`). One without either is not from a
 /// browser's page (a browser sends `Origin` with every cross-site POST).
-pub fn from_this_site(head: &dyn Head) -> bool {
+pub(crate) fn from_this_site(head: &dyn Head) -> bool {
     if head.field("sec-fetch-site") == Some(b"cross-site") {
         return false;
     }

@@ -21,20 +21,20 @@ const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Too many attempts are being checked right now (from many addresses):
 /// this one is not checked at all.
 #[derive(Debug)]
-pub struct Busy;
+pub(crate) struct Busy;
 
 static TURNS: LazyLock<Arc<Semaphore>> = LazyLock::new(|| Arc::new(Semaphore::new(AT_ONCE)));
 
 /// A user as the gate keeps them.
 #[derive(Clone)]
-pub struct User {
+pub(crate) struct User {
     hash: String,
     /// A digest of the password hash, signed into each session: a new
     /// password ends the sessions of the old one.
-    pub fingerprint: [u8; 32],
+    pub(crate) fingerprint: [u8; 32],
 }
 
-pub fn users(specs: &[UserSpec]) -> HashMap<String, User> {
+pub(crate) fn users(specs: &[UserSpec]) -> HashMap<String, User> {
     specs
         .iter()
         .map(|spec| {
@@ -48,7 +48,7 @@ pub fn users(specs: &[UserSpec]) -> HashMap<String, User> {
 /// Whether `password` is `user`'s. For a user that does not exist, a hash
 /// is checked all the same, so the answer takes as long either way and
 /// does not tell which names exist.
-pub async fn matches(user: Option<User>, password: String) -> Result<bool, Busy> {
+pub(crate) async fn matches(user: Option<User>, password: String) -> Result<bool, Busy> {
     let turn = tokio::time::timeout(MAX_WAIT, TURNS.clone().acquire_owned()).await;
     let Ok(Ok(_turn)) = turn else {
         return Err(Busy);

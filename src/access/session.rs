@@ -16,12 +16,12 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-pub const COOKIE: &str = "pulse_session";
+pub(crate) const COOKIE: &str = "pulse_session";
 /// Signed-out sessions remembered at most; past it the oldest to expire
 /// are forgotten first (they are the closest to expiring on their own).
 const MAX_REVOKED: usize = 100_000;
 
-pub struct SessionKey {
+pub(crate) struct SessionKey {
     key: Vec<u8>,
     lifetime: Duration,
 }
@@ -34,13 +34,13 @@ impl SessionKey {
         }
     }
 
-    pub fn lifetime(&self) -> Duration {
+    pub(crate) fn lifetime(&self) -> Duration {
         self.lifetime
     }
 
     /// A new session's cookie value for `name`, whose password hash is
     /// `user`'s.
-    pub fn issue(&self, name: &str, user: &User) -> Result<String, String> {
+    pub(crate) fn issue(&self, name: &str, user: &User) -> Result<String, String> {
         let mut id = [0u8; 16];
         getrandom::fill(&mut id).map_err(|e| format!("no random source: {e}"))?;
         let expires = now_secs() + self.lifetime.as_secs();
@@ -51,7 +51,7 @@ impl SessionKey {
 
     /// The user a cookie value signs in, if it is genuine, unexpired, not
     /// signed out, and its user still exists with the same password.
-    pub fn verify(
+    pub(crate) fn verify(
         &self,
         cookie: &[u8],
         users: &HashMap<String, User>,
@@ -88,7 +88,7 @@ impl SessionKey {
 }
 
 /// The session cookie's value in a `Cookie` header, if any.
-pub fn from_cookie(head: &dyn super::Head) -> Option<&[u8]> {
+pub(crate) fn from_cookie(head: &dyn super::Head) -> Option<&[u8]> {
     let cookies = head.field("cookie")?;
     cookies.split(|&b| b == b';').find_map(|pair| {
         let pair = pair.trim_ascii();
@@ -99,12 +99,12 @@ pub fn from_cookie(head: &dyn super::Head) -> Option<&[u8]> {
 
 /// Signed-out session ids, until each would have expired.
 #[derive(Default)]
-pub struct Revoked(Mutex<HashMap<String, u64>>);
+pub(crate) struct Revoked(Mutex<HashMap<String, u64>>);
 
 impl Revoked {
     /// Ends the session `session` (as `Viewer::User` names it); whether it
     /// was not ended already.
-    pub fn revoke(&self, session: &str) -> bool {
+    pub(crate) fn revoke(&self, session: &str) -> bool {
         let Some((id, expires)) = session.split_once('.') else {
             return false;
         };

@@ -94,7 +94,7 @@ struct Tables {
     signed_in_from: Expiring<(NameKey, IpAddr)>,
 }
 
-pub struct Throttle {
+pub(crate) struct Throttle {
     tables: Mutex<Tables>,
     names: RandomState,
 }
@@ -114,13 +114,13 @@ impl Throttle {
 
     /// Whether an attempt from `client` at `name` may go ahead; if not,
     /// how long until it may.
-    pub fn attempt(&self, client: IpAddr, name: &str) -> Result<(), Duration> {
+    pub(crate) fn attempt(&self, client: IpAddr, name: &str) -> Result<(), Duration> {
         self.attempt_at(client, name, Instant::now())
     }
 
     /// Remembers that `name` signed in from `client`: its name's limit
     /// spares that address from now on, for `REMEMBERED_FOR`.
-    pub fn signed_in(&self, client: IpAddr, name: &str) {
+    pub(crate) fn signed_in(&self, client: IpAddr, name: &str) {
         self.signed_in_at(client, name, Instant::now());
     }
 

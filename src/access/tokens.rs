@@ -13,7 +13,7 @@ use std::collections::HashMap;
 const PREFIX: &str = "pulse_";
 
 #[derive(Default)]
-pub struct Tokens(HashMap<[u8; 32], (String, Scope)>);
+pub(crate) struct Tokens(HashMap<[u8; 32], (String, Scope)>);
 
 impl Tokens {
     pub fn new(specs: &[TokenSpec]) -> Tokens {
@@ -26,7 +26,7 @@ impl Tokens {
     }
 
     /// The viewer a presented token stands for, if it is one of ours.
-    pub fn viewer(&self, presented: &[u8]) -> Option<Viewer> {
+    pub(crate) fn viewer(&self, presented: &[u8]) -> Option<Viewer> {
         let digest: [u8; 32] = Sha256::digest(presented).into();
         self.0.get(&digest).map(|(name, scope)| Viewer::Token {
             name: name.clone(),

@@ -76,7 +76,7 @@ pub async fn guard(
 }
 
 #[derive(Deserialize)]
-pub struct SignInForm {
+pub(crate) struct SignInForm {
     user: String,
     password: String,
     #[serde(default)]
@@ -85,7 +85,7 @@ pub struct SignInForm {
 
 /// `POST /login`: a session cookie and back to where the user was going,
 /// or back to the form saying why not.
-pub async fn sign_in(
+pub(crate) async fn sign_in(
     State(access): State<Arc<Access>>,
     ConnectInfo(Peer(peer)): ConnectInfo<Peer>,
     headers: HeaderMap,
@@ -134,7 +134,7 @@ pub async fn sign_in(
 
 /// `POST /logout`: ends the session (it is refused from now on, even if
 /// the cookie was copied) and clears the cookie.
-pub async fn sign_out(
+pub(crate) async fn sign_out(
     State(access): State<Arc<Access>>,
     headers: HeaderMap,
     viewer: Option<axum::Extension<Viewer>>,
@@ -155,7 +155,7 @@ pub async fn sign_out(
 
 /// Whether a request comes from a page's plain form (it accepts HTML): it
 /// is answered with a redirect back to a page, a script with a status.
-pub fn from_a_page(headers: &axum::http::HeaderMap) -> bool {
+pub(crate) fn from_a_page(headers: &axum::http::HeaderMap) -> bool {
     headers
         .get(axum::http::header::ACCEPT)
         .and_then(|accept| accept.to_str().ok())
@@ -164,7 +164,7 @@ pub fn from_a_page(headers: &axum::http::HeaderMap) -> bool {
 
 /// The name an action is written down with: the viewer's, or this
 /// machine's user on an open dashboard (the only other viewer who acts).
-pub fn author(viewer: Option<&Viewer>) -> String {
+pub(crate) fn author(viewer: Option<&Viewer>) -> String {
     viewer
         .and_then(Viewer::name)
         .map_or_else(|| "the open dashboard's user".into(), String::from)

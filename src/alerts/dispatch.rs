@@ -21,21 +21,21 @@ use std::time::Duration;
 /// cluster's) is read at every tick, as other replicas write to it.
 const TICK: Duration = Duration::from_millis(250);
 /// A message not delivered within this is given up, and counted.
-pub const EXPIRES_AFTER: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const EXPIRES_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// Sent and expired rows are kept this long, for the log.
 const KEPT_FOR: Duration = Duration::from_secs(30 * 24 * 3600);
 const FIRST_RETRY: Duration = Duration::from_secs(2);
 const LONGEST_RETRY: Duration = Duration::from_secs(300);
 /// The most alerts in one message; more wait for the next one. Keeps a
 /// storm's message within what chat services and mail clients take.
-pub const MOST_PER_MESSAGE: usize = 100;
+pub(crate) const MOST_PER_MESSAGE: usize = 100;
 /// How often writing down a delivery's outcome is tried before it is kept
 /// in memory only (and tried again on every pass).
 const MARK_TRIES: u32 = 5;
 
 /// What to do with some waiting rows of one notifier.
 #[derive(Debug, PartialEq)]
-pub enum Plan {
+pub(crate) enum Plan {
     /// Send these rows as one message: `message` is its id once it was
     /// tried before, `None` for a new one.
     Send {
@@ -63,7 +63,7 @@ impl PartialEq for Waiting {
 /// oldest is a group window old. Rows of a notifier not (or no longer)
 /// configured wait, in case it comes back under that name, until they
 /// expire.
-pub fn plan(
+pub(crate) fn plan(
     waiting: Vec<Waiting>,
     is_configured: &dyn Fn(&str) -> bool,
     window: Duration,
@@ -134,7 +134,7 @@ pub fn plan(
 /// rows, if nothing else changed (no row added, no delivery ended, no
 /// reload), as unix ms: its oldest row's expiry, or sooner its first
 /// message's retry time or its fresh group's window, as `plan` sees them.
-pub fn due_times(
+pub(crate) fn due_times(
     waiting: &[Waiting],
     is_configured: &dyn Fn(&str) -> bool,
     window: Duration,
@@ -184,7 +184,7 @@ pub fn due_times(
 }
 
 /// After `attempts` failed tries: 2 s, 4 s, 8 s, … up to 5 minutes.
-pub fn backoff(attempts: u32) -> Duration {
+pub(crate) fn backoff(attempts: u32) -> Duration {
     let doubled = FIRST_RETRY.saturating_mul(1u32 << attempts.saturating_sub(1).min(16));
     doubled.min(LONGEST_RETRY)
 }
@@ -230,7 +230,7 @@ impl Unmarked {
     }
 }
 
-pub async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
+pub(crate) async fn run(alerts: Arc<Alerts>, shutdown: Shutdown) {
     let busy = Busy::default();
     let unmarked = Arc::new(Unmarked::default());
     let mut pruned_ms = 0;

@@ -51,12 +51,12 @@ const GATHER: Duration = Duration::from_millis(50);
 const WRITE_TRIES: u32 = 5;
 
 /// The notifiers and group window in force; replaced on each reload.
-pub struct NotifierSetup {
-    pub notifiers: HashMap<String, Arc<Sender>>,
-    pub spec: AlertsSpec,
+pub(crate) struct NotifierSetup {
+    pub(crate) notifiers: HashMap<String, Arc<Sender>>,
+    pub(crate) spec: AlertsSpec,
 }
 
-pub struct Alerts {
+pub(crate) struct Alerts {
     queue: Queue<CheckStatus>,
     rules: Arc<Mutex<Rules>>,
     outbox: Arc<Outbox>,
@@ -87,7 +87,7 @@ const TEST_SPACING: Duration = Duration::from_secs(10);
 
 /// Why a test message did not go out.
 #[derive(Debug)]
-pub enum TestError {
+pub(crate) enum TestError {
     Unknown(String),
     /// One went to it less than `TEST_SPACING` ago.
     TooSoon {
@@ -102,7 +102,7 @@ pub enum TestError {
 
 impl TestError {
     /// What a script's answer says in its status.
-    pub fn status(&self) -> axum::http::StatusCode {
+    pub(crate) fn status(&self) -> axum::http::StatusCode {
         use axum::http::StatusCode;
         match self {
             TestError::Unknown(_) => StatusCode::NOT_FOUND,
@@ -114,7 +114,7 @@ impl TestError {
 
 /// The log of notifications could not be read (the outbox's database failed).
 #[derive(Debug)]
-pub struct LogUnreadable(String);
+pub(crate) struct LogUnreadable(String);
 
 impl std::fmt::Display for LogUnreadable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -153,10 +153,10 @@ impl std::fmt::Display for TestError {
 
 /// `GET /api/alerts`: each check's alert, the notifiers, the recent messages.
 #[derive(Serialize)]
-pub struct AlertsReport {
-    pub checks: Vec<AlertNotice>,
-    pub notifiers: Vec<NotifierSummary>,
-    pub recent: Vec<Notification>,
+pub(crate) struct AlertsReport {
+    pub(crate) checks: Vec<AlertNotice>,
+    pub(crate) notifiers: Vec<NotifierSummary>,
+    pub(crate) recent: Vec<Notification>,
 }
 
 impl Follower for Alerts {
@@ -176,7 +176,7 @@ impl Follower for Alerts {
 impl Alerts {
     /// Starts the rules' thread and the dispatcher over `outbox`, from the
     /// alerts that were open when Pulse last stopped.
-    pub fn start(
+    pub(crate) fn start(
         outbox: Outbox,
         hub: &Arc<Hub>,
         shutdown: Shutdown,
@@ -223,7 +223,7 @@ impl Alerts {
 
     /// Puts a config's alert rules and notifiers in force. Every check
     /// keeps its state: an open alert is neither fired again nor forgotten.
-    pub fn apply(&self, config: &Config) {
+    pub(crate) fn apply(&self, config: &Config) {
         let rules: HashMap<CheckId, AlertRule> = config
             .checks
             .iter()
@@ -233,7 +233,7 @@ impl Alerts {
     }
 
     /// The embedded default: its checks alert nobody (there is no notifier).
-    pub fn apply_default(&self, checks: &[CheckId]) {
+    pub(crate) fn apply_default(&self, checks: &[CheckId]) {
         let rules = checks
             .iter()
             .map(|id| (id.clone(), AlertRule::default()))
@@ -252,7 +252,7 @@ impl Alerts {
             .notifiers
             .iter()
             .map(|n| {
-                let notifier = Sender::new(n.name.clone(), n.notifier.clone(), secrets);
+                let notifier = Sender::new(n.notifier.clone(), secrets);
                 (n.name.clone(), Arc::new(notifier))
             })
             .collect();
@@ -425,7 +425,7 @@ impl Alerts {
     /// Sends `notifier` a test message asked for by `who`, now, outside
     /// the outbox (it tells no alert and is not retried); or why not, with
     /// the notifier's error redacted.
-    pub async fn send_test(&self, notifier: &str, who: &str) -> Result<String, TestError> {
+    pub(crate) async fn send_test(&self, notifier: &str, who: &str) -> Result<String, TestError> {
         let found = self
             .delivery
             .read()
@@ -478,7 +478,7 @@ impl Alerts {
     }
 
     /// Where each of `ids` stands.
-    pub fn states(&self, ids: &[CheckId]) -> Vec<AlertNotice> {
+    pub(crate) fn states(&self, ids: &[CheckId]) -> Vec<AlertNotice> {
         let rules = self.lock_rules();
         ids.iter()
             .map(|id| AlertNotice {
@@ -490,7 +490,7 @@ impl Alerts {
 
     /// Everything `GET /api/alerts` shows, for the checks `ids` (in order).
     /// Blocking (it reads the outbox): call it off the runtime.
-    pub fn report(&self, ids: &[CheckId]) -> Result<AlertsReport, LogUnreadable> {
+    pub(crate) fn report(&self, ids: &[CheckId]) -> Result<AlertsReport, LogUnreadable> {
         let recent = self.recent(100)?;
         Ok(AlertsReport {
             checks: self.states(ids),
@@ -500,14 +500,14 @@ impl Alerts {
     }
 
     /// The newest `limit` notifications. Blocking (it reads the outbox).
-    pub fn recent(&self, limit: usize) -> Result<Vec<Notification>, LogUnreadable> {
+    pub(crate) fn recent(&self, limit: usize) -> Result<Vec<Notification>, LogUnreadable> {
         self.outbox
             .log(limit)
             .map_err(|e| LogUnreadable(e.to_string()))
     }
 
     /// The configured notifiers, and which are failing.
-    pub fn notifiers(&self) -> Vec<NotifierSummary> {
+    pub(crate) fn notifiers(&self) -> Vec<NotifierSummary> {
         let failing = self.lock_failing();
         let delivery = self.delivery.read().unwrap_or_else(|p| p.into_inner());
         delivery

@@ -62,7 +62,7 @@ pub enum AlertEvent {
 }
 
 impl AlertEvent {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             AlertEvent::Fired => "fired",
             AlertEvent::Reminder => "reminder",
@@ -143,14 +143,14 @@ impl Rules {
     }
 
     /// Whether `id` is a check of the config the rules were last given.
-    pub fn is_configured(&self, id: &CheckId) -> bool {
+    pub(crate) fn is_configured(&self, id: &CheckId) -> bool {
         self.rules.contains_key(id)
     }
 
     /// The rules of a (re)loaded config. Each check's state is kept; a
     /// check no longer configured is forgotten, and its open alert, if it
     /// had one, is returned so that it can be closed.
-    pub fn set_rules(&mut self, rules: HashMap<CheckId, AlertRule>) -> Vec<CheckId> {
+    pub(crate) fn set_rules(&mut self, rules: HashMap<CheckId, AlertRule>) -> Vec<CheckId> {
         let gone: Vec<CheckId> = self
             .tracked
             .keys()
@@ -184,11 +184,11 @@ impl Rules {
 
     /// The open alert of `id`, if any: what to go back to with
     /// `restore_open` when a change could not be kept.
-    pub fn open_of(&self, id: &CheckId) -> Option<OpenAlert> {
+    pub(crate) fn open_of(&self, id: &CheckId) -> Option<OpenAlert> {
         self.tracked.get(id).and_then(|t| t.open.clone())
     }
 
-    pub fn restore_open(&mut self, id: &CheckId, open: Option<OpenAlert>) {
+    pub(crate) fn restore_open(&mut self, id: &CheckId, open: Option<OpenAlert>) {
         if let Some(tracked) = self.tracked.get_mut(id) {
             tracked.open = open;
         }
@@ -197,7 +197,7 @@ impl Rules {
     /// Applies one result; returns what it made happen, if anything. A
     /// check with no rule (no longer configured: its last results were
     /// still queued when a reload removed it) is not tracked again.
-    pub fn observe(&mut self, status: &CheckStatus) -> Option<AlertChange> {
+    pub(crate) fn observe(&mut self, status: &CheckStatus) -> Option<AlertChange> {
         if !self.rules.contains_key(&status.id) {
             return None;
         }
@@ -297,7 +297,7 @@ impl Rules {
     }
 
     /// Where `id`'s alert stands.
-    pub fn state_of(&self, id: &CheckId) -> AlertState {
+    pub(crate) fn state_of(&self, id: &CheckId) -> AlertState {
         let Some(tracked) = self.tracked.get(id) else {
             return AlertState::Ok;
         };
@@ -322,7 +322,7 @@ impl Rules {
     }
 
     /// Where `id`'s alert stands, if that changed since it was last told.
-    pub fn news(&mut self, id: &CheckId) -> Option<AlertNotice> {
+    pub(crate) fn news(&mut self, id: &CheckId) -> Option<AlertNotice> {
         let state = self.state_of(id);
         if self.told.get(id).unwrap_or(&AlertState::Ok) == &state {
             return None;
@@ -340,7 +340,7 @@ impl Rules {
     /// The news of every check, after a reload: thresholds may have
     /// changed what pending means, and a check no longer configured is
     /// told `ok` once.
-    pub fn all_news(&mut self) -> Vec<AlertNotice> {
+    pub(crate) fn all_news(&mut self) -> Vec<AlertNotice> {
         let mut ids: Vec<CheckId> = self.tracked.keys().cloned().collect();
         ids.extend(
             self.told
@@ -352,7 +352,7 @@ impl Rules {
     }
 
     /// Every check whose alert `id` holds, with its name.
-    pub fn held_by(&self, id: &CheckId) -> Vec<(CheckId, String)> {
+    pub(crate) fn held_by(&self, id: &CheckId) -> Vec<(CheckId, String)> {
         self.tracked
             .iter()
             .filter(|(_, t)| t.held_by.as_ref() == Some(id))

@@ -16,7 +16,7 @@ const SELF_DEGRADED_ABOVE: Duration = Duration::from_millis(500);
 /// (which names the address Pulse listens on).
 const SELF_PUBLIC_DETAIL: &str = "Pulse answers its own health check.";
 
-pub fn embedded_default(
+pub(crate) fn embedded_default(
     listening_on: SocketAddr,
     interval: Duration,
     timeout: Duration,

@@ -14,7 +14,7 @@ use tokio::time::{Instant, MissedTickBehavior};
 
 /// Details that break naive SSE framing: every line ending, a trailing CR,
 /// an empty string, non-ASCII text, and text that looks like SSE fields.
-pub const FRAMING_SAMPLES: &[&str] = &[
+pub(crate) const FRAMING_SAMPLES: &[&str] = &[
     "plain text",
     "line one\nline two",
     "carriage\rreturn",
@@ -31,7 +31,7 @@ const SYNTHETIC_CHECKS: usize = 4;
 
 /// Events per second.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct DemoRate(pub f64);
+pub(crate) struct DemoRate(pub f64);
 
 impl FromStr for DemoRate {
     type Err = String;
@@ -56,7 +56,7 @@ impl FromStr for DemoRate {
 }
 
 /// Registers the synthetic checks and publishes at `rate` until shutdown.
-pub fn start(rate: DemoRate, hub: Arc<Hub>, shutdown: Shutdown) {
+pub(crate) fn start(rate: DemoRate, hub: Arc<Hub>, shutdown: Shutdown) {
     for k in 0..SYNTHETIC_CHECKS {
         let pending = status(k as u64, 0);
         hub.register(

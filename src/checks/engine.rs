@@ -69,10 +69,10 @@ struct Running {
 /// What a reload did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Applied {
-    pub added: usize,
-    pub changed: usize,
-    pub removed: usize,
-    pub unchanged: usize,
+    pub(crate) added: usize,
+    pub(crate) changed: usize,
+    pub(crate) removed: usize,
+    pub(crate) unchanged: usize,
 }
 
 impl Engine {
@@ -91,18 +91,18 @@ impl Engine {
 
     /// Runs only the checks this replica holds among `replicas`, each at
     /// the moments every replica would, and publishes into their log.
-    pub fn shared_with(&mut self, replicas: Arc<dyn Replicas>) {
+    pub(crate) fn shared_with(&mut self, replicas: Arc<dyn Replicas>) {
         self.replicas = Some(replicas);
     }
 
     /// The maintenance windows results are stamped from; set it with each
     /// config, before `apply`.
-    pub fn calendar(&self) -> Arc<Calendar> {
+    pub(crate) fn calendar(&self) -> Arc<Calendar> {
         self.calendar.clone()
     }
 
     /// Where pings find the push checks this engine runs.
-    pub fn pushes(&self) -> Arc<Pushes> {
+    pub(crate) fn pushes(&self) -> Arc<Pushes> {
         self.pushes.clone()
     }
 
@@ -160,7 +160,7 @@ impl Engine {
     /// one is logged and shown on the dashboard while the last good config
     /// keeps running. `also_apply` puts the rest of a config in force (the
     /// access rule) and may refuse it too. Ends at shutdown.
-    pub async fn follow(
+    pub(crate) async fn follow(
         mut self,
         source: String,
         mut changes: mpsc::Receiver<Result<Config, ConfigError>>,

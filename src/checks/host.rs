@@ -14,32 +14,32 @@ use sysinfo::{Disks, System};
 /// Percent (or, for load, per-core) levels at which a reading turns
 /// degraded or down.
 #[derive(Clone, Copy, Debug)]
-pub struct Thresholds {
-    pub degraded: f64,
-    pub down: f64,
+pub(crate) struct Thresholds {
+    pub(crate) degraded: f64,
+    pub(crate) down: f64,
 }
 
 /// Busy CPU and used memory/disk, in percent.
-pub const USAGE: Thresholds = Thresholds {
+pub(crate) const USAGE: Thresholds = Thresholds {
     degraded: 85.0,
     down: 95.0,
 };
 /// One-minute load per core: queueing starts at 1; at 4 the host is swamped.
-pub const LOAD_PER_CORE: Thresholds = Thresholds {
+pub(crate) const LOAD_PER_CORE: Thresholds = Thresholds {
     degraded: 1.5,
     down: 4.0,
 };
 
 impl Thresholds {
     /// What a check that sets no thresholds uses.
-    pub fn default_for(metric: &HostMetric) -> Thresholds {
+    pub(crate) fn default_for(metric: &HostMetric) -> Thresholds {
         match metric {
             HostMetric::Load => LOAD_PER_CORE,
             _ => USAGE,
         }
     }
 
-    pub fn judge(self, value: f64) -> Health {
+    pub(crate) fn judge(self, value: f64) -> Health {
         if value >= self.down {
             Health::Down
         } else if value >= self.degraded {
@@ -51,7 +51,7 @@ impl Thresholds {
 }
 
 #[derive(Clone, Debug)]
-pub enum HostMetric {
+pub(crate) enum HostMetric {
     /// Busy share of all cores since the previous run.
     Cpu,
     /// Used share of physical memory.
@@ -62,7 +62,7 @@ pub enum HostMetric {
     Load,
 }
 
-pub struct HostProbe {
+pub(crate) struct HostProbe {
     metric: HostMetric,
     thresholds: Thresholds,
     /// Kept between runs: CPU usage is the difference of two readings.
@@ -78,7 +78,7 @@ impl HostProbe {
         }
     }
 
-    pub fn from_spec(spec: &HostSpec) -> Self {
+    pub(crate) fn from_spec(spec: &HostSpec) -> Self {
         let metric = match spec.metric {
             HostMetricName::Cpu => HostMetric::Cpu,
             HostMetricName::Memory => HostMetric::Memory,
@@ -95,7 +95,7 @@ impl HostProbe {
         HostProbe::new(metric, thresholds)
     }
 
-    pub async fn run(&self) -> Finding {
+    pub(crate) async fn run(&self) -> Finding {
         let metric = self.metric.clone();
         let thresholds = self.thresholds;
         let system = self.system.clone();

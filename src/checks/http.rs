@@ -27,7 +27,7 @@ const NEVER: Duration = Duration::MAX;
 /// one is "too many redirects".
 const MAX_REDIRECTS: usize = 10;
 
-pub struct HttpProbe {
+pub(crate) struct HttpProbe {
     client: reqwest::Client,
     method: Method,
     url: Url,
@@ -51,7 +51,7 @@ struct Answer {
 
 impl HttpProbe {
     /// A plain `GET` expecting 2xx.
-    pub fn get(url: Url, degraded_above: Duration) -> Self {
+    pub(crate) fn get(url: Url, degraded_above: Duration) -> Self {
         HttpProbe {
             client: shared_client(),
             method: Method::GET,
@@ -66,7 +66,7 @@ impl HttpProbe {
         }
     }
 
-    pub fn from_spec(spec: &HttpSpec) -> Self {
+    pub(crate) fn from_spec(spec: &HttpSpec) -> Self {
         HttpProbe {
             client: shared_client(),
             method: spec.method.0.clone(),
@@ -81,7 +81,7 @@ impl HttpProbe {
         }
     }
 
-    pub async fn run(&self) -> Finding {
+    pub(crate) async fn run(&self) -> Finding {
         match self.fetch().await {
             Ok(answer) => self.judge(&answer),
             Err(Failure::Transport(error)) => {

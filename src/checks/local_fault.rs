@@ -11,7 +11,7 @@ use std::io;
 
 /// What Pulse's side of a probe ran out of.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LocalFault {
+pub(crate) enum LocalFault {
     /// EMFILE: this process's open-file limit.
     OpenFiles,
     /// ENFILE: the whole machine's open-file table.
@@ -28,7 +28,7 @@ impl LocalFault {
     /// The local fault anywhere in `error`'s chain of causes, if any.
     /// Libraries wrap the operating system's error (reqwest in hyper in an
     /// `io::Error` in …), so the whole chain is walked.
-    pub fn find_in(error: &(dyn Error + 'static)) -> Option<LocalFault> {
+    pub(crate) fn find_in(error: &(dyn Error + 'static)) -> Option<LocalFault> {
         let mut next = Some(error);
         while let Some(error) = next {
             next = match error.downcast_ref::<io::Error>() {

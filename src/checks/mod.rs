@@ -8,7 +8,7 @@
 
 mod build;
 mod defaults;
-pub mod demo;
+pub(crate) mod demo;
 mod engine;
 mod host;
 mod http;
@@ -18,14 +18,14 @@ mod tcp;
 mod tls;
 
 pub use build::{Fallbacks, from_config};
-pub use defaults::embedded_default;
+pub(crate) use defaults::embedded_default;
 pub use engine::{Applied, Engine, Replicas};
-pub use host::{HostMetric, HostProbe, Thresholds};
-pub use http::HttpProbe;
-pub use local_fault::LocalFault;
-pub use push::{PushProbe, Pushes};
-pub use tcp::TcpProbe;
-pub use tls::TlsProbe;
+pub(crate) use host::{HostMetric, HostProbe};
+pub(crate) use http::HttpProbe;
+pub(crate) use local_fault::LocalFault;
+pub(crate) use push::{PushProbe, Pushes};
+pub(crate) use tcp::TcpProbe;
+pub(crate) use tls::TlsProbe;
 
 use crate::status::{CheckId, CheckKind, CheckStatus, Health, Publicity};
 use futures::FutureExt;
@@ -36,25 +36,25 @@ use tokio::time::Instant;
 
 /// One thing to watch, and how often.
 pub struct Check {
-    pub id: CheckId,
-    pub name: String,
-    pub group: String,
-    pub interval: Duration,
-    pub timeout: Duration,
-    pub probe: Probe,
+    pub(crate) id: CheckId,
+    pub(crate) name: String,
+    pub(crate) group: String,
+    pub(crate) interval: Duration,
+    pub(crate) timeout: Duration,
+    pub(crate) probe: Probe,
     /// Who may see it. Not part of the fingerprint: a check that only
     /// turns public or private keeps running, and the hub tells each
     /// audience (`Hub::set_publicity`).
-    pub publicity: Publicity,
+    pub(crate) publicity: Publicity,
     /// Everything that defines the check; a reload restarts a check only
     /// when this changes.
-    pub fingerprint: String,
-    pub redactor: Arc<crate::redact::Redactor>,
+    pub(crate) fingerprint: String,
+    pub(crate) redactor: Arc<crate::redact::Redactor>,
 }
 
 /// How a check looks at its target. An enum rather than a trait object:
 /// the set of kinds is closed and each is plain async code.
-pub enum Probe {
+pub(crate) enum Probe {
     Http(Box<HttpProbe>),
     Tcp(TcpProbe),
     Tls(TlsProbe),
@@ -64,9 +64,9 @@ pub enum Probe {
 
 /// What a probe found, before the engine adds identity and timing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Finding {
-    pub health: Health,
-    pub detail: String,
+pub(crate) struct Finding {
+    pub(crate) health: Health,
+    pub(crate) detail: String,
 }
 
 impl Finding {
@@ -77,14 +77,14 @@ impl Finding {
         }
     }
 
-    pub fn down(detail: impl Into<String>) -> Self {
+    pub(crate) fn down(detail: impl Into<String>) -> Self {
         Finding::new(Health::Down, detail)
     }
 
     /// A probe that failed with `error`: down, for the reason `describe`
     /// gives, unless the failure was Pulse's own, which says nothing about
     /// the target. Every probe kind turns its errors into outcomes here.
-    pub fn failed(
+    pub(crate) fn failed(
         error: &(dyn std::error::Error + 'static),
         describe: impl FnOnce() -> String,
     ) -> Self {
@@ -95,7 +95,7 @@ impl Finding {
     }
 
     /// Pulse could not look at the target: `unknown`, with why.
-    pub fn not_checked(fault: LocalFault) -> Self {
+    pub(crate) fn not_checked(fault: LocalFault) -> Self {
         Finding::new(
             Health::Unknown,
             format!("Pulse could not check this: {fault}"),
@@ -126,7 +126,7 @@ impl Probe {
 
     /// Resolves when something outside wants the check run now (a ping
     /// to a push check that was down); never, for the other kinds.
-    pub async fn woken(&self) {
+    pub(crate) async fn woken(&self) {
         match self {
             Probe::Push(probe) => probe.state.woken().await,
             _ => std::future::pending().await,
@@ -134,7 +134,7 @@ impl Probe {
     }
 
     /// The state a ping reaches, for a push check.
-    pub fn push_state(&self) -> Option<&std::sync::Arc<push::PushState>> {
+    pub(crate) fn push_state(&self) -> Option<&std::sync::Arc<push::PushState>> {
         match self {
             Probe::Push(probe) => Some(&probe.state),
             _ => None,
@@ -143,7 +143,7 @@ impl Probe {
 }
 
 impl Check {
-    pub fn pending_status(&self) -> CheckStatus {
+    pub(crate) fn pending_status(&self) -> CheckStatus {
         self.redactor.apply(CheckStatus::pending(
             self.id.clone(),
             self.name.clone(),
@@ -154,7 +154,7 @@ impl Check {
 
     /// Runs the probe once, whatever it does: a timeout or a panic becomes a
     /// `down` outcome with a reason.
-    pub async fn run_once(&self) -> CheckStatus {
+    pub(crate) async fn run_once(&self) -> CheckStatus {
         let started = Instant::now();
         let guarded = AssertUnwindSafe(self.probe.run()).catch_unwind();
         let outcome = match tokio::time::timeout(self.timeout, guarded).await {

@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 /// What a push check knows: when it was last pinged, and a way to be run
 /// at once when a ping ends an outage.
 #[derive(Debug)]
-pub struct PushState {
+pub(crate) struct PushState {
     token_sha256: String,
     period: Duration,
     grace: Duration,
@@ -38,8 +38,8 @@ pub struct PushState {
     wake: Notify,
 }
 
-pub struct PushProbe {
-    pub state: Arc<PushState>,
+pub(crate) struct PushProbe {
+    pub(crate) state: Arc<PushState>,
 }
 
 /// The hex SHA-256 of a token: how it is kept and looked up.
@@ -63,7 +63,7 @@ impl PushProbe {
         }
     }
 
-    pub async fn run(&self) -> Finding {
+    pub(crate) async fn run(&self) -> Finding {
         let state = &self.state;
         let now = crate::clock::unix_millis();
         let last = state.last_ping_ms.load(Ordering::SeqCst);
@@ -122,7 +122,7 @@ impl PushState {
     }
 
     /// Resolves when a ping should make the check run now.
-    pub async fn woken(&self) {
+    pub(crate) async fn woken(&self) {
         self.wake.notified().await;
     }
 }
@@ -142,12 +142,12 @@ const CLOCKS_AGREE_WITHIN_MS: u64 = 5 * 60_000;
 /// A note of another replica's that is no ping: not `"{hash} {unix ms}"`,
 /// or at a time later than any clock says.
 #[derive(Debug, PartialEq, Eq)]
-pub struct NotAPing;
+pub(crate) struct NotAPing;
 
 /// Every running push check by its token's hash: what the ping endpoint
 /// looks in. The engine adds a check when it starts and removes it when
 /// it stops, so a reload that keeps a check keeps its last ping.
-pub struct Pushes {
+pub(crate) struct Pushes {
     by_token: RwLock<HashMap<String, Arc<PushState>>>,
     /// Pings to tell the other replicas, as `"{token hash} {unix ms}"`.
     shared: tokio::sync::broadcast::Sender<String>,
@@ -163,11 +163,11 @@ impl Default for Pushes {
 }
 
 impl Pushes {
-    pub fn add(&self, state: Arc<PushState>) {
+    pub(crate) fn add(&self, state: Arc<PushState>) {
         self.write().insert(state.token_sha256.clone(), state);
     }
 
-    pub fn remove(&self, state: &PushState) {
+    pub(crate) fn remove(&self, state: &PushState) {
         let mut map = self.write();
         if map
             .get(&state.token_sha256)
@@ -178,7 +178,7 @@ impl Pushes {
     }
 
     /// A ping with `token`: `false` when no check has it.
-    pub fn ping(&self, token: &str) -> bool {
+    pub(crate) fn ping(&self, token: &str) -> bool {
         let hash = token_sha256(token);
         let map = self.by_token.read().unwrap_or_else(|p| p.into_inner());
         let Some(state) = map.get(&hash) else {
@@ -200,14 +200,14 @@ impl Pushes {
     }
 
     /// The pings this replica takes, for the other replicas of a cluster.
-    pub fn pings(&self) -> tokio::sync::broadcast::Receiver<String> {
+    pub(crate) fn pings(&self) -> tokio::sync::broadcast::Receiver<String> {
         self.shared.subscribe()
     }
 
     /// A ping another replica took (`pings`'s form): the check's last ping
     /// moves forward, never back. A ping of a check not running here is
     /// nothing to do; anything that is no ping is refused.
-    pub fn pinged_elsewhere(&self, note: &str) -> Result<(), NotAPing> {
+    pub(crate) fn pinged_elsewhere(&self, note: &str) -> Result<(), NotAPing> {
         let (hash, at) = note.split_once(' ').ok_or(NotAPing)?;
         let at_ms: u64 = at.parse().map_err(|_| NotAPing)?;
         let latest = crate::clock::unix_millis().saturating_add(CLOCKS_AGREE_WITHIN_MS);

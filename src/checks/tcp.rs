@@ -8,20 +8,20 @@ use crate::status::Health;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-pub struct TcpProbe {
+pub(crate) struct TcpProbe {
     address: String,
     degraded_above: Option<Duration>,
 }
 
 impl TcpProbe {
-    pub fn from_spec(spec: &TcpSpec) -> Self {
+    pub(crate) fn from_spec(spec: &TcpSpec) -> Self {
         TcpProbe {
             address: spec.address.0.clone(),
             degraded_above: spec.degraded_above.map(|p| p.0),
         }
     }
 
-    pub async fn run(&self) -> Finding {
+    pub(crate) async fn run(&self) -> Finding {
         let started = Instant::now();
         match TcpStream::connect(&self.address).await {
             Ok(stream) => {

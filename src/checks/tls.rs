@@ -16,7 +16,7 @@ use tokio_rustls::TlsConnector;
 
 const DAY_SECS: i64 = 86_400;
 
-pub struct TlsProbe {
+pub(crate) struct TlsProbe {
     address: String,
     server_name: ServerName<'static>,
     warn_days: u32,
@@ -35,7 +35,7 @@ impl Presented {
 }
 
 impl TlsProbe {
-    pub fn from_spec(spec: &TlsSpec) -> Result<Self, String> {
+    pub(crate) fn from_spec(spec: &TlsSpec) -> Result<Self, String> {
         let name = spec.server_name.as_ref().unwrap_or(&spec.host).0.clone();
         let server_name = ServerName::try_from(name.clone())
             .map_err(|_| format!("`{name}` is neither a host name nor an IP address"))?;
@@ -50,7 +50,7 @@ impl TlsProbe {
         })
     }
 
-    pub async fn run(&self) -> Finding {
+    pub(crate) async fn run(&self) -> Finding {
         let tcp = match TcpStream::connect(&self.address).await {
             Ok(tcp) => tcp,
             Err(e) => {

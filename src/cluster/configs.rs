@@ -15,7 +15,7 @@ fn configs_key() -> String {
 
 /// Says this replica runs `mine`, and how the replicas alive differ, if
 /// they do.
-pub async fn compare(
+pub(crate) async fn compare(
     redis: &mut ConnectionManager,
     me: &str,
     mine: &str,
@@ -59,6 +59,6 @@ fn difference(me: &str, mine: &str, others: &BTreeMap<&String, &String>) -> Opti
 }
 
 /// At shutdown: this replica runs nothing any more.
-pub async fn forget(redis: &mut ConnectionManager, me: &str) -> redis::RedisResult<()> {
+pub(crate) async fn forget(redis: &mut ConnectionManager, me: &str) -> redis::RedisResult<()> {
     redis.hdel(configs_key(), me).await
 }

@@ -26,10 +26,10 @@ use std::time::Duration;
 
 /// Enough shards to spread over a few dozen replicas, few enough that
 /// renewing them all is one small round of commands.
-pub const SHARDS: u32 = 64;
+pub(crate) const SHARDS: u32 = 64;
 
 /// Rounds of keeping the leases per `--cluster-lease`.
-pub const ROUNDS: u32 = 6;
+pub(crate) const ROUNDS: u32 = 6;
 
 /// The shard a check falls in, the same on every replica (and every build:
 /// a hash of the id, not the standard library's seeded one).
@@ -50,10 +50,10 @@ pub(super) fn replicas_key() -> String {
     format!("{}:replicas", super::KEYS)
 }
 
-pub struct Leases {
+pub(crate) struct Leases {
     /// This replica's name in the cluster.
-    pub me: String,
-    pub lease: Duration,
+    pub(crate) me: String,
+    pub(crate) lease: Duration,
     /// The shards held, each with its holder's value (name and fence).
     held: Mutex<BTreeMap<u32, String>>,
     acquire: Script,
@@ -73,7 +73,7 @@ impl Leases {
 
     /// The holder value under which this replica publishes `check`'s
     /// results, if it runs it.
-    pub fn holder_of(&self, check: &CheckId) -> Option<(u32, String)> {
+    pub(crate) fn holder_of(&self, check: &CheckId) -> Option<(u32, String)> {
         let shard = shard_of(check);
         self.lock()
             .get(&shard)
@@ -81,24 +81,24 @@ impl Leases {
     }
 
     /// What Redis refused: the shard is not this replica's any more.
-    pub fn lost(&self, shard: u32) {
+    pub(crate) fn lost(&self, shard: u32) {
         if self.lock().remove(&shard).is_some() {
             tracing::warn!(shard, "lease lost: another replica runs its checks now");
         }
     }
 
-    pub fn held(&self) -> Vec<u32> {
+    pub(crate) fn held(&self) -> Vec<u32> {
         self.lock().keys().copied().collect()
     }
 
     /// How often `keep` runs.
-    pub fn round(&self) -> Duration {
+    pub(crate) fn round(&self) -> Duration {
         self.lease / ROUNDS
     }
 
     /// One round: says this replica is alive, renews what it holds, gives
     /// back what is over its share, takes free shards up to it.
-    pub async fn keep(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
+    pub(crate) async fn keep(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
         let ttl_ms = (self.lease - self.round()).as_millis() as u64;
         let now_ms = crate::clock::unix_millis();
         let (_, _, alive): (i64, i64, u32) = redis::pipe()
@@ -163,7 +163,7 @@ impl Leases {
 
     /// Gives every shard back and leaves, so that the others take over at
     /// once instead of when the leases run out (a clean shutdown).
-    pub async fn leave(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
+    pub(crate) async fn leave(&self, redis: &mut ConnectionManager) -> redis::RedisResult<()> {
         let held = self.lock().clone();
         for (shard, holder) in held {
             self.give_back(redis, shard, &holder).await?;

@@ -16,12 +16,12 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-pub const LOG: &str = "{pulse}:log";
-pub const EPOCH: &str = "{pulse}:epoch";
+pub(crate) const LOG: &str = "{pulse}:log";
+pub(crate) const EPOCH: &str = "{pulse}:epoch";
 /// Each check's newest result, for a replica that starts.
-pub const CURRENT: &str = "{pulse}:current";
+pub(crate) const CURRENT: &str = "{pulse}:current";
 /// The first id of this epoch's log: whether the log was trimmed since.
-pub const FIRST: &str = "{pulse}:first";
+pub(crate) const FIRST: &str = "{pulse}:first";
 
 /// How long one read waits for new events; also how soon a new epoch is
 /// noticed while nothing is published.
@@ -34,7 +34,7 @@ enum Ended {
     NewEpoch,
 }
 
-pub async fn follow(cluster: Arc<Cluster>, hub: Arc<Hub>, shutdown: Shutdown) {
+pub(crate) async fn follow(cluster: Arc<Cluster>, hub: Arc<Hub>, shutdown: Shutdown) {
     let reader = loop {
         match reading_connection(&cluster.url).await {
             Ok(reader) => break reader,

@@ -23,7 +23,7 @@
 
 mod configs;
 pub mod leases;
-pub mod log;
+pub(crate) mod log;
 mod notes;
 mod skipped;
 
@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 /// Every key Pulse keeps in Redis starts with this. The braces are a hash
 /// tag: in a Redis Cluster every key lands in one slot, which the scripts
 /// (several keys each) need.
-pub const KEYS: &str = "{pulse}";
+pub(crate) const KEYS: &str = "{pulse}";
 
 /// Pings kept for a replica that starts: each check's newest counts, and
 /// a check pings at most one note a second into it.
@@ -53,7 +53,7 @@ const PINGS_KEPT: notes::Retention = notes::Retention::Newest(10_000);
 /// How long one command may take before Redis counts as unreachable.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(2);
 
-pub struct Cluster {
+pub(crate) struct Cluster {
     redis: ConnectionManager,
     /// Where the follower reads (its own connection: a blocking read would
     /// hold up every command behind it on a shared one).
@@ -79,7 +79,7 @@ pub struct Cluster {
 impl Cluster {
     /// Connects to Redis and starts taking a share of the checks; the
     /// checks' results are followed once `follow` is called.
-    pub async fn join(
+    pub(crate) async fn join(
         url: &str,
         lease: Duration,
         log_length: usize,
@@ -122,7 +122,7 @@ impl Cluster {
     }
 
     /// This replica's name in the cluster.
-    pub fn name(&self) -> &str {
+    pub(crate) fn name(&self) -> &str {
         &self.leases.me
     }
 
@@ -155,7 +155,7 @@ impl Cluster {
     /// Shares this replica's sign-outs and follows the others'. A session
     /// cookie is valid on every replica with the same session key; a
     /// sign-out must end it on all of them, also on one started later.
-    pub fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
+    pub(crate) fn share_sign_outs(&self, access: Arc<crate::access::Access>, shutdown: Shutdown) {
         let key = format!("{KEYS}:signed-out");
         let made = access.sign_outs();
         let kept = notes::Retention::Within(crate::access::Access::SIGN_OUTS_MATTER_FOR);
@@ -169,7 +169,7 @@ impl Cluster {
     /// Shares the pings this replica takes and follows the others': a
     /// ping reaches any replica, the check is judged by the one that runs
     /// it, and by the next one after a failover.
-    pub fn share_pings(&self, pushes: Arc<crate::checks::Pushes>, shutdown: Shutdown) {
+    pub(crate) fn share_pings(&self, pushes: Arc<crate::checks::Pushes>, shutdown: Shutdown) {
         let key = format!("{KEYS}:pings");
         let made = pushes.pings();
         let learn = move |ping: &str| pushes.pinged_elsewhere(ping).map_err(|_| Skipped::NotAPing);
@@ -204,13 +204,13 @@ impl Cluster {
     }
 
     /// The config this replica runs now (its `Config::fingerprint`).
-    pub fn runs_config(&self, fingerprint: &str) {
+    pub(crate) fn runs_config(&self, fingerprint: &str) {
         *self.config.lock().unwrap_or_else(|p| p.into_inner()) = Some(fingerprint.to_string());
     }
 
     /// Every lease/3: compares this replica's config with the others' and
     /// tells the hub how they differ. Ends at shutdown.
-    pub async fn compare_configs(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
+    pub(crate) async fn compare_configs(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
         let mut redis = self.redis.clone();
         let mut ticker = tokio::time::interval(self.leases.lease / 3);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,7 +232,7 @@ impl Cluster {
 
     /// At shutdown: gives this replica's checks back, so that the others
     /// run them at once rather than when the leases run out.
-    pub async fn leave(&self) {
+    pub(crate) async fn leave(&self) {
         let mut redis = self.redis.clone();
         let _ =
             tokio::time::timeout(COMMAND_TIMEOUT, configs::forget(&mut redis, self.name())).await;
@@ -244,7 +244,7 @@ impl Cluster {
     }
 
     /// Follows the shared log into `hub` until shutdown (see `log.rs`).
-    pub async fn follow(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
+    pub(crate) async fn follow(self: Arc<Self>, hub: Arc<Hub>, shutdown: Shutdown) {
         log::follow(self, hub, shutdown).await;
     }
 }

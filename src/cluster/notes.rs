@@ -23,7 +23,7 @@ const WAITING: usize = 10_000;
 
 /// How much of a stream of notes Redis keeps for a replica that starts.
 #[derive(Clone, Copy, Debug)]
-pub enum Retention {
+pub(crate) enum Retention {
     /// The newest this many.
     Newest(usize),
     /// Those added within this long.
@@ -50,7 +50,7 @@ const FIELD: &str = "note";
 
 /// Appends each note `made` on this replica to the stream at `key`; ends
 /// at shutdown.
-pub async fn publish(
+pub(crate) async fn publish(
     mut redis: ConnectionManager,
     key: String,
     kept: Retention,
@@ -95,7 +95,7 @@ pub async fn publish(
 /// Gives every note of the stream at `key` to `learn`, this replica's own
 /// too, the old ones first; ends at shutdown. A note `learn` does not take
 /// is counted in `skips`.
-pub async fn follow(
+pub(crate) async fn follow(
     url: String,
     key: String,
     learn: impl Fn(&str) -> Result<(), Skipped> + Sync,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Skipped {
+pub(crate) enum Skipped {
     /// An entry of the log with no result of Pulse's in it.
     NotAResult,
     /// An entry of the log whose id is no event id (`ids::END`).
@@ -51,7 +51,7 @@ impl Skipped {
     }
 }
 
-pub struct Skips {
+pub(crate) struct Skips {
     metrics: Arc<Metrics>,
     /// One bit per `Skipped` already logged.
     told: AtomicU8,
@@ -68,7 +68,7 @@ impl Skips {
     /// Counts one thing skipped; the first of its reason is logged, named
     /// by `which` (an entry's id, an epoch, a check: never a note's text,
     /// which may hold a token's hash).
-    pub fn count(&self, skipped: Skipped, which: &str) {
+    pub(crate) fn count(&self, skipped: Skipped, which: &str) {
         let reason = skipped.reason();
         self.metrics
             .cluster_skipped

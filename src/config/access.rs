@@ -22,11 +22,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The shortest session key accepted: 256 bits, as HMAC-SHA256 wants.
-pub const MIN_SESSION_KEY_BYTES: usize = 32;
+pub(crate) const MIN_SESSION_KEY_BYTES: usize = 32;
 /// Where the session key is kept when the config names no key: beside the
 /// config file, created with a random key on first use, so sessions
 /// outlive restarts with nothing to set up.
-pub const DEFAULT_SESSION_KEY_FILE: &str = "pulse-session.key";
+pub(crate) const DEFAULT_SESSION_KEY_FILE: &str = "pulse-session.key";
 const DEFAULT_SESSION_LIFETIME: Duration = Duration::from_secs(12 * 3600);
 /// The longest `session_lifetime`: a cluster keeps each sign-out this long
 /// (and a little more), whatever any replica's config says at the moment.
@@ -53,16 +53,16 @@ pub(super) struct AccessTable {
 /// `[access]`, validated, with the session key read.
 #[derive(Clone, PartialEq)]
 pub struct AccessSpec {
-    pub users: Vec<UserSpec>,
-    pub tokens: Vec<TokenSpec>,
+    pub(crate) users: Vec<UserSpec>,
+    pub(crate) tokens: Vec<TokenSpec>,
     /// Never shown anywhere: it signs every session.
-    pub session_key: Vec<u8>,
-    pub session_lifetime: Duration,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    pub(crate) session_key: Vec<u8>,
+    pub(crate) session_lifetime: Duration,
+    pub(crate) trusted_proxies: Vec<ipnet::IpNet>,
     /// Lower case, as `http` names headers.
-    pub user_header: Option<String>,
+    pub(crate) user_header: Option<String>,
     /// Lower case, without a port.
-    pub allowed_hosts: Vec<String>,
+    pub(crate) allowed_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for AccessSpec {
@@ -78,16 +78,16 @@ impl std::fmt::Debug for AccessSpec {
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSpec {
-    pub name: UserName,
-    pub password_hash: PasswordHash,
+    pub(crate) name: UserName,
+    pub(crate) password_hash: PasswordHash,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
-    pub name: UserName,
-    pub sha256: TokenHash,
-    pub scope: Scope,
+    pub(crate) name: UserName,
+    pub(crate) sha256: TokenHash,
+    pub(crate) scope: Scope,
 }
 
 /// What a token may do.
@@ -211,7 +211,7 @@ fn create_session_key_file(path: &Path) -> Result<(), String> {
 /// A user or token name: shown on the page and in logs, and part of the
 /// signed session, so plain characters only.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserName(pub String);
+pub(crate) struct UserName(pub String);
 
 impl<'de> Deserialize<'de> for UserName {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -237,7 +237,7 @@ pub fn is_plain_name(name: &str) -> bool {
 
 /// An argon2id hash in PHC form, as `pulse hash-password` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PasswordHash(pub String);
+pub(crate) struct PasswordHash(pub String);
 
 impl<'de> Deserialize<'de> for PasswordHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -257,7 +257,7 @@ impl<'de> Deserialize<'de> for PasswordHash {
 
 /// A token's SHA-256, 64 hex digits, as `pulse new-token` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TokenHash(pub [u8; 32]);
+pub(crate) struct TokenHash(pub [u8; 32]);
 
 impl<'de> Deserialize<'de> for TokenHash {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -40,25 +40,25 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-pub const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
-pub const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
-pub const DEFAULT_GROUP_WINDOW: Duration = Duration::from_secs(30);
+pub(crate) const DEFAULT_FAILURE_THRESHOLD: u32 = 3;
+pub(crate) const DEFAULT_SUCCESS_THRESHOLD: u32 = 2;
+pub(crate) const DEFAULT_GROUP_WINDOW: Duration = Duration::from_secs(30);
 
 /// What a check's alert does, resolved from every level of the config.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AlertRule {
-    pub failure_threshold: u32,
-    pub success_threshold: u32,
-    pub send_resolved: bool,
+pub(crate) struct AlertRule {
+    pub(crate) failure_threshold: u32,
+    pub(crate) success_threshold: u32,
+    pub(crate) send_resolved: bool,
     /// A reminder this often while it stays failing; `None`: never.
-    pub repeat: Option<Duration>,
+    pub(crate) repeat: Option<Duration>,
     /// Whether a degraded result counts as failing (else as passing).
-    pub degraded_is_failing: bool,
+    pub(crate) degraded_is_failing: bool,
     /// The notifiers that get it, by name; all of them exist.
-    pub notify: Vec<String>,
+    pub(crate) notify: Vec<String>,
     /// While one of these is failing, this check's alert is held and
     /// folded into the dependency's message.
-    pub depends_on: Vec<CheckId>,
+    pub(crate) depends_on: Vec<CheckId>,
 }
 
 impl Default for AlertRule {
@@ -78,11 +78,11 @@ impl Default for AlertRule {
 
 /// `[alerts]` and `[[notifier]]`, validated: what is not per check.
 #[derive(Clone, Debug, PartialEq)]
-pub struct AlertsSpec {
-    pub notifiers: Vec<NotifierSpec>,
-    pub group_window: Duration,
+pub(crate) struct AlertsSpec {
+    pub(crate) notifiers: Vec<NotifierSpec>,
+    pub(crate) group_window: Duration,
     /// Where the dashboard is reached from outside, for links in messages.
-    pub public_url: Option<reqwest::Url>,
+    pub(crate) public_url: Option<reqwest::Url>,
 }
 
 impl Default for AlertsSpec {
@@ -99,9 +99,9 @@ impl Default for AlertsSpec {
 /// needs is its own (`crate::notifiers`); tokens and secrets usually come
 /// from `${…}`, and are never shown (the `Debug` below leaves them out).
 #[derive(Clone)]
-pub struct NotifierSpec {
-    pub name: String,
-    pub notifier: Arc<dyn Notifier>,
+pub(crate) struct NotifierSpec {
+    pub(crate) name: String,
+    pub(crate) notifier: Arc<dyn Notifier>,
 }
 
 impl PartialEq for NotifierSpec {
@@ -123,7 +123,7 @@ impl std::fmt::Debug for NotifierSpec {
 /// may each set them.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RuleOverrides {
+pub(crate) struct RuleOverrides {
     failure_threshold: Option<Threshold>,
     success_threshold: Option<Threshold>,
     send_resolved: Option<bool>,
@@ -164,9 +164,9 @@ impl AlertsTable {
 /// What a check says of its alert, before the rest of the file is known.
 #[derive(Clone, Debug, Default)]
 pub(super) struct CheckAlert {
-    pub alert: RuleOverrides,
+    pub(crate) alert: RuleOverrides,
     /// Check names, as written.
-    pub depends_on: Vec<String>,
+    pub(crate) depends_on: Vec<String>,
 }
 
 /// A count of results in a row: 1 to 1000.

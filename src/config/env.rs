@@ -8,15 +8,15 @@ use toml::Spanned;
 use toml::de::DeValue;
 
 /// A failed substitution: where, and why.
-pub struct EnvError {
-    pub span: Range<usize>,
-    pub message: String,
+pub(crate) struct EnvError {
+    pub(crate) span: Range<usize>,
+    pub(crate) message: String,
 }
 
 /// Expands every string value in `value` (not keys) in place, adding each
 /// substituted value to `secrets` as it goes: even when a later one fails,
 /// the caller knows every value already in the document.
-pub fn expand_all(
+pub(crate) fn expand_all(
     value: &mut Spanned<DeValue<'_>>,
     lookup: &dyn Fn(&str) -> Option<String>,
     secrets: &mut Vec<String>,
@@ -52,7 +52,7 @@ fn expand_into(
 }
 
 /// One string: `${NAME}` substituted, `$${` unescaped, anything else kept.
-pub fn expand(
+pub(crate) fn expand(
     text: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     secrets: &mut Vec<String>,

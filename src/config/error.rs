@@ -8,16 +8,21 @@ use std::ops::Range;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ConfigError {
-    pub file: String,
+    pub(crate) file: String,
     /// 1-based; `None` when the file could not be read at all.
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
+    pub(crate) message: String,
 }
 
 impl ConfigError {
     /// An error about the bytes at `span` of `text`.
-    pub fn at(file: &str, text: &str, span: Range<usize>, message: impl Into<String>) -> Self {
+    pub(crate) fn at(
+        file: &str,
+        text: &str,
+        span: Range<usize>,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, column) = line_and_column(text, span.start);
         ConfigError {
             file: file.to_string(),
@@ -28,7 +33,7 @@ impl ConfigError {
     }
 
     /// An error about the file as a whole (missing, unreadable).
-    pub fn whole_file(file: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn whole_file(file: &str, message: impl Into<String>) -> Self {
         ConfigError {
             file: file.to_string(),
             line: None,
@@ -40,7 +45,7 @@ impl ConfigError {
     /// The TOML parser's and serde's errors carry a span and a message; the
     /// message loses toml's own multi-line rendering, which does not fit a
     /// log line or a dashboard banner.
-    pub fn from_toml(file: &str, text: &str, error: &toml::de::Error) -> Self {
+    pub(crate) fn from_toml(file: &str, text: &str, error: &toml::de::Error) -> Self {
         let message = error.message().trim_end().to_string();
         match error.span() {
             Some(span) => ConfigError::at(file, text, span, message),

@@ -24,12 +24,12 @@ pub struct ConfigFile {
 
 impl ConfigFile {
     /// How the file is named in errors and on the dashboard.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         self.path.display().to_string()
     }
 
     /// Where the files it names (`ca_file`) are found.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         match self.path.parent() {
             Some(dir) if !dir.as_os_str().is_empty() => dir,
             _ => Path::new("."),
@@ -39,7 +39,7 @@ impl ConfigFile {
 
 /// The bytes of the regular file at `path`, if it holds at most
 /// `max_bytes`; otherwise why not, as a phrase to follow the file's name.
-pub fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
+pub(crate) fn read_bytes(path: &Path, max_bytes: u64) -> Result<Vec<u8>, String> {
     // Looked at before opening, so that a device is never opened at all.
     let metadata = std::fs::metadata(path).map_err(|e| e.to_string())?;
     refuse_unless_regular(metadata.file_type())?;

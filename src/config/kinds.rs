@@ -10,15 +10,15 @@ use toml::Spanned;
 /// `[defaults]`: what every check uses unless it says otherwise.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Defaults {
-    pub interval: Option<Period>,
-    pub timeout: Option<Period>,
+pub(crate) struct Defaults {
+    pub(crate) interval: Option<Period>,
+    pub(crate) timeout: Option<Period>,
     /// How many checks may run at the same moment.
-    pub concurrency: Option<Concurrency>,
+    pub(crate) concurrency: Option<Concurrency>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Concurrency(pub usize);
+pub(crate) struct Concurrency(pub usize);
 
 impl<'de> Deserialize<'de> for Concurrency {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -36,33 +36,33 @@ impl<'de> Deserialize<'de> for Concurrency {
 /// say `public = true` themselves.
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PublicSection {
+pub(crate) struct PublicSection {
     /// Every check of these groups is public, unless it says
     /// `public = false`.
     #[serde(default)]
-    pub groups: Vec<String>,
+    pub(crate) groups: Vec<String>,
 }
 
 /// The keys every kind shares; split off before the kind's own keys are read.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Common {
-    pub name: Spanned<String>,
-    pub group: Option<Spanned<String>>,
-    pub interval: Option<Period>,
-    pub timeout: Option<Period>,
+    pub(crate) name: Spanned<String>,
+    pub(crate) group: Option<Spanned<String>>,
+    pub(crate) interval: Option<Period>,
+    pub(crate) timeout: Option<Period>,
     /// Shown on the public status page; unset: as its group says.
-    pub public: Option<bool>,
+    pub(crate) public: Option<bool>,
     /// The fixed sentence the public sees instead of the live detail.
-    pub public_detail: Option<Spanned<String>>,
+    pub(crate) public_detail: Option<Spanned<String>>,
     /// This check's alert settings, over its group's and `[alerts]`.
-    pub alert: Option<super::alerts::RuleOverrides>,
+    pub(crate) alert: Option<super::alerts::RuleOverrides>,
     /// Names of the checks it cannot pass without (the router, the database).
-    pub depends_on: Option<Vec<String>>,
+    pub(crate) depends_on: Option<Vec<String>>,
 }
 
 impl Common {
-    pub const KEYS: [&'static str; 8] = [
+    pub(crate) const KEYS: [&'static str; 8] = [
         "name",
         "group",
         "interval",
@@ -76,75 +76,75 @@ impl Common {
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpSpec {
-    pub url: HttpUrl,
+pub(crate) struct HttpSpec {
+    pub(crate) url: HttpUrl,
     #[serde(default)]
-    pub method: Method,
+    pub(crate) method: Method,
     #[serde(default)]
-    pub headers: Headers,
+    pub(crate) headers: Headers,
     #[serde(default)]
-    pub expect_status: StatusSet,
-    pub body_contains: Option<String>,
-    pub body_regex: Option<Pattern>,
-    pub json: Option<JsonExpectation>,
+    pub(crate) expect_status: StatusSet,
+    pub(crate) body_contains: Option<String>,
+    pub(crate) body_regex: Option<Pattern>,
+    pub(crate) json: Option<JsonExpectation>,
     /// A successful answer slower than this is `degraded`.
-    pub degraded_above: Option<Period>,
+    pub(crate) degraded_above: Option<Period>,
     #[serde(default = "yes")]
-    pub follow_redirects: bool,
+    pub(crate) follow_redirects: bool,
 }
 
 /// The value at a JSON pointer of the response body must equal `equals`.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct JsonExpectation {
-    pub pointer: JsonPointer,
-    pub equals: serde_json::Value,
+pub(crate) struct JsonExpectation {
+    pub(crate) pointer: JsonPointer,
+    pub(crate) equals: serde_json::Value,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TcpSpec {
-    pub address: Address,
-    pub degraded_above: Option<Period>,
+pub(crate) struct TcpSpec {
+    pub(crate) address: Address,
+    pub(crate) degraded_above: Option<Period>,
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TlsSpec {
-    pub host: NonEmpty,
+pub(crate) struct TlsSpec {
+    pub(crate) host: NonEmpty,
     #[serde(default = "https_port")]
-    pub port: u16,
+    pub(crate) port: u16,
     /// The name to verify, when it differs from `host` (an IP address, say).
-    pub server_name: Option<NonEmpty>,
+    pub(crate) server_name: Option<NonEmpty>,
     /// Fewer days than this before expiry is `degraded`.
     #[serde(default = "two_weeks")]
-    pub warn_days: u32,
+    pub(crate) warn_days: u32,
     /// A PEM file of extra trusted roots (a private CA, a self-signed
     /// certificate), on top of the usual public ones. Relative to the
     /// config file.
-    pub ca_file: Option<Spanned<PathBuf>>,
+    pub(crate) ca_file: Option<Spanned<PathBuf>>,
     /// Read from `ca_file` when the config loads.
     #[serde(skip)]
-    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    pub(crate) extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
 }
 
 /// `kind = "push"`: pinged at `/api/push/{token}` at least every
 /// `period`, give or take `grace`.
 #[derive(Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PushSpec {
-    pub token: PushToken,
-    pub period: Period,
-    pub grace: Option<Period>,
+pub(crate) struct PushSpec {
+    pub(crate) token: PushToken,
+    pub(crate) period: Period,
+    pub(crate) grace: Option<Period>,
 }
 
 /// The grace of a push check that names none.
-pub const DEFAULT_PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+pub(crate) const DEFAULT_PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The secret in a push URL: 16 to 128 of `A-Z a-z 0-9 - _`, so it needs
 /// no escaping in a URL and cannot be guessed.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PushToken(pub String);
+pub(crate) struct PushToken(pub String);
 
 impl<'de> Deserialize<'de> for PushToken {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -175,19 +175,19 @@ impl std::fmt::Debug for PushSpec {
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HostSpec {
-    pub metric: HostMetricName,
+pub(crate) struct HostSpec {
+    pub(crate) metric: HostMetricName,
     /// For `disk`: a path on the filesystem to watch; `/` if unset.
-    pub path: Option<PathBuf>,
+    pub(crate) path: Option<PathBuf>,
     /// Percent (per-core load for `load`) at which the check turns degraded.
-    pub degraded: Option<f64>,
+    pub(crate) degraded: Option<f64>,
     /// … and down.
-    pub down: Option<f64>,
+    pub(crate) down: Option<f64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum HostMetricName {
+pub(crate) enum HostMetricName {
     Cpu,
     Memory,
     Disk,
@@ -196,7 +196,7 @@ pub enum HostMetricName {
 
 /// A string that must not be empty.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NonEmpty(pub String);
+pub(crate) struct NonEmpty(pub String);
 
 impl<'de> Deserialize<'de> for NonEmpty {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -15,18 +15,18 @@ mod kinds;
 mod maintenance;
 mod watch;
 
-pub use crate::fields::{
-    Address, Headers, HttpUrl, JsonPointer, Method, Pattern, Period, StatusSet,
+pub(crate) use crate::fields::{Headers, Pattern, StatusSet};
+pub(crate) use access::{
+    AccessSpec, MAX_SESSION_LIFETIME, Scope, TokenSpec, UserSpec, is_plain_name,
 };
-pub use access::{AccessSpec, MAX_SESSION_LIFETIME, Scope, TokenSpec, UserSpec, is_plain_name};
-pub use alerts::{AlertRule, AlertsSpec, NotifierSpec};
-pub use error::ConfigError;
+pub(crate) use alerts::{AlertRule, AlertsSpec, NotifierSpec};
+pub(crate) use error::ConfigError;
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
-pub use kinds::{
-    Concurrency, DEFAULT_PUSH_GRACE, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation,
-    NonEmpty, PublicSection, PushSpec, PushToken, TcpSpec, TlsSpec,
+pub(crate) use kinds::{
+    DEFAULT_PUSH_GRACE, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation,
+    PublicSection, PushSpec, TcpSpec, TlsSpec,
 };
-pub use watch::watch;
+pub(crate) use watch::watch;
 
 use crate::redact::Redactor;
 use crate::status::{CheckId, Publicity};
@@ -42,44 +42,44 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 /// A whole, valid config.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
-    pub defaults: Defaults,
-    pub checks: Vec<CheckSpec>,
+    pub(crate) defaults: Defaults,
+    pub(crate) checks: Vec<CheckSpec>,
     /// `[access]`: users, tokens, trusted proxies; `None` when absent.
-    pub access: Option<AccessSpec>,
+    pub(crate) access: Option<AccessSpec>,
     /// `[alerts]` and `[[notifier]]`; each check's own rule is on its spec.
-    pub alerts: AlertsSpec,
+    pub(crate) alerts: AlertsSpec,
     /// `[[maintenance]]`: when checks' results do not count against them.
-    pub maintenance: Vec<crate::maintenance::Window>,
+    pub(crate) maintenance: Vec<crate::maintenance::Window>,
     /// Every value `${…}` substituted: never to be published.
-    pub secrets: Vec<String>,
+    pub(crate) secrets: Vec<String>,
     /// The start of the SHA-256 of the file's text: what the replicas of a
     /// cluster compare to tell that they read the same config. Of the text
     /// only, not of the values substituted into it, so that nothing of a
     /// secret leaves the process.
-    pub fingerprint: String,
+    pub(crate) fingerprint: String,
 }
 
 /// What a config's `fingerprint` is.
-pub fn fingerprint_of(text: &str) -> String {
+pub(crate) fn fingerprint_of(text: &str) -> String {
     use sha2::Digest;
     crate::text::hex(&sha2::Sha256::digest(text.as_bytes())[..6])
 }
 
 /// One `[[check]]`.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CheckSpec {
+pub(crate) struct CheckSpec {
     /// From the name: lower case, runs of other characters as `-`. Stable
     /// while the name is, so a reload keeps a renamed-nothing check's card.
-    pub id: CheckId,
-    pub name: String,
-    pub group: String,
-    pub interval: Option<Duration>,
-    pub timeout: Option<Duration>,
-    pub probe: ProbeSpec,
+    pub(crate) id: CheckId,
+    pub(crate) name: String,
+    pub(crate) group: String,
+    pub(crate) interval: Option<Duration>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) probe: ProbeSpec,
     /// Whether the public status page shows it, and with what sentence.
-    pub publicity: Publicity,
+    pub(crate) publicity: Publicity,
     /// When its failures are told, and to whom.
-    pub alert: AlertRule,
+    pub(crate) alert: AlertRule,
 }
 
 /// What a check says about being public, before `[public]` is known (it
@@ -103,7 +103,7 @@ impl PublicChoice {
 }
 
 #[derive(Clone, Debug, PartialEq)]
-pub enum ProbeSpec {
+pub(crate) enum ProbeSpec {
     Http(HttpSpec),
     Tcp(TcpSpec),
     Tls(TlsSpec),
@@ -112,19 +112,13 @@ pub enum ProbeSpec {
 }
 
 /// The group of a check that names none.
-pub const DEFAULT_GROUP: &str = "checks";
+pub(crate) const DEFAULT_GROUP: &str = "checks";
 
 /// Reads and validates the config file, substituting `${…}` from the
-/// process environment. This blocks: from async code, use
-/// `load_for_watching`.
-pub fn load(file: &ConfigFile) -> Result<Config, ConfigError> {
-    parse_file(file, &read(file)?)
-}
-
-/// Like `load`, run off the async runtime (reading a file blocks, and so
-/// does any `ca_file` it names), and also the text it read, to hand to
+/// process environment, off the async runtime (reading a file blocks, and
+/// so does any `ca_file` it names); also the text it read, to hand to
 /// `watch` so that a change made in between is not missed.
-pub async fn load_for_watching(file: &ConfigFile) -> Result<(Config, String), ConfigError> {
+pub(crate) async fn load_for_watching(file: &ConfigFile) -> Result<(Config, String), ConfigError> {
     let file = file.clone();
     let name = file.name();
     tokio::task::spawn_blocking(move || {
@@ -636,7 +630,7 @@ fn validate_host(spec: &HostSpec) -> Result<(), String> {
 }
 
 /// `Shop API (EU)` → `shop-api-eu`.
-pub fn id_from_name(name: &str) -> Option<CheckId> {
+pub(crate) fn id_from_name(name: &str) -> Option<CheckId> {
     let mut id = String::with_capacity(name.len());
     for c in name.chars() {
         if c.is_alphanumeric() {

@@ -2,6 +2,13 @@
 //! full `file:line:column: message` a person would read.
 
 use super::*;
+use crate::fields::Period;
+use kinds::Concurrency;
+
+/// The config file, read and validated with the process environment.
+fn load(file: &ConfigFile) -> Result<Config, ConfigError> {
+    parse_file(file, &read(file)?)
+}
 
 fn env(name: &str) -> Option<String> {
     (name == "SHOP_TOKEN").then(|| "tok-123".to_string())

@@ -27,7 +27,7 @@ enum Seen {
 /// Each change of the file's content, parsed, and each new reason it
 /// cannot be read. `current` is the content already applied. The watch
 /// ends soon after the receiver is dropped (at the next event or poll).
-pub fn watch(
+pub(crate) fn watch(
     file: &ConfigFile,
     current: String,
 ) -> Result<mpsc::Receiver<Result<Config, ConfigError>>, String> {

@@ -25,11 +25,11 @@ const READ_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the history is, if it is on, and the public trends read last.
 #[derive(Clone, Default)]
-pub struct HistoryStore(pub Option<Database>, pub PublicTrends);
+pub(crate) struct HistoryStore(pub Option<Database>, pub PublicTrends);
 
 /// The database history is read from.
 #[derive(Clone)]
-pub enum Database {
+pub(crate) enum Database {
     Sqlite(Arc<PathBuf>),
     Postgres(Arc<PgStore>),
 }
@@ -41,7 +41,7 @@ pub enum Database {
 /// while it runs, the others take the trends read last, or wait for it if
 /// there are none yet.
 #[derive(Clone, Default)]
-pub struct PublicTrends {
+pub(crate) struct PublicTrends {
     kept: Arc<std::sync::Mutex<Option<KeptTrends>>>,
     reading: Arc<tokio::sync::Mutex<()>>,
 }
@@ -89,14 +89,14 @@ impl PublicTrends {
 }
 
 #[derive(Serialize)]
-pub struct Uptime {
+pub(crate) struct Uptime {
     id: String,
     /// Share of results not down, per window; `null` without results.
     uptime: std::collections::BTreeMap<&'static str, Option<f64>>,
 }
 
 #[derive(Serialize)]
-pub struct History {
+pub(crate) struct History {
     id: String,
     range: String,
     /// 60 (per-minute points) up to 24 h, 3600 (per hour) beyond.
@@ -106,7 +106,7 @@ pub struct History {
 }
 
 #[derive(Deserialize)]
-pub struct RangeQuery {
+pub(crate) struct RangeQuery {
     range: Option<String>,
 }
 
@@ -114,7 +114,7 @@ pub struct RangeQuery {
 /// trend and the newest changes for the feed (named as the checks are now).
 /// Empty when history is off or cannot be read; the cards then show their
 /// current status only.
-pub async fn board_history(
+pub(crate) async fn board_history(
     file: &HistoryStore,
     names: HashMap<CheckId, String>,
 ) -> (HashMap<CheckId, Trend>, Vec<FeedItem>) {
@@ -154,7 +154,7 @@ pub async fn board_history(
 /// The trends of the checks in `ids` only: what the public status page
 /// shows beside each public check. Empty when history is off or cannot be
 /// read.
-pub async fn trends_of(
+pub(crate) async fn trends_of(
     file: &HistoryStore,
     ids: std::collections::HashSet<CheckId>,
 ) -> HashMap<CheckId, Trend> {
@@ -195,7 +195,7 @@ pub async fn trends_of(
 }
 
 /// One check's history for its detail page; `None` when history is off.
-pub async fn check_history(
+pub(crate) async fn check_history(
     file: &HistoryStore,
     id: String,
     range: String,
@@ -213,7 +213,7 @@ pub async fn check_history(
 }
 
 /// `GET /api/checks/{id}/uptime`
-pub async fn uptime(
+pub(crate) async fn uptime(
     State(file): State<HistoryStore>,
     Path(id): Path<String>,
 ) -> Result<Json<Uptime>, ReadError> {
@@ -229,7 +229,7 @@ pub async fn uptime(
 }
 
 /// `GET /api/checks/{id}/history?range=1h|24h|7d|30d|90d` (24h if unset)
-pub async fn history(
+pub(crate) async fn history(
     State(file): State<HistoryStore>,
     Path(id): Path<String>,
     Query(query): Query<RangeQuery>,
@@ -289,7 +289,7 @@ async fn blocking_read<T: Send + 'static>(
 
 /// Why the history could not answer; each says its own HTTP status.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// Pulse runs with `--no-history`.
     Off,
     /// Every read slot was taken for `READ_QUEUE_WAIT`.

@@ -48,23 +48,23 @@ pub struct RowCounts {
 /// One aggregate row.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Rollup {
-    pub start_ms: u64,
+    pub(crate) start_ms: u64,
     pub count: u64,
     pub failures: u64,
-    pub lat_min: Option<f64>,
-    pub lat_avg: Option<f64>,
-    pub lat_p95: Option<f64>,
+    pub(crate) lat_min: Option<f64>,
+    pub(crate) lat_avg: Option<f64>,
+    pub(crate) lat_p95: Option<f64>,
     pub lat_max: Option<f64>,
     /// `count` and `failures` of the results out of maintenance windows:
     /// what uptime counts.
-    pub uptime_count: u64,
-    pub uptime_failures: u64,
+    pub(crate) uptime_count: u64,
+    pub(crate) uptime_failures: u64,
 }
 
 /// One change of health.
 #[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct Change {
-    pub at_ms: u64,
+    pub(crate) at_ms: u64,
     pub from: Option<Health>,
     pub to: Health,
     pub detail: Option<String>,
@@ -74,8 +74,8 @@ pub struct Change {
 /// and the API), and what it says of the data.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Error {
-    pub message: String,
-    pub kind: ErrorKind,
+    pub(crate) message: String,
+    pub(crate) kind: ErrorKind,
 }
 
 /// What a failure says of what was written: the history writer keeps
@@ -176,7 +176,7 @@ impl From<String> for Error {
 }
 
 /// (results, failures) per check.
-pub type Counts = HashMap<String, (i64, i64)>;
+pub(crate) type Counts = HashMap<String, (i64, i64)>;
 
 /// A history database. Blocking calls: the writer runs them on a thread
 /// of its own and readers on the blocking pool, so nothing here ever waits
@@ -381,7 +381,7 @@ pub trait Backend {
 
 /// The width of a chart point over a range: minutes up to a day (raw
 /// results are kept that long), hours beyond.
-pub fn span_for(range_ms: u64) -> u64 {
+pub(crate) fn span_for(range_ms: u64) -> u64 {
     if range_ms <= 86_400_000 { 60 } else { 3600 }
 }
 

@@ -4,7 +4,7 @@
 //! the replicas of a cluster share; `writer` feeds either from the hub in
 //! batches, on a thread of its own; `api` reads it for pages and the API.
 
-pub mod api;
+pub(crate) mod api;
 mod backend;
 mod postgres;
 mod sqlite;
@@ -13,7 +13,7 @@ mod writer;
 pub use backend::{Backend, Change, Error, ErrorKind, Result, Retention, Rollup, RowCounts, SPANS};
 pub use postgres::PgStore;
 pub use sqlite::{SqliteStore, WRITE, side_connection};
-pub use writer::{Writer, start, watch};
+pub(crate) use writer::{start, watch};
 
 #[cfg(test)]
 mod tests;

@@ -150,7 +150,7 @@ impl PgStore {
     }
 
     /// Another handle on the same pool, for a read.
-    pub fn reader(&self) -> PgStore {
+    pub(crate) fn reader(&self) -> PgStore {
         PgStore {
             pool: self.pool.clone(),
             config: self.config.clone(),

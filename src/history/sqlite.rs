@@ -196,7 +196,7 @@ impl SqliteStore {
         rows.map(rusqlite::Result::unwrap).collect()
     }
 
-    pub fn open_read_only(path: &Path) -> std::result::Result<SqliteStore, String> {
+    pub(crate) fn open_read_only(path: &Path) -> std::result::Result<SqliteStore, String> {
         let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
             .map_err(|e| format!("history database {}: cannot open: {e}", path.display()))?;
         conn.busy_timeout(Duration::from_secs(5))

@@ -33,7 +33,7 @@ const BACKLOG: usize = 65_536;
 /// How long `close` waits for the last batch to be written.
 const CLOSE_WITHIN: Duration = Duration::from_millis(400);
 
-pub struct Writer {
+pub(crate) struct Writer {
     /// Closed at shutdown: the thread then writes what it has and ends.
     queue: Queue<CheckStatus>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -72,7 +72,7 @@ impl Follower for Writer {
 
 impl Writer {
     /// What is wrong with the database right now, if anything.
-    pub fn problem(&self) -> Option<String> {
+    pub(crate) fn problem(&self) -> Option<String> {
         self.problem
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -87,7 +87,7 @@ impl Writer {
 
     /// Results not written because the queue or the backlog was full, or
     /// the writer gone.
-    pub fn dropped(&self) -> u64 {
+    pub(crate) fn dropped(&self) -> u64 {
         self.queue.dropped() + self.given_up.load(std::sync::atomic::Ordering::Relaxed)
     }
 
@@ -129,7 +129,7 @@ fn in_plain_words(error: &super::Error) -> &'static str {
 }
 
 /// Starts the writer thread over `store`.
-pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer> {
+pub(crate) fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer> {
     let (queue, results) = Queue::new(QUEUE);
     let writer = Arc::new(Writer {
         queue,
@@ -150,7 +150,7 @@ pub fn start(store: Box<dyn Backend + Send>, retention: Retention) -> Arc<Writer
 /// Follows the writer's health once a second: its metrics, and the
 /// dashboard's history notice when it changes (the hub tells the
 /// clients). Ends at shutdown.
-pub async fn watch(writer: Arc<Writer>, hub: Arc<Hub>, shutdown: Shutdown) {
+pub(crate) async fn watch(writer: Arc<Writer>, hub: Arc<Hub>, shutdown: Shutdown) {
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     let mut dropped = 0;
     while shutdown.tick(&mut ticker).await {

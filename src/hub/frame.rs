@@ -11,7 +11,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 /// line ending (`\n`, `\r\n`, lone `\r`) starts a new `data:` line, which is
 /// how the EventSource parser rebuilds it (it joins data lines with `\n`, so a
 /// `\r` cannot survive raw; status events are JSON, which escapes it).
-pub fn event(kind: Event, id: Option<u64>, data: &str) -> Bytes {
+pub(crate) fn event(kind: Event, id: Option<u64>, data: &str) -> Bytes {
     let mut out = BytesMut::with_capacity(data.len() + 48);
     put_event(&mut out, kind, id, data);
     out.freeze()
@@ -37,7 +37,7 @@ fn put_event(out: &mut BytesMut, kind: Event, id: Option<u64>, data: &str) {
 /// from going back to the operating system (12 MiB after a 10-minute churn
 /// run, with a full ring of 4,096 frames). Side by side, they keep a few
 /// blocks instead.
-pub struct Blocks(BytesMut);
+pub(crate) struct Blocks(BytesMut);
 
 const BLOCK: usize = 64 * 1024;
 
@@ -49,7 +49,7 @@ impl Blocks {
     /// `event`'s frame, in the current block. A frame that does not fit
     /// starts the next block (`BytesMut` allocates at least its first
     /// capacity again once the block is shared).
-    pub fn event(&mut self, kind: Event, id: Option<u64>, data: &str) -> Bytes {
+    pub(crate) fn event(&mut self, kind: Event, id: Option<u64>, data: &str) -> Bytes {
         put_event(&mut self.0, kind, id, data);
         self.0.split().freeze()
     }
@@ -62,22 +62,22 @@ impl Default for Blocks {
 }
 
 /// The `snapshot` event that starts a stream which cannot be replayed.
-pub fn snapshot(last_event_id: u64, json: &str) -> Bytes {
+pub(crate) fn snapshot(last_event_id: u64, json: &str) -> Bytes {
     event(Event::Snapshot, Some(last_event_id), json)
 }
 
 /// The last event of every stream the server ends: the original contract.
-pub fn done() -> Bytes {
+pub(crate) fn done() -> Bytes {
     Bytes::from_static(b"event: status\ndata: Done\n\n")
 }
 
 /// A comment: ignored by EventSource, but keeps proxies from timing out.
-pub fn heartbeat() -> Bytes {
+pub(crate) fn heartbeat() -> Bytes {
     Bytes::from_static(b": keep-alive\n\n")
 }
 
 /// How long the browser waits before reconnecting by itself.
-pub fn retry(millis: u64) -> Bytes {
+pub(crate) fn retry(millis: u64) -> Bytes {
     Bytes::from(format!("retry: {millis}\n\n"))
 }
 

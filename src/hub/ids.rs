@@ -6,13 +6,13 @@
 //! in a browser's numbers) until the year 2248.
 
 /// How many ids the log gives within one millisecond.
-pub const PER_MILLISECOND: u64 = 1024;
+pub(crate) const PER_MILLISECOND: u64 = 1024;
 
 /// Every event id is below this: exact in a browser's numbers. An entry
 /// of the log above it (written by hand, by anything but `publish.lua`,
 /// which reaches it in 2248) is no event; and so the arithmetic on ids
 /// (the next, an epoch's start above the newest) never nears `u64::MAX`.
-pub const END: u64 = 1 << 53;
+pub(crate) const END: u64 = 1 << 53;
 
 /// The event id of the log's id `ms-seq`; `None` for anything else, and
 /// for an id from `END` on.
@@ -31,14 +31,14 @@ pub fn event_id(log_id: &str) -> Option<u64> {
 }
 
 /// The event id after `id`, if there is one below `END`.
-pub fn next(id: u64) -> Option<u64> {
+pub(crate) fn next(id: u64) -> Option<u64> {
     id.checked_add(1).filter(|&next| next < END)
 }
 
 /// Where a new epoch starts (its ids come after it): now, or above every
 /// id seen (`newest`) when that is later, so that ids only grow for a
 /// replica's clients; now when the ids seen leave no room above them.
-pub fn epoch_start(now_ms: u64, newest: u64) -> u64 {
+pub(crate) fn epoch_start(now_ms: u64, newest: u64) -> u64 {
     let now = now_ms.saturating_mul(PER_MILLISECOND).min(END - 2);
     match next(newest).filter(|&above| next(above).is_some()) {
         Some(above) => now.max(above),

@@ -14,7 +14,7 @@
 //! has no public frame, so a public client skips it in live, replay and
 //! snapshot alike.
 
-pub mod frame;
+pub(crate) mod frame;
 pub mod ids;
 
 use crate::metrics::Metrics;
@@ -34,19 +34,19 @@ use tokio::sync::broadcast;
 /// One published event, ready to write to any client.
 #[derive(Clone, Debug)]
 pub struct Delivery {
-    pub id: u64,
+    pub(crate) id: u64,
     /// What the private audience gets.
-    pub frame: Bytes,
+    pub(crate) frame: Bytes,
     /// What the public gets; `None` for an event it must not see (a private
     /// check's result, the config and history notices).
-    pub public: Option<Bytes>,
+    pub(crate) public: Option<Bytes>,
     /// Whether this is an event, or word that streams end.
-    pub signal: Signal,
+    pub(crate) signal: Signal,
 }
 
 /// What a delivery tells the streams.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Signal {
+pub(crate) enum Signal {
     /// An event: its frame, to whoever may read it.
     Event,
     /// Not an event: every private stream ends, so that its client comes
@@ -59,7 +59,7 @@ pub enum Signal {
 
 impl Delivery {
     /// The frame `audience` is sent, if it gets this event at all.
-    pub fn frame_for(&self, audience: Audience) -> Option<&Bytes> {
+    pub(crate) fn frame_for(&self, audience: Audience) -> Option<&Bytes> {
         match audience {
             Audience::Private => Some(&self.frame),
             Audience::Public => self.public.as_ref(),
@@ -79,7 +79,7 @@ enum ForPublic<'a> {
 /// The snapshot in either form, for `GET /api/status`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(untagged)]
-pub enum SnapshotFor {
+pub(crate) enum SnapshotFor {
     Private(Snapshot),
     Public(PublicSnapshot),
 }
@@ -109,15 +109,15 @@ pub enum Start {
 pub struct Subscription {
     pub start: Start,
     /// Which frames this client is written.
-    pub audience: Audience,
+    pub(crate) audience: Audience,
     pub live: broadcast::Receiver<Delivery>,
-    pub client: ClientSlot,
+    pub(crate) client: ClientSlot,
 }
 
 /// Why a subscription was refused.
 #[derive(Debug, PartialEq, Eq)]
 pub struct AtCapacity {
-    pub max_clients: usize,
+    pub(crate) max_clients: usize,
 }
 
 /// A snapshot is framed again once it is this old, or `ring_size /
@@ -144,7 +144,7 @@ const CATCH_UP_IDS: u64 = 10_000 * ids::PER_MILLISECOND;
 /// writer, the alert rules): offered each one and never waited for, so
 /// nothing it does can slow a check or a stream. The hub knows its
 /// followers only by this.
-pub trait Follower: Send + Sync {
+pub(crate) trait Follower: Send + Sync {
     /// A result to take; must not block.
     fn offer(&self, status: &CheckStatus);
     /// At shutdown: take no more, and finish what was taken.
@@ -156,18 +156,18 @@ pub trait Follower: Send + Sync {
 /// as the hub holds the alerts among its followers; once the hub is gone
 /// there is nobody to tell.
 #[derive(Clone)]
-pub struct AlertBoard(std::sync::Weak<Hub>);
+pub(crate) struct AlertBoard(std::sync::Weak<Hub>);
 
 impl AlertBoard {
     /// Where a check's alert stands now (`Hub::set_alert`).
-    pub fn tell_alert(&self, notice: AlertNotice) {
+    pub(crate) fn tell_alert(&self, notice: AlertNotice) {
         if let Some(hub) = self.0.upgrade() {
             hub.set_alert(notice);
         }
     }
 
     /// Which notifiers are failing now (`Hub::set_notifiers`).
-    pub fn tell_notifiers(&self, notice: NotifiersNotice) {
+    pub(crate) fn tell_notifiers(&self, notice: NotifiersNotice) {
         if let Some(hub) = self.0.upgrade() {
             hub.set_notifiers(notice);
         }
@@ -312,7 +312,7 @@ impl Hub {
     /// public after the change, `removed` when it became private; the
     /// private audience gets the check's current status again, which it
     /// already shows. Nothing happens for an unknown check or no change.
-    pub fn set_publicity(&self, id: &CheckId, publicity: Publicity) {
+    pub(crate) fn set_publicity(&self, id: &CheckId, publicity: Publicity) {
         let mut state = self.lock();
         let Some(&at) = state.index.get(id) else {
             return;
@@ -360,7 +360,7 @@ impl Hub {
     /// id; `None` for one already recorded (an id not newer) or an unknown
     /// check. `keep`: also to the history and the alert rules (not for what
     /// is read back at start-up, which they had when it was new).
-    pub fn publish_shared(&self, id: u64, status: CheckStatus, keep: bool) -> Option<u64> {
+    pub(crate) fn publish_shared(&self, id: u64, status: CheckStatus, keep: bool) -> Option<u64> {
         self.record(status, Some(id), keep)
     }
 
@@ -369,7 +369,7 @@ impl Hub {
     /// every open stream is sent a fresh snapshot in-band, since the ids
     /// it holds no longer mean anything. At the start of following, and
     /// whenever the log was lost and began again (a new epoch).
-    pub fn begin_epoch(&self, base: u64) {
+    pub(crate) fn begin_epoch(&self, base: u64) {
         let mut state = self.lock();
         state.shared = true;
         state.ring.clear();
@@ -388,7 +388,7 @@ impl Hub {
 
     /// Takes `status` as a check's current one without sending it: what a
     /// replica that starts learns from the cluster before it follows.
-    pub fn adopt(&self, status: CheckStatus) {
+    pub(crate) fn adopt(&self, status: CheckStatus) {
         let mut state = self.lock();
         let Some(&at) = state.index.get(&status.id) else {
             return;
@@ -431,26 +431,26 @@ impl Hub {
 
     /// The handle through which the alerts tell the dashboard what they
     /// decided.
-    pub fn alert_board(self: &Arc<Self>) -> AlertBoard {
+    pub(crate) fn alert_board(self: &Arc<Self>) -> AlertBoard {
         AlertBoard(Arc::downgrade(self))
     }
 
     /// Offers every new result from now on to `follower` as well.
-    pub fn follow(&self, follower: Arc<dyn Follower>) {
+    pub(crate) fn follow(&self, follower: Arc<dyn Follower>) {
         let mut followers = self.followers.write().unwrap_or_else(|p| p.into_inner());
         followers.push(follower);
     }
 
     /// At shutdown: each follower takes no more and finishes, the last to
     /// follow first.
-    pub fn close_followers(&self) {
+    pub(crate) fn close_followers(&self) {
         let followers =
             std::mem::take(&mut *self.followers.write().unwrap_or_else(|p| p.into_inner()));
         followers.iter().rev().for_each(|follower| follower.close());
     }
 
     /// Whether results are being saved; sent to every client when it changes.
-    pub fn set_history_notice(&self, notice: HistoryNotice) {
+    pub(crate) fn set_history_notice(&self, notice: HistoryNotice) {
         self.set_private_notice(Event::History, notice, |state| &mut state.history);
     }
 
@@ -502,7 +502,7 @@ impl Hub {
     /// The incidents to show, as `incidents::Incidents` last read them:
     /// kept for snapshots and sent to both audiences, the public with
     /// only the public checks named and no authors.
-    pub fn set_incidents(&self, notice: IncidentsNotice) {
+    pub(crate) fn set_incidents(&self, notice: IncidentsNotice) {
         let mut state = self.lock();
         if state.incidents == notice {
             return;
@@ -525,7 +525,7 @@ impl Hub {
     /// under the old rule. Each client reconnects at once with its last id
     /// and is asked again; it misses nothing. Sent on the fan-out only,
     /// never kept in the ring, so no replay ever ends a stream.
-    pub fn end_private_streams(&self) {
+    pub(crate) fn end_private_streams(&self) {
         self.signal_streams(Signal::AskAgain);
     }
 
@@ -536,7 +536,7 @@ impl Hub {
     /// after each event cost 6 % of a loaded server's CPU
     /// (docs/benchmarks.md). A stream that missed this (it subscribed or
     /// resynchronised after it) sees the shutdown on its own.
-    pub fn end_streams(&self) {
+    pub(crate) fn end_streams(&self) {
         self.signal_streams(Signal::Done);
     }
 
@@ -555,7 +555,7 @@ impl Hub {
 
     /// Forgets a check and tells every client that could see it to drop
     /// its card.
-    pub fn remove(&self, id: &CheckId) {
+    pub(crate) fn remove(&self, id: &CheckId) {
         let json = removed_json(id);
         let mut state = self.lock();
         state.alerts.remove(id);
@@ -572,7 +572,7 @@ impl Hub {
     /// to every client and part of every snapshot.
     /// A (re)load of the config: where it came from and whether it was
     /// refused. What the cluster says of it (`set_config_difference`) stays.
-    pub fn set_config(&self, mut notice: ConfigNotice) {
+    pub(crate) fn set_config(&self, mut notice: ConfigNotice) {
         let mut state = self.lock();
         notice.differs = state.config.differs.clone();
         self.send_config(&mut state, notice);
@@ -580,7 +580,7 @@ impl Hub {
 
     /// In a cluster: whether, and how, the replicas' configs differ. Told
     /// only when it changed.
-    pub fn set_config_difference(&self, differs: Option<String>) {
+    pub(crate) fn set_config_difference(&self, differs: Option<String>) {
         let mut state = self.lock();
         if state.config.differs == differs {
             return;
@@ -664,7 +664,7 @@ impl Hub {
     /// client gets a replay rather than a snapshot. Returns at once for
     /// any other id (one node, an id it has, an id too far ahead to be
     /// the log's newest, as a made-up one is).
-    pub async fn until_caught_up(&self, last_event_id: Option<u64>) {
+    pub(crate) async fn until_caught_up(&self, last_event_id: Option<u64>) {
         let Some(wanted) = last_event_id else {
             return;
         };
@@ -740,7 +740,7 @@ impl Hub {
     /// ring no longer holds the event after `after` (the client replayed
     /// too slowly and must start over from a snapshot). The frames are
     /// shared, not copied: the lock is held for a few reference counts.
-    pub fn replay_piece(
+    pub(crate) fn replay_piece(
         &self,
         after: u64,
         until: u64,
@@ -773,7 +773,7 @@ impl Hub {
 
     /// For a client that fell behind the broadcast buffer: a snapshot (and
     /// the events after it) and a new receiver positioned right after them.
-    pub fn resync(&self, audience: Audience) -> (Start, broadcast::Receiver<Delivery>) {
+    pub(crate) fn resync(&self, audience: Audience) -> (Start, broadcast::Receiver<Delivery>) {
         self.metrics.slow_client_resyncs.inc();
         let mut state = self.lock();
         (state.snapshot_start(audience), self.live.subscribe())
@@ -785,12 +785,12 @@ impl Hub {
     }
 
     /// Every public check as the public sees it.
-    pub fn public_snapshot(&self) -> PublicSnapshot {
+    pub(crate) fn public_snapshot(&self) -> PublicSnapshot {
         self.lock().public_snapshot()
     }
 
     /// The snapshot `audience` may see.
-    pub fn snapshot_for(&self, audience: Audience) -> SnapshotFor {
+    pub(crate) fn snapshot_for(&self, audience: Audience) -> SnapshotFor {
         match audience {
             Audience::Private => SnapshotFor::Private(self.snapshot()),
             Audience::Public => SnapshotFor::Public(self.public_snapshot()),
@@ -804,7 +804,7 @@ impl Hub {
 
     /// The most streams open at once since the last call; starts the next
     /// span from the number open now.
-    pub fn take_peak_clients(&self) -> usize {
+    pub(crate) fn take_peak_clients(&self) -> usize {
         let open = self.connected_clients();
         self.peak_clients.swap(open, Ordering::Relaxed).max(open)
     }
@@ -1007,7 +1007,7 @@ impl HubState {
 
 /// One counted place among the connected clients, given back on drop. The
 /// exported gauge is the counter, so the cap and the metric cannot disagree.
-pub struct ClientSlot(Gauge);
+pub(crate) struct ClientSlot(Gauge);
 
 impl ClientSlot {
     /// A slot, and how many are taken with it.

@@ -22,7 +22,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 /// `GET /api/incidents`: what the pages show, with authors.
-pub async fn list(State(incidents): State<Arc<Incidents>>) -> Response {
+pub(crate) async fn list(State(incidents): State<Arc<Incidents>>) -> Response {
     let now = crate::clock::unix_millis();
     blocking(move || incidents.shown(now).map_err(IncidentError::Unreadable))
         .await
@@ -31,7 +31,7 @@ pub async fn list(State(incidents): State<Arc<Incidents>>) -> Response {
 }
 
 /// `POST /api/incidents`.
-pub async fn open(
+pub(crate) async fn open(
     State(incidents): State<Arc<Incidents>>,
     State(hub): State<Arc<Hub>>,
     viewer: Option<Extension<Viewer>>,
@@ -58,7 +58,7 @@ pub async fn open(
 }
 
 /// `POST /api/incidents/{id}/updates`.
-pub async fn update(
+pub(crate) async fn update(
     State(incidents): State<Arc<Incidents>>,
     Path(id): Path<i64>,
     viewer: Option<Extension<Viewer>>,

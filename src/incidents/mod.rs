@@ -10,7 +10,7 @@
 //! API, the dashboard's forms, any replica): the API only parses, and the
 //! stores only read the counts the rules need and write what they allow.
 
-pub mod api;
+pub(crate) mod api;
 mod postgres;
 mod sqlite;
 
@@ -20,29 +20,29 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Longest title, in characters.
-pub const MAX_TITLE: usize = 200;
+pub(crate) const MAX_TITLE: usize = 200;
 /// Longest update, in characters.
-pub const MAX_MESSAGE: usize = 2000;
+pub(crate) const MAX_MESSAGE: usize = 2000;
 /// Most checks one incident names.
-pub const MAX_CHECKS: usize = 50;
+pub(crate) const MAX_CHECKS: usize = 50;
 /// Most incidents open at once (reopened ones count), and updates of one
 /// incident.
-pub const MAX_OPEN: usize = 20;
-pub const MAX_UPDATES: usize = 100;
+pub(crate) const MAX_OPEN: usize = 20;
+pub(crate) const MAX_UPDATES: usize = 100;
 /// Resolved incidents stay on the pages this long, the newest few of them.
-pub const SHOWN_AFTER_RESOLVED: Duration = Duration::from_secs(7 * 86_400);
-pub const SHOWN_RESOLVED: usize = 5;
+pub(crate) const SHOWN_AFTER_RESOLVED: Duration = Duration::from_secs(7 * 86_400);
+pub(crate) const SHOWN_RESOLVED: usize = 5;
 /// The updates of each incident the pages carry, newest first. With the
 /// bounds above, the whole list every page and every `incidents` event
 /// carries stays under about 250 KB, whoever writes.
-pub const SHOWN_UPDATES: usize = 5;
+pub(crate) const SHOWN_UPDATES: usize = 5;
 /// Writes in any minute, from everyone together (on every replica): a
 /// script in a loop cannot fill the event ring with incident lists.
-pub const WRITES_PER_MINUTE: usize = 10;
+pub(crate) const WRITES_PER_MINUTE: usize = 10;
 
 /// Why a write was refused.
 #[derive(Debug, PartialEq, Eq)]
-pub enum IncidentError {
+pub(crate) enum IncidentError {
     Invalid(String),
     NotFound(i64),
     TooMany(String),
@@ -71,16 +71,16 @@ impl std::fmt::Display for IncidentError {
 
 /// A new incident, as asked for.
 #[derive(Clone, Debug)]
-pub struct Opening {
-    pub title: String,
-    pub status: IncidentStatus,
-    pub message: String,
-    pub checks: Vec<CheckId>,
+pub(crate) struct Opening {
+    pub(crate) title: String,
+    pub(crate) status: IncidentStatus,
+    pub(crate) message: String,
+    pub(crate) checks: Vec<CheckId>,
 }
 
 /// One write, its texts validated: a new incident (`incident: None`) and
 /// its first update, or an update of incident `incident`.
-pub struct Write<'a> {
+pub(crate) struct Write<'a> {
     incident: Option<i64>,
     title: &'a str,
     checks: &'a [CheckId],
@@ -98,7 +98,7 @@ impl Write<'_> {
 
 /// What the rules judge a write by, read by the store under the lock it
 /// writes under.
-pub struct Facts {
+pub(crate) struct Facts {
     /// Incidents open now.
     open: usize,
     /// Updates (every write is one) of the last minute.
@@ -112,7 +112,7 @@ enum Store {
     Postgres(postgres::PgIncidents),
 }
 
-pub struct Incidents {
+pub(crate) struct Incidents {
     store: Store,
     hub: Arc<Hub>,
     writes_per_minute: usize,
@@ -124,7 +124,7 @@ pub struct Incidents {
 impl Incidents {
     /// In the history file of one node, over a connection with the schema
     /// in place (`history::side_connection`).
-    pub fn in_sqlite(
+    pub(crate) fn in_sqlite(
         conn: rusqlite::Connection,
         hub: Arc<Hub>,
         shutdown: crate::shutdown::Shutdown,
@@ -135,7 +135,7 @@ impl Incidents {
 
     /// In the Postgres a cluster shares its history in; what another
     /// replica writes shows here too. Blocking (the first read).
-    pub fn in_postgres(
+    pub(crate) fn in_postgres(
         db: &crate::history::PgStore,
         hub: Arc<Hub>,
         shutdown: crate::shutdown::Shutdown,
@@ -173,7 +173,12 @@ impl Incidents {
     }
 
     /// Opens an incident. Blocking (the database).
-    pub fn open(&self, opening: Opening, by: &str, now_ms: u64) -> Result<Incident, IncidentError> {
+    pub(crate) fn open(
+        &self,
+        opening: Opening,
+        by: &str,
+        now_ms: u64,
+    ) -> Result<Incident, IncidentError> {
         let title = one_line("title", &opening.title, MAX_TITLE)?;
         let message = text("message", &opening.message, MAX_MESSAGE)?;
         if opening.checks.len() > MAX_CHECKS {
@@ -199,7 +204,7 @@ impl Incidents {
     }
 
     /// Adds an update to incident `id`. Blocking (the database).
-    pub fn update(
+    pub(crate) fn update(
         &self,
         id: i64,
         status: IncidentStatus,
@@ -221,7 +226,7 @@ impl Incidents {
 
     /// The incidents shown, with every update: open ones, then those
     /// resolved lately, newest first. Blocking (the database).
-    pub fn shown(&self, now_ms: u64) -> Result<Vec<Incident>, String> {
+    pub(crate) fn shown(&self, now_ms: u64) -> Result<Vec<Incident>, String> {
         let since = now_ms.saturating_sub(SHOWN_AFTER_RESOLVED.as_millis() as u64);
         match &self.store {
             Store::Sqlite(db) => db.shown(since, SHOWN_RESOLVED).map_err(|e| e.to_string()),

@@ -19,7 +19,7 @@ const CHANNEL: &str = "pulse_incidents";
 /// One write at a time, cluster-wide.
 const WRITE_LOCK: i64 = 0x7075_6c73_6503;
 
-pub struct PgIncidents {
+pub(crate) struct PgIncidents {
     db: PgStore,
 }
 
@@ -31,7 +31,7 @@ impl PgIncidents {
 
     /// Reads what `judge` needs, and makes the write if it agrees, in one
     /// transaction; the incident as it now is.
-    pub fn write(
+    pub(crate) fn write(
         &self,
         write: &Write<'_>,
         judge: impl FnOnce(&Facts) -> std::result::Result<(), IncidentError>,
@@ -61,7 +61,7 @@ impl PgIncidents {
     /// Open incidents, newest first, then the newest `resolved` of those
     /// resolved at or after `resolved_since`: read in one transaction, so
     /// that each comes with the updates it had.
-    pub fn shown(&self, resolved_since: u64, resolved: usize) -> Result<Vec<Incident>> {
+    pub(crate) fn shown(&self, resolved_since: u64, resolved: usize) -> Result<Vec<Incident>> {
         self.db.block_on(async {
             let mut client = self.db.pool().get().await?;
             let tx = client.transaction().await?;
@@ -88,7 +88,7 @@ impl PgIncidents {
 /// Follows every replica's writes into `incidents` until shutdown: reads
 /// the list on each notification, and whenever it (re)connects, since a
 /// write made while it was not listening was told to no one here.
-pub async fn follow(db: PgStore, incidents: Arc<Incidents>, shutdown: Shutdown) {
+pub(crate) async fn follow(db: PgStore, incidents: Arc<Incidents>, shutdown: Shutdown) {
     while !shutdown.is_triggered() {
         match db.listen(CHANNEL).await {
             Ok((_listening, mut notified)) => loop {

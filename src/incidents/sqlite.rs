@@ -9,7 +9,7 @@ use std::sync::{Mutex, MutexGuard};
 
 type Sql<T> = rusqlite::Result<T>;
 
-pub struct SqliteIncidents {
+pub(crate) struct SqliteIncidents {
     conn: Mutex<Connection>,
 }
 
@@ -24,7 +24,7 @@ impl SqliteIncidents {
 
     /// Reads what `judge` needs, and makes the write if it agrees, in one
     /// transaction; the incident as it now is.
-    pub fn write(
+    pub(crate) fn write(
         &self,
         write: &Write<'_>,
         judge: impl FnOnce(&Facts) -> Result<(), IncidentError>,
@@ -55,7 +55,7 @@ impl SqliteIncidents {
 
     /// Open incidents, newest first, then the newest `resolved` of those
     /// resolved at or after `resolved_since`.
-    pub fn shown(&self, resolved_since: u64, resolved: usize) -> Sql<Vec<Incident>> {
+    pub(crate) fn shown(&self, resolved_since: u64, resolved: usize) -> Sql<Vec<Incident>> {
         let conn = self.conn();
         let mut query = conn.prepare_cached(
             "SELECT id, title, checks, opened_ms FROM incidents

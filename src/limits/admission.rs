@@ -13,13 +13,13 @@ use std::sync::{Arc, Mutex};
 
 /// Why a connection was turned away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     PerAddress,
     Total,
 }
 
 impl Refusal {
-    pub fn reason(self) -> &'static str {
+    pub(crate) fn reason(self) -> &'static str {
         match self {
             Refusal::PerAddress => "per_address",
             Refusal::Total => "total",
@@ -27,7 +27,7 @@ impl Refusal {
     }
 }
 
-pub struct Admission {
+pub(crate) struct Admission {
     per_address: usize,
     connections: usize,
     /// Open connections by client address; a key leaves when it reaches 0.
@@ -36,7 +36,7 @@ pub struct Admission {
 }
 
 /// One admitted connection's place; dropping it frees the place.
-pub struct Admitted {
+pub(crate) struct Admitted {
     admission: Arc<Admission>,
     client: IpAddr,
 }
@@ -55,7 +55,7 @@ impl Admission {
     /// refusal is counted in `/metrics` here. A `shared` peer (a trusted
     /// reverse proxy, which speaks for many clients) is held to the total
     /// cap only.
-    pub fn admit(self: &Arc<Self>, peer: IpAddr, shared: bool) -> Result<Admitted, Refusal> {
+    pub(crate) fn admit(self: &Arc<Self>, peer: IpAddr, shared: bool) -> Result<Admitted, Refusal> {
         let client = client_of(peer);
         let refusal = {
             let mut open = self.lock();

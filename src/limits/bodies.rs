@@ -19,19 +19,19 @@ use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 /// A plain form: a sign-in, a test message, a server function's arguments.
-pub const FORM: usize = 8 * 1024;
+pub(crate) const FORM: usize = 8 * 1024;
 /// The incident API's JSON, and the incident forms: a title, a message of
 /// up to 2,000 characters and the checks it concerns, with room to spare.
-pub const INCIDENT: usize = 64 * 1024;
+pub(crate) const INCIDENT: usize = 64 * 1024;
 /// Body bytes held at once, by every connection together: what a crowd of
 /// slow bodies can pin, whatever the per-address caps let through.
-pub const IN_FLIGHT: usize = 16 * 1024 * 1024;
+pub(crate) const IN_FLIGHT: usize = 16 * 1024 * 1024;
 
 /// The public page's server function takes no arguments; anyone may call it.
 const PUBLIC_SERVER_FUNCTION: &str = "/api/public/status_data";
 
 /// The most body `method` on `path` may carry.
-pub fn limit_for(method: &Method, path: &str) -> usize {
+pub(crate) fn limit_for(method: &Method, path: &str) -> usize {
     let reads_only = matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
     if reads_only || path == PUBLIC_SERVER_FUNCTION {
         return 0;
@@ -45,10 +45,10 @@ pub fn limit_for(method: &Method, path: &str) -> usize {
 /// When a request must have arrived whole, head and body: set per request
 /// by the connection that read it (`connections`).
 #[derive(Clone, Copy, Debug)]
-pub struct Deadline(pub Instant);
+pub(crate) struct Deadline(pub Instant);
 
 /// The body bytes held now, as permits of one semaphore.
-pub struct Bodies {
+pub(crate) struct Bodies {
     in_flight: Semaphore,
     metrics: Arc<Metrics>,
 }
@@ -122,7 +122,11 @@ impl BodyError {
 /// The layer: reads the body whole, within its route's limit, the
 /// request's deadline and the shared budget, before the handler runs; the
 /// handler then gets it from memory. A request with no body passes as it is.
-pub async fn bounded(State(bodies): State<Arc<Bodies>>, request: Request, next: Next) -> Response {
+pub(crate) async fn bounded(
+    State(bodies): State<Arc<Bodies>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if !has_body(request.headers()) {
         return next.run(request).await;
     }

@@ -12,12 +12,12 @@
 //! checks run out of sockets and report a false outage.
 
 mod admission;
-pub mod bodies;
+pub(crate) mod bodies;
 mod stall;
 
-pub use admission::{Admission, Admitted, Refusal};
-pub use bodies::{Bodies, Deadline};
-pub use stall::StallGuard;
+pub(crate) use admission::{Admission, Admitted, Refusal};
+pub(crate) use bodies::{Bodies, Deadline};
+pub(crate) use stall::StallGuard;
 
 use std::time::Duration;
 
@@ -25,14 +25,14 @@ use std::time::Duration;
 /// opens: up to 64 checks at once (one or two sockets each), the history
 /// database and its journal, the config watcher, host probes reading
 /// `/proc`, the runtime's own descriptors, and the listener.
-pub const RESERVED_DESCRIPTORS: usize = 512;
+pub(crate) const RESERVED_DESCRIPTORS: usize = 512;
 
 /// A request head larger than this is refused (431 from the sorter, which
 /// reads every first head whole; hyper closes a later one). A browser's is
 /// well under 8 KiB; hyper's smallest buffer is 8 KiB.
-pub const MAX_HEAD: usize = 16 * 1024;
+pub(crate) const MAX_HEAD: usize = 16 * 1024;
 /// Header fields in one request head, on both.
-pub const MAX_FIELDS: usize = 100;
+pub(crate) const MAX_FIELDS: usize = 100;
 
 /// The kernel send buffer of a stream's socket, as asked of the kernel
 /// (which doubles it for its bookkeeping). Left to autotuning, it grows to
@@ -40,10 +40,10 @@ pub const MAX_FIELDS: usize = 100;
 /// kernel memory, and every write would still succeed, so the stall limit
 /// would never see it. Status events are small: this holds minutes of them
 /// at a busy dashboard's rate.
-pub const STREAM_SEND_BUFFER: usize = 64 * 1024;
+pub(crate) const STREAM_SEND_BUFFER: usize = 64 * 1024;
 
 /// Caps the kernel send buffer of a connection that will carry a stream.
-pub fn bound_send_buffer(socket: &tokio::net::TcpStream) {
+pub(crate) fn bound_send_buffer(socket: &tokio::net::TcpStream) {
     if let Err(error) = socket2::SockRef::from(socket).set_send_buffer_size(STREAM_SEND_BUFFER) {
         tracing::debug!(%error, "could not cap a stream's send buffer");
     }
@@ -74,7 +74,7 @@ pub struct Limits {
 /// limit when it is so small that the reserve would leave clients nothing. A larger
 /// `requested` is lowered to it, with a warning; it is the one number that
 /// keeps a crowd of clients from taking the checks' sockets.
-pub fn connection_budget(requested: Option<usize>) -> usize {
+pub(crate) fn connection_budget(requested: Option<usize>) -> usize {
     let descriptors = raise_open_file_limit();
     let reserve = RESERVED_DESCRIPTORS.min(descriptors / 2);
     let budget = descriptors.saturating_sub(reserve).max(1);

@@ -17,7 +17,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Sleep;
 
-pub struct StallGuard<S> {
+pub(crate) struct StallGuard<S> {
     io: S,
     limit: Duration,
     /// Runs while a write waits; gone as soon as any byte is taken.
@@ -35,7 +35,7 @@ impl<S> StallGuard<S> {
         }
     }
 
-    pub fn get_ref(&self) -> &S {
+    pub(crate) fn get_ref(&self) -> &S {
         &self.io
     }
 

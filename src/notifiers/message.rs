@@ -10,67 +10,67 @@ use std::time::{Duration, UNIX_EPOCH};
 
 /// A check whose alert is held by one in the message (it depends on it).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HeldCheck {
-    pub id: CheckId,
-    pub name: String,
+pub(crate) struct HeldCheck {
+    pub(crate) id: CheckId,
+    pub(crate) name: String,
 }
 
 /// One alert as a message tells it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AlertEntry {
-    pub event: String,
-    pub check: CheckRef,
-    pub health: Health,
+pub(crate) struct AlertEntry {
+    pub(crate) event: String,
+    pub(crate) check: CheckRef,
+    pub(crate) health: Health,
     /// Why, in the check's words (redacted as on the dashboard).
-    pub detail: String,
-    pub since_ms: u64,
-    pub at_ms: u64,
+    pub(crate) detail: String,
+    pub(crate) since_ms: u64,
+    pub(crate) at_ms: u64,
     /// The check's page, when `[alerts] public_url` is set.
-    pub url: Option<String>,
+    pub(crate) url: Option<String>,
     /// Checks that depend on this one and are failing with it.
-    pub held: Vec<HeldCheck>,
+    pub(crate) held: Vec<HeldCheck>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CheckRef {
-    pub id: CheckId,
-    pub name: String,
-    pub group: String,
+pub(crate) struct CheckRef {
+    pub(crate) id: CheckId,
+    pub(crate) name: String,
+    pub(crate) group: String,
 }
 
 /// The webhook payload (README, "Alerts"): every field below.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Message {
+pub(crate) struct Message {
     /// Stable across retries of the same message: a receiver that got it
     /// twice (Pulse died between its answer and marking it sent) can tell.
-    pub message_id: String,
-    pub title: String,
-    pub text: String,
-    pub alerts: Vec<AlertEntry>,
+    pub(crate) message_id: String,
+    pub(crate) title: String,
+    pub(crate) text: String,
+    pub(crate) alerts: Vec<AlertEntry>,
     /// Sent from the notifications page to see that the notifier works;
     /// it tells no alert. Left out of every other message.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub test: bool,
+    pub(crate) test: bool,
 }
 
 /// A message as it is kept in the outbox and sent on every try: what it
 /// says, and the JSON it is kept as, which is also the webhook's body byte
 /// for byte (and what the signature signs).
 #[derive(Clone, Debug)]
-pub struct Envelope {
-    pub message: Message,
-    pub json: String,
+pub(crate) struct Envelope {
+    pub(crate) message: Message,
+    pub(crate) json: String,
 }
 
 impl Envelope {
     /// `message`, serialised once.
-    pub fn seal(message: Message) -> Envelope {
+    pub(crate) fn seal(message: Message) -> Envelope {
         let json = serde_json::to_string(&message).expect("a message serialises");
         Envelope { message, json }
     }
 
     /// A message kept as `json`; `Err` if it is no message.
-    pub fn open(json: String) -> Result<Envelope, String> {
+    pub(crate) fn open(json: String) -> Result<Envelope, String> {
         let message = serde_json::from_str(&json)
             .map_err(|e| format!("a kept message is unreadable: {e}"))?;
         Ok(Envelope { message, json })
@@ -91,7 +91,7 @@ impl Message {
     }
 
     /// A test message, asked for by `who`.
-    pub fn test(message_id: String, who: &str) -> Message {
+    pub(crate) fn test(message_id: String, who: &str) -> Message {
         Message {
             message_id,
             title: "Pulse: test message".into(),
@@ -106,7 +106,7 @@ impl Message {
 
     /// What a chat service shows: the title in bold, then the text, with
     /// no mention left in either.
-    pub fn chat_text(&self, chat: Chat) -> String {
+    pub(crate) fn chat_text(&self, chat: Chat) -> String {
         let bold = match chat {
             Chat::Slack => "*",
             Chat::Discord => "**",
@@ -116,7 +116,7 @@ impl Message {
     }
 
     /// Whether anything in it is failing (for a notifier's priority).
-    pub fn is_trouble(&self) -> bool {
+    pub(crate) fn is_trouble(&self) -> bool {
         self.alerts.iter().any(|a| a.event != "resolved")
     }
 }
@@ -184,7 +184,7 @@ fn http_time(unix_ms: u64) -> String {
 
 /// A chat service that reads mentions in a message's text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Chat {
+pub(crate) enum Chat {
     /// Slack, and Mattermost through its Slack-compatible webhooks.
     Slack,
     Discord,
@@ -202,7 +202,7 @@ const ZERO_WIDTH_SPACE: char = '\u{200B}';
 /// Mattermost also reads plain `@channel`, `@all`, `@name`; Discord
 /// `@everyone`, `@here`, `<@id>`, `<@!id>`, `<@&role>`: a zero-width space
 /// goes after each `@`, and for Discord after each `<`.
-pub fn without_mentions(text: &str, chat: Chat) -> String {
+pub(crate) fn without_mentions(text: &str, chat: Chat) -> String {
     let mut safe = String::with_capacity(text.len() + text.len() / 8);
     for c in text.chars() {
         match (chat, c) {

@@ -12,7 +12,7 @@
 //! them, and below the alerts, which compose the messages and decide when
 //! they go; they know neither.
 
-pub mod message;
+pub(crate) mod message;
 
 use crate::redact::Redactor;
 use futures::future::BoxFuture;
@@ -37,7 +37,7 @@ macro_rules! kinds {
 kinds!(webhook, slack, discord, ntfy, gotify, telegram, email);
 
 /// How long one delivery may take before it counts as failed.
-pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+pub(crate) const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How much of a refusing answer's body is kept for the error, in bytes.
 const BODY_IN_ERROR: usize = 200;
 
@@ -52,7 +52,7 @@ struct Kind {
 type Read = fn(ValueDeserializer<'_>, &Files<'_>) -> Result<Box<dyn Notifier>, Refusal>;
 
 /// What a kind of notifier does; see the module's documentation.
-pub trait Notifier: Send + Sync + SameAs {
+pub(crate) trait Notifier: Send + Sync + SameAs {
     /// Its kind, as `/api/alerts` and the notifications page show it.
     fn kind(&self) -> &'static str;
     /// What of its settings is a secret: blanked, with the config's `${…}`
@@ -67,7 +67,7 @@ pub trait Notifier: Send + Sync + SameAs {
     clippy::large_enum_variant,
     reason = "one per delivery, moved once: boxing would cost an allocation for nothing"
 )]
-pub enum Sending<'a> {
+pub(crate) enum Sending<'a> {
     /// One HTTP request, sent, read and judged alike for every kind that
     /// makes one (`Sender::deliver`); `Err` if it could not be made.
     Request(Result<reqwest::RequestBuilder, String>),
@@ -79,7 +79,7 @@ pub enum Sending<'a> {
 /// Whether two notifiers are the same kind with the same settings, so a
 /// reload that changed nothing about one is seen as such. Every kind has
 /// it from deriving `PartialEq`.
-pub trait SameAs: Any {
+pub(crate) trait SameAs: Any {
     fn same_as(&self, other: &dyn Any) -> bool;
 }
 
@@ -91,11 +91,11 @@ impl<T: PartialEq + Any> SameAs for T {
 
 /// What reading a kind's keys needs besides them: files they name
 /// (`ca_file`), read relative to the config and bounded as it is.
-pub type Files<'a> = dyn Fn(&std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>
+pub(crate) type Files<'a> = dyn Fn(&std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>
     + 'a;
 
 /// Why a `[[notifier]]`'s keys were refused.
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// A key of the wrong type, or one the kind does not have: the TOML
     /// error points at it.
     Keys(toml::de::Error),
@@ -117,7 +117,7 @@ impl From<&str> for Refusal {
 }
 
 /// The notifier of kind `kind`, from its keys.
-pub fn read(
+pub(crate) fn read(
     kind: &str,
     keys: ValueDeserializer<'_>,
     files: &Files<'_>,
@@ -163,9 +163,9 @@ fn url_is_secret(url: &reqwest::Url) -> Vec<String> {
 /// Why a message was not delivered, redacted, and whether trying the
 /// same message again can help.
 #[derive(Debug)]
-pub struct SendError {
-    pub text: String,
-    pub permanent: bool,
+pub(crate) struct SendError {
+    pub(crate) text: String,
+    pub(crate) permanent: bool,
 }
 
 impl SendError {
@@ -184,17 +184,16 @@ impl SendError {
     }
 }
 
-/// A configured notifier, ready to send: its name, what it is, and the
-/// client and redactor every delivery of it uses.
-pub struct Sender {
-    name: String,
+/// A configured notifier, ready to send: what it is, and the client and
+/// redactor every delivery of it uses.
+pub(crate) struct Sender {
     notifier: Arc<dyn Notifier>,
     client: reqwest::Client,
     redactor: Redactor,
 }
 
 impl Sender {
-    pub fn new(name: String, notifier: Arc<dyn Notifier>, config_secrets: &[String]) -> Sender {
+    pub(crate) fn new(notifier: Arc<dyn Notifier>, config_secrets: &[String]) -> Sender {
         let mut secrets = config_secrets.to_vec();
         secrets.extend(notifier.secrets());
         let client = crate::http_client::settings()
@@ -202,19 +201,14 @@ impl Sender {
             .build()
             .expect("an HTTP client with rustls");
         Sender {
-            name,
             notifier,
             client,
             redactor: Redactor::new(secrets),
         }
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Sends `envelope`'s message; `Err` says why not, redacted.
-    pub async fn send(&self, envelope: &Envelope) -> Result<(), SendError> {
+    pub(crate) async fn send(&self, envelope: &Envelope) -> Result<(), SendError> {
         let blank = |text: String| self.redactor.blank_error(&text);
         match self.notifier.send(&self.client, envelope) {
             Sending::Request(request) => {

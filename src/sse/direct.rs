@@ -36,10 +36,10 @@ const BATCH_BYTES: usize = 16 * 1024;
 
 /// What the request asked for that changes the answer.
 pub(super) struct Request {
-    pub http11: bool,
-    pub last_event_id: Option<u64>,
+    pub(crate) http11: bool,
+    pub(crate) last_event_id: Option<u64>,
     /// Whose frames the stream is written.
-    pub audience: Audience,
+    pub(crate) audience: Audience,
 }
 
 /// Serves the stream until it ends (shutdown), the client leaves, or a

@@ -52,7 +52,6 @@ pub fn sort(
     limits: Limits,
     access: Arc<Access>,
 ) -> io::Result<(ForHyper, TaskTracker)> {
-    let local = listener.local_addr()?;
     let (to_hyper, incoming) = mpsc::channel(HANDOFF_QUEUE);
     let direct = TaskTracker::new();
     let door = Arc::new(Door {
@@ -67,7 +66,7 @@ pub fn sort(
         to_hyper,
         direct.clone(),
     ));
-    Ok((ForHyper { incoming, local }, direct))
+    Ok((ForHyper { incoming }, direct))
 }
 
 /// What every new connection passes: the caps, then the deadlines; and
@@ -81,18 +80,13 @@ struct Door {
 /// The connections left to hyper (`connections::serve`).
 pub struct ForHyper {
     incoming: mpsc::Receiver<(HyperConnection, SocketAddr)>,
-    local: SocketAddr,
 }
 
 impl ForHyper {
     /// The next connection for hyper; `None` once the accept loop has
     /// stopped (shutdown) and every sorted connection was taken.
-    pub async fn next(&mut self) -> Option<(HyperConnection, SocketAddr)> {
+    pub(crate) async fn next(&mut self) -> Option<(HyperConnection, SocketAddr)> {
         self.incoming.recv().await
-    }
-
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
     }
 }
 
@@ -474,7 +468,7 @@ fn stream_request(request: &httparse::Request, audience: Audience) -> Option<dir
 /// the socket.
 /// Its writes go through the stall guard, and its place under the
 /// connection caps is held until hyper drops it.
-pub struct HyperConnection {
+pub(crate) struct HyperConnection {
     replay: Bytes,
     socket: StallGuard<TcpStream>,
     /// When the connection was accepted: its first request's deadline
@@ -484,7 +478,7 @@ pub struct HyperConnection {
 }
 
 impl HyperConnection {
-    pub fn accepted(&self) -> Instant {
+    pub(crate) fn accepted(&self) -> Instant {
         self.accepted
     }
 }

@@ -17,7 +17,7 @@
 mod direct;
 mod headers;
 pub mod listener;
-pub mod trim;
+pub(crate) mod trim;
 
 pub use headers::sse_headers;
 
@@ -62,7 +62,7 @@ impl Streams {
 const RETRY_AFTER_SECS: &str = "5";
 
 /// Ends every open stream with `Done` once the server begins to stop.
-pub async fn end_at_shutdown(hub: Arc<Hub>, shutdown: Shutdown) {
+pub(crate) async fn end_at_shutdown(hub: Arc<Hub>, shutdown: Shutdown) {
     shutdown.triggered().await;
     hub.end_streams();
 }
@@ -78,7 +78,7 @@ pub async fn events(
 }
 
 /// `GET /api/public/events`: the public stream, whoever asks.
-pub async fn public_events(
+pub(crate) async fn public_events(
     State(streams): State<Streams>,
     request: HeaderMap,
     RawQuery(query): RawQuery,

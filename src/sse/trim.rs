@@ -24,7 +24,7 @@ const WORTH_TRIMMING: usize = 256;
 /// showed their 42 MiB, and looked like a leak; docs/benchmarks.md).
 const EVERY: Duration = Duration::from_secs(1);
 
-pub async fn after_departures(hub: Arc<Hub>, shutdown: Shutdown) {
+pub(crate) async fn after_departures(hub: Arc<Hub>, shutdown: Shutdown) {
     let mut ticks = tokio::time::interval(EVERY);
     let ended = shutdown.triggered();
     tokio::pin!(ended);

@@ -24,28 +24,28 @@ use serde::{Deserialize, Serialize};
 /// What one alert event says, kept as JSON in its outbox rows: a message
 /// tells what happened, as it was when it happened.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AlertRecord {
-    pub event: String,
-    pub check: CheckId,
-    pub name: String,
-    pub group: String,
-    pub health: Health,
-    pub detail: String,
-    pub since_ms: u64,
-    pub at_ms: u64,
+pub(crate) struct AlertRecord {
+    pub(crate) event: String,
+    pub(crate) check: CheckId,
+    pub(crate) name: String,
+    pub(crate) group: String,
+    pub(crate) health: Health,
+    pub(crate) detail: String,
+    pub(crate) since_ms: u64,
+    pub(crate) at_ms: u64,
 }
 
 /// A row not yet sent nor given up.
 #[derive(Clone, Debug)]
 pub struct Waiting {
     pub id: i64,
-    pub notifier: String,
-    pub alert: AlertRecord,
-    pub created_ms: u64,
+    pub(crate) notifier: String,
+    pub(crate) alert: AlertRecord,
+    pub(crate) created_ms: u64,
     /// The message it went in, once it was tried.
-    pub message: Option<i64>,
-    pub attempts: u32,
-    pub next_try_ms: u64,
+    pub(crate) message: Option<i64>,
+    pub(crate) attempts: u32,
+    pub(crate) next_try_ms: u64,
 }
 
 /// What an event's rows keep: the record and its JSON.
@@ -99,24 +99,24 @@ impl Outbox {
     }
 
     /// The id receivers see for the message whose first row is `message`.
-    pub fn message_id(&self, message: i64) -> String {
+    pub(crate) fn message_id(&self, message: i64) -> String {
         format!("pulse-{}-{message}", self.identity)
     }
 
     /// The id of a test message sent at `at_ms` (not kept in the outbox).
-    pub fn test_message_id(&self, at_ms: u64) -> String {
+    pub(crate) fn test_message_id(&self, at_ms: u64) -> String {
         format!("pulse-{}-test-{at_ms}", self.identity)
     }
 
     /// Whether another process may be sending from this outbox (a
     /// cluster's): then `may_dispatch` asks the database, a blocking call.
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         matches!(self.store, Store::Postgres(_))
     }
 
     /// Whether this process sends what waits now: always on one node; in a
     /// cluster, while it holds the dispatcher's lease.
-    pub fn may_dispatch(&self) -> bool {
+    pub(crate) fn may_dispatch(&self) -> bool {
         match &self.store {
             Store::Sqlite(_) => true,
             Store::Postgres(pg) => pg.may_dispatch(),
@@ -133,7 +133,7 @@ impl Outbox {
 
     /// The checks with an open alert: what `open_alerts` says, without
     /// decoding each alert (counted after every alert kept).
-    pub fn open_checks(&self) -> Result<Vec<CheckId>> {
+    pub(crate) fn open_checks(&self) -> Result<Vec<CheckId>> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.open_checks()?),
             Store::Postgres(pg) => pg.open_checks(),
@@ -156,7 +156,7 @@ impl Outbox {
     /// would fire it a second time. An alert of a check no config has any
     /// more stays open and silent, counted nowhere (`Alerts::count_firing`);
     /// a check configured again goes on from it.
-    pub fn close(&self, checks: &[CheckId]) -> Result<()> {
+    pub(crate) fn close(&self, checks: &[CheckId]) -> Result<()> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.close(checks)?),
             Store::Postgres(_) => Ok(()),
@@ -198,7 +198,7 @@ impl Outbox {
         }
     }
 
-    pub fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Result<()> {
+    pub(crate) fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Result<()> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.mark_failed(message, error, next_try_ms)?),
             Store::Postgres(pg) => pg.mark_failed(message, error, next_try_ms),
@@ -206,7 +206,7 @@ impl Outbox {
     }
 
     /// Gives up rows, with why.
-    pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Result<()> {
+    pub(crate) fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Result<()> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.expire(rows, why, now_ms)?),
             Store::Postgres(pg) => pg.expire(rows, why, now_ms),
@@ -214,7 +214,7 @@ impl Outbox {
     }
 
     /// The newest `limit` rows, whatever became of them.
-    pub fn log(&self, limit: usize) -> Result<Vec<Notification>> {
+    pub(crate) fn log(&self, limit: usize) -> Result<Vec<Notification>> {
         match &self.store {
             Store::Sqlite(db) => Ok(db.log(limit)?),
             Store::Postgres(pg) => pg.log(limit),
@@ -227,14 +227,6 @@ impl Outbox {
         match &self.store {
             Store::Sqlite(db) => Ok(db.prune(before_ms)?),
             Store::Postgres(pg) => pg.prune(before_ms),
-        }
-    }
-
-    /// How many rows wait, for `/metrics`.
-    pub fn waiting_count(&self) -> Result<u64> {
-        match &self.store {
-            Store::Sqlite(db) => Ok(db.waiting_count()?),
-            Store::Postgres(pg) => pg.waiting_count(),
         }
     }
 }

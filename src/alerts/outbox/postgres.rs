@@ -30,7 +30,7 @@ const RENEW_EVERY: Duration = Duration::from_secs(1);
 /// Postgres's clock, in Unix milliseconds: one clock for every replica.
 const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
 
-pub struct PgOutbox {
+pub(crate) struct PgOutbox {
     db: PgStore,
     /// This replica's name in the lease.
     replica: String,
@@ -56,7 +56,7 @@ impl PgOutbox {
         Ok((outbox, identity))
     }
 
-    pub fn may_dispatch(&self) -> bool {
+    pub(crate) fn may_dispatch(&self) -> bool {
         let mut lease = self.lease.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((asked, held)) = *lease
             && asked.elapsed() < RENEW_EVERY
@@ -87,7 +87,7 @@ impl PgOutbox {
         Ok(!rows.is_empty())
     }
 
-    pub fn open_alerts(&self) -> Result<Vec<(CheckId, OpenAlert)>> {
+    pub(crate) fn open_alerts(&self) -> Result<Vec<(CheckId, OpenAlert)>> {
         let rows = self.db.rows(
             "SELECT check_id, since_ms, reminded_ms, notified FROM alerts_open WHERE open",
             &[],
@@ -105,14 +105,14 @@ impl PgOutbox {
             .collect())
     }
 
-    pub fn open_checks(&self) -> Result<Vec<CheckId>> {
+    pub(crate) fn open_checks(&self) -> Result<Vec<CheckId>> {
         let rows = self
             .db
             .rows("SELECT check_id FROM alerts_open WHERE open", &[])?;
         Ok(rows.iter().map(|row| CheckId(row.get(0))).collect())
     }
 
-    pub fn record(&self, happened: &AlertChange, now_ms: u64) -> Result<()> {
+    pub(crate) fn record(&self, happened: &AlertChange, now_ms: u64) -> Result<()> {
         let (record, json) = record_of(happened);
         let check = &happened.check.0;
         let at = happened.at_ms as i64;
@@ -174,7 +174,7 @@ impl PgOutbox {
         rows.iter().map(waiting_row).collect()
     }
 
-    pub fn assign(&self, message: i64, rows: &[i64], body: &str) -> Result<String> {
+    pub(crate) fn assign(&self, message: i64, rows: &[i64], body: &str) -> Result<String> {
         self.db.block_on(async {
             let mut client = self.db.pool().get().await?;
             let tx = client.transaction().await?;
@@ -200,7 +200,7 @@ impl PgOutbox {
         })
     }
 
-    pub fn body(&self, message: i64) -> Result<Option<String>> {
+    pub(crate) fn body(&self, message: i64) -> Result<Option<String>> {
         let rows = self.db.rows(
             "SELECT body FROM outbox_messages WHERE message = $1",
             &[&message],
@@ -208,7 +208,7 @@ impl PgOutbox {
         Ok(rows.first().map(|row| row.get(0)))
     }
 
-    pub fn mark_sent(&self, message: i64, now_ms: u64) -> Result<()> {
+    pub(crate) fn mark_sent(&self, message: i64, now_ms: u64) -> Result<()> {
         self.db.rows(
             "UPDATE outbox SET sent_ms = $2, attempts = attempts + 1, last_error = NULL
              WHERE message = $1 RETURNING id",
@@ -217,7 +217,7 @@ impl PgOutbox {
         Ok(())
     }
 
-    pub fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Result<()> {
+    pub(crate) fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Result<()> {
         self.db.rows(
             "UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_try_ms = $3
              WHERE message = $1 RETURNING id",
@@ -226,7 +226,7 @@ impl PgOutbox {
         Ok(())
     }
 
-    pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Result<()> {
+    pub(crate) fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Result<()> {
         self.db.rows(
             "UPDATE outbox SET expired_ms = $2, last_error = $3 WHERE id = ANY($1) RETURNING id",
             &[&rows, &(now_ms as i64), &why],
@@ -234,7 +234,7 @@ impl PgOutbox {
         Ok(())
     }
 
-    pub fn log(&self, limit: usize) -> Result<Vec<Notification>> {
+    pub(crate) fn log(&self, limit: usize) -> Result<Vec<Notification>> {
         let rows = self.db.rows(
             "SELECT id, notifier, event, check_id, alert, created_ms, attempts, sent_ms,
                     expired_ms, last_error
@@ -244,7 +244,7 @@ impl PgOutbox {
         Ok(rows.iter().map(notification_row).collect())
     }
 
-    pub fn prune(&self, before_ms: u64) -> Result<usize> {
+    pub(crate) fn prune(&self, before_ms: u64) -> Result<usize> {
         let rows = self.db.rows(
             "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
              AND created_ms < $1 RETURNING id",
@@ -257,14 +257,6 @@ impl PgOutbox {
             &[],
         )?;
         Ok(rows.len())
-    }
-
-    pub fn waiting_count(&self) -> Result<u64> {
-        let rows = self.db.rows(
-            "SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL AND expired_ms IS NULL",
-            &[],
-        )?;
-        Ok(rows.first().map_or(0, |row| row.get::<_, i64>(0) as u64))
     }
 }
 

@@ -7,7 +7,7 @@ use crate::status::{CheckId, Notification};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Mutex;
 
-pub struct SqliteOutbox {
+pub(crate) struct SqliteOutbox {
     conn: Mutex<Connection>,
 }
 
@@ -28,7 +28,7 @@ impl SqliteOutbox {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn open_alerts(&self) -> Sql<Vec<(CheckId, OpenAlert)>> {
+    pub(crate) fn open_alerts(&self) -> Sql<Vec<(CheckId, OpenAlert)>> {
         let conn = self.conn();
         let mut query =
             conn.prepare("SELECT check_id, since_ms, reminded_ms, notified FROM alerts_open")?;
@@ -48,14 +48,14 @@ impl SqliteOutbox {
         rows.collect()
     }
 
-    pub fn open_checks(&self) -> Sql<Vec<CheckId>> {
+    pub(crate) fn open_checks(&self) -> Sql<Vec<CheckId>> {
         let conn = self.conn();
         let mut query = conn.prepare_cached("SELECT check_id FROM alerts_open")?;
         let rows = query.query_map([], |row| Ok(CheckId(row.get(0)?)))?;
         rows.collect()
     }
 
-    pub fn record(&self, happened: &AlertChange, now_ms: u64) -> Sql<()> {
+    pub(crate) fn record(&self, happened: &AlertChange, now_ms: u64) -> Sql<()> {
         let (record, json) = record_of(happened);
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
@@ -92,7 +92,7 @@ impl SqliteOutbox {
         tx.commit()
     }
 
-    pub fn close(&self, checks: &[CheckId]) -> Sql<()> {
+    pub(crate) fn close(&self, checks: &[CheckId]) -> Sql<()> {
         let conn = self.conn();
         for id in checks {
             conn.execute("DELETE FROM alerts_open WHERE check_id = ?1", params![id.0])?;
@@ -124,7 +124,7 @@ impl SqliteOutbox {
         rows.collect()
     }
 
-    pub fn assign(&self, message: i64, rows: &[i64], body: &str) -> Sql<String> {
+    pub(crate) fn assign(&self, message: i64, rows: &[i64], body: &str) -> Sql<String> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
         for id in rows {
@@ -147,7 +147,7 @@ impl SqliteOutbox {
         Ok(kept)
     }
 
-    pub fn body(&self, message: i64) -> Sql<Option<String>> {
+    pub(crate) fn body(&self, message: i64) -> Sql<Option<String>> {
         self.conn()
             .query_row(
                 "SELECT body FROM outbox_messages WHERE message = ?1",
@@ -157,7 +157,7 @@ impl SqliteOutbox {
             .optional()
     }
 
-    pub fn mark_sent(&self, message: i64, now_ms: u64) -> Sql<()> {
+    pub(crate) fn mark_sent(&self, message: i64, now_ms: u64) -> Sql<()> {
         self.conn().execute(
             "UPDATE outbox SET sent_ms = ?2, attempts = attempts + 1, last_error = NULL
              WHERE message = ?1",
@@ -166,7 +166,7 @@ impl SqliteOutbox {
         Ok(())
     }
 
-    pub fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Sql<()> {
+    pub(crate) fn mark_failed(&self, message: i64, error: &str, next_try_ms: u64) -> Sql<()> {
         self.conn().execute(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?2, next_try_ms = ?3
              WHERE message = ?1",
@@ -175,7 +175,7 @@ impl SqliteOutbox {
         Ok(())
     }
 
-    pub fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Sql<()> {
+    pub(crate) fn expire(&self, rows: &[i64], why: &str, now_ms: u64) -> Sql<()> {
         let mut conn = self.conn();
         let tx = conn.transaction_with_behavior(WRITE)?;
         for id in rows {
@@ -187,7 +187,7 @@ impl SqliteOutbox {
         tx.commit()
     }
 
-    pub fn log(&self, limit: usize) -> Sql<Vec<Notification>> {
+    pub(crate) fn log(&self, limit: usize) -> Sql<Vec<Notification>> {
         let conn = self.conn();
         let mut query = conn.prepare_cached(
             "SELECT id, notifier, event, check_id, alert, created_ms, attempts, sent_ms,
@@ -219,7 +219,7 @@ impl SqliteOutbox {
         rows.collect()
     }
 
-    pub fn prune(&self, before_ms: u64) -> Sql<usize> {
+    pub(crate) fn prune(&self, before_ms: u64) -> Sql<usize> {
         let conn = self.conn();
         let pruned = conn.execute(
             "DELETE FROM outbox WHERE (sent_ms IS NOT NULL OR expired_ms IS NOT NULL)
@@ -232,18 +232,6 @@ impl SqliteOutbox {
             [],
         )?;
         Ok(pruned)
-    }
-
-    pub fn waiting_count(&self) -> Sql<u64> {
-        let count: Option<i64> = self
-            .conn()
-            .query_row(
-                "SELECT COUNT(*) FROM outbox WHERE sent_ms IS NULL AND expired_ms IS NULL",
-                [],
-                |row| row.get(0),
-            )
-            .optional()?;
-        Ok(count.unwrap_or(0) as u64)
     }
 }
 
