@@ -543,8 +543,8 @@ fn parse_notifier(
     let files = |file: &std::path::Path| read_roots(source, file);
     let notifier = crate::notifiers::read(&kind, as_value(span.clone(), table), &files).map_err(
         |refusal| match refusal {
-            crate::notifiers::Refusal::Keys(e) => Failure::Toml(e),
-            crate::notifiers::Refusal::Invalid(message) => refuse(&message),
+            crate::notifiers::BadKeys::Keys(e) => Failure::Toml(e),
+            crate::notifiers::BadKeys::Invalid(message) => refuse(&message),
         },
     )?;
     Ok(NotifierSpec {

@@ -3,7 +3,7 @@
 //! webhook's URL is its credential.
 
 use super::message::{Chat, Envelope};
-use super::{Files, Kind, Notifier, Refusal, Sending, keys, required};
+use super::{Files, Kind, Notifier, BadKeys, Sending, keys, required};
 use crate::fields::HttpUrl;
 use serde::Deserialize;
 use serde_json::json;
@@ -28,7 +28,7 @@ struct Keys {
     url: Option<HttpUrl>,
 }
 
-fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, Refusal> {
+fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     let url = required(said.url, "discord", "url", "the incoming webhook's URL")?.0;
     Ok(Box::new(Discord { url }))

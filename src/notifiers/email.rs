@@ -17,7 +17,7 @@
 //! ```
 
 use super::message::{Envelope, Message};
-use super::{Files, Kind, Notifier, Refusal, SEND_TIMEOUT, Sending, keys};
+use super::{Files, Kind, Notifier, BadKeys, SEND_TIMEOUT, Sending, keys};
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -68,7 +68,7 @@ struct Keys {
     ca_file: Option<std::path::PathBuf>,
 }
 
-fn read(value: ValueDeserializer<'_>, files: &Files<'_>) -> Result<Box<dyn Notifier>, Refusal> {
+fn read(value: ValueDeserializer<'_>, files: &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     Ok(Box::new(said.email(files)?))
 }

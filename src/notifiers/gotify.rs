@@ -2,7 +2,7 @@
 //! `token` goes in a header.
 
 use super::message::Envelope;
-use super::{Files, Kind, Notifier, Refusal, Sending, keys, required, set};
+use super::{Files, Kind, Notifier, BadKeys, Sending, keys, required, set};
 use crate::fields::HttpUrl;
 use serde::Deserialize;
 use serde_json::json;
@@ -26,7 +26,7 @@ struct Keys {
     token: Option<String>,
 }
 
-fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, Refusal> {
+fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     Ok(Box::new(Gotify {
         url: required(said.url, "gotify", "url", "the server's base URL")?.0,

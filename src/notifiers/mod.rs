@@ -49,7 +49,7 @@ struct Kind {
 }
 
 /// Reads a kind's keys into a notifier of that kind.
-type Read = fn(ValueDeserializer<'_>, &Files<'_>) -> Result<Box<dyn Notifier>, Refusal>;
+type Read = fn(ValueDeserializer<'_>, &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys>;
 
 /// What a kind of notifier does; see the module's documentation.
 pub(crate) trait Notifier: Send + Sync + SameAs {
@@ -95,7 +95,7 @@ pub(crate) type Files<'a> = dyn Fn(&std::path::Path) -> Result<Vec<rustls::pki_t
     + 'a;
 
 /// Why a `[[notifier]]`'s keys were refused.
-pub(crate) enum Refusal {
+pub(crate) enum BadKeys {
     /// A key of the wrong type, or one the kind does not have: the TOML
     /// error points at it.
     Keys(toml::de::Error),
@@ -104,15 +104,15 @@ pub(crate) enum Refusal {
     Invalid(String),
 }
 
-impl From<String> for Refusal {
-    fn from(message: String) -> Refusal {
-        Refusal::Invalid(message)
+impl From<String> for BadKeys {
+    fn from(message: String) -> BadKeys {
+        BadKeys::Invalid(message)
     }
 }
 
-impl From<&str> for Refusal {
-    fn from(message: &str) -> Refusal {
-        Refusal::Invalid(message.to_string())
+impl From<&str> for BadKeys {
+    fn from(message: &str) -> BadKeys {
+        BadKeys::Invalid(message.to_string())
     }
 }
 
@@ -121,13 +121,13 @@ pub(crate) fn read(
     kind: &str,
     keys: ValueDeserializer<'_>,
     files: &Files<'_>,
-) -> Result<Box<dyn Notifier>, Refusal> {
+) -> Result<Box<dyn Notifier>, BadKeys> {
     let kinds = KINDS.iter().copied().flatten();
     match kinds.clone().find(|k| k.name == kind) {
         Some(found) => (found.read)(keys, files),
         None => {
             let names: Vec<&str> = kinds.map(|k| k.name).collect();
-            Err(Refusal::Invalid(format!(
+            Err(BadKeys::Invalid(format!(
                 "unknown notifier kind `{kind}`; it is one of {}",
                 names.join(", ")
             )))
@@ -136,8 +136,8 @@ pub(crate) fn read(
 }
 
 /// A kind's keys as its own struct says them (`deny_unknown_fields`).
-fn keys<'de, T: Deserialize<'de>>(keys: ValueDeserializer<'de>) -> Result<T, Refusal> {
-    T::deserialize(keys).map_err(Refusal::Keys)
+fn keys<'de, T: Deserialize<'de>>(keys: ValueDeserializer<'de>) -> Result<T, BadKeys> {
+    T::deserialize(keys).map_err(BadKeys::Keys)
 }
 
 /// A key a kind cannot do without: `a `gotify` notifier needs `token` (the

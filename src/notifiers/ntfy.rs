@@ -3,7 +3,7 @@
 //! topic's URL is a credential of its own: whoever knows it may read.
 
 use super::message::Envelope;
-use super::{Files, Kind, Notifier, Refusal, Sending, keys, required, set};
+use super::{Files, Kind, Notifier, BadKeys, Sending, keys, required, set};
 use crate::fields::HttpUrl;
 use serde::Deserialize;
 use serde_json::json;
@@ -27,7 +27,7 @@ struct Keys {
     token: Option<String>,
 }
 
-fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, Refusal> {
+fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     Ok(Box::new(Ntfy {
         url: required(said.url, "ntfy", "url", "the topic's URL")?.0,

@@ -3,7 +3,7 @@
 //! left in either. The webhook's URL is its credential.
 
 use super::message::{Chat, Envelope};
-use super::{Files, Kind, Notifier, Refusal, Sending, keys, required};
+use super::{Files, Kind, Notifier, BadKeys, Sending, keys, required};
 use crate::fields::HttpUrl;
 use serde::Deserialize;
 use serde_json::json;
@@ -35,7 +35,7 @@ fn read(
     kind: &str,
     value: ValueDeserializer<'_>,
     _: &Files<'_>,
-) -> Result<Box<dyn Notifier>, Refusal> {
+) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     let url = required(said.url, kind, "url", "the incoming webhook's URL")?.0;
     Ok(Box::new(Slack { url }))

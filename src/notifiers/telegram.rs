@@ -2,7 +2,7 @@
 //! `url` only for a Bot API server of one's own.
 
 use super::message::Envelope;
-use super::{Files, Kind, Notifier, Refusal, Sending, keys, required, set};
+use super::{Files, Kind, Notifier, BadKeys, Sending, keys, required, set};
 use crate::fields::HttpUrl;
 use serde::Deserialize;
 use serde_json::json;
@@ -31,7 +31,7 @@ struct Keys {
     chat_id: Option<String>,
 }
 
-fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, Refusal> {
+fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     let base_url = match said.url {
         Some(url) => url.0,

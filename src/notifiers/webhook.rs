@@ -11,7 +11,7 @@
 //! ```
 
 use super::message::Envelope;
-use super::{Files, Kind, Notifier, Refusal, Sending, keys, required, set};
+use super::{Files, Kind, Notifier, BadKeys, Sending, keys, required, set};
 use crate::fields::{Headers, HttpUrl};
 use hmac::{Hmac, Mac};
 use serde::Deserialize;
@@ -39,7 +39,7 @@ struct Keys {
     headers: Headers,
 }
 
-fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, Refusal> {
+fn read(value: ValueDeserializer<'_>, _: &Files<'_>) -> Result<Box<dyn Notifier>, BadKeys> {
     let said: Keys = keys(value)?;
     Ok(Box::new(Webhook {
         url: required(said.url, "webhook", "url", "where the JSON is posted")?.0,
