@@ -272,6 +272,40 @@ impl<'de> Deserialize<'de> for Address {
     }
 }
 
+/// A string that must not be empty.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct NonEmpty(pub String);
+
+impl<'de> Deserialize<'de> for NonEmpty {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        if text.trim().is_empty() {
+            return Err(de::Error::custom("must not be empty"));
+        }
+        Ok(NonEmpty(text))
+    }
+}
+
+/// A database URL: parsed as a URL, so its user and password are known
+/// (and kept secret), with one of the schemes its kind accepts.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct DatabaseUrl(pub reqwest::Url);
+
+impl<'de> Deserialize<'de> for DatabaseUrl {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let url = reqwest::Url::parse(&text).map_err(|e| {
+            de::Error::custom(format!(
+                "not a URL ({e}); write e.g. \"postgres://user:${{PASSWORD}}@db:5432/app\""
+            ))
+        })?;
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(de::Error::custom("the URL names no host"));
+        }
+        Ok(DatabaseUrl(url))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

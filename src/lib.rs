@@ -38,6 +38,8 @@ pub mod hub;
 #[cfg(feature = "ssr")]
 pub mod incidents;
 #[cfg(feature = "ssr")]
+pub mod kind_keys;
+#[cfg(feature = "ssr")]
 pub mod limits;
 #[cfg(feature = "ssr")]
 pub mod maintenance;
@@ -47,6 +49,8 @@ pub mod metrics;
 pub mod notifiers;
 #[cfg(feature = "ssr")]
 pub mod page_policy;
+#[cfg(feature = "ssr")]
+pub mod probes;
 #[cfg(feature = "ssr")]
 pub mod public_cache;
 #[cfg(feature = "ssr")]

@@ -357,23 +357,7 @@ async fn credentials_never_reach_the_browser() {
         "down",
         "the body does not contain \"[redacted]\"",
     );
-    let mut published = vec![
-        server.status().await.to_string(),
-        reqwest::get(server.url("/"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-        server.metrics_text().await,
-    ];
-    let mut stream = support::SseReader::open(&server.url("/api/events"), None).await;
-    let (_, _, snapshot) = stream
-        .next_event_within(Duration::from_secs(5))
-        .await
-        .unwrap();
-    published.push(snapshot);
-    for text in published {
+    for text in published(&server).await {
         assert!(!text.contains(secret), "the token leaked: {text}");
         assert!(!text.contains(password), "the URL password leaked: {text}");
     }
@@ -442,4 +426,367 @@ async fn a_bad_config_at_start_up_is_refused_with_its_position() {
         path.display()
     );
     assert!(stderr.contains(&expected), "stderr: {stderr}");
+}
+
+/// Polls `/api/status` until check `id` reads `health`; its detail then.
+async fn health_becomes(server: &Server, id: &str, health: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = server.status().await;
+        let checks = status["checks"].as_array().expect("checks").clone();
+        let check = checks.iter().find(|c| c["id"] == id);
+        let check = check.unwrap_or_else(|| panic!("no check {id}"));
+        if check["health"] == health {
+            return check["detail"].as_str().unwrap().to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id} never became {health}: {check:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Every text a viewer can get: the API, the dashboard's first HTML, the
+/// metrics and the stream's first snapshot.
+async fn published(server: &Server) -> Vec<String> {
+    let mut texts = vec![
+        server.status().await.to_string(),
+        reqwest::get(server.url("/"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        server.metrics_text().await,
+    ];
+    let mut stream = support::SseReader::open(&server.url("/api/events"), None).await;
+    let (_, _, snapshot) = stream
+        .next_event_within(Duration::from_secs(5))
+        .await
+        .unwrap();
+    texts.push(snapshot);
+    texts
+}
+
+fn check(name: &str, kind: &str, keys: &str) -> String {
+    format!("[[check]]\nname = \"{name}\"\nkind = \"{kind}\"\n{keys}\n\n")
+}
+
+#[tokio::test]
+async fn ssh_checks_read_the_servers_identification_and_log_in_nowhere() {
+    let sshd = support::sshd::Sshd::start().await;
+    let at = format!("address = \"127.0.0.1:{}\"", sshd.port);
+    let config = [
+        check("sshd", "ssh", &format!("{at}\nexpect = \"OpenSSH\"")),
+        check(
+            "other server",
+            "ssh",
+            &format!("{at}\nexpect = \"dropbear\""),
+        ),
+        check(
+            "not ssh",
+            "ssh",
+            &format!(
+                "address = \"{}\"",
+                targets::greeting_target(b"220 mail.example.com ESMTP\r\n").await
+            ),
+        ),
+        check(
+            "no server",
+            "ssh",
+            &format!("address = \"{}\"", targets::closed_port().await),
+        ),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "sshd", "up", "SSH-2.0-OpenSSH_");
+    assert_verdict(
+        &results,
+        "other-server",
+        "down",
+        "which does not contain \"dropbear\"",
+    );
+    assert_verdict(
+        &results,
+        "not-ssh",
+        "down",
+        "closed the connection without sending an SSH identification",
+    );
+    assert_verdict(&results, "no-server", "down", "could not connect to");
+}
+
+#[tokio::test]
+async fn postgres_checks_query_hold_no_connection_and_keep_the_password_secret() {
+    let password = "pg-s3cr3t-pw";
+    let postgres = support::postgres::Postgres::start_with_password(password).await;
+    let url = |password: &str| {
+        format!(
+            "url = \"postgres://pulse:{password}@127.0.0.1:{}/postgres\"",
+            postgres.port
+        )
+    };
+    let ours = url("${PG_PASSWORD}");
+    let config = [
+        check("db", "postgres", &ours),
+        check(
+            "version",
+            "postgres",
+            &format!("{ours}\nquery = \"SELECT 'v' || 2\"\nexpect = \"v3\""),
+        ),
+        check(
+            "bad query",
+            "postgres",
+            &format!("{ours}\nquery = \"SELECT * FROM missing_table\""),
+        ),
+        check("wrong password", "postgres", &url("not-the-one")),
+        check(
+            "no server",
+            "postgres",
+            &format!(
+                "url = \"postgres://pulse@{}/postgres\"",
+                targets::closed_port().await
+            ),
+        ),
+    ]
+    .concat();
+    let (server, results, _dir) = verdicts(&config, &[("PG_PASSWORD", password)]).await;
+    assert_verdict(&results, "db", "up", "answered \"1\" in");
+    assert_verdict(&results, "version", "down", "answered \"v2\" in");
+    assert_verdict(&results, "version", "down", "expected \"v3\"");
+    assert_verdict(
+        &results,
+        "bad-query",
+        "down",
+        "relation \"missing_table\" does not exist",
+    );
+    assert_verdict(
+        &results,
+        "wrong-password",
+        "down",
+        // The URL's user is blanked too, as in every URL Pulse shows.
+        "password authentication failed for user \"[redacted]\"",
+    );
+    assert_verdict(&results, "no-server", "down", "could not connect");
+    for text in published(&server).await {
+        assert!(!text.contains(password), "the password leaked: {text}");
+        assert!(
+            !text.contains("not-the-one"),
+            "a URL password leaked: {text}"
+        );
+    }
+    // Between runs (every second, a few milliseconds each) Pulse holds no
+    // connection: some moment shows none of its sessions.
+    let client = postgres.client().await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let rows = client
+            .query(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'pulse'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if rows[0].get::<_, i64>(0) == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Pulse kept a connection open between runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn redis_checks_tell_master_from_replica_and_keep_the_password_secret() {
+    let password = "redis-s3cr3t-pw";
+    let master = support::redis::Redis::start_with_password(password).await;
+    let replica = support::redis::Redis::start_replica_of(&master).await;
+    let on = |port: u16, auth: &str| format!("url = \"redis://{auth}127.0.0.1:{port}\"");
+    let ours = on(master.port, ":${REDIS_PASSWORD}@");
+    let config = [
+        check("cache", "redis", &format!("{ours}\nrole = \"master\"")),
+        check(
+            "took over?",
+            "redis",
+            &format!("{}\nrole = \"master\"", on(replica.port, "")),
+        ),
+        check(
+            "replica",
+            "redis",
+            &format!("{}\nrole = \"replica\"", on(replica.port, "")),
+        ),
+        check("wrong password", "redis", &on(master.port, ":not-the-one@")),
+        check("no password", "redis", &on(master.port, "")),
+        check(
+            "no server",
+            "redis",
+            &format!("url = \"redis://{}\"", targets::closed_port().await),
+        ),
+    ]
+    .concat();
+    let (server, results, _dir) = verdicts(&config, &[("REDIS_PASSWORD", password)]).await;
+    assert_verdict(&results, "cache", "up", "master with");
+    assert_verdict(&results, "took-over", "degraded", "expected a master");
+    assert_verdict(&results, "took-over", "degraded", "replica of 127.0.0.1:");
+    assert_verdict(&results, "wrong-password", "down", "could not connect");
+    assert_verdict(&results, "no-password", "down", "NOAUTH");
+    assert_verdict(&results, "no-server", "down", "could not connect");
+    // A replica is in sync once it has loaded its master's data.
+    let detail = health_becomes(&server, "replica", "up").await;
+    let master_at = format!("replica of 127.0.0.1:{} (connected)", master.port);
+    assert!(detail.contains(&master_at), "{detail}");
+    for text in published(&server).await {
+        assert!(!text.contains(password), "the password leaked: {text}");
+        assert!(
+            !text.contains("not-the-one"),
+            "a URL password leaked: {text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn dns_checks_ask_a_real_server_and_judge_codes_answers_and_truncation() {
+    let unbound = support::unbound::Unbound::start().await;
+    let server = format!("server = \"127.0.0.1:{}\"", unbound.port);
+    let ask = |query: &str, more: &str| format!("{server}\nquery = \"{query}\"\n{more}");
+    let config = [
+        check(
+            "www",
+            "dns",
+            &ask("www.pulse.test", "expect = [\"192.0.2.10\"]"),
+        ),
+        check(
+            "mail",
+            "dns",
+            &ask(
+                "pulse.test",
+                "type = \"MX\"\nexpect = [\"10 mail.pulse.test\"]",
+            ),
+        ),
+        check(
+            "spf",
+            "dns",
+            &ask("pulse.test", "type = \"TXT\"\nexpect = [\"v=spf1 -all\"]"),
+        ),
+        check(
+            "moved",
+            "dns",
+            &ask("www.pulse.test", "expect = [\"192.0.2.99\"]"),
+        ),
+        check("gone", "dns", &ask("nothere.pulse.test", "")),
+        check(
+            "gone as meant",
+            "dns",
+            &ask("nothere.pulse.test", "expect_rcode = \"NXDOMAIN\""),
+        ),
+        check("no aaaa", "dns", &ask("www.pulse.test", "type = \"AAAA\"")),
+        check("many", "dns", &ask("many.pulse.test", "")),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "www", "up", "www.pulse.test A (NOERROR) in");
+    // Sorted: servers rotate the order of a set of records.
+    assert_verdict(&results, "www", "up", ": 192.0.2.10, 192.0.2.11");
+    assert_verdict(&results, "mail", "up", "10 mail.pulse.test.");
+    assert_verdict(&results, "spf", "up", "v=spf1 -all");
+    assert_verdict(&results, "moved", "down", "missing \"192.0.2.99\"");
+    assert_verdict(&results, "gone", "down", "(NXDOMAIN)");
+    assert_verdict(&results, "gone", "down", "expected NOERROR");
+    assert_verdict(&results, "gone-as-meant", "up", "(NXDOMAIN)");
+    assert_verdict(&results, "gone-as-meant", "up", "no A records");
+    assert_verdict(&results, "no-aaaa", "down", "(NOERROR)");
+    assert_verdict(&results, "no-aaaa", "down", "no AAAA records");
+    // Every record, read again over TCP; the detail lists the first few.
+    assert_verdict(&results, "many", "up", "over TCP (truncated over UDP)");
+    let in_all = format!("{} in all)", support::unbound::MANY);
+    assert_verdict(&results, "many", "up", &in_all);
+}
+
+#[tokio::test]
+async fn udp_checks_send_one_datagram_and_judge_the_answer() {
+    let unbound = support::unbound::Unbound::start().await;
+    let at = format!("address = \"127.0.0.1:{}\"", unbound.port);
+    // A DNS query for www.pulse.test (A), written out by hand: a UDP
+    // check knows nothing of DNS; the answer holds 192.0.2.10 (c000020a).
+    let query = "1234 0100 0001 0000 0000 0000 \
+                 03 777777 05 70756c7365 04 74657374 00 0001 0001";
+    let send = format!("send = {{ hex = \"{query}\" }}");
+    let closed = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let closed_at = closed.local_addr().unwrap();
+    drop(closed);
+    let config = [
+        check(
+            "dns by hand",
+            "udp",
+            &format!("{at}\n{send}\nexpect = {{ hex = \"c000020a\" }}"),
+        ),
+        check(
+            "wrong answer",
+            "udp",
+            &format!("{at}\n{send}\nexpect = {{ hex = \"c0000263\" }}"),
+        ),
+        check(
+            "nothing there",
+            "udp",
+            &format!("address = \"{closed_at}\"\nsend = \"ping\""),
+        ),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "dns-by-hand", "up", "hex 1234");
+    assert_verdict(&results, "wrong-answer", "down", "without hex c0000263");
+    assert_verdict(
+        &results,
+        "nothing-there",
+        "down",
+        "refused: nothing listens on that port",
+    );
+}
+
+#[tokio::test]
+async fn a_group_follows_its_members_and_runs_no_probe_of_its_own() {
+    let (web1, web1_up) = targets::switchable_target().await;
+    let web2 = targets::http_target().await;
+    let config = [
+        http_check("web 1", &format!("http://{web1}/"), ""),
+        http_check("web 2", &format!("http://{web2}/ok"), ""),
+        // Checked rarely: a change must show at once, not at the next run.
+        check(
+            "web pair",
+            "group",
+            "checks = [\"web 1\", \"web 2\"]\nmin_up = 1\ninterval = \"1h\"",
+        ),
+        check(
+            "web all",
+            "group",
+            "checks = [\"web 1\", \"web 2\"]\ninterval = \"1h\"",
+        ),
+    ]
+    .concat();
+    let (server, _results, _dir) = verdicts(&config, &[]).await;
+    let detail = health_becomes(&server, "web-pair", "up").await;
+    assert_eq!(detail, "2 of 2 up, 1 needed");
+    assert_eq!(health_becomes(&server, "web-all", "up").await, "2 of 2 up");
+    web1_up.store(false, std::sync::atomic::Ordering::SeqCst);
+    let pair = health_becomes(&server, "web-pair", "degraded").await;
+    assert_eq!(pair, "1 of 2 up, 1 needed: web 1 down");
+    let all = health_becomes(&server, "web-all", "down").await;
+    assert_eq!(all, "1 of 2 up: web 1 down");
+    web1_up.store(true, std::sync::atomic::Ordering::SeqCst);
+    health_becomes(&server, "web-all", "up").await;
+    let status = server.status().await;
+    let group = status["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "web-all")
+        .unwrap()
+        .clone();
+    assert_eq!(group["kind"], "group");
+    assert!(
+        group["latency_ms"].is_null(),
+        "a group measures no latency: {group}"
+    );
 }

@@ -1548,7 +1548,7 @@ async fn a_ping_note_at_the_end_of_time_is_skipped_and_the_next_real_ping_counts
     }
     // A note as a replica writes it, at the last millisecond there is:
     // taken, the check's last ping could never move again.
-    let hash = pulse::checks::push::token_sha256(TOKEN);
+    let hash = pulse::probes::token_sha256(TOKEN);
     let note = format!("{hash} {}", u64::MAX);
     backing
         .redis

@@ -2,9 +2,9 @@
 //! its interval and timeout resolved (the check's own, else the file's
 //! `[defaults]`, else the command line's) and its redactor.
 
-use super::{Check, HostProbe, HttpProbe, Probe, PushProbe, TcpProbe, TlsProbe};
-use crate::config::{CheckSpec, Config, ProbeSpec};
-use crate::redact::{self, Redactor};
+use super::Check;
+use crate::config::{CheckSpec, Config};
+use crate::redact::Redactor;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,7 +36,10 @@ pub fn from_config(config: &Config, fallbacks: Fallbacks) -> Result<(Vec<Check>,
                 group: spec.group.clone(),
                 interval,
                 timeout,
-                probe: probe(spec)?,
+                probe: spec
+                    .probe
+                    .probe()
+                    .map_err(|e| format!("check `{}`: {e}", spec.name))?,
                 publicity: spec.publicity.clone(),
                 fingerprint: fingerprint(spec, interval, timeout),
                 redactor: Arc::new(redactor(&config.secrets, spec)),
@@ -46,14 +49,11 @@ pub fn from_config(config: &Config, fallbacks: Fallbacks) -> Result<(Vec<Check>,
     Ok((checks, concurrency))
 }
 
-/// The config's `${ENV}` values plus what this check's own settings hold:
-/// an HTTP check's URL and headers, by the one rule of `redact`.
+/// The config's `${ENV}` values plus what its kind says is secret in this
+/// check's own keys (an HTTP check's URL and headers).
 fn redactor(config_secrets: &[String], spec: &CheckSpec) -> Redactor {
     let mut secrets = config_secrets.to_vec();
-    if let ProbeSpec::Http(http) = &spec.probe {
-        secrets.extend(redact::url_secrets(&http.url.0));
-        secrets.extend(redact::header_secrets(&http.headers.0));
-    }
+    secrets.extend(spec.probe.secrets());
     Redactor::new(secrets)
 }
 
@@ -72,21 +72,4 @@ fn fingerprint(spec: &CheckSpec, interval: Duration, timeout: Duration) -> Strin
         alert: _,
     } = spec;
     format!("{id:?} {name:?} {group:?} {probe:?} every {interval:?} within {timeout:?}")
-}
-
-fn probe(spec: &CheckSpec) -> Result<Probe, String> {
-    Ok(match &spec.probe {
-        ProbeSpec::Http(http) => Probe::Http(Box::new(HttpProbe::from_spec(http))),
-        ProbeSpec::Tcp(tcp) => Probe::Tcp(TcpProbe::from_spec(tcp)),
-        ProbeSpec::Tls(tls) => {
-            Probe::Tls(TlsProbe::from_spec(tls).map_err(|e| format!("check `{}`: {e}", spec.name))?)
-        }
-        ProbeSpec::Host(host) => Probe::Host(HostProbe::from_spec(host)),
-        ProbeSpec::Push(push) => Probe::Push(PushProbe::new(
-            &push.token.0,
-            push.period.0,
-            push.grace
-                .map_or(crate::config::DEFAULT_PUSH_GRACE, |g| g.0),
-        )),
-    })
 }

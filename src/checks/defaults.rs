@@ -4,8 +4,8 @@
 //! public, so the public status page has something to show; the host's
 //! metrics are not.
 
-use super::host::{LOAD_PER_CORE, USAGE};
-use super::{Check, HostMetric, HostProbe, HttpProbe, Probe};
+use super::Check;
+use crate::probes::{HostMetric, HostProbe, HttpProbe, LOAD_PER_CORE, Probe, USAGE};
 use crate::status::{CheckId, Publicity};
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,25 +40,28 @@ pub(crate) fn embedded_default(
             "host-cpu",
             "CPU",
             "host",
-            Probe::Host(HostProbe::new(HostMetric::Cpu, USAGE)),
+            Probe::Host(Box::new(HostProbe::new(HostMetric::Cpu, USAGE))),
         ),
         check(
             "host-memory",
             "Memory",
             "host",
-            Probe::Host(HostProbe::new(HostMetric::Memory, USAGE)),
+            Probe::Host(Box::new(HostProbe::new(HostMetric::Memory, USAGE))),
         ),
         check(
             "host-disk-root",
             "Disk /",
             "host",
-            Probe::Host(HostProbe::new(HostMetric::Disk("/".into()), USAGE)),
+            Probe::Host(Box::new(HostProbe::new(
+                HostMetric::Disk("/".into()),
+                USAGE,
+            ))),
         ),
         check(
             "host-load",
             "Load",
             "host",
-            Probe::Host(HostProbe::new(HostMetric::Load, LOAD_PER_CORE)),
+            Probe::Host(Box::new(HostProbe::new(HostMetric::Load, LOAD_PER_CORE))),
         ),
         Check {
             publicity: Publicity::Public {

@@ -4,12 +4,12 @@
 //! dashboard, removed ones stop and disappear, changed ones restart, and
 //! unchanged ones are not touched at all, so they keep their state.
 
-use super::push::PushState;
 use super::{Check, Fallbacks, Pushes, from_config};
 use crate::config::{Config, ConfigError};
-use crate::hub::Hub;
+use crate::hub::{Follower, Hub};
 use crate::maintenance::Calendar;
 use crate::metrics::CheckLabel;
+use crate::probes::{GroupState, Groups, PushState};
 use crate::shutdown::Shutdown;
 use crate::status::{CheckId, CheckStatus, ConfigNotice, Health};
 use futures::future::BoxFuture;
@@ -54,6 +54,8 @@ pub struct Engine {
     running: HashMap<CheckId, Running>,
     /// The running push checks, for the ping endpoint.
     pushes: Arc<Pushes>,
+    /// The running group checks, woken by their members' results.
+    groups: Arc<Groups>,
     /// Each result is stamped with the maintenance window it fell in.
     calendar: Arc<Calendar>,
     /// In a cluster: which checks this replica runs, and where results go.
@@ -64,6 +66,7 @@ struct Running {
     fingerprint: String,
     stop: Shutdown,
     push: Option<Arc<PushState>>,
+    group: Option<Arc<GroupState>>,
 }
 
 /// What a reload did.
@@ -77,7 +80,10 @@ pub struct Applied {
 
 impl Engine {
     pub fn new(hub: Arc<Hub>, shutdown: Shutdown) -> Self {
+        let groups = Arc::new(Groups::default());
+        hub.follow(Arc::new(GroupsFollower(groups.clone())));
         Engine {
+            groups,
             hub,
             shutdown,
             limiter: Arc::new(Semaphore::new(0)),
@@ -216,12 +222,17 @@ impl Engine {
         if let Some(push) = &push {
             self.pushes.add(push.clone());
         }
+        let group = check.probe.group_state().cloned();
+        if let Some(group) = &group {
+            self.groups.add(group.clone(), &self.hub.snapshot().checks);
+        }
         self.running.insert(
             check.id.clone(),
             Running {
                 fingerprint: check.fingerprint.clone(),
                 stop: stop.clone(),
                 push,
+                group,
             },
         );
         let pending = check.pending_status();
@@ -251,6 +262,9 @@ impl Engine {
             if let Some(push) = &running.push {
                 self.pushes.remove(push);
             }
+            if let Some(group) = &running.group {
+                self.groups.remove(group);
+            }
         }
         let label = CheckLabel {
             check: id.0.clone(),
@@ -277,6 +291,18 @@ impl Engine {
         }
         self.permits = permits;
     }
+}
+
+/// The groups follow every result the hub publishes, through this: the
+/// hub knows its followers by the trait alone, and the probes know no hub.
+struct GroupsFollower(Arc<Groups>);
+
+impl Follower for GroupsFollower {
+    fn offer(&self, status: &CheckStatus) {
+        self.0.offer(status);
+    }
+
+    fn close(&self) {}
 }
 
 /// What every check's loop shares.

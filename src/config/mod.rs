@@ -15,19 +15,17 @@ mod kinds;
 mod maintenance;
 mod watch;
 
-pub(crate) use crate::fields::{Headers, Pattern, StatusSet};
+pub(crate) use crate::probes::ProbeSpec;
 pub(crate) use access::{
     AccessSpec, MAX_SESSION_LIFETIME, Scope, TokenSpec, UserSpec, is_plain_name,
 };
 pub(crate) use alerts::{AlertRule, AlertsSpec, NotifierSpec};
 pub(crate) use error::ConfigError;
 pub use file::{ConfigFile, DEFAULT_MAX_BYTES};
-pub(crate) use kinds::{
-    DEFAULT_PUSH_GRACE, Defaults, HostMetricName, HostSpec, HttpSpec, JsonExpectation,
-    PublicSection, PushSpec, TcpSpec, TlsSpec,
-};
+pub(crate) use kinds::{Defaults, PublicSection};
 pub(crate) use watch::watch;
 
+use crate::kind_keys::BadKeys;
 use crate::redact::Redactor;
 use crate::status::{CheckId, Publicity};
 use kinds::Common;
@@ -100,15 +98,6 @@ impl PublicChoice {
             false => Publicity::Private,
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum ProbeSpec {
-    Http(HttpSpec),
-    Tcp(TcpSpec),
-    Tls(TlsSpec),
-    Host(HostSpec),
-    Push(PushSpec),
 }
 
 /// The group of a check that names none.
@@ -325,6 +314,7 @@ fn parse_substituting(
         spec.publicity = choice.publicity(&spec.group, &public);
     }
     keep_push_tokens_secret(&mut config, &first_line_of, &fail)?;
+    find_group_members(&mut config, &first_line_of, &fail)?;
     let (table, table_span) = alerts_table;
     let (said, spans): (Vec<_>, Vec<_>) = said_of_alerts.into_iter().unzip();
     let checks: Vec<_> = config
@@ -385,6 +375,49 @@ fn keep_push_tokens_secret(
     Ok(())
 }
 
+/// Each group's members, from the names it gives to the checks' ids: a
+/// name no check has, the group itself, or another group is refused.
+fn find_group_members(
+    config: &mut Config,
+    first_line_of: &HashMap<CheckId, (String, Range<usize>)>,
+    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Result<(), ConfigError> {
+    let kinds: HashMap<String, (CheckId, bool)> = config
+        .checks
+        .iter()
+        .map(|c| {
+            let is_group = matches!(c.probe, ProbeSpec::Group(_));
+            (c.name.clone(), (c.id.clone(), is_group))
+        })
+        .collect();
+    for check in &mut config.checks {
+        let ProbeSpec::Group(group) = &mut check.probe else {
+            continue;
+        };
+        let refuse = |message: String| fail(first_line_of[&check.id].1.clone(), message);
+        let mut members = Vec::new();
+        for name in &group.checks {
+            match kinds.get(name) {
+                None => {
+                    return Err(refuse(format!(
+                        "group `{}` names `{name}`, which is no check of this file",
+                        check.name
+                    )));
+                }
+                Some((_, true)) => {
+                    return Err(refuse(format!(
+                        "group `{}` names `{name}`, a group: a group's members are checks that look at something",
+                        check.name
+                    )));
+                }
+                Some((id, false)) => members.push(id.clone()),
+            }
+        }
+        group.members = members;
+    }
+    Ok(())
+}
+
 struct Parsed {
     spec: CheckSpec,
     name_span: Range<usize>,
@@ -419,8 +452,10 @@ fn parse_check(
     let Some(kind) = table.remove("kind") else {
         return Err(Failure::Config(fail(
             span,
-            "this check has no `kind`; add kind = \"http\", \"tcp\", \"tls\", \"host\" or \"push\""
-                .into(),
+            format!(
+                "this check has no `kind`; add kind = {}",
+                crate::probes::names_listed()
+            ),
         )));
     };
     let mut common = DeTable::new();
@@ -431,29 +466,19 @@ fn parse_check(
     }
     let common = Common::deserialize(as_value(span.clone(), common))?;
     let rest = as_value(span.clone(), table);
-    let probe = match kind.get_ref().as_str() {
-        Some("http") => ProbeSpec::Http(HttpSpec::deserialize(rest)?),
-        Some("tcp") => ProbeSpec::Tcp(TcpSpec::deserialize(rest)?),
-        Some("tls") => {
-            let mut spec = TlsSpec::deserialize(rest)?;
-            validate_server_name(&spec)
-                .map_err(|message| Failure::Config(fail(span.clone(), message)))?;
-            load_extra_roots(&mut spec, source, fail).map_err(Failure::Config)?;
-            ProbeSpec::Tls(spec)
-        }
-        Some("host") => {
-            let spec = HostSpec::deserialize(rest)?;
-            validate_host(&spec).map_err(|message| Failure::Config(fail(span.clone(), message)))?;
-            ProbeSpec::Host(spec)
-        }
-        Some("push") => ProbeSpec::Push(PushSpec::deserialize(rest)?),
-        _ => {
-            return Err(Failure::Config(fail(
-                kind.span(),
-                "`kind` must be \"http\", \"tcp\", \"tls\", \"host\" or \"push\"".into(),
-            )));
-        }
+    let known = kind
+        .get_ref()
+        .as_str()
+        .filter(|k| crate::probes::NAMES.contains(k));
+    let Some(kind_name) = known else {
+        return Err(Failure::Config(fail(
+            kind.span(),
+            format!("`kind` must be {}", crate::probes::names_listed()),
+        )));
     };
+    let files = |file: &std::path::Path| read_roots(source, file);
+    let probe =
+        ProbeSpec::read(kind_name, rest, &files).map_err(|bad| bad_keys(bad, &span, fail))?;
     // Names, groups and public details are published as they are (and the
     // id is made from the name), so they must not carry a secret.
     let shown = [
@@ -541,32 +566,30 @@ fn parse_notifier(
         ));
     }
     let files = |file: &std::path::Path| read_roots(source, file);
-    let notifier = crate::notifiers::read(&kind, as_value(span.clone(), table), &files).map_err(
-        |refusal| match refusal {
-            crate::notifiers::BadKeys::Keys(e) => Failure::Toml(e),
-            crate::notifiers::BadKeys::Invalid(message) => refuse(&message),
-        },
-    )?;
+    let notifier = crate::notifiers::read(&kind, as_value(span.clone(), table), &files)
+        .map_err(|bad| bad_keys(bad, &span, fail))?;
     Ok(NotifierSpec {
         name,
         notifier: notifier.into(),
     })
 }
 
-fn as_value(span: Range<usize>, table: DeTable<'_>) -> ValueDeserializer<'_> {
-    ValueDeserializer::from(Spanned::new(span, DeValue::Table(table)))
+/// A kind's refusal of its keys as the config's error: at the key or
+/// value it names, else at the whole table (`table`).
+fn bad_keys(
+    bad: BadKeys,
+    table: &Range<usize>,
+    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
+) -> Failure {
+    match bad {
+        BadKeys::Keys(e) => Failure::Toml(e),
+        BadKeys::Invalid(message) => Failure::Config(fail(table.clone(), message)),
+        BadKeys::At(span, message) => Failure::Config(fail(span, message)),
+    }
 }
 
-fn load_extra_roots(
-    spec: &mut TlsSpec,
-    source: &ConfigFile,
-    fail: &dyn Fn(Range<usize>, String) -> ConfigError,
-) -> Result<(), ConfigError> {
-    let Some(file) = &spec.ca_file else {
-        return Ok(());
-    };
-    spec.extra_roots = read_roots(source, file.get_ref()).map_err(|e| fail(file.span(), e))?;
-    Ok(())
+fn as_value(span: Range<usize>, table: DeTable<'_>) -> ValueDeserializer<'_> {
+    ValueDeserializer::from(Spanned::new(span, DeValue::Table(table)))
 }
 
 /// The certificates of a PEM file named in the config (a `ca_file`),
@@ -588,45 +611,6 @@ fn read_roots(
         return Err(format!("ca_file {} holds no certificate", path.display()));
     }
     Ok(certs)
-}
-
-fn validate_server_name(spec: &TlsSpec) -> Result<(), String> {
-    let name = &spec.server_name.as_ref().unwrap_or(&spec.host).0;
-    rustls::pki_types::ServerName::try_from(name.as_str())
-        .map(|_| ())
-        .map_err(|_| {
-            format!(
-                "`{name}` is neither a host name nor an IP address, so no certificate can match it"
-            )
-        })
-}
-
-fn validate_host(spec: &HostSpec) -> Result<(), String> {
-    if spec.path.is_some() && spec.metric != HostMetricName::Disk {
-        return Err("`path` is only for metric = \"disk\"".into());
-    }
-    let percent = spec.metric != HostMetricName::Load;
-    for (key, value) in [("degraded", spec.degraded), ("down", spec.down)] {
-        match value {
-            Some(v) if !v.is_finite() || v < 0.0 || (percent && v > 100.0) => {
-                let range = if percent {
-                    "0 to 100 (percent)"
-                } else {
-                    "0 or more (load per core)"
-                };
-                return Err(format!("`{key}` must be {range}, not {v}"));
-            }
-            _ => {}
-        }
-    }
-    if let (Some(degraded), Some(down)) = (spec.degraded, spec.down)
-        && degraded > down
-    {
-        return Err(format!(
-            "`degraded` ({degraded}) must not be above `down` ({down})"
-        ));
-    }
-    Ok(())
 }
 
 /// `Shop API (EU)` → `shop-api-eu`.

@@ -11,7 +11,11 @@ fn load(file: &ConfigFile) -> Result<Config, ConfigError> {
 }
 
 fn env(name: &str) -> Option<String> {
-    (name == "SHOP_TOKEN").then(|| "tok-123".to_string())
+    match name {
+        "SHOP_TOKEN" => Some("tok-123".to_string()),
+        "SHOP_DB_PASSWORD" => Some("db-pw-456".to_string()),
+        _ => None,
+    }
 }
 
 fn file_at(path: impl Into<PathBuf>) -> ConfigFile {
@@ -54,6 +58,12 @@ fn the_example_config_is_valid() {
             "example-home-page",
             "shop-api-health",
             "postgres",
+            "cache",
+            "mail-relay-port",
+            "shop-dns",
+            "syslog-relay",
+            "shop-backend",
+            "bastion-ssh",
             "example-com-certificate",
             "cpu",
             "disk"
@@ -70,7 +80,7 @@ fn the_example_config_is_valid() {
     assert_eq!(api.headers.0[0].1, "Bearer tok-123");
     assert!(!api.follow_redirects);
     assert_eq!(config.checks[1].interval, Some(Duration::from_secs(30)));
-    assert_eq!(config.secrets, vec!["tok-123".to_string()]);
+    assert_eq!(config.secrets, vec!["tok-123", "db-pw-456"]);
     assert_eq!(config.checks[2].group, "shop");
 }
 
@@ -156,8 +166,88 @@ fn kind_must_be_there_and_known() {
         error.starts_with("1:1: this check has no `kind`"),
         "{error}"
     );
-    let error = error_of("[[check]]\nname = \"A\"\nkind = \"ping\"\n");
+    let error = error_of("[[check]]\nname = \"A\"\nkind = \"gopher\"\n");
     assert!(error.starts_with("3:8: `kind` must be"), "{error}");
+}
+
+#[test]
+fn the_newer_kinds_refuse_what_cannot_work_where_it_is() {
+    let check = |kind: &str, keys: &str| {
+        error_of(&format!(
+            "[[check]]\nname = \"A\"\nkind = \"{kind}\"\n{keys}\n"
+        ))
+    };
+    let error = check(
+        "dns",
+        "query = \"example.com\"\nserver = \"ns1.example.com\"",
+    );
+    assert!(
+        error.starts_with("5:10: `ns1.example.com` is not an IP address"),
+        "{error}"
+    );
+    let error = check("dns", "query = \"example.com\"\ntype = \"ANY\"");
+    assert!(error.starts_with("5:8: unknown variant `ANY`"), "{error}");
+    let error = check(
+        "dns",
+        "query = \"gone.example.com\"\nexpect_rcode = \"NXDOMAIN\"\nexpect = [\"192.0.2.1\"]",
+    );
+    assert!(error.starts_with("1:1: `expect` needs answers"), "{error}");
+    let error = check("postgres", "url = \"mysql://db:3306/app\"");
+    assert!(
+        error.starts_with("1:1: a `postgres` check's url starts with postgres://"),
+        "{error}"
+    );
+    let error = check(
+        "redis",
+        "url = \"redis://127.0.0.1:6379\"\nrole = \"primary\"",
+    );
+    assert!(
+        error.starts_with("5:8: unknown variant `primary`"),
+        "{error}"
+    );
+    let error = check("ssh", "address = \"bastion\"");
+    assert!(
+        error.starts_with("4:11: `bastion` is not host:port"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_group_names_checks_of_the_file_and_no_group() {
+    let tcp = "[[check]]\nname = \"db 1\"\nkind = \"tcp\"\naddress = \"db1:5432\"\n";
+    let group =
+        |keys: &str| format!("{tcp}\n[[check]]\nname = \"dbs\"\nkind = \"group\"\n{keys}\n");
+    let config = parse_text(&group("checks = [\"db 1\"]")).unwrap();
+    let ProbeSpec::Group(dbs) = &config.checks[1].probe else {
+        panic!("group")
+    };
+    assert_eq!(dbs.members, vec![CheckId("db-1".into())]);
+    let error = error_of(&group("checks = [\"db 2\"]"));
+    assert!(
+        error.starts_with("7:8: group `dbs` names `db 2`, which is no check of this file"),
+        "{error}"
+    );
+    let error = error_of(&group("checks = [\"dbs\"]"));
+    assert!(error.contains("names `dbs`, a group"), "{error}");
+    let error = error_of(&group("checks = [\"db 1\"]\nmin_up = 2"));
+    assert!(
+        error.contains("`min_up` must be from 1 to the number of `checks` (1)"),
+        "{error}"
+    );
+    let error = error_of(&group("checks = []"));
+    assert!(error.contains("a group needs `checks`"), "{error}");
+}
+
+#[test]
+fn a_database_password_is_a_secret_from_the_start() {
+    let config = parse_text(
+        "[[check]]\nname = \"db\"\nkind = \"postgres\"\nurl = \"postgres://monitor:literal-pw@127.0.0.1/app\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.checks[0].probe.secrets(),
+        vec!["monitor", "literal-pw"]
+    );
 }
 
 #[test]

@@ -14,10 +14,10 @@
 
 pub(crate) mod message;
 
+pub(crate) use crate::kind_keys::{BadKeys, Files, keys};
 use crate::redact::Redactor;
 use futures::future::BoxFuture;
 use message::Envelope;
-use serde::Deserialize;
 use std::any::Any;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,33 +89,6 @@ impl<T: PartialEq + Any> SameAs for T {
     }
 }
 
-/// What reading a kind's keys needs besides them: files they name
-/// (`ca_file`), read relative to the config and bounded as it is.
-pub(crate) type Files<'a> = dyn Fn(&std::path::Path) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, String>
-    + 'a;
-
-/// Why a `[[notifier]]`'s keys were refused.
-pub(crate) enum BadKeys {
-    /// A key of the wrong type, or one the kind does not have: the TOML
-    /// error points at it.
-    Keys(toml::de::Error),
-    /// The keys together make no notifier (a required one is missing, two
-    /// contradict each other): about the whole table.
-    Invalid(String),
-}
-
-impl From<String> for BadKeys {
-    fn from(message: String) -> BadKeys {
-        BadKeys::Invalid(message)
-    }
-}
-
-impl From<&str> for BadKeys {
-    fn from(message: &str) -> BadKeys {
-        BadKeys::Invalid(message.to_string())
-    }
-}
-
 /// The notifier of kind `kind`, from its keys.
 pub(crate) fn read(
     kind: &str,
@@ -133,11 +106,6 @@ pub(crate) fn read(
             )))
         }
     }
-}
-
-/// A kind's keys as its own struct says them (`deny_unknown_fields`).
-fn keys<'de, T: Deserialize<'de>>(keys: ValueDeserializer<'de>) -> Result<T, BadKeys> {
-    T::deserialize(keys).map_err(BadKeys::Keys)
 }
 
 /// A key a kind cannot do without: `a `gotify` notifier needs `token` (the

@@ -8,14 +8,50 @@ pub mod nginx;
 pub mod postgres;
 pub mod receiver;
 pub mod redis;
+pub mod sshd;
 pub mod targets;
 pub mod tools;
+pub mod unbound;
 
 use futures::StreamExt;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+/// A server program a test started (Debian's sshd, unbound, …): killed
+/// when dropped.
+pub struct Daemon(std::process::Child);
+
+impl Daemon {
+    /// Starts `command` and waits until it listens on TCP `port` of
+    /// loopback; `what` names it in the panic if it never does.
+    pub async fn start(mut command: std::process::Command, port: u16, what: &str) -> Daemon {
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} starts (scripts/setup installs it): {e}"));
+        let daemon = Daemon(child);
+        for _ in 0..400 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                return daemon;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("{what} did not listen on port {port}");
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 /// Now, in milliseconds since the Unix epoch (what `checked_at_ms` holds).
 pub fn now_ms() -> u64 {

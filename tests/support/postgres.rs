@@ -12,6 +12,8 @@ use std::time::Duration;
 
 pub struct Postgres {
     child: Option<Child>,
+    /// The superuser's password, when logins need one (else trust).
+    password: Option<String>,
     /// Holds the data directory; removed on drop.
     dir: tempfile::TempDir,
     pub port: u16,
@@ -20,6 +22,16 @@ pub struct Postgres {
 impl Postgres {
     /// A new, empty server.
     pub async fn start() -> Postgres {
+        Postgres::start_with(None).await
+    }
+
+    /// A new, empty server whose user `pulse` logs in with `password`
+    /// (SCRAM), and nothing else gets in.
+    pub async fn start_with_password(password: &str) -> Postgres {
+        Postgres::start_with(Some(password)).await
+    }
+
+    async fn start_with(password: Option<&str>) -> Postgres {
         let dir = tempfile::Builder::new()
             .prefix("pulse-pg-")
             .tempdir()
@@ -36,13 +48,17 @@ impl Postgres {
                 .unwrap();
             assert!(status.success(), "chown of the data directory");
         }
-        let output = as_postgres(&binary("initdb"))
-            .args([
-                "--auth=trust",
-                "--username=pulse",
-                "--no-sync",
-                "--encoding=UTF8",
-            ])
+        let mut initdb = as_postgres(&binary("initdb"));
+        initdb.args(["--username=pulse", "--no-sync", "--encoding=UTF8"]);
+        match password {
+            None => initdb.arg("--auth=trust"),
+            Some(password) => {
+                let file = dir.path().join("password");
+                std::fs::write(&file, password).unwrap();
+                initdb.arg("--auth=scram-sha-256").arg("--pwfile").arg(file)
+            }
+        };
+        let output = initdb
             .arg("-D")
             .arg(&data)
             .output()
@@ -59,6 +75,7 @@ impl Postgres {
             .port();
         let mut postgres = Postgres {
             child: None,
+            password: password.map(str::to_string),
             dir,
             port,
         };
@@ -68,7 +85,12 @@ impl Postgres {
 
     /// Where Pulse connects.
     pub fn url(&self) -> String {
-        format!("postgres://pulse@127.0.0.1:{}/postgres", self.port)
+        let password = self.password.as_ref().map(|p| format!(":{p}"));
+        format!(
+            "postgres://pulse{}@127.0.0.1:{}/postgres",
+            password.unwrap_or_default(),
+            self.port
+        )
     }
 
     /// Stops the server (a fast shutdown), keeping its data.

@@ -8,28 +8,47 @@ use std::time::Duration;
 pub struct Redis {
     child: Child,
     pub port: u16,
+    /// What clients must give (`requirepass`), if anything.
+    password: Option<String>,
 }
 
 impl Redis {
     pub async fn start() -> Redis {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        Redis::start_on(port).await
+        Redis::start_on(free_port(), &[], None).await
     }
 
-    async fn start_on(port: u16) -> Redis {
+    /// One that takes only clients giving `password`.
+    pub async fn start_with_password(password: &str) -> Redis {
+        let port = free_port();
+        Redis::start_on(port, &["--requirepass", password], Some(password)).await
+    }
+
+    /// A replica of `master`, following it.
+    pub async fn start_replica_of(master: &Redis) -> Redis {
+        let port = free_port();
+        let master_port = master.port.to_string();
+        let mut args = vec!["--replicaof", "127.0.0.1", master_port.as_str()];
+        if let Some(password) = &master.password {
+            args.extend(["--masterauth", password.as_str()]);
+        }
+        Redis::start_on(port, &args, None).await
+    }
+
+    async fn start_on(port: u16, extra: &[&str], password: Option<&str>) -> Redis {
         let child = Command::new("redis-server")
             .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
             .args(["--save", "", "--appendonly", "no", "--dir", "/tmp"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("redis-server is installed (scripts/setup installs it)");
-        let redis = Redis { child, port };
+        let redis = Redis {
+            child,
+            port,
+            password: password.map(str::to_string),
+        };
         for _ in 0..100 {
             if redis.cli(&["PING"]).trim() == "PONG" {
                 return redis;
@@ -40,13 +59,23 @@ impl Redis {
     }
 
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let password = self.password.as_ref().map(|p| format!(":{p}@"));
+        format!(
+            "redis://{}127.0.0.1:{}",
+            password.unwrap_or_default(),
+            self.port
+        )
     }
 
     /// Kills it and starts an empty one on the same port.
     pub async fn restart_empty(&mut self) {
         self.stop();
-        let fresh = Redis::start_on(self.port).await;
+        let password = self.password.clone();
+        let extra: Vec<&str> = match &password {
+            Some(password) => vec!["--requirepass", password],
+            None => vec![],
+        };
+        let fresh = Redis::start_on(self.port, &extra, password.as_deref()).await;
         let old = std::mem::replace(self, fresh);
         std::mem::forget(old);
     }
@@ -58,11 +87,12 @@ impl Redis {
 
     /// redis-cli's raw answer to one command.
     pub fn cli(&self, args: &[&str]) -> String {
-        let output = Command::new("redis-cli")
-            .args(["-p", &self.port.to_string(), "--raw"])
-            .args(args)
-            .output()
-            .expect("redis-cli runs");
+        let mut cli = Command::new("redis-cli");
+        cli.args(["-p", &self.port.to_string(), "--raw"]);
+        if let Some(password) = &self.password {
+            cli.args(["--no-auth-warning", "-a", password]);
+        }
+        let output = cli.args(args).output().expect("redis-cli runs");
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
@@ -94,6 +124,14 @@ impl Redis {
         }
         entries
     }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn is_log_id(line: &str) -> bool {

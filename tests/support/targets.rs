@@ -112,6 +112,15 @@ pub async fn closing_target() -> SocketAddr {
     .await
 }
 
+/// Speaks first, as a mail server would (`220 …`), and closes: a server
+/// that is there, but not the one a check expects.
+pub async fn greeting_target(greeting: &'static [u8]) -> SocketAddr {
+    raw_target(move |mut socket| async move {
+        let _ = socket.write_all(greeting).await;
+    })
+    .await
+}
+
 async fn serve(app: Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -2,26 +2,44 @@
 //! timeout bounds the wait; a refusal or a failed lookup is reported as is,
 //! a failure on Pulse's side (no free descriptor) as not checked.
 
-use super::Finding;
-use crate::config::TcpSpec;
-use crate::status::Health;
+use super::{Finding, Kind};
+use crate::fields::{Address, Period};
+use crate::kind_keys::{BadKeys, Files, keys};
+use crate::status::CheckKind;
+use serde::Deserialize;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
+use toml::de::ValueDeserializer;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TcpSpec {
+    pub(crate) address: Address,
+    pub(crate) degraded_above: Option<Period>,
+}
 
 pub(crate) struct TcpProbe {
     address: String,
     degraded_above: Option<Duration>,
 }
 
-impl TcpProbe {
-    pub(crate) fn from_spec(spec: &TcpSpec) -> Self {
-        TcpProbe {
-            address: spec.address.0.clone(),
-            degraded_above: spec.degraded_above.map(|p| p.0),
-        }
+impl Kind for TcpProbe {
+    const NAME: &'static str = "tcp";
+    const CHECK_KIND: CheckKind = CheckKind::Tcp;
+    type Spec = TcpSpec;
+
+    fn read(said: ValueDeserializer<'_>, _: &Files<'_>) -> Result<TcpSpec, BadKeys> {
+        keys(said)
     }
 
-    pub(crate) async fn run(&self) -> Finding {
+    fn probe(spec: &TcpSpec) -> Result<Self, String> {
+        Ok(TcpProbe {
+            address: spec.address.0.clone(),
+            degraded_above: spec.degraded_above.map(|p| p.0),
+        })
+    }
+
+    async fn run(&self) -> Finding {
         let started = Instant::now();
         match TcpStream::connect(&self.address).await {
             Ok(stream) => {
@@ -33,13 +51,7 @@ impl TcpProbe {
                     "connected to {peer} in {:.0} ms",
                     took.as_secs_f64() * 1000.0
                 );
-                match self.degraded_above {
-                    Some(limit) if took > limit => Finding::new(
-                        Health::Degraded,
-                        format!("{detail}, slower than {} ms", limit.as_millis()),
-                    ),
-                    _ => Finding::new(Health::Up, detail),
-                }
+                Finding::answered(detail, took, self.degraded_above)
             }
             Err(error) => Finding::failed(&error, || {
                 format!("could not connect to {}: {error}", self.address)

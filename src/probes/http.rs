@@ -11,12 +11,15 @@
 //! names; a redirect from https to http is refused, since it would send the
 //! request, and what the target answers, in clear text.
 
-use super::Finding;
-use crate::config::{Headers, HttpSpec, JsonExpectation, Pattern, StatusSet};
-use crate::status::Health;
+use super::{Finding, Kind};
+use crate::fields::{Headers, HttpUrl, JsonPointer, Pattern, Period, StatusSet};
+use crate::kind_keys::{BadKeys, Files, keys};
+use crate::status::{CheckKind, Health};
+use serde::Deserialize;
 use reqwest::{Method, StatusCode, Url};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use toml::de::ValueDeserializer;
 
 /// Bodies are read up to this much: enough for any health answer, and a
 /// target that streams forever cannot fill the server's memory.
@@ -26,6 +29,37 @@ const NEVER: Duration = Duration::MAX;
 /// Redirects followed at most, as reqwest's default policy does: the next
 /// one is "too many redirects".
 const MAX_REDIRECTS: usize = 10;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HttpSpec {
+    pub(crate) url: HttpUrl,
+    #[serde(default)]
+    pub(crate) method: crate::fields::Method,
+    #[serde(default)]
+    pub(crate) headers: Headers,
+    #[serde(default)]
+    pub(crate) expect_status: StatusSet,
+    pub(crate) body_contains: Option<String>,
+    pub(crate) body_regex: Option<Pattern>,
+    pub(crate) json: Option<JsonExpectation>,
+    /// A successful answer slower than this is `degraded`.
+    pub(crate) degraded_above: Option<Period>,
+    #[serde(default = "yes")]
+    pub(crate) follow_redirects: bool,
+}
+
+/// The value at a JSON pointer of the response body must equal `equals`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct JsonExpectation {
+    pub(crate) pointer: JsonPointer,
+    pub(crate) equals: serde_json::Value,
+}
+
+fn yes() -> bool {
+    true
+}
 
 pub(crate) struct HttpProbe {
     client: reqwest::Client,
@@ -81,15 +115,6 @@ impl HttpProbe {
         }
     }
 
-    pub(crate) async fn run(&self) -> Finding {
-        match self.fetch().await {
-            Ok(answer) => self.judge(&answer),
-            Err(Failure::Transport(error)) => {
-                Finding::failed(&error, || crate::http_client::describe_error(&error))
-            }
-            Err(Failure::Redirect(why)) => Finding::down(why),
-        }
-    }
 
     /// The answer at the end of the redirects, with its timing from the
     /// first request on.
@@ -231,6 +256,36 @@ impl HttpProbe {
             check_json(body, json)?;
         }
         Ok(())
+    }
+}
+
+impl Kind for HttpProbe {
+    const NAME: &'static str = "http";
+    const CHECK_KIND: CheckKind = CheckKind::Http;
+    type Spec = HttpSpec;
+
+    fn read(said: ValueDeserializer<'_>, _: &Files<'_>) -> Result<HttpSpec, BadKeys> {
+        keys(said)
+    }
+
+    fn secrets(spec: &HttpSpec) -> Vec<String> {
+        let mut secrets = crate::redact::url_secrets(&spec.url.0);
+        secrets.extend(crate::redact::header_secrets(&spec.headers.0));
+        secrets
+    }
+
+    fn probe(spec: &HttpSpec) -> Result<Self, String> {
+        Ok(HttpProbe::from_spec(spec))
+    }
+
+    async fn run(&self) -> Finding {
+        match self.fetch().await {
+            Ok(answer) => self.judge(&answer),
+            Err(Failure::Transport(error)) => {
+                Finding::failed(&error, || crate::http_client::describe_error(&error))
+            }
+            Err(Failure::Redirect(why)) => Finding::down(why),
+        }
     }
 }
 

@@ -11,13 +11,62 @@
 //! (`pinged_elsewhere`), so each knows a check's last ping, also the one
 //! that takes the check over.
 
-use super::Finding;
-use crate::status::Health;
+use super::{Finding, Kind};
+use crate::fields::Period;
+use crate::kind_keys::{BadKeys, Files, keys};
+use crate::status::{CheckKind, Health};
+use serde::{Deserialize, Deserializer, de};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use tokio::sync::Notify;
+use toml::de::ValueDeserializer;
+
+/// `kind = "push"`: pinged at `/api/push/{token}` at least every
+/// `period`, give or take `grace`.
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PushSpec {
+    pub(crate) token: PushToken,
+    pub(crate) period: Period,
+    pub(crate) grace: Option<Period>,
+}
+
+/// The grace of a push check that names none.
+const DEFAULT_PUSH_GRACE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The secret in a push URL: 16 to 128 of `A-Z a-z 0-9 - _`, so it needs
+/// no escaping in a URL and cannot be guessed.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PushToken(pub String);
+
+impl<'de> Deserialize<'de> for PushToken {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let token = String::deserialize(deserializer)?;
+        let plain = token
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        if !(16..=128).contains(&token.len()) || !plain {
+            return Err(de::Error::custom(
+                "a push token is 16 to 128 letters, digits, `-` or `_` (`pulse new-token` makes one)",
+            ));
+        }
+        Ok(PushToken(token))
+    }
+}
+
+impl std::fmt::Debug for PushSpec {
+    /// Never the token; its hash, so that a new token restarts the check
+    /// (the fingerprint is made from this).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSpec")
+            .field("token_sha256", &crate::text::sha256_hex(&self.token.0))
+            .field("period", &self.period)
+            .field("grace", &self.grace)
+            .finish()
+    }
+}
 
 /// What a push check knows: when it was last pinged, and a way to be run
 /// at once when a ping ends an outage.
@@ -62,8 +111,42 @@ impl PushProbe {
             }),
         }
     }
+}
 
-    pub(crate) async fn run(&self) -> Finding {
+impl PushState {
+    /// A ping at `at_ms`, here or on another replica; one that ends an
+    /// outage runs the check at once.
+    fn pinged_at(&self, at_ms: u64) {
+        let before = self.last_ping_ms.fetch_max(at_ms, Ordering::SeqCst);
+        if at_ms > before && self.late.load(Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Resolves when a ping should make the check run now.
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await;
+    }
+}
+
+impl Kind for PushProbe {
+    const NAME: &'static str = "push";
+    const CHECK_KIND: CheckKind = CheckKind::Push;
+    type Spec = PushSpec;
+
+    fn read(said: ValueDeserializer<'_>, _: &Files<'_>) -> Result<PushSpec, BadKeys> {
+        keys(said)
+    }
+
+    fn probe(spec: &PushSpec) -> Result<Self, String> {
+        Ok(PushProbe::new(
+            &spec.token.0,
+            spec.period.0,
+            spec.grace.map_or(DEFAULT_PUSH_GRACE, |g| g.0),
+        ))
+    }
+
+    async fn run(&self) -> Finding {
         let state = &self.state;
         let now = crate::clock::unix_millis();
         let last = state.last_ping_ms.load(Ordering::SeqCst);
@@ -108,22 +191,6 @@ impl PushProbe {
             state.wake.notify_one();
         }
         outcome
-    }
-}
-
-impl PushState {
-    /// A ping at `at_ms`, here or on another replica; one that ends an
-    /// outage runs the check at once.
-    fn pinged_at(&self, at_ms: u64) {
-        let before = self.last_ping_ms.fetch_max(at_ms, Ordering::SeqCst);
-        if at_ms > before && self.late.load(Ordering::SeqCst) {
-            self.wake.notify_one();
-        }
-    }
-
-    /// Resolves when a ping should make the check run now.
-    pub(crate) async fn woken(&self) {
-        self.wake.notified().await;
     }
 }
 

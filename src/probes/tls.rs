@@ -3,18 +3,63 @@
 //! check's own `ca_file`); the certificate is read even when verification
 //! fails, so an expired one is reported with its date, not just "invalid".
 
-use super::Finding;
-use crate::config::TlsSpec;
-use crate::status::Health;
+use super::{Finding, Kind};
+use crate::fields::NonEmpty;
+use crate::kind_keys::{BadKeys, Files, keys};
+use crate::status::{CheckKind, Health};
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::Deserialize;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use toml::Spanned;
+use toml::de::ValueDeserializer;
 
 const DAY_SECS: i64 = 86_400;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TlsSpec {
+    pub(crate) host: NonEmpty,
+    #[serde(default = "https_port")]
+    pub(crate) port: u16,
+    /// The name to verify, when it differs from `host` (an IP address, say).
+    pub(crate) server_name: Option<NonEmpty>,
+    /// Fewer days than this before expiry is `degraded`.
+    #[serde(default = "two_weeks")]
+    pub(crate) warn_days: u32,
+    /// A PEM file of extra trusted roots (a private CA, a self-signed
+    /// certificate), on top of the usual public ones. Relative to the
+    /// config file.
+    pub(crate) ca_file: Option<Spanned<PathBuf>>,
+    /// Read from `ca_file` when the config loads.
+    #[serde(skip)]
+    pub(crate) extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+fn https_port() -> u16 {
+    443
+}
+
+fn two_weeks() -> u32 {
+    14
+}
+
+fn validate_server_name(spec: &TlsSpec) -> Result<(), String> {
+    let name = &spec.server_name.as_ref().unwrap_or(&spec.host).0;
+    rustls::pki_types::ServerName::try_from(name.as_str())
+        .map(|_| ())
+        .map_err(|_| {
+            format!(
+                "`{name}` is neither a host name nor an IP address, so no certificate can match it"
+            )
+        })
+}
+
 
 pub(crate) struct TlsProbe {
     address: String,
@@ -50,26 +95,6 @@ impl TlsProbe {
         })
     }
 
-    pub(crate) async fn run(&self) -> Finding {
-        let tcp = match TcpStream::connect(&self.address).await {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                return Finding::failed(&e, || {
-                    format!("could not connect to {}: {e}", self.address)
-                });
-            }
-        };
-        self.presented.take();
-        let handshake = self.connector.connect(self.server_name.clone(), tcp).await;
-        let expiry = self.presented.take().and_then(|der| not_after(&der));
-        match handshake {
-            Ok(_) => match expiry {
-                Some(not_after) => self.judge_valid(not_after),
-                None => Finding::down("the certificate's expiry date cannot be read"),
-            },
-            Err(error) => describe_failure(&error, expiry),
-        }
-    }
 
     fn judge_valid(&self, not_after: i64) -> Finding {
         let days = days_until(not_after);
@@ -87,6 +112,46 @@ impl TlsProbe {
                 Health::Up,
                 format!("certificate valid for {days} more days (until {date})"),
             )
+        }
+    }
+}
+
+impl Kind for TlsProbe {
+    const NAME: &'static str = "tls";
+    const CHECK_KIND: CheckKind = CheckKind::Tls;
+    type Spec = TlsSpec;
+
+    fn read(said: ValueDeserializer<'_>, files: &Files<'_>) -> Result<TlsSpec, BadKeys> {
+        let mut spec: TlsSpec = keys(said)?;
+        validate_server_name(&spec)?;
+        if let Some(file) = &spec.ca_file {
+            spec.extra_roots = files(file.get_ref()).map_err(|e| BadKeys::At(file.span(), e))?;
+        }
+        Ok(spec)
+    }
+
+    fn probe(spec: &TlsSpec) -> Result<Self, String> {
+        TlsProbe::from_spec(spec)
+    }
+
+    async fn run(&self) -> Finding {
+        let tcp = match TcpStream::connect(&self.address).await {
+            Ok(tcp) => tcp,
+            Err(e) => {
+                return Finding::failed(&e, || {
+                    format!("could not connect to {}: {e}", self.address)
+                });
+            }
+        };
+        self.presented.take();
+        let handshake = self.connector.connect(self.server_name.clone(), tcp).await;
+        let expiry = self.presented.take().and_then(|der| not_after(&der));
+        match handshake {
+            Ok(_) => match expiry {
+                Some(not_after) => self.judge_valid(not_after),
+                None => Finding::down("the certificate's expiry date cannot be read"),
+            },
+            Err(error) => describe_failure(&error, expiry),
         }
     }
 }

@@ -3,13 +3,64 @@
 //! so it runs on the blocking pool; a stuck filesystem then stalls a pool
 //! thread, never the engine, and the engine's timeout reports it.
 
-use super::Finding;
-use crate::config::{HostMetricName, HostSpec};
-use crate::status::Health;
+use super::{Finding, Kind};
+use crate::kind_keys::{BadKeys, Files, keys};
+use crate::status::{CheckKind, Health};
+use serde::Deserialize;
 use crate::text::human_bytes;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use sysinfo::{Disks, System};
+use toml::de::ValueDeserializer;
+
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct HostSpec {
+    pub(crate) metric: HostMetricName,
+    /// For `disk`: a path on the filesystem to watch; `/` if unset.
+    pub(crate) path: Option<PathBuf>,
+    /// Percent (per-core load for `load`) at which the check turns degraded.
+    pub(crate) degraded: Option<f64>,
+    /// … and down.
+    pub(crate) down: Option<f64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum HostMetricName {
+    Cpu,
+    Memory,
+    Disk,
+    Load,
+}
+
+fn validate_host(spec: &HostSpec) -> Result<(), String> {
+    if spec.path.is_some() && spec.metric != HostMetricName::Disk {
+        return Err("`path` is only for metric = \"disk\"".into());
+    }
+    let percent = spec.metric != HostMetricName::Load;
+    for (key, value) in [("degraded", spec.degraded), ("down", spec.down)] {
+        match value {
+            Some(v) if !v.is_finite() || v < 0.0 || (percent && v > 100.0) => {
+                let range = if percent {
+                    "0 to 100 (percent)"
+                } else {
+                    "0 or more (load per core)"
+                };
+                return Err(format!("`{key}` must be {range}, not {v}"));
+            }
+            _ => {}
+        }
+    }
+    if let (Some(degraded), Some(down)) = (spec.degraded, spec.down)
+        && degraded > down
+    {
+        return Err(format!(
+            "`degraded` ({degraded}) must not be above `down` ({down})"
+        ));
+    }
+    Ok(())
+}
 
 /// Percent (or, for load, per-core) levels at which a reading turns
 /// degraded or down.
@@ -94,8 +145,33 @@ impl HostProbe {
         };
         HostProbe::new(metric, thresholds)
     }
+}
 
-    pub(crate) async fn run(&self) -> Finding {
+fn sample(metric: &HostMetric, thresholds: Thresholds, system: &mut Option<System>) -> Finding {
+    match metric {
+        HostMetric::Cpu => cpu(thresholds, system),
+        HostMetric::Memory => memory(thresholds),
+        HostMetric::Disk(path) => disk(path, thresholds),
+        HostMetric::Load => load(thresholds),
+    }
+}
+
+impl Kind for HostProbe {
+    const NAME: &'static str = "host";
+    const CHECK_KIND: CheckKind = CheckKind::Host;
+    type Spec = HostSpec;
+
+    fn read(said: ValueDeserializer<'_>, _: &Files<'_>) -> Result<HostSpec, BadKeys> {
+        let spec: HostSpec = keys(said)?;
+        validate_host(&spec)?;
+        Ok(spec)
+    }
+
+    fn probe(spec: &HostSpec) -> Result<Self, String> {
+        Ok(HostProbe::from_spec(spec))
+    }
+
+    async fn run(&self) -> Finding {
         let metric = self.metric.clone();
         let thresholds = self.thresholds;
         let system = self.system.clone();
@@ -105,15 +181,6 @@ impl HostProbe {
         })
         .await;
         sampled.unwrap_or_else(|e| Finding::down(format!("reading the host failed: {e}")))
-    }
-}
-
-fn sample(metric: &HostMetric, thresholds: Thresholds, system: &mut Option<System>) -> Finding {
-    match metric {
-        HostMetric::Cpu => cpu(thresholds, system),
-        HostMetric::Memory => memory(thresholds),
-        HostMetric::Disk(path) => disk(path, thresholds),
-        HostMetric::Load => load(thresholds),
     }
 }
 
