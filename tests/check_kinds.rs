@@ -790,3 +790,296 @@ async fn a_group_follows_its_members_and_runs_no_probe_of_its_own() {
         "a group measures no latency: {group}"
     );
 }
+
+/// The test CA's certificate as a file a check's `ca_file` can name.
+fn ca_file(ca: &TestCa, dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, &ca.pem).unwrap();
+    format!(
+        "ca_file = \"{}\"\nserver_name = \"localhost\"",
+        path.display()
+    )
+}
+
+#[tokio::test]
+async fn smtp_checks_read_the_greeting_and_judge_the_certificate_after_starttls() {
+    let ca = TestCa::new();
+    let files = tempfile::tempdir().unwrap();
+    let trusted = ca_file(&ca, &files);
+    let starttls = support::smtp::SmtpServer::start("starttls", &ca).await;
+    let implicit = support::smtp::SmtpServer::start("implicit", &ca).await;
+    let at = |port: u16| format!("address = \"127.0.0.1:{port}\"");
+    let config = [
+        check(
+            "relay",
+            "smtp",
+            &format!("{}\nstarttls = true\n{trusted}", at(starttls.port)),
+        ),
+        check(
+            "submission",
+            "smtp",
+            &format!("{}\ntls = true\n{trusted}", at(implicit.port)),
+        ),
+        check(
+            "untrusted",
+            "smtp",
+            &format!("{}\nstarttls = true", at(starttls.port)),
+        ),
+        check(
+            "renew soon",
+            "smtp",
+            &format!(
+                "{}\nstarttls = true\n{trusted}\nwarn_days = 10000000",
+                at(starttls.port)
+            ),
+        ),
+        check(
+            "not postfix",
+            "smtp",
+            &format!("{}\nexpect = \"Postfix\"", at(starttls.port)),
+        ),
+        check(
+            "not smtp",
+            "smtp",
+            &format!(
+                "address = \"{}\"",
+                targets::greeting_target(b"SSH-2.0-OpenSSH_9.2p1\r\n").await
+            ),
+        ),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "relay", "up", "220 ");
+    assert_verdict(&results, "relay", "up", "; certificate valid for");
+    assert_verdict(&results, "submission", "up", "certificate valid for");
+    assert_verdict(
+        &results,
+        "untrusted",
+        "down",
+        "STARTTLS: certificate not valid: issued by an untrusted authority",
+    );
+    assert_verdict(&results, "renew-soon", "degraded", "under 10000000 days");
+    assert_verdict(
+        &results,
+        "not-postfix",
+        "down",
+        "which does not contain \"Postfix\"",
+    );
+    assert_verdict(
+        &results,
+        "not-smtp",
+        "down",
+        "not ready: SSH-2.0-OpenSSH_9.2p1",
+    );
+}
+
+#[tokio::test]
+async fn imap_and_pop3_checks_greet_dovecot_with_and_without_tls() {
+    let ca = TestCa::new();
+    let files = tempfile::tempdir().unwrap();
+    let trusted = ca_file(&ca, &files);
+    let dovecot = support::dovecot::Dovecot::start(&ca).await;
+    let at = |port: u16| format!("address = \"127.0.0.1:{port}\"");
+    let config = [
+        check(
+            "imap",
+            "imap",
+            &format!("{}\nexpect = \"Dovecot\"", at(dovecot.imap)),
+        ),
+        check(
+            "imap starttls",
+            "imap",
+            &format!("{}\nstarttls = true\n{trusted}", at(dovecot.imap)),
+        ),
+        check(
+            "imaps",
+            "imap",
+            &format!("{}\ntls = true\n{trusted}", at(dovecot.imaps)),
+        ),
+        check(
+            "pop3 stls",
+            "pop3",
+            &format!("{}\nstarttls = true\n{trusted}", at(dovecot.pop3)),
+        ),
+        check(
+            "pop3s",
+            "pop3",
+            &format!("{}\ntls = true\n{trusted}", at(dovecot.pop3s)),
+        ),
+        // A POP3 check pointed at the IMAP port: the server is up, but
+        // does not speak what the check expects.
+        check("wrong port", "pop3", &at(dovecot.imap)),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "imap", "up", "* OK [CAPABILITY IMAP4rev1");
+    assert_verdict(&results, "imap-starttls", "up", "certificate valid for");
+    assert_verdict(&results, "imaps", "up", "Dovecot (Debian) ready.");
+    assert_verdict(&results, "imaps", "up", "certificate valid for");
+    assert_verdict(&results, "pop3-stls", "up", "+OK Dovecot (Debian) ready.");
+    assert_verdict(&results, "pop3-stls", "up", "certificate valid for");
+    assert_verdict(&results, "pop3s", "up", "certificate valid for");
+    assert_verdict(&results, "wrong-port", "down", "not ready: * OK");
+}
+
+#[tokio::test]
+async fn websocket_checks_upgrade_and_hold_a_short_conversation() {
+    let ca = TestCa::new();
+    let files = tempfile::tempdir().unwrap();
+    let ca_path = files.path().join("ca.pem");
+    std::fs::write(&ca_path, &ca.pem).unwrap();
+    let plain = targets::websocket_target(None).await;
+    let secure = targets::websocket_target(Some(&ca)).await;
+    let secure = format!("wss://localhost:{}/live", secure.port());
+    let talk = "send = \"ping\"\nexpect = \"pong: ping\"";
+    let config = [
+        check(
+            "feed",
+            "websocket",
+            &format!("url = \"ws://{plain}/live\"\n{talk}"),
+        ),
+        check(
+            "secure feed",
+            "websocket",
+            &format!(
+                "url = \"{secure}\"\nca_file = \"{}\"\n{talk}",
+                ca_path.display()
+            ),
+        ),
+        check(
+            "untrusted feed",
+            "websocket",
+            &format!("url = \"{secure}\""),
+        ),
+        check(
+            "wrong answer",
+            "websocket",
+            &format!("url = \"ws://{plain}/live\"\nsend = \"ping\"\nexpect = \"hello\""),
+        ),
+        check(
+            "not a websocket",
+            "websocket",
+            &format!("url = \"ws://{}/ok\"", targets::http_target().await),
+        ),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    assert_verdict(&results, "feed", "up", "answered \"pong: ping\"");
+    assert_verdict(&results, "secure-feed", "up", "answered \"pong: ping\"");
+    assert_verdict(
+        &results,
+        "untrusted-feed",
+        "down",
+        "certificate not valid: issued by an untrusted authority",
+    );
+    assert_verdict(
+        &results,
+        "wrong-answer",
+        "down",
+        "answered \"pong: ping\", which does not contain \"hello\"",
+    );
+    assert_verdict(
+        &results,
+        "not-a-websocket",
+        "down",
+        "the server refused the upgrade: 200 OK",
+    );
+}
+
+#[tokio::test]
+async fn mysql_checks_query_mariadb_hold_no_connection_and_keep_the_password_secret() {
+    let password = "my-s3cr3t-pw";
+    let mariadb = support::mariadb::Mariadb::start(password).await;
+    let url = |password: &str| {
+        format!(
+            "url = \"mysql://pulse:{password}@127.0.0.1:{}/\"",
+            mariadb.port
+        )
+    };
+    let ours = url("${DB_PASSWORD}");
+    let config = [
+        check("db", "mysql", &ours),
+        check(
+            "version",
+            "mysql",
+            &format!("{ours}\nquery = \"SELECT CONCAT('v', 2)\"\nexpect = \"v3\""),
+        ),
+        check(
+            "bad query",
+            "mysql",
+            &format!("{ours}\nquery = \"SELECT * FROM nowhere.missing\""),
+        ),
+        check("wrong password", "mysql", &url("not-the-one")),
+        check(
+            "no server",
+            "mysql",
+            &format!("url = \"mysql://pulse@{}/\"", targets::closed_port().await),
+        ),
+    ]
+    .concat();
+    let (server, results, _dir) = verdicts(&config, &[("DB_PASSWORD", password)]).await;
+    assert_verdict(&results, "db", "up", "answered \"1\" in");
+    assert_verdict(&results, "version", "down", "answered \"v2\" in");
+    assert_verdict(&results, "version", "down", "expected \"v3\"");
+    assert_verdict(&results, "bad-query", "down", "the query failed");
+    assert_verdict(&results, "wrong-password", "down", "Access denied for user");
+    assert_verdict(&results, "no-server", "down", "could not connect");
+    for text in published(&server).await {
+        assert!(!text.contains(password), "the password leaked: {text}");
+        assert!(
+            !text.contains("not-the-one"),
+            "a URL password leaked: {text}"
+        );
+    }
+    // Between runs Pulse holds no connection: some moment shows none.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let held =
+            mariadb.sql("SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'pulse'");
+        if held.trim() == "0" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Pulse kept a connection open between runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn ping_checks_share_one_socket_and_judge_loss_and_round_trips() {
+    let near = support::netns::Namespace::new();
+    let silent = support::netns::Namespace::new();
+    silent.ignore_pings();
+    let mut slow = support::netns::Namespace::new();
+    slow.answer_late(0.15);
+    let ping = |host: std::net::IpAddr, more: &str| format!("host = \"{host}\"\n{more}");
+    let config = [
+        check("near", "ping", &ping(near.there, "")),
+        check("near v6", "ping", &ping(near.there_v6, "count = 5")),
+        check("silent", "ping", &ping(silent.there, "wait = \"500ms\"")),
+        check(
+            "slow",
+            "ping",
+            &ping(slow.there, "degraded_above = \"100ms\"\nwait = \"2s\""),
+        ),
+    ]
+    .concat();
+    let (_server, results, _dir) = verdicts(&config, &[]).await;
+    let near_replies = format!("3/3 replies from {}, rtt ", near.there);
+    assert_verdict(&results, "near", "up", &near_replies);
+    let v6_replies = format!("5/5 replies from {}, rtt ", near.there_v6);
+    assert_verdict(&results, "near-v6", "up", &v6_replies);
+    let none = format!("0/3 replies from {}", silent.there);
+    assert_verdict(&results, "silent", "down", &none);
+    assert_verdict(&results, "slow", "degraded", "slower than 100 ms");
+    let rtt = results["slow"]["detail"].as_str().unwrap();
+    let avg: f64 = rtt
+        .split("rtt ")
+        .nth(1)
+        .and_then(|r| r.split('/').nth(1))
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no average in {rtt}"));
+    assert!(avg >= 150.0, "the responder waits 150 ms: {rtt}");
+}

@@ -79,7 +79,7 @@ pub(crate) fn expand(
                 return Err(format!("environment variable `{name}` is not set"));
             };
             out.push_str(&value);
-            if !value.is_empty() {
+            if !value.is_empty() && !secrets.contains(&value) {
                 secrets.push(value);
             }
             rest = &tail[end + 1..];

@@ -14,7 +14,11 @@
 //! The kinds sit below the config, which reads each `[[check]]` through
 //! them, and below the checks, which run them; they know neither.
 
+/// What the database kinds (postgres, mysql) share.
+mod database;
 mod local_fault;
+/// What the mail kinds (smtp, imap, pop3) share.
+mod mail;
 
 pub(crate) use local_fault::LocalFault;
 
@@ -125,15 +129,21 @@ macro_rules! kinds {
 kinds!(
     http::HttpProbe as Http,
     tcp::TcpProbe as Tcp,
+    ping::PingProbe as Ping,
     tls::TlsProbe as Tls,
     host::HostProbe as Host,
     push::PushProbe as Push,
     postgres::PostgresProbe as Postgres,
+    mysql::MysqlProbe as Mysql,
     redis::RedisProbe as Redis,
     ssh::SshProbe as Ssh,
     dns::DnsProbe as Dns,
     udp::UdpProbe as Udp,
     group::GroupProbe as Group,
+    smtp::SmtpProbe as Smtp,
+    imap::ImapProbe as Imap,
+    pop3::Pop3Probe as Pop3,
+    websocket::WebSocketProbe as Websocket,
 );
 
 pub(crate) use group::{GroupState, Groups};

@@ -5,30 +5,13 @@
 //! would count against `max_connections` and hide a server that takes no
 //! new ones. The password is the URL's and is kept out of every text.
 
+use super::database::{self, QuerySpec};
 use super::{Finding, Kind};
-use crate::fields::{DatabaseUrl, Period};
 use crate::kind_keys::{BadKeys, Files, keys};
 use crate::status::CheckKind;
-use serde::Deserialize;
 use std::time::{Duration, Instant};
 use tokio_postgres::SimpleQueryMessage;
 use toml::de::ValueDeserializer;
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct PostgresSpec {
-    /// `postgres://user:${PASSWORD}@host:port/database`.
-    pub(crate) url: DatabaseUrl,
-    #[serde(default = "select_one")]
-    pub(crate) query: String,
-    /// What the first column of the first row must read, as text.
-    pub(crate) expect: Option<String>,
-    pub(crate) degraded_above: Option<Period>,
-}
-
-fn select_one() -> String {
-    "SELECT 1".to_string()
-}
 
 pub(crate) struct PostgresProbe {
     config: tokio_postgres::Config,
@@ -40,24 +23,19 @@ pub(crate) struct PostgresProbe {
 impl Kind for PostgresProbe {
     const NAME: &'static str = "postgres";
     const CHECK_KIND: CheckKind = CheckKind::Postgres;
-    type Spec = PostgresSpec;
+    type Spec = QuerySpec;
 
-    fn read(said: ValueDeserializer<'_>, _: &Files<'_>) -> Result<PostgresSpec, BadKeys> {
-        let spec: PostgresSpec = keys(said)?;
-        if !matches!(spec.url.0.scheme(), "postgres" | "postgresql") {
-            return Err("a `postgres` check's url starts with postgres:// or postgresql://".into());
-        }
-        if spec.query.trim().is_empty() {
-            return Err("`query` must not be empty".into());
-        }
+    fn read(said: ValueDeserializer<'_>, _: &Files<'_>) -> Result<QuerySpec, BadKeys> {
+        let spec: QuerySpec = keys(said)?;
+        spec.check("postgres", &["postgres", "postgresql"])?;
         Ok(spec)
     }
 
-    fn secrets(spec: &PostgresSpec) -> Vec<String> {
+    fn secrets(spec: &QuerySpec) -> Vec<String> {
         crate::redact::url_secrets(&spec.url.0)
     }
 
-    fn probe(spec: &PostgresSpec) -> Result<Self, String> {
+    fn probe(spec: &QuerySpec) -> Result<Self, String> {
         let mut config: tokio_postgres::Config = spec
             .url
             .0
@@ -89,16 +67,12 @@ impl Kind for PostgresProbe {
             Ok(messages) => messages,
             Err(e) => return Finding::down(format!("the query failed: {}", said(&e))),
         };
-        let first = first_value(&messages);
-        let took = format!("in {:.0} ms", started.elapsed().as_secs_f64() * 1000.0);
-        let shown = first.as_deref().map_or("no rows".to_string(), |v| format!("{v:?}"));
-        if let Some(expected) = &self.expect
-            && first.as_deref() != Some(expected.as_str())
-        {
-            return Finding::down(format!("answered {shown} {took}, expected {expected:?}"));
-        }
-        let detail = format!("answered {shown} {took}");
-        Finding::answered(detail, started.elapsed(), self.degraded_above)
+        database::judge(
+            first_value(&messages),
+            self.expect.as_deref(),
+            started,
+            self.degraded_above,
+        )
     }
 }
 

@@ -14,8 +14,10 @@ use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureSc
 use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 use toml::Spanned;
 use toml::de::ValueDeserializer;
 
@@ -45,24 +47,20 @@ fn https_port() -> u16 {
     443
 }
 
-fn two_weeks() -> u32 {
+pub(crate) fn two_weeks() -> u32 {
     14
 }
 
-fn validate_server_name(spec: &TlsSpec) -> Result<(), String> {
-    let name = &spec.server_name.as_ref().unwrap_or(&spec.host).0;
-    rustls::pki_types::ServerName::try_from(name.as_str())
-        .map(|_| ())
-        .map_err(|_| {
-            format!(
-                "`{name}` is neither a host name nor an IP address, so no certificate can match it"
-            )
-        })
-}
-
-
 pub(crate) struct TlsProbe {
     address: String,
+    certificate: CertificateCheck,
+}
+
+/// A TLS client that verifies as a browser would (public roots, plus a
+/// check's own `ca_file`) and judges the certificate it was shown by its
+/// expiry: what the `tls` kind does alone, and the mail kinds after their
+/// greeting (STARTTLS) or before it (implicit TLS).
+pub(crate) struct CertificateCheck {
     server_name: ServerName<'static>,
     warn_days: u32,
     connector: TlsConnector,
@@ -79,22 +77,46 @@ impl Presented {
     }
 }
 
-impl TlsProbe {
-    pub(crate) fn from_spec(spec: &TlsSpec) -> Result<Self, String> {
-        let name = spec.server_name.as_ref().unwrap_or(&spec.host).0.clone();
-        let server_name = ServerName::try_from(name.clone())
+impl CertificateCheck {
+    /// For a server called `name`, trusting `extra_roots` too; degraded
+    /// under `warn_days` days to expiry.
+    pub(crate) fn new(
+        name: &str,
+        extra_roots: &[CertificateDer<'static>],
+        warn_days: u32,
+    ) -> Result<Self, String> {
+        let server_name = ServerName::try_from(name.to_string())
             .map_err(|_| format!("`{name}` is neither a host name nor an IP address"))?;
         let presented = Arc::new(Presented::default());
-        let config = client_config(&spec.extra_roots, presented.clone())?;
-        Ok(TlsProbe {
-            address: format!("{}:{}", spec.host.0, spec.port),
+        let config = client_config(extra_roots, presented.clone())?;
+        Ok(CertificateCheck {
             server_name,
-            warn_days: spec.warn_days,
+            warn_days,
             connector: TlsConnector::from(Arc::new(config)),
             presented,
         })
     }
 
+    /// The handshake over `stream`: what the certificate is worth, and
+    /// the encrypted stream when the handshake succeeded.
+    pub(crate) async fn handshake<S>(&self, stream: S) -> (Finding, Option<TlsStream<S>>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.presented.take();
+        let handshake = self.connector.connect(self.server_name.clone(), stream).await;
+        let expiry = self.presented.take().and_then(|der| not_after(&der));
+        match handshake {
+            Ok(tls) => match expiry {
+                Some(not_after) => (self.judge_valid(not_after), Some(tls)),
+                None => (
+                    Finding::down("the certificate's expiry date cannot be read"),
+                    Some(tls),
+                ),
+            },
+            Err(error) => (describe_failure(&error, expiry), None),
+        }
+    }
 
     fn judge_valid(&self, not_after: i64) -> Finding {
         let days = days_until(not_after);
@@ -123,37 +145,56 @@ impl Kind for TlsProbe {
 
     fn read(said: ValueDeserializer<'_>, files: &Files<'_>) -> Result<TlsSpec, BadKeys> {
         let mut spec: TlsSpec = keys(said)?;
-        validate_server_name(&spec)?;
-        if let Some(file) = &spec.ca_file {
-            spec.extra_roots = files(file.get_ref()).map_err(|e| BadKeys::At(file.span(), e))?;
-        }
+        validate_server_name(&spec.server_name.as_ref().unwrap_or(&spec.host).0)?;
+        spec.extra_roots = read_roots(&spec.ca_file, files)?;
         Ok(spec)
     }
 
     fn probe(spec: &TlsSpec) -> Result<Self, String> {
-        TlsProbe::from_spec(spec)
+        let name = &spec.server_name.as_ref().unwrap_or(&spec.host).0;
+        Ok(TlsProbe {
+            address: format!("{}:{}", spec.host.0, spec.port),
+            certificate: CertificateCheck::new(name, &spec.extra_roots, spec.warn_days)?,
+        })
     }
 
     async fn run(&self) -> Finding {
-        let tcp = match TcpStream::connect(&self.address).await {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                return Finding::failed(&e, || {
-                    format!("could not connect to {}: {e}", self.address)
-                });
-            }
-        };
-        self.presented.take();
-        let handshake = self.connector.connect(self.server_name.clone(), tcp).await;
-        let expiry = self.presented.take().and_then(|der| not_after(&der));
-        match handshake {
-            Ok(_) => match expiry {
-                Some(not_after) => self.judge_valid(not_after),
-                None => Finding::down("the certificate's expiry date cannot be read"),
-            },
-            Err(error) => describe_failure(&error, expiry),
+        match TcpStream::connect(&self.address).await {
+            Ok(tcp) => self.certificate.handshake(tcp).await.0,
+            Err(e) => Finding::failed(&e, || format!("could not connect to {}: {e}", self.address)),
         }
     }
+}
+
+/// A client configuration that verifies as a browser would, trusting
+/// `extra_roots` too: for kinds that speak TLS through a library of their
+/// own (WebSocket).
+pub(crate) fn verifying_config(
+    extra_roots: &[CertificateDer<'static>],
+) -> Result<rustls::ClientConfig, String> {
+    client_config(extra_roots, Arc::new(Presented::default()))
+}
+
+/// The roots of a check's `ca_file`, if it names one.
+pub(crate) fn read_roots(
+    ca_file: &Option<Spanned<PathBuf>>,
+    files: &Files<'_>,
+) -> Result<Vec<CertificateDer<'static>>, BadKeys> {
+    match ca_file {
+        Some(file) => files(file.get_ref()).map_err(|e| BadKeys::At(file.span(), e)),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// A name no certificate can match is refused with the config.
+pub(crate) fn validate_server_name(name: &str) -> Result<(), String> {
+    rustls::pki_types::ServerName::try_from(name)
+        .map(|_| ())
+        .map_err(|_| {
+            format!(
+                "`{name}` is neither a host name nor an IP address, so no certificate can match it"
+            )
+        })
 }
 
 fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Finding {
@@ -162,7 +203,7 @@ fn describe_failure(error: &std::io::Error, expiry: Option<i64>) -> Finding {
 
 /// Why a handshake failed, in the words of the certificate's problem when
 /// it has one.
-fn judge_failure(error: &std::io::Error, expiry: Option<i64>) -> String {
+pub(crate) fn judge_failure(error: &std::io::Error, expiry: Option<i64>) -> String {
     let tls_error = error
         .get_ref()
         .and_then(|e| e.downcast_ref::<rustls::Error>());

@@ -4,10 +4,14 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod alerting;
+pub mod dovecot;
+pub mod mariadb;
+pub mod netns;
 pub mod nginx;
 pub mod postgres;
 pub mod receiver;
 pub mod redis;
+pub mod smtp;
 pub mod sshd;
 pub mod targets;
 pub mod tools;

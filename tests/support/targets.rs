@@ -269,3 +269,55 @@ pub async fn switchable_target() -> (SocketAddr, Arc<std::sync::atomic::AtomicBo
     });
     (serve(app).await, up)
 }
+
+/// A WebSocket server (tokio-tungstenite's own): every text message gets
+/// `pong: ` and the message back. With `ca`, over TLS for `localhost`.
+pub async fn websocket_target(ca: Option<&TestCa>) -> SocketAddr {
+    use rustls::pki_types::pem::PemObject;
+    let acceptor = ca.map(|ca| {
+        let (cert, key) = ca.server_pem();
+        let cert = rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap();
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+    });
+    raw_target(move |socket| {
+        let acceptor = acceptor.clone();
+        async move {
+            match acceptor {
+                Some(acceptor) => {
+                    if let Ok(tls) = acceptor.accept(socket).await {
+                        echo_pong(tls).await;
+                    }
+                }
+                None => echo_pong(socket).await,
+            }
+        }
+    })
+    .await
+}
+
+async fn echo_pong<S>(stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let Ok(mut socket) = tokio_tungstenite::accept_async(stream).await else {
+        return;
+    };
+    while let Some(Ok(message)) = socket.next().await {
+        if let Message::Text(text) = message {
+            let answer = format!("pong: {text}");
+            if socket.send(Message::text(answer)).await.is_err() {
+                return;
+            }
+        }
+    }
+}
