@@ -30,19 +30,23 @@ pub fn from_config(config: &Config, fallbacks: Fallbacks) -> Result<(Vec<Check>,
         .map(|spec| {
             let interval = spec.interval.unwrap_or(interval);
             let timeout = spec.timeout.unwrap_or(timeout);
+            let redactor = redactor(&config.secrets, spec);
+            // A driver refusing its settings may quote them: published
+            // with the config's error, so blanked as every error is.
+            let probe = spec
+                .probe
+                .probe()
+                .map_err(|e| redactor.blank_error(&format!("check `{}`: {e}", spec.name)))?;
             Ok(Check {
                 id: spec.id.clone(),
                 name: spec.name.clone(),
                 group: spec.group.clone(),
                 interval,
                 timeout,
-                probe: spec
-                    .probe
-                    .probe()
-                    .map_err(|e| format!("check `{}`: {e}", spec.name))?,
+                probe,
                 publicity: spec.publicity.clone(),
                 fingerprint: fingerprint(spec, interval, timeout),
-                redactor: Arc::new(redactor(&config.secrets, spec)),
+                redactor: Arc::new(redactor),
             })
         })
         .collect::<Result<Vec<_>, String>>()?;

@@ -201,6 +201,11 @@ fn the_newer_kinds_refuse_what_cannot_work_where_it_is() {
         error.starts_with("1:1: a `postgres` check's url starts with postgres://"),
         "{error}"
     );
+    let error = check("postgres", "url = \"postgres://db/app?sslmode=require\"");
+    assert!(
+        error.starts_with("1:1: TLS to Postgres is not supported yet"),
+        "{error}"
+    );
     let error = check(
         "redis",
         "url = \"redis://127.0.0.1:6379\"\nrole = \"primary\"",

@@ -54,8 +54,13 @@ impl GroupState {
         self.changed.notified().await;
     }
 
-    /// Takes a member's result; whether its health changed.
+    /// Takes a member's result; whether its health changed. An `unknown`
+    /// says nothing of the member (not run yet, or Pulse could not run
+    /// it): its last known health stands, as it does for the alerts.
     fn take(&self, status: &CheckStatus) -> bool {
+        if status.health == Health::Unknown {
+            return false;
+        }
         let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
         let before = seen.insert(status.id.clone(), (status.health, status.name.clone()));
         before.map(|(health, _)| health) != Some(status.health)
@@ -101,8 +106,20 @@ impl Kind for GroupProbe {
     async fn run(&self) -> Finding {
         let state = &self.state;
         let seen = state.seen.lock().unwrap_or_else(|p| p.into_inner());
-        let health_of = |id: &CheckId| seen.get(id).map_or(Health::Unknown, |(h, _)| *h);
         let name_of = |id: &CheckId| seen.get(id).map_or(id.0.clone(), |(_, n)| n.clone());
+        let unseen: Vec<String> = state
+            .members
+            .iter()
+            .filter(|id| !seen.contains_key(*id))
+            .map(|id| id.0.clone())
+            .collect();
+        if !unseen.is_empty() {
+            return Finding::new(
+                Health::Unknown,
+                format!("waiting for a first result of {}", unseen.join(", ")),
+            );
+        }
+        let health_of = |id: &CheckId| seen[id].0;
         let up = state
             .members
             .iter()
@@ -111,7 +128,7 @@ impl Kind for GroupProbe {
         let failing: Vec<String> = state
             .members
             .iter()
-            .filter(|id| !matches!(health_of(id), Health::Up))
+            .filter(|id| health_of(id) != Health::Up)
             .map(|id| format!("{} {}", name_of(id), health_label(health_of(id))))
             .collect();
         let mut detail = format!("{up} of {} up", state.members.len());
@@ -135,7 +152,8 @@ fn health_label(health: Health) -> &'static str {
         Health::Up => "up",
         Health::Degraded => "degraded",
         Health::Down => "down",
-        Health::Unknown => "not checked yet",
+        // Never kept (`GroupState::take`), but the match must say.
+        Health::Unknown => "unknown",
     }
 }
 

@@ -5,7 +5,8 @@
 //! judged as the `tls` kind judges it, degraded under `warn_days` days to
 //! expiry. No login: nothing is sent but the commands that lead to TLS.
 //!
-//! Everything read is bounded, and a server that sends anything after
+//! Everything read is bounded (the engine cuts a long detail, after
+//! blanking any secret in it), and a server that sends anything after
 //! agreeing to STARTTLS, before the handshake, is down: those bytes would
 //! count as part of the encrypted session (the STARTTLS injection flaw).
 
@@ -24,8 +25,6 @@ use toml::de::ValueDeserializer;
 
 /// What is read of a server at most, greeting and replies together.
 const READ_AT_MOST: u64 = 64 * 1024;
-/// How much of the greeting the detail shows.
-const GREETING_SHOWN: usize = 120;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -147,11 +146,7 @@ impl MailProbe {
             Err(why) => return Finding::down(why),
         };
         let took = started.elapsed();
-        let mut detail = format!(
-            "{} in {:.0} ms",
-            crate::text::shorten(&greeting, GREETING_SHOWN),
-            took.as_secs_f64() * 1000.0
-        );
+        let mut detail = format!("{} in {:.0} ms", greeting, took.as_secs_f64() * 1000.0);
         if let Some(part) = &self.expect
             && !greeting.contains(part.as_str())
         {
@@ -205,10 +200,7 @@ impl MailProbe {
         };
         match ready {
             true => Ok(first_line(&greeting).to_string()),
-            false => Err(format!(
-                "not ready: {}",
-                crate::text::shorten(first_line(&greeting), GREETING_SHOWN)
-            )),
+            false => Err(format!("not ready: {}", first_line(&greeting))),
         }
     }
 
@@ -250,10 +242,7 @@ impl MailProbe {
 fn agreed(yes: bool, answer: &str) -> Result<(), String> {
     match yes {
         true => Ok(()),
-        false => Err(format!(
-            "refused STARTTLS: {}",
-            crate::text::shorten(first_line(answer), GREETING_SHOWN)
-        )),
+        false => Err(format!("refused STARTTLS: {}", first_line(answer))),
     }
 }
 
@@ -282,7 +271,7 @@ async fn line<S: AsyncBufRead + Unpin>(server: &mut S) -> Result<String, String>
             true => "closed the connection without a word".into(),
             false => format!(
                 "closed the connection in the middle of a line: {:?}",
-                crate::text::shorten(&String::from_utf8_lossy(&bytes), GREETING_SHOWN)
+                String::from_utf8_lossy(&bytes)
             ),
         });
     }

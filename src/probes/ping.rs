@@ -8,8 +8,8 @@
 //! (`Sockets`): an unprivileged ICMP datagram socket where
 //! `net.ipv4.ping_group_range` lets Pulse's group open one, else a raw
 //! socket (CAP_NET_RAW). Replies are told apart by sequence number, and a
-//! random token in the payload that a stale or foreign reply does not
-//! carry. Where neither socket can be had, a ping check is `unknown`, with
+//! random token of each echo's own in the payload, which a stale reply, or
+//! one forged by a host that saw other echoes, does not carry. Where neither socket can be had, a ping check is `unknown`, with
 //! the sentence saying what to grant: that is Pulse's failing, never the
 //! target's.
 
@@ -32,8 +32,10 @@ use toml::de::ValueDeserializer;
 
 /// Between two echoes of one run.
 const SPACING: Duration = Duration::from_millis(100);
-/// The echo's payload: the process's token, then zeros.
+/// The echo's payload: its token, then zeros.
 const PAYLOAD: usize = 16;
+/// Waiters given up on are swept out once this many wait.
+const SWEEP_FROM: usize = 1024;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -133,9 +135,11 @@ impl Kind for PingProbe {
                 }
             }
         }
+        // Each echo has `wait` from its own sending, whatever came before.
         let mut rtts = Vec::new();
-        for answer in answers {
-            if let Ok(Ok(rtt)) = tokio::time::timeout(self.wait, answer).await {
+        for echo in answers {
+            let by = tokio::time::Instant::from_std(echo.sent + self.wait);
+            if let Ok(Ok(rtt)) = tokio::time::timeout_at(by, echo.answered).await {
                 rtts.push(rtt);
             }
         }
@@ -176,12 +180,9 @@ impl PingProbe {
         if lost >= self.degraded_loss {
             return Finding::new(Health::Degraded, format!("{detail}, {lost:.0}% lost"));
         }
-        match (average, self.degraded_above) {
-            (Some(avg), Some(limit)) if avg > limit => Finding::new(
-                Health::Degraded,
-                format!("{detail}, slower than {} ms", limit.as_millis()),
-            ),
-            _ => Finding::new(Health::Up, detail),
+        match average {
+            Some(average) => Finding::answered(detail, average, self.degraded_above),
+            None => Finding::new(Health::Up, detail),
         }
     }
 }
@@ -257,13 +258,13 @@ struct Pinger {
     /// which delivers it only its own.
     raw: bool,
     identifier: u16,
-    token: [u8; 8],
     next_sequence: AtomicU16,
     waiting: Mutex<HashMap<u16, Waiting>>,
 }
 
 struct Waiting {
     target: IpAddr,
+    token: [u8; 8],
     sent: Instant,
     answer: oneshot::Sender<Duration>,
 }
@@ -290,13 +291,11 @@ impl Pinger {
             AsyncFd::register_with_interest(socket, Interest::READABLE | Interest::WRITABLE)
         }
         .map_err(|e| format!("cannot use an ICMP socket: {e}"))?;
-        let token: [u8; 8] = fastrand::u64(..).to_be_bytes();
         let pinger = Arc::new(Pinger {
             socket,
             family,
             raw,
             identifier: fastrand::u16(..),
-            token,
             next_sequence: AtomicU16::new(fastrand::u16(..)),
             waiting: Mutex::new(HashMap::new()),
         });
@@ -305,13 +304,16 @@ impl Pinger {
     }
 
     /// Sends one echo to `target`; the answer resolves with its round trip.
-    async fn echo(&self, target: IpAddr) -> io::Result<oneshot::Receiver<Duration>> {
+    async fn echo(&self, target: IpAddr) -> io::Result<Echo> {
         let sequence = self.next_sequence.fetch_add(1, Ordering::Relaxed);
-        let packet = self.request(sequence);
+        let token = fastrand::u64(..).to_be_bytes();
+        let packet = self.request(sequence, token);
         let (answer, answered) = oneshot::channel();
+        let sent = Instant::now();
         let waiting = Waiting {
             target,
-            sent: Instant::now(),
+            token,
+            sent,
             answer,
         };
         self.waiting
@@ -322,7 +324,7 @@ impl Pinger {
         loop {
             let mut ready = self.socket.ready(Interest::WRITABLE).await?;
             match ready.try_io(|socket| socket.get_ref().send_to(&packet, &to)) {
-                Ok(Ok(_)) => return Ok(answered),
+                Ok(Ok(_)) => return Ok(Echo { sent, answered }),
                 Ok(Err(e)) => {
                     self.waiting
                         .lock()
@@ -335,11 +337,11 @@ impl Pinger {
         }
     }
 
-    fn request(&self, sequence: u16) -> Vec<u8> {
+    fn request(&self, sequence: u16, token: [u8; 8]) -> Vec<u8> {
         let mut packet = vec![self.family.echo_request(), 0, 0, 0];
         packet.extend_from_slice(&self.identifier.to_be_bytes());
         packet.extend_from_slice(&sequence.to_be_bytes());
-        packet.extend_from_slice(&self.token);
+        packet.extend_from_slice(&token);
         packet.resize(8 + PAYLOAD, 0);
         // The kernel fills in the checksum for a datagram socket and for
         // any ICMPv6 socket; a raw IPv4 socket sends what it is given.
@@ -361,26 +363,32 @@ impl Pinger {
             }
             _ => packet,
         };
-        if icmp.len() < 8 + self.token.len() || icmp[0] != self.family.echo_reply() {
+        if icmp.len() < 16 || icmp[0] != self.family.echo_reply() {
             return;
         }
         let identifier = u16::from_be_bytes([icmp[4], icmp[5]]);
         if self.raw && identifier != self.identifier {
             return;
         }
-        if icmp[8..8 + self.token.len()] != self.token {
-            return;
-        }
         let sequence = u16::from_be_bytes([icmp[6], icmp[7]]);
         let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-        if waiting.get(&sequence).is_some_and(|w| w.target == from)
-            && let Some(waiter) = waiting.remove(&sequence)
-        {
+        let ours = waiting
+            .get(&sequence)
+            .is_some_and(|w| w.target == from && icmp[8..16] == w.token);
+        if ours && let Some(waiter) = waiting.remove(&sequence) {
             let _ = waiter.answer.send(waiter.sent.elapsed());
         }
-        // Echoes whose waiter gave up leave with them.
-        waiting.retain(|_, w| !w.answer.is_closed());
+        // Echoes whose run gave up (their replies lost) leave, now and then.
+        if waiting.len() >= SWEEP_FROM {
+            waiting.retain(|_, w| !w.answer.is_closed());
+        }
     }
+}
+
+/// One echo sent: when, and its answer to come.
+struct Echo {
+    sent: Instant,
+    answered: oneshot::Receiver<Duration>,
 }
 
 /// Reads the socket, which stays open for the life of the process.
@@ -399,7 +407,11 @@ async fn receive_forever(pinger: Arc<Pinger>) {
                     pinger.received(packet, from);
                 }
             }
-            Ok(Err(_)) | Err(_) => continue,
+            // Not ready after all: wait for the next readiness.
+            Err(_would_block) => continue,
+            // An error of the socket's own (an ICMP error queued on it):
+            // read on, but never in a tight loop.
+            Ok(Err(_)) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }

@@ -86,7 +86,7 @@ async fn identification(stream: TcpStream) -> Result<String, String> {
             .map_err(|e| format!("reading the identification failed: {e}"))?;
         if line.starts_with(b"SSH-") {
             let text = String::from_utf8_lossy(&line);
-            return Ok(crate::text::shorten(text.trim_end(), 255));
+            return Ok(text.trim_end().to_string());
         }
         if reader.get_ref().limit() == 0 {
             return Err(format!(

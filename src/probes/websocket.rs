@@ -27,8 +27,6 @@ const MESSAGES_READ: usize = 32;
 /// How long a server may pause between two answers before the last one
 /// counts as all it had to say.
 const NEXT_ANSWER: Duration = Duration::from_secs(1);
-/// How much of an answer the detail shows.
-const SHOWN: usize = 120;
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -187,15 +185,12 @@ impl WebSocketProbe {
                 Some(Err(e)) => return Err(format!("reading the answer failed: {e}")),
             };
             if text.contains(expected.as_str()) {
-                return Ok(format!(", answered {:?}", crate::text::shorten(&text, SHOWN)));
+                return Ok(format!(", answered {text:?}"));
             }
             last = Some(text);
         }
         Err(match last {
-            Some(text) => format!(
-                "answered {:?}, which does not contain {expected:?}",
-                crate::text::shorten(&text, SHOWN)
-            ),
+            Some(text) => format!("answered {text:?}, which does not contain {expected:?}"),
             None => format!("closed without an answer containing {expected:?}"),
         })
     }
