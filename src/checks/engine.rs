@@ -54,8 +54,9 @@ pub struct Engine {
     running: HashMap<CheckId, Running>,
     /// The running push checks, for the ping endpoint.
     pushes: Arc<Pushes>,
-    /// The running group checks, woken by their members' results.
-    groups: Arc<Groups>,
+    /// The running checks of kind `group` (not the cards' groups), woken
+    /// by their members' results.
+    group_checks: Arc<Groups>,
     /// Each result is stamped with the maintenance window it fell in.
     calendar: Arc<Calendar>,
     /// In a cluster: which checks this replica runs, and where results go.
@@ -66,7 +67,8 @@ struct Running {
     fingerprint: String,
     stop: Shutdown,
     push: Option<Arc<PushState>>,
-    group: Option<Arc<GroupState>>,
+    /// What a check of kind `group` knows of its members.
+    members: Option<Arc<GroupState>>,
 }
 
 /// What a reload did.
@@ -80,10 +82,10 @@ pub struct Applied {
 
 impl Engine {
     pub fn new(hub: Arc<Hub>, shutdown: Shutdown) -> Self {
-        let groups = Arc::new(Groups::default());
-        hub.follow(Arc::new(GroupsFollower(groups.clone())));
+        let group_checks = Arc::new(Groups::default());
+        hub.follow(Arc::new(GroupsFollower(group_checks.clone())));
         Engine {
-            groups,
+            group_checks,
             hub,
             shutdown,
             limiter: Arc::new(Semaphore::new(0)),
@@ -222,9 +224,10 @@ impl Engine {
         if let Some(push) = &push {
             self.pushes.add(push.clone());
         }
-        let group = check.probe.group_state().cloned();
-        if let Some(group) = &group {
-            self.groups.add(group.clone(), &self.hub.snapshot().checks);
+        let members = check.probe.group_state().cloned();
+        if let Some(members) = &members {
+            self.group_checks
+                .add(members.clone(), &self.hub.snapshot().checks);
         }
         self.running.insert(
             check.id.clone(),
@@ -232,7 +235,7 @@ impl Engine {
                 fingerprint: check.fingerprint.clone(),
                 stop: stop.clone(),
                 push,
-                group,
+                members,
             },
         );
         let pending = check.pending_status();
@@ -262,8 +265,8 @@ impl Engine {
             if let Some(push) = &running.push {
                 self.pushes.remove(push);
             }
-            if let Some(group) = &running.group {
-                self.groups.remove(group);
+            if let Some(members) = &running.members {
+                self.group_checks.remove(members);
             }
         }
         let label = CheckLabel {
